@@ -1,0 +1,92 @@
+"""The contract every personal-calendar adapter keeps (memory, CalDAV, .ics, Microsoft Graph).
+
+One shared contract test suite (``tests/contract/test_personal_contract.py``) runs against every
+adapter. Adapters do I/O and translation only; they raise ``calferry.errors`` and nothing else.
+
+Rules every adapter keeps:
+- ``list`` expands recurring series into occurrences inside the window; each occurrence carries the
+  series uid (``uid``), ``recurring=True`` and its ``recurrence_id``; a non-recurring item has
+  ``recurring=False`` and ``recurrence_id=None``.
+- ``version`` changes whenever the stored item changes; ``update``/``delete``/``set_stamp`` given a
+  stale version raise ``StaleVersion`` and change nothing. ``None`` means "don't check".
+- Stamps (R16, R20) are kept per occurrence for recurring items, and survive unrelated edits.
+- Items written from the PSA side (``create`` with a stamp of origin DOWNLOADED) never carry
+  attendees: no invitation is ever sent.
+- A malformed stored item is reported in ``Snapshot.problems`` and left untouched; the rest works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from calferry.model import ItemKey, PersonalItem, Stamp, Window
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The personal items inside a window at one moment, and a token to ask for changes later."""
+
+    items: tuple[PersonalItem, ...]
+    token: str | None = None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed since a token: changed or new items (expanded), uids gone, and the new token.
+
+    ``full`` is True when the adapter fell back to a full listing because the token was refused;
+    then ``changed`` holds every item in the window and ``deleted_uids`` is empty (the caller diffs).
+    """
+
+    changed: tuple[PersonalItem, ...]
+    deleted_uids: tuple[str, ...]
+    token: str | None
+    full: bool = False
+    problems: tuple[str, ...] = ()
+
+
+class PersonalCalendar(Protocol):
+    """A person's own calendar, seen as items and occurrences."""
+
+    name: str
+    """Short adapter name for messages: ``caldav``, ``ics``, ``graph``, ``memory``."""
+
+    def list(self, window: Window) -> Snapshot:
+        """Every item and occurrence that overlaps ``window``."""
+        ...
+
+    def get(self, key: ItemKey) -> PersonalItem:
+        """One item or occurrence; ``NotFound`` if absent."""
+        ...
+
+    def create(self, item: PersonalItem) -> PersonalItem:
+        """Create a single (non-recurring) item; returns it with its ``version``.
+
+        ``item.uid`` is kept when given; attendees are dropped when the stamp's origin is DOWNLOADED.
+        """
+        ...
+
+    def update(self, item: PersonalItem) -> PersonalItem:
+        """Rewrite an item or one occurrence (as an override) with optimistic concurrency on ``item.version``.
+
+        Unknown properties of the stored item (X- properties, alarms) are kept.
+        """
+        ...
+
+    def delete(self, key: ItemKey, version: str | None = None) -> None:
+        """Delete one occurrence (EXDATE) when ``key.recurrence_id`` is set, else the whole item or series."""
+        ...
+
+    def set_stamp(self, key: ItemKey, stamp: Stamp | None, version: str | None = None) -> PersonalItem:
+        """Write (or remove, with None) calferry's stamp on one item or occurrence, touching nothing else."""
+        ...
+
+    def changes(self, window: Window, token: str | None) -> Changes:
+        """Items changed since ``token`` (None: everything), falling back to a full listing if refused."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and locks."""
+        ...

@@ -1,0 +1,108 @@
+"""The PSA contract the engine needs, in the user's words.
+
+Implemented by ``calferry.psa.gateway.AutotaskPsa`` (on top of ``AutotaskClient``, talking to the real
+Autotask REST API or ``calferry psa serve``) and by ``calferry.psa.memory.MemoryPsa`` (for pure engine
+tests). Implementations raise ``calferry.errors`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from calferry.model import (
+    ActionType,
+    Company,
+    Contact,
+    PsaItem,
+    PsaKind,
+    PsaRef,
+    Resource,
+    ServiceCallWork,
+    Window,
+)
+
+
+@dataclass(frozen=True)
+class PsaSnapshot:
+    """The PSA items of one resource inside a window, with what their rendering needs (R28).
+
+    ``companies``, ``contacts`` and ``action_types`` hold the records the items refer to, fetched in
+    batches (never one request per item).
+    """
+
+    items: tuple[PsaItem, ...]
+    companies: dict[int, Company] = field(default_factory=dict)
+    contacts: dict[int, Contact] = field(default_factory=dict)
+    action_types: dict[int, ActionType] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PsaMarker:
+    """An item's id and change marker only (``updateDateTime`` & co): enough to see nothing changed."""
+
+    ref: PsaRef
+    version: str | None
+
+
+class Psa(Protocol):
+    """One technician's view of the PSA calendar."""
+
+    def me(self) -> Resource:
+        """The logged-in resource (``psa.resource`` in the config), with its time zone and CRM access."""
+        ...
+
+    def snapshot(self, window: Window, resource_id: int, kinds: Iterable[PsaKind]) -> PsaSnapshot:
+        """Every item of ``kinds`` of the resource overlapping ``window``, with referenced records."""
+        ...
+
+    def markers(self, window: Window, resource_id: int, kinds: Iterable[PsaKind]) -> list[PsaMarker]:
+        """Ids and change markers only, as cheaply as the API allows (``IncludeFields``)."""
+        ...
+
+    def get(self, ref: PsaRef) -> PsaItem:
+        """One item; ``NotFound`` if it was deleted."""
+        ...
+
+    def create(self, item: PsaItem) -> PsaItem:
+        """Create an appointment, to-do or service call (with its tickets/tasks); returns it with id.
+
+        Never retried blindly: a lost answer surfaces as an error and the engine reconciles (B2).
+        ``PermissionDenied`` for a To-Do without CRM access leaves nothing behind (R33).
+        """
+        ...
+
+    def update(self, item: PsaItem) -> PsaItem:
+        """Change the mapped fields of an existing item (PATCH: only what calferry owns)."""
+        ...
+
+    def delete(self, ref: PsaRef) -> None:
+        """Delete one item; deleting what is already gone is not an error."""
+        ...
+
+    def find_matching(self, item: PsaItem) -> list[PsaItem]:
+        """Items with the same fingerprint (kind, title or company, start, end, resource):
+        used to adopt an item whose create answer was lost instead of creating a twin."""
+        ...
+
+    def company(self, id_or_name: str | int) -> Company:
+        """A company by id or (unique, case-insensitive) name; ``LookupFailed`` otherwise."""
+        ...
+
+    def contact(self, id_or_name: str | int, company_id: int) -> Contact:
+        ...
+
+    def action_type(self, id_or_name: str | int) -> ActionType:
+        ...
+
+    def work(self, kind: str, number_or_title: str) -> ServiceCallWork:
+        """A ticket or task by number or title, for the Add Service Call form (R30)."""
+        ...
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests sent so far, per ``VERB Entity`` (benchmarks, ``--verbose``, JSON output)."""
+        ...
+
+    def close(self) -> None:
+        ...
