@@ -8,9 +8,7 @@ import pytest
 
 _FIXTURES = Path(__file__).parent / "fixtures"
 # Each fixture module in tests/fixtures/ is a plugin: one per server (psa_server, radicale, graph_standin, ...).
-pytest_plugins = sorted(
-    f"tests.fixtures.{p.stem}" for p in _FIXTURES.glob("*.py") if p.stem != "__init__"
-)
+pytest_plugins = sorted(f"tests.fixtures.{p.stem}" for p in _FIXTURES.glob("*.py") if p.stem != "__init__")
 
 
 @pytest.fixture(autouse=True)

@@ -131,7 +131,9 @@ class PersonalItem:
 
     @property
     def key(self) -> ItemKey:
-        return ItemKey(self.uid, None if self.recurrence_id is None else format_recurrence_id(self.recurrence_id))
+        return ItemKey(
+            self.uid, None if self.recurrence_id is None else format_recurrence_id(self.recurrence_id)
+        )
 
 
 @dataclass(frozen=True, order=True)

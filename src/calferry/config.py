@@ -1,0 +1,334 @@
+"""The options (R1, R2) and backend settings: one schema drives the TOML file, the CLI and the docs.
+
+The file is ``config.toml`` in :func:`calferry.paths.home`. Every problem in it is reported at once,
+each with its key and line. Secrets never go here: see :mod:`calferry.secrets`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from calferry.errors import ConfigError
+from calferry.model import PsaKind
+
+POLICIES = ("keep-personal", "psa-wins", "ask")
+BACKENDS = ("caldav", "ics", "graph", "memory")
+ALL_KINDS = tuple(k.value for k in PsaKind)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its dotted key, kind of value, default and help (shown by ``config show`` and the docs)."""
+
+    key: str
+    kind: str  # "bool" | "int" | "str" | "choice" | "kinds"
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def section(self) -> str:
+        return self.key.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.split(".", 1)[1]
+
+
+SCHEMA: tuple[Option, ...] = (
+    Option("calendar.enabled", "bool", False, "R1: calendar integration; Send and Get refuse until enabled."),
+    Option("calendar.get_past_days", "int", 7, "R26: Get brings items from this many days before today."),
+    Option("calendar.get_future_days", "int", 30, "R26: Get brings items up to this many days after today."),
+    Option(
+        "calendar.get_kinds", "kinds", ALL_KINDS, "R2: PSA kinds Get brings: appointment, todo, service-call."
+    ),
+    Option("calendar.default_action_type", "str", "3", "R14: default To-Do action type (id or name)."),
+    Option(
+        "calendar.conflict_policy",
+        "choice",
+        "keep-personal",
+        "R5: what Get does with a personal edit not yet sent: keep-personal (report, keep), "
+        "psa-wins (overwrite, as the plug-in does), ask (report, change nothing).",
+        POLICIES,
+    ),
+    Option(
+        "calendar.delete_threshold",
+        "int",
+        20,
+        "A Get deleting more personal items stops unless --force-delete.",
+    ),
+    Option(
+        "personal.backend", "choice", "caldav", "Your own calendar: caldav, ics, graph or memory.", BACKENDS
+    ),
+    Option("personal.url", "str", "", "CalDAV calendar URL (personal.backend = caldav)."),
+    Option("personal.username", "str", "", "CalDAV user name (the password lives in the keyring)."),
+    Option("personal.path", "str", "", "The .ics file (personal.backend = ics)."),
+    Option("personal.graph_tenant", "str", "organizations", "Microsoft Entra tenant id or domain (graph)."),
+    Option("personal.graph_client_id", "str", "", "Application (client) id of the app registration (graph)."),
+    Option(
+        "personal.graph_calendar", "str", "", "Outlook calendar id or name; empty = the default calendar."
+    ),
+    Option("personal.graph_url", "str", "https://graph.microsoft.com/v1.0", "Microsoft Graph base URL."),
+    Option(
+        "psa.base_url",
+        "str",
+        "",
+        "Autotask REST base URL (…/atservicesrest/v1.0/); empty = look up the zone.",
+    ),
+    Option("psa.zone_user", "str", "", "API user name used to look up the zone when psa.base_url is empty."),
+    Option("psa.username", "str", "", "Autotask API user name (the secret lives in the keyring)."),
+    Option("psa.integration_code", "str", "", "Autotask API tracking identifier (integration code)."),
+    Option("psa.resource", "str", "", "You in the PSA: resource id or e-mail; your items and calendar."),
+)
+
+OPTIONS: dict[str, Option] = {o.key: o for o in SCHEMA}
+
+
+@dataclass(frozen=True)
+class CalendarOptions:
+    """The plug-in's Calendar tab (R1, R2) plus the conflict policy (R5-B)."""
+
+    enabled: bool
+    get_past_days: int
+    get_future_days: int
+    get_kinds: tuple[PsaKind, ...]
+    default_action_type: str
+    conflict_policy: str
+    delete_threshold: int
+
+
+@dataclass(frozen=True)
+class PersonalSettings:
+    backend: str
+    url: str
+    username: str
+    path: str
+    graph_tenant: str
+    graph_client_id: str
+    graph_calendar: str
+    graph_url: str
+
+
+@dataclass(frozen=True)
+class PsaSettings:
+    base_url: str
+    zone_user: str
+    username: str
+    integration_code: str
+    resource: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    calendar: CalendarOptions
+    personal: PersonalSettings
+    psa: PsaSettings
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "settings", text: str = "") -> Settings:
+        """Validate a nested mapping (as in the TOML file); raise one ConfigError listing every problem."""
+        values, problems = _validate(data, text)
+        if problems:
+            raise ConfigError(f"{source} has {len(problems)} problem(s)", problems=problems)
+        return cls(
+            calendar=_section(CalendarOptions, "calendar", values),
+            personal=_section(PersonalSettings, "personal", values),
+            psa=_section(PsaSettings, "psa", values),
+        )
+
+    def get(self, key: str) -> Any:
+        option = _option(key)
+        value = getattr(getattr(self, option.section), option.name)
+        return _plain(value)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Every setting, nested by section, as plain TOML/JSON values."""
+        nested: dict[str, dict[str, Any]] = {}
+        for option in SCHEMA:
+            nested.setdefault(option.section, {})[option.name] = self.get(option.key)
+        return nested
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [v.value if isinstance(v, PsaKind) else v for v in value]
+    return value
+
+
+def _section(cls: type[Any], name: str, values: Mapping[str, Any]) -> Any:
+    return cls(**{f.name: values[f"{name}.{f.name}"] for f in fields(cls)})
+
+
+def _option(key: str) -> Option:
+    try:
+        return OPTIONS[key]
+    except KeyError:
+        raise ConfigError(f"unknown setting {key!r}", hint=f"known settings: {', '.join(OPTIONS)}") from None
+
+
+def _validate(data: Mapping[str, Any], text: str) -> tuple[dict[str, Any], list[str]]:
+    values = {o.key: _converted_default(o) for o in SCHEMA}
+    problems: list[str] = []
+    for section, entries in data.items():
+        if not isinstance(entries, Mapping):
+            problems.append(f"{_where(section, '', text)}[{section}] must be a table")
+            continue
+        for name, raw in entries.items():
+            key = f"{section}.{name}"
+            option = OPTIONS.get(key)
+            if option is None:
+                problems.append(f"{_where(section, name, text)}{key}: unknown setting")
+                continue
+            try:
+                values[key] = _CONVERTERS[option.kind](option, raw)
+            except ValueError as exc:
+                problems.append(f"{_where(section, name, text)}{key}: {exc}")
+    return values, problems
+
+
+def _converted_default(option: Option) -> Any:
+    return _CONVERTERS[option.kind](option, option.default)
+
+
+def _where(section: str, name: str, text: str) -> str:
+    """``line N: `` for a key in the TOML text, so a person can find it; empty if not found."""
+    in_section = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            in_section = stripped.strip("[] ") == section
+            if in_section and not name:
+                return f"line {number}: "
+        elif in_section and name and re.match(rf"{re.escape(name)}\s*=", stripped):
+            return f"line {number}: "
+    return ""
+
+
+def _to_bool(option: Option, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("true", "yes", "on", "1"):
+        return True
+    if isinstance(raw, str) and raw.lower() in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _to_int(option: Option, raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected a whole number, got {raw!r}")
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"must not be negative, got {value}")
+    return value
+
+
+def _to_str(option: Option, raw: Any) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise ValueError(f"expected text, got {raw!r}")
+    return str(raw)
+
+
+def _to_choice(option: Option, raw: Any) -> str:
+    if raw not in option.choices:
+        raise ValueError(f"expected one of {', '.join(option.choices)}, got {raw!r}")
+    return str(raw)
+
+
+def _to_kinds(option: Option, raw: Any) -> tuple[PsaKind, ...]:
+    items = [p.strip() for p in raw.split(",")] if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"expected a list of {', '.join(ALL_KINDS)}")
+    unknown = [i for i in items if i not in ALL_KINDS]
+    if unknown:
+        raise ValueError(f"unknown kind(s) {', '.join(map(str, unknown))}; expected {', '.join(ALL_KINDS)}")
+    return tuple(PsaKind(i) for i in dict.fromkeys(items))
+
+
+_CONVERTERS: dict[str, Callable[[Option, Any], Any]] = {
+    "bool": _to_bool,
+    "int": _to_int,
+    "str": _to_str,
+    "choice": _to_choice,
+    "kinds": _to_kinds,
+}
+
+
+# --- the file -------------------------------------------------------------------------------
+
+
+def read_file(path: Path) -> tuple[dict[str, Any], str]:
+    """The raw nested mapping and text of a config file ({} if it does not exist)."""
+    if not path.exists():
+        return {}, ""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """The settings from ``config.toml`` (defaults for what it does not say)."""
+    from calferry.paths import config_file
+
+    target = path or config_file()
+    data, text = read_file(target)
+    return Settings.from_dict(data, source=str(target), text=text)
+
+
+def set_value(key: str, raw: str, path: Path | None = None) -> Settings:
+    """Validate and write one setting, keeping the rest of the file; returns the new settings."""
+    from calferry.paths import config_file
+
+    option = _option(key)
+    target = path or config_file()
+    data, _ = read_file(target)
+    try:
+        value = _plain(_CONVERTERS[option.kind](option, raw))
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+    data.setdefault(option.section, {})[option.name] = value
+    settings = Settings.from_dict(data, source=str(target))
+    _write_atomically(target, tomli_w.dumps(data))
+    return settings
+
+
+def write_settings(values: Mapping[str, Any], path: Path | None = None) -> Settings:
+    """Write several settings (dotted keys) at once, e.g. for ``calferry demo``."""
+    from calferry.paths import config_file
+
+    target = path or config_file()
+    data, _ = read_file(target)
+    for key, value in values.items():
+        option = _option(key)
+        data.setdefault(option.section, {})[option.name] = _plain(_CONVERTERS[option.kind](option, value))
+    settings = Settings.from_dict(data, source=str(target))
+    _write_atomically(target, tomli_w.dumps(data))
+    return settings
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def markdown_table() -> str:
+    """The settings reference for the README, generated from the schema."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for o in SCHEMA:
+        default = ", ".join(o.default) if isinstance(o.default, tuple) else str(o.default).lower()
+        rows.append(f"| `{o.key}` | `{default}` | {o.help} |")
+    return "\n".join(rows)
