@@ -1,0 +1,615 @@
+"""A synchronous client for the Autotask REST API (and ``calferry psa serve``, which speaks the same).
+
+It owns everything the wire needs: the zone look-up, the auth headers, paging, chunked ``in`` lists,
+metadata, the per-endpoint thread limit, the hourly threshold, retries and error translation. Nothing
+above it sees ``httpx``; every failure leaves as a ``calferry.errors`` exception.
+
+Retry policy (B2, B3):
+- reads (query, count, get, metadata) are retried on 5xx, dropped connections, timeouts and 429, with
+  exponential backoff, honouring ``Retry-After`` up to ``RetryPolicy.max_delay`` (a longer wait, such as
+  the hourly limit, is raised as ``PsaRateLimited`` at once);
+- PATCH and DELETE are retried only when the failure proves nothing was applied: 429 (refused before
+  handling) and connections that were never made; a lost answer might hide an applied change, so it
+  is raised;
+- creates are never retried: a create whose answer is lost raises, and the engine reconciles by its
+  fingerprint (``AutotaskPsa.find_matching``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from calferry import paths
+from calferry.errors import (
+    NotFound,
+    PermissionDenied,
+    PsaAuthError,
+    PsaError,
+    PsaRateLimited,
+    PsaUnavailable,
+    PsaValidationError,
+)
+from calferry.psa.query import Filter, Split, body, eq, format_utc, parse_utc, split
+
+__all__ = [
+    "DEFAULT_ZONE_URL",
+    "AutotaskClient",
+    "FieldInfo",
+    "RetryPolicy",
+    "format_utc",
+    "parse_utc",
+]
+
+log = logging.getLogger("calferry.psa")
+
+DEFAULT_ZONE_URL = "https://webservices.autotask.net/atservicesrest/v1.0/"
+_PERMISSION_WORDING = "does not have the adequate permissions"
+
+# Entities written through their parent's URL: entity -> (parent entity, parent id field, child segment).
+CHILD_URLS: dict[str, tuple[str, str, str]] = {
+    "CompanyToDos": ("Companies", "companyID", "ToDos"),
+    "Contacts": ("Companies", "companyID", "Contacts"),
+    "CompanyLocations": ("Companies", "companyID", "Locations"),
+    "ServiceCallTickets": ("ServiceCalls", "serviceCallID", "Tickets"),
+    "ServiceCallTasks": ("ServiceCalls", "serviceCallID", "Tasks"),
+    "ServiceCallTicketResources": ("ServiceCallTickets", "serviceCallTicketID", "Resources"),
+    "ServiceCallTaskResources": ("ServiceCallTasks", "serviceCallTaskID", "Resources"),
+    "Tasks": ("Projects", "projectID", "Tasks"),
+}
+
+Mode = Literal["read", "write", "never"]
+
+
+class _Secret:
+    """Holds the API secret so that no repr, log line or traceback local can show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for safe retries: ``base_delay * 2**n`` (jittered), each wait at most ``max_delay``."""
+
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def backoff(self, attempt: int) -> float:
+        return float(min(self.max_delay, self.base_delay * 2.0**attempt) * random.uniform(0.5, 1.0))
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One field of ``{Entity}/entityInformation/fields``: enough to validate before writing."""
+
+    name: str
+    data_type: str
+    length: int | None
+    required: bool
+    read_only: bool
+    queryable: bool
+    reference_entity: str | None
+    picklist: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any]) -> FieldInfo:
+        """Metadata key casing varies between tenants, so keys are matched case-insensitively."""
+        f = {str(k).lower(): v for k, v in raw.items()}
+        values = f.get("picklistvalues") or []
+        picklist = tuple(
+            (str(v.get("value", v.get("Value", ""))), str(v.get("label", v.get("Label", "")))) for v in values
+        )
+        return cls(
+            name=str(f.get("name", "")),
+            data_type=str(f.get("datatype", "")),
+            length=int(f["length"]) if f.get("length") else None,
+            required=bool(f.get("isrequired")),
+            read_only=bool(f.get("isreadonly")),
+            queryable=bool(f.get("isqueryable", True)),
+            reference_entity=f.get("referenceentitytype") or None,
+            picklist=picklist,
+        )
+
+
+class AutotaskClient:
+    """One API user's connection to one Autotask zone; thread-safe.
+
+    ``stats`` counts requests per ``VERB Entity/operation`` plus ``total``; ``warnings`` collects
+    threshold warnings (also logged on ``calferry.psa``).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        username: str,
+        integration_code: str,
+        secret: str,
+        impersonation_resource_id: int | None = None,
+        http: httpx.Client | None = None,
+        retry: RetryPolicy | None = None,
+        max_in_flight: int = 3,
+        threshold_every: int = 100,
+        threshold_seconds: float = 60.0,
+        pace_delay: float = 0.5,
+        timeout: float = 30.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self.username = username
+        self._integration_code = integration_code
+        self._secret = _Secret(secret)
+        self.impersonation_resource_id = impersonation_resource_id
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.Client(timeout=timeout)
+        self.retry = retry or RetryPolicy()
+        self._max_in_flight = max_in_flight
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+        self._stats: Counter[str] = Counter()
+        self._fields: dict[str, dict[str, FieldInfo]] = {}
+        self.warnings: list[str] = []
+        self._watch = _ThresholdWatch(threshold_every, threshold_seconds, pace_delay)
+
+    def __repr__(self) -> str:
+        return f"AutotaskClient({self.base_url!r}, username={self.username!r})"
+
+    # --- construction from the zone -----------------------------------------------------------
+
+    @classmethod
+    def from_zone(
+        cls,
+        zone_user: str,
+        *,
+        zone_url: str = DEFAULT_ZONE_URL,
+        http: httpx.Client | None = None,
+        **kwargs: Any,
+    ) -> AutotaskClient:
+        """Find the API user's zone (no credentials needed; cached under CALFERRY_HOME) and connect."""
+        base = _cached_zone(zone_user, zone_url) or _lookup_zone(zone_user, zone_url, http)
+        return cls(base, http=http, **kwargs)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def query(
+        self,
+        entity: str,
+        flt: Filter,
+        include_fields: Iterable[str] | None = None,
+        max_records: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every row matching ``flt``, paged transparently; lists over 500 values run as several queries."""
+        fields = list(include_fields) if include_fields else None
+        rows = self._run(entity, split(flt), fields, max_records)
+        return islice(rows, max_records) if max_records else rows
+
+    def count(self, entity: str, flt: Filter) -> int:
+        """``{Entity}/query/count``; a split filter counts the distinct ids of its merged result."""
+        plan = split(flt)
+        if isinstance(plan, Split):
+            return sum(1 for _ in self._run(entity, plan, ["id"], None))
+        answer = self._call("POST", f"{entity}/query/count", f"POST {entity}/query/count", "read", body(plan))
+        return int(answer.get("queryCount", 0))
+
+    def get(self, entity: str, item_id: int) -> dict[str, Any]:
+        """One row by id; ``NotFound`` when it is not there (Autotask may answer 200 with a null item)."""
+        answer = self._call("GET", f"{entity}/{item_id}", f"GET {entity}/{{id}}", "read")
+        item = answer.get("item")
+        if not item:
+            raise NotFound(f"{entity} {item_id} does not exist in the PSA", side="psa")
+        return dict(item)
+
+    def field_info(self, entity: str) -> dict[str, FieldInfo]:
+        """Field metadata by lower-cased name, fetched once per entity."""
+        with self._lock:
+            cached = self._fields.get(entity)
+        if cached is not None:
+            return cached
+        path = f"{entity}/entityInformation/fields"
+        answer = self._call("GET", path, f"GET {path}", "read")
+        fields = {info.name.lower(): info for info in map(FieldInfo.from_wire, answer.get("fields") or [])}
+        with self._lock:
+            self._fields[entity] = fields
+        return fields
+
+    def threshold(self) -> dict[str, Any]:
+        """``ThresholdInformation``: the hourly budget and how much of it is used."""
+        return self._call("GET", "ThresholdInformation", "GET ThresholdInformation", "read", watch=False)
+
+    def version_information(self) -> dict[str, Any]:
+        return self._call("GET", self._root_url("versionInformation"), "GET versionInformation", "read")
+
+    def verify(self) -> None:
+        """Prove the credentials with the cheapest authenticated call (a count of one resource)."""
+        self.count("Resources", eq("id", 0))
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def create(self, entity: str, data: Mapping[str, Any]) -> int:
+        """POST a new row (through its parent's URL where Autotask needs it); never retried."""
+        url = self._write_url(entity, data)
+        answer = self._call("POST", url, f"POST {_label(url)}", "never", _wire(data))
+        return int(answer["itemId"])
+
+    def update(self, entity: str, data: Mapping[str, Any]) -> int:
+        """PATCH the fields in ``data`` (which carries ``id``); other fields stay as they are."""
+        url = self._write_url(entity, data)
+        answer = self._call("PATCH", url, f"PATCH {_label(url)}", "write", _wire(data))
+        return int(answer.get("itemId", data["id"]))
+
+    def delete(self, entity: str, item_id: int, parent_id: int | None = None) -> None:
+        """DELETE one row; a child entity's parent id is looked up when not given."""
+        if entity in CHILD_URLS and parent_id is None:
+            parent_id = int(self.get(entity, item_id)[CHILD_URLS[entity][1]])
+        base = self._write_url(entity, {CHILD_URLS[entity][1]: parent_id} if entity in CHILD_URLS else {})
+        url = f"{base}/{item_id}"
+        self._call("DELETE", url, f"DELETE {_label(url)}", "write")
+
+    # --- bookkeeping --------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Requests sent per ``VERB Entity/operation`` and in ``total``."""
+        with self._lock:
+            out = dict(self._stats)
+        out["total"] = sum(out.values())
+        return out
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> AutotaskClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- internals: queries -------------------------------------------------------------------
+
+    def _run(
+        self, entity: str, plan: Filter | Split, fields: list[str] | None, max_records: int | None
+    ) -> Iterator[dict[str, Any]]:
+        if not isinstance(plan, Split):
+            page_size = min(max_records, 500) if max_records else None
+            yield from self._pages(entity, body(plan, fields, page_size))
+        elif plan.mode == "any":
+            yield from _distinct(self._run(entity, part, fields, max_records) for part in plan.parts)
+        else:
+            yield from self._intersection(entity, plan, fields)
+
+    def _intersection(self, entity: str, plan: Split, fields: list[str] | None) -> Iterator[dict[str, Any]]:
+        first, *rest = (list(self._run(entity, part, fields, None)) for part in plan.parts)
+        keep = set.intersection(*({row["id"] for row in rows} for rows in rest)) if rest else None
+        yield from (row for row in first if keep is None or row["id"] in keep)
+
+    def _pages(self, entity: str, payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Follow ``nextPageUrl`` with POST and the same body (GET there answers 405)."""
+        url: str | None = f"{entity}/query"
+        while url:
+            page = self._call("POST", url, f"POST {entity}/query", "read", payload)
+            yield from page.get("items") or []
+            url = (page.get("pageDetails") or {}).get("nextPageUrl")
+
+    def _write_url(self, entity: str, data: Mapping[str, Any]) -> str:
+        if entity not in CHILD_URLS:
+            return entity
+        parent, parent_field, segment = CHILD_URLS[entity]
+        parent_id = _field(data, parent_field)
+        if parent_id is None:
+            raise PsaValidationError(
+                f"{entity} needs {parent_field} (it is written under {parent})", messages=[parent_field]
+            )
+        return f"{parent}/{parent_id}/{segment}"
+
+    def _root_url(self, name: str) -> str:
+        """``versionInformation`` sits beside ``V1.0/``, not under it."""
+        base = self.base_url.rstrip("/")
+        head, _, last = base.rpartition("/")
+        return f"{head}/{name}" if last.lower().startswith("v1") else f"{base}/{name}"
+
+    # --- internals: one request, retries, errors ----------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        label: str,
+        mode: Mode,
+        payload: Any = None,
+        *,
+        watch: bool = True,
+    ) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            if watch:
+                self._watch.tick(self)
+            try:
+                return self._once(method, url, label, payload)
+            except (PsaUnavailable, PsaRateLimited) as error:
+                delay = self._retry_delay(error, attempt, mode)
+                if delay is None:
+                    raise
+                log.debug("retrying %s in %.2fs after %s", label, delay, type(error).__name__)
+            time.sleep(delay)
+            attempt += 1
+
+    def _retry_delay(self, error: PsaError, attempt: int, mode: Mode) -> float | None:
+        """How long to wait before retrying, or None to raise now (see the module docstring)."""
+        if mode == "never" or attempt + 1 >= self.retry.attempts:
+            return None
+        if isinstance(error, PsaRateLimited):
+            if error.retry_after is not None and error.retry_after > self.retry.max_delay:
+                return None
+            return error.retry_after if error.retry_after is not None else self.retry.backoff(attempt)
+        if mode == "write" and not isinstance(error.__cause__, httpx.ConnectError | httpx.ConnectTimeout):
+            return None
+        return self.retry.backoff(attempt)
+
+    def _once(self, method: str, url: str, label: str, payload: Any) -> dict[str, Any]:
+        endpoint = label.split(" ", 1)[1].split("/", 1)[0]
+        with self._slot(endpoint):
+            self._count(label)
+            try:
+                response = self._http.request(
+                    method, self._absolute(url), headers=self._headers(), json=payload
+                )
+            except httpx.HTTPError as exc:
+                raise PsaUnavailable(f"the PSA did not answer {label}: {type(exc).__name__}") from exc
+        return _decode(response, label)
+
+    @contextmanager
+    def _slot(self, endpoint: str) -> Iterator[None]:
+        """At most ``max_in_flight`` requests per endpoint, as Autotask's thread limit allows."""
+        with self._lock:
+            slot = self._slots.setdefault(endpoint.lower(), threading.BoundedSemaphore(self._max_in_flight))
+        with slot:
+            yield
+
+    def _count(self, label: str) -> None:
+        with self._lock:
+            self._stats[label] += 1
+
+    def _absolute(self, url: str) -> str:
+        return url if url.startswith(("http://", "https://")) else self.base_url + url
+
+    def _headers(self) -> dict[str, str]:
+        headers = {
+            "ApiIntegrationCode": self._integration_code,
+            "UserName": self.username,
+            "Secret": self._secret.reveal(),
+            "Content-Type": "application/json",
+        }
+        if self.impersonation_resource_id is not None:
+            headers["ImpersonationResourceId"] = str(self.impersonation_resource_id)
+        return headers
+
+
+class _ThresholdWatch:
+    """Looks at ``ThresholdInformation`` every ``every`` requests or ``seconds``; warns at 75 % and 90 %
+    of the hourly budget and, from 90 %, paces every request by ``pace_delay``."""
+
+    LEVELS = (0.9, 0.75)
+
+    def __init__(self, every: int, seconds: float, pace_delay: float) -> None:
+        self.every, self.seconds, self.pace_delay = every, seconds, pace_delay
+        self._lock = threading.Lock()
+        self._since = 0
+        self._last = time.monotonic()
+        self._busy = False
+        self._warned: set[float] = set()
+        self.pace = 0.0
+
+    def tick(self, client: AutotaskClient) -> None:
+        if self._due():
+            self._check(client)
+        if self.pace:
+            time.sleep(self.pace)
+
+    def _due(self) -> bool:
+        with self._lock:
+            self._since += 1
+            if self._busy or (self._since < self.every and time.monotonic() - self._last < self.seconds):
+                return False
+            self._busy, self._since, self._last = True, 0, time.monotonic()
+            return True
+
+    def _check(self, client: AutotaskClient) -> None:
+        try:
+            info = {k.lower(): v for k, v in client.threshold().items()}
+            used = float(info.get("currenttimeframerequestcount") or 0)
+            limit = float(info.get("externalrequestthreshold") or 0)
+        except (PsaError, NotFound, PermissionDenied, ValueError, TypeError) as exc:
+            log.debug("threshold check failed: %s", type(exc).__name__)
+            return
+        finally:
+            with self._lock:
+                self._busy = False
+        if limit > 0:
+            self._judge(client, used, limit)
+
+    def _judge(self, client: AutotaskClient, used: float, limit: float) -> None:
+        ratio = used / limit
+        self.pace = self.pace_delay if ratio >= self.LEVELS[0] else 0.0
+        level = next((lv for lv in self.LEVELS if ratio >= lv), None)
+        if level is None:
+            self._warned.clear()
+        elif level not in self._warned:
+            self._warned.add(level)
+            message = (
+                f"PSA API usage at {ratio:.0%} of the hourly limit ({used:.0f} of {limit:.0f} requests)"
+                + ("; slowing down" if level == self.LEVELS[0] else "")
+            )
+            log.warning(message)
+            client.warnings.append(message)
+
+
+# --- error translation -------------------------------------------------------------------------
+
+
+def _decode(response: httpx.Response, label: str) -> dict[str, Any]:
+    if response.status_code == 200:
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise PsaUnavailable(f"the PSA sent an unreadable answer to {label}", status=200) from exc
+        return answer if isinstance(answer, dict) else {"items": answer}
+    raise _error_for(response, label)
+
+
+def _error_for(response: httpx.Response, label: str) -> PsaError | PermissionDenied | NotFound:
+    """Autotask's answer as one of ``calferry.errors``; its own words are kept, secrets never echoed."""
+    status = response.status_code
+    messages = _messages(response)
+    text = "; ".join(messages) or response.reason_phrase or f"HTTP {status}"
+    if status == 401:
+        return PsaAuthError(
+            "the PSA refused the API credentials (integration code, user name or secret)",
+            status=status,
+            hint="run `calferry login` again",
+        )
+    if status == 403 or _PERMISSION_WORDING in text.lower():
+        return PermissionDenied(f"the PSA refused {label}: {text}", side="psa")
+    if status == 404:
+        return NotFound(f"the PSA has no such item ({label}): {text}", side="psa")
+    if status == 429 or "threshold" in text.lower():
+        return PsaRateLimited(
+            f"the PSA limits requests: {text}", retry_after=_retry_after(response), status=status
+        )
+    if status >= 500 and (status != 500 or not messages):
+        return PsaUnavailable(f"the PSA failed on {label}: {text}", status=status)
+    return PsaValidationError(f"the PSA rejected {label}: {text}", messages=messages, status=status)
+
+
+def _messages(response: httpx.Response) -> list[str]:
+    """``errors`` items as strings or ``{message, field}``; also ``message``/``detail`` keys."""
+    try:
+        answer = response.json()
+    except ValueError:
+        return []
+    if not isinstance(answer, dict):
+        return []
+    raw = answer.get("errors") or []
+    out = [_one_message(item) for item in (raw if isinstance(raw, list) else [raw])]
+    for key in ("message", "Message", "detail"):
+        if isinstance(answer.get(key), str):
+            out.append(answer[key])
+    return [m for m in out if m]
+
+
+def _one_message(item: Any) -> str:
+    if isinstance(item, Mapping):
+        message = str(item.get("message") or item.get("Message") or item.get("msg") or "")
+        field = item.get("field") or item.get("Field")
+        return f"{field}: {message}" if field else message
+    return str(item)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+
+def _label(url: str) -> str:
+    """A URL path as a stats label: numeric segments become ``{id}``."""
+    return "/".join("{id}" if part.isdigit() else part for part in url.split("/"))
+
+
+def _field(data: Mapping[str, Any], name: str) -> Any:
+    """A field by name, case-insensitively (Autotask field names are)."""
+    lowered = name.lower()
+    return next((v for k, v in data.items() if k.lower() == lowered), None)
+
+
+def _wire(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Datetimes as UTC with ``Z``, as the API wants; the rest unchanged."""
+    return {k: format_utc(v) if isinstance(v, datetime) else v for k, v in data.items()}
+
+
+def _distinct(parts: Iterable[Iterator[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    seen: set[Any] = set()
+    for rows in parts:
+        for row in rows:
+            if row.get("id") not in seen:
+                seen.add(row.get("id"))
+                yield row
+
+
+def _zone_file() -> Path:
+    return paths.data_dir("psa") / "zone.json"
+
+
+def _cached_zone(user: str, zone_url: str) -> str | None:
+    try:
+        cache = json.loads(_zone_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    entry = cache.get(f"{zone_url}|{user.lower()}") if isinstance(cache, dict) else None
+    return entry if isinstance(entry, str) else None
+
+
+def _lookup_zone(user: str, zone_url: str, http: httpx.Client | None) -> str:
+    """``zoneInformation?user=``: the zone's ``url`` (no version in it) plus ``V1.0/``."""
+    client = http or httpx.Client(timeout=30.0)
+    url = zone_url.rstrip("/") + "/zoneInformation"
+    try:
+        response = client.get(url, params={"user": user})
+    except httpx.HTTPError as exc:
+        raise PsaUnavailable(f"the Autotask zone look-up did not answer: {type(exc).__name__}") from exc
+    finally:
+        if http is None:
+            client.close()
+    if response.status_code != 200:
+        raise PsaAuthError(
+            f"Autotask knows no API user {user!r} (zone look-up answered {response.status_code})",
+            status=response.status_code,
+            hint="check psa.zone_user in the config",
+        )
+    base = _versioned(str(response.json()["url"]))
+    _save_zone(user, zone_url, base)
+    return base
+
+
+def _versioned(url: str) -> str:
+    trimmed = url.rstrip("/")
+    return trimmed + "/" if trimmed.lower().endswith("/v1.0") else trimmed + "/V1.0/"
+
+
+def _save_zone(user: str, zone_url: str, base: str) -> None:
+    path = _zone_file()
+    try:
+        cache = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    cache[f"{zone_url}|{user.lower()}"] = base
+    path.write_text(json.dumps(cache, indent=2), encoding="utf-8")
