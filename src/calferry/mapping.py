@@ -226,13 +226,14 @@ def personal_times(start: datetime, end: datetime, time_zone: str) -> tuple[When
     """PSA UTC times in the resource's zone; whole local days come back as an all-day item."""
     zone = ZoneInfo(time_zone)
     local_start, local_end = start.astimezone(zone), end.astimezone(zone)
-    if end > start and _is_midnight(local_start) and _is_midnight(local_end):
+    if end > start and _starts_its_day(local_start, time_zone) and _starts_its_day(local_end, time_zone):
         return local_start.date(), local_end.date()
     return local_start, local_end
 
 
-def _is_midnight(value: datetime) -> bool:
-    return value.time() == time(0)
+def _starts_its_day(value: datetime, time_zone: str) -> bool:
+    """True at the first instant of a local day (01:00 where DST skips midnight)."""
+    return _day_start(value.date(), time_zone) == value
 
 
 def apply_psa_fields(item: PersonalItem, fields: PersonalFields) -> PersonalItem:
