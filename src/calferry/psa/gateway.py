@@ -1,0 +1,563 @@
+"""``AutotaskPsa``: the ``Psa`` contract on top of ``AutotaskClient``, mapping entity rows <-> model values.
+
+Every read is batched: one query per kind (paged), then ``in`` look-ups of what the items refer to
+(companies, contacts, action types, tickets, tasks), never one request per item. A service call belongs
+to a resource when one of its tickets or tasks is assigned to it (ServiceCallTicketResources /
+ServiceCallTaskResources). Versions are the item's change marker (``updateDateTime`` & co), written
+with :func:`version_of` so that ``markers`` and full reads agree.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, TypeVar
+
+from calferry.errors import ConfigError, LookupFailed, NotFound, PsaError
+from calferry.model import (
+    ActionType,
+    Address,
+    Company,
+    Contact,
+    PsaAppointment,
+    PsaItem,
+    PsaKind,
+    PsaRef,
+    PsaServiceCall,
+    PsaToDo,
+    Resource,
+    ServiceCallWork,
+    Window,
+    WorkKind,
+    psa_kind_of,
+)
+from calferry.psa.autotask import AutotaskClient
+from calferry.psa.base import PsaMarker, PsaSnapshot
+from calferry.psa.query import ALL, Filter, and_, contains, eq, format_utc, in_, or_, overlapping, parse_utc
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+ENTITY = {
+    PsaKind.APPOINTMENT: "Appointments",
+    PsaKind.TODO: "CompanyToDos",
+    PsaKind.SERVICE_CALL: "ServiceCalls",
+}
+MARKER = {
+    PsaKind.APPOINTMENT: "updateDateTime",
+    PsaKind.TODO: "lastModifiedDate",
+    PsaKind.SERVICE_CALL: "lastModifiedDateTime",
+}
+_OWNER = {PsaKind.APPOINTMENT: "resourceID", PsaKind.TODO: "assignedToResourceID"}
+_WORK = {
+    WorkKind.TICKET: (
+        "Tickets",
+        "ticketNumber",
+        "ServiceCallTickets",
+        "ticketID",
+        "ServiceCallTicketResources",
+    ),
+    WorkKind.TASK: ("Tasks", "taskNumber", "ServiceCallTasks", "taskID", "ServiceCallTaskResources"),
+}
+_CHILD_KEY = {
+    "ServiceCallTicketResources": "serviceCallTicketID",
+    "ServiceCallTaskResources": "serviceCallTaskID",
+}
+ZONE_URL_ENV = "CALFERRY_AUTOTASK_ZONE_URL"
+"""Overrides the zone look-up URL (a test or demo server); the real one is Autotask's."""
+
+# Microsoft time-zone indexes (InternalLocations.timeZone) for locations without an IANA name.
+_MS_ZONES = {
+    2: "Pacific/Honolulu", 3: "America/Anchorage", 4: "America/Los_Angeles", 10: "America/Denver",
+    15: "America/Phoenix", 20: "America/Chicago", 35: "America/New_York", 50: "America/Halifax",
+    85: "Europe/London", 90: "Atlantic/Reykjavik", 95: "Europe/Budapest", 100: "Europe/Warsaw",
+    105: "Europe/Paris", 110: "Europe/Berlin", 115: "Europe/Bucharest", 190: "Asia/Kolkata",
+    210: "Asia/Shanghai", 235: "Asia/Tokyo", 250: "Australia/Adelaide", 255: "Australia/Sydney",
+    290: "Pacific/Auckland",
+}  # fmt: skip
+
+
+def version_of(item: PsaItem) -> str | None:
+    """The link version of an item: its change marker as UTC text."""
+    return format_utc(item.updated) if item.updated else None
+
+
+class AutotaskPsa:
+    """One technician's PSA calendar through the Autotask REST API (or ``calferry psa serve``)."""
+
+    def __init__(
+        self, client: AutotaskClient, resource: str | int | None = None, *, workers: int = 3
+    ) -> None:
+        self.client = client
+        self._resource_ref = resource
+        self._me: Resource | None = None
+        self._action_types: dict[int, ActionType] | None = None
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="psa-lookup")
+
+    # --- who am I ------------------------------------------------------------------------------
+
+    def me(self) -> Resource:
+        """The configured resource (id, e-mail or user name), with its location's zone and CRM access."""
+        if self._me is None:
+            row = self._resource_row(self._resource_ref)
+            self._me = _resource(row, self._time_zone(row.get("locationID")))
+        return self._me
+
+    def _resource_row(self, ref: str | int | None) -> Row:
+        if ref is None or str(ref).strip() == "":
+            raise ConfigError(
+                "psa.resource is not set", hint="calferry config set psa.resource <id or e-mail>"
+            )
+        text = str(ref).strip()
+        if text.isdigit():
+            return self._get_or_lookup_failed("Resources", int(text), "resource")
+        fields = ("email", "email2", "email3", "userName")
+        rows = list(self.client.query("Resources", or_(*(eq(f, text) for f in fields)), max_records=2))
+        if len(rows) != 1:
+            raise LookupFailed(
+                f"{'no' if not rows else 'more than one'} PSA resource has e-mail or user {text!r}"
+            )
+        return rows[0]
+
+    def _time_zone(self, location_id: Any) -> str:
+        if not location_id:
+            return "UTC"
+        try:
+            location = self.client.get("InternalLocations", int(location_id))
+        except NotFound:
+            return "UTC"
+        iana = location.get("ianaTimeZone")
+        return str(iana) if iana else _MS_ZONES.get(int(location.get("timeZone") or -1), "UTC")
+
+    # --- reading the calendar ------------------------------------------------------------------
+
+    def snapshot(self, window: Window, resource_id: int, kinds: Iterable[PsaKind]) -> PsaSnapshot:
+        """Items of ``kinds`` meeting ``window``, with the companies, contacts and action types they use."""
+        wanted = set(kinds)
+        items: list[PsaItem] = []
+        for kind in (PsaKind.APPOINTMENT, PsaKind.TODO):
+            if kind in wanted:
+                rows = self.client.query(ENTITY[kind], self._window_filter(kind, window, resource_id))
+                items.extend(_ITEM[kind](row) for row in rows)
+        if PsaKind.SERVICE_CALL in wanted:
+            items.extend(self._with_work(self._my_service_calls(window, resource_id, None)))
+        return self._with_references(tuple(items))
+
+    def markers(self, window: Window, resource_id: int, kinds: Iterable[PsaKind]) -> list[PsaMarker]:
+        """Ids and change markers only (``IncludeFields``), the same items ``snapshot`` would list."""
+        wanted = set(kinds)
+        out: list[PsaMarker] = []
+        for kind in (PsaKind.APPOINTMENT, PsaKind.TODO):
+            if kind in wanted:
+                flt = self._window_filter(kind, window, resource_id)
+                out.extend(
+                    _marker(kind, row) for row in self.client.query(ENTITY[kind], flt, ["id", MARKER[kind]])
+                )
+        if PsaKind.SERVICE_CALL in wanted:
+            fields = ["id", MARKER[PsaKind.SERVICE_CALL]]
+            calls = self._my_service_calls(window, resource_id, fields)
+            out.extend(_marker(PsaKind.SERVICE_CALL, row) for row in calls)
+        return out
+
+    def get(self, ref: PsaRef) -> PsaItem:
+        row = self.client.get(ENTITY[ref.kind], ref.id)
+        if ref.kind == PsaKind.SERVICE_CALL:
+            return self._with_work([row])[0]
+        return _ITEM[ref.kind](row)
+
+    def find_matching(self, item: PsaItem) -> list[PsaItem]:
+        """Items with the same fingerprint: same start/end, same resource and title (appointment),
+        same assignee and company (to-do), same company (service call)."""
+        kind = psa_kind_of(item)
+        rows = list(self.client.query(ENTITY[kind], _fingerprint(item)))
+        if kind == PsaKind.SERVICE_CALL:
+            return list(self._with_work(rows))
+        return [_ITEM[kind](row) for row in rows]
+
+    def _window_filter(self, kind: PsaKind, window: Window, resource_id: int) -> Filter:
+        return and_(
+            eq(_OWNER[kind], resource_id),
+            *overlapping("startDateTime", "endDateTime", window.start, window.end).items,
+        )
+
+    def _my_service_calls(self, window: Window, resource_id: int, fields: list[str] | None) -> list[Row]:
+        """Service calls meeting the window whose tickets or tasks are assigned to the resource:
+        the calls, then their children and the children's resources, each as batched ``in`` queries."""
+        flt = overlapping("startDateTime", "endDateTime", window.start, window.end)
+        calls = list(self.client.query("ServiceCalls", flt, fields))
+        call_ids = [row["id"] for row in calls]
+        mine: set[int] = set()
+        for _, _, child, _, assignment in _WORK.values():
+            children = self._rows_in(child, "serviceCallID", call_ids, ["id", "serviceCallID"])
+            by_id = {row["id"]: row["serviceCallID"] for row in children}
+            key = _CHILD_KEY[assignment]
+            assigned = self._rows_in(assignment, key, list(by_id), ["id", key], eq("resourceID", resource_id))
+            mine.update(by_id[row[key]] for row in assigned)
+        return [row for row in calls if row["id"] in mine]
+
+    def _rows_in(
+        self,
+        entity: str,
+        field: str,
+        ids: list[int],
+        fields: list[str] | None = None,
+        extra: Filter | None = None,
+    ) -> list[Row]:
+        if not ids:
+            return []
+        flt: Filter = in_(field, ids) if extra is None else and_(extra, in_(field, ids))
+        return list(self.client.query(entity, flt, fields))
+
+    def _with_work(self, calls: list[Row]) -> list[PsaServiceCall]:
+        """Service calls with their tickets and tasks (number and title), looked up in batches."""
+        ids = [row["id"] for row in calls]
+        work: dict[int, list[ServiceCallWork]] = {i: [] for i in ids}
+        for kind, (entity, number, child, key, _) in _WORK.items():
+            links = self._rows_in(child, "serviceCallID", ids)
+            found = {
+                r["id"]: r
+                for r in self._rows_in(entity, "id", [r[key] for r in links], ["id", number, "title"])
+            }
+            for link in links:
+                row = found.get(link[key], {"id": link[key]})
+                work[link["serviceCallID"]].append(_work(kind, row, number))
+        return [_service_call(row, tuple(work[row["id"]])) for row in calls]
+
+    def _with_references(self, items: tuple[PsaItem, ...]) -> PsaSnapshot:
+        company_ids = [i.company_id for i in items if isinstance(i, PsaToDo | PsaServiceCall)]
+        contact_ids = [i.contact_id for i in items if isinstance(i, PsaToDo) and i.contact_id]
+        has_todos = any(isinstance(i, PsaToDo) for i in items)
+        # Independent look-ups side by side (each endpoint keeps its own 3-request limit).
+        companies = self._pool.submit(
+            lambda: {r["id"]: _company(r) for r in self._rows_in("Companies", "id", company_ids)}
+        )
+        contacts = self._pool.submit(
+            lambda: {r["id"]: _contact(r) for r in self._rows_in("Contacts", "id", contact_ids)}
+        )
+        action_types = dict(self._all_action_types()) if has_todos else {}
+        return PsaSnapshot(items, companies.result(), contacts.result(), action_types)
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def create(self, item: PsaItem) -> PsaItem:
+        """Create the item; a service call also gets its tickets/tasks and their assignment to ``me``.
+        If any child fails, what was made is deleted again, so nothing is left half-made (R33)."""
+        kind = psa_kind_of(item)
+        new_id = self.client.create(ENTITY[kind], _row(item))
+        if isinstance(item, PsaServiceCall):
+            self._create_work(new_id, item.work)
+        return self.get(PsaRef(kind, new_id))
+
+    def _create_work(self, call_id: int, work: tuple[ServiceCallWork, ...]) -> None:
+        made: list[tuple[str, int, int]] = [("ServiceCalls", call_id, 0)]
+        try:
+            for piece in work:
+                _, _, child, key, assignment = _WORK[piece.kind]
+                child_id = self.client.create(child, {"serviceCallID": call_id, key: piece.id})
+                made.append((child, child_id, call_id))
+                link = {_CHILD_KEY[assignment]: child_id, "resourceID": self.me().id}
+                made.append((assignment, self.client.create(assignment, link), child_id))
+        except Exception:
+            self._undo(made)
+            raise
+
+    def _undo(self, made: list[tuple[str, int, int]]) -> None:
+        for entity, item_id, parent_id in reversed(made):
+            try:
+                self.client.delete(entity, item_id, parent_id or None)
+            except (NotFound, PsaError):
+                continue
+
+    def update(self, item: PsaItem) -> PsaItem:
+        """PATCH only what calferry owns: title (appointments), times, description, action type, contact."""
+        if item.id is None:
+            raise NotFound("cannot update an item that was never created", side="psa")
+        kind = psa_kind_of(item)
+        self.client.update(ENTITY[kind], {"id": item.id, **_owned(item)})
+        return self.get(PsaRef(kind, item.id))
+
+    def delete(self, ref: PsaRef) -> None:
+        """Delete one item (a service call after its children); already gone is fine."""
+        try:
+            if ref.kind == PsaKind.SERVICE_CALL:
+                self._delete_children(ref.id)
+            self.client.delete(ENTITY[ref.kind], ref.id)
+        except NotFound:
+            return
+
+    def _delete_children(self, call_id: int) -> None:
+        for _, _, child, _, assignment in _WORK.values():
+            children = self._rows_in(child, "serviceCallID", [call_id], ["id"])
+            key = _CHILD_KEY[assignment]
+            for row in self._rows_in(assignment, key, [c["id"] for c in children], ["id", key]):
+                self.client.delete(assignment, row["id"], row[key])
+            for row in children:
+                self.client.delete(child, row["id"], call_id)
+
+    # --- look-ups by id or name -----------------------------------------------------------------
+
+    def company(self, id_or_name: str | int) -> Company:
+        if _is_id(id_or_name):
+            return _company(self._get_or_lookup_failed("Companies", int(id_or_name), "company"))
+        name = str(id_or_name).strip()
+        rows = self.client.query("Companies", contains("companyName", name), max_records=100)
+        return _pick(
+            "company", name, {r["companyName"]: _company(r) for r in rows}, self._company_names(name)
+        )
+
+    def _company_names(self, name: str) -> Callable[[], list[str]]:
+        def names() -> list[str]:
+            rows = self.client.query("Companies", contains("companyName", name[:3]), ["companyName"], 200)
+            return [r["companyName"] for r in rows]
+
+        return names
+
+    def contact(self, id_or_name: str | int, company_id: int) -> Contact:
+        if _is_id(id_or_name):
+            found = _contact(self._get_or_lookup_failed("Contacts", int(id_or_name), "contact"))
+            if found.company_id != company_id:
+                raise LookupFailed(f"contact {found.id} ({found.name}) belongs to another company")
+            return found
+        rows = self.client.query("Contacts", eq("companyID", company_id))
+        contacts = {c.name: c for c in map(_contact, rows)}
+        return _pick(
+            f"contact of company {company_id}", str(id_or_name).strip(), contacts, lambda: list(contacts)
+        )
+
+    def action_type(self, id_or_name: str | int) -> ActionType:
+        types = self._all_action_types()
+        if _is_id(id_or_name) and int(id_or_name) in types:
+            return types[int(id_or_name)]
+        by_name = {t.name: t for t in types.values()}
+        return _pick("action type", str(id_or_name).strip(), by_name, lambda: list(by_name))
+
+    def _all_action_types(self) -> dict[int, ActionType]:
+        if self._action_types is None:
+            rows = self.client.query("ActionTypes", ALL)
+            self._action_types = {
+                r["id"]: ActionType(r["id"], r.get("name") or "", r.get("isActive") is not False)
+                for r in rows
+            }
+        return self._action_types
+
+    def work(self, kind: str, number_or_title: str) -> ServiceCallWork:
+        """A ticket or task by its number or exact title, for a new service call (R30)."""
+        work_kind = WorkKind(kind)
+        entity, number, *_ = _WORK[work_kind]
+        text = number_or_title.strip()
+        rows = list(
+            self.client.query(entity, or_(eq(number, text), eq("title", text)), ["id", number, "title"], 20)
+        )
+        if len(rows) == 1:
+            return _work(work_kind, rows[0], number)
+        if rows:
+            listed = ", ".join(f"{r.get(number)} {r.get('title')!r}" for r in rows[:5])
+            raise LookupFailed(f"several {entity.lower()} match {text!r}: {listed}")
+        similar = self.client.query(entity, contains("title", text[:20]), ["id", number, "title"], 5)
+        names = [f"{r.get(number)} {r.get('title')!r}" for r in similar]
+        raise LookupFailed(f"no {work_kind.value} has number or title {text!r}", hint=_hint(names))
+
+    def _get_or_lookup_failed(self, entity: str, item_id: int, what: str) -> Row:
+        try:
+            return self.client.get(entity, item_id)
+        except NotFound:
+            raise LookupFailed(f"no {what} has id {item_id} in the PSA") from None
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+
+    def request_counts(self) -> dict[str, int]:
+        return self.client.stats
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.client.close()
+
+
+def open_psa(settings: Any) -> AutotaskPsa:
+    """An ``AutotaskPsa`` from the config (``psa.*``) and the stored secret (``calferry login``)."""
+    from calferry import secrets
+
+    psa = settings.psa
+    if not psa.username or not psa.integration_code:
+        raise ConfigError(
+            "psa.username and psa.integration_code must be set",
+            hint="calferry config set psa.username ... / psa.integration_code ...",
+        )
+    return AutotaskPsa(build_client(psa, secrets.psa_secret(psa.username)), psa.resource or None)
+
+
+def build_client(psa: Any, secret: str) -> AutotaskClient:
+    """A client for ``psa.base_url``, or for the zone of ``psa.zone_user`` (default: ``psa.username``)."""
+    credentials = {"username": psa.username, "integration_code": psa.integration_code, "secret": secret}
+    if psa.base_url:
+        return AutotaskClient(psa.base_url, **credentials)
+    zone_url = os.environ.get(ZONE_URL_ENV) or "https://webservices.autotask.net/atservicesrest/v1.0/"
+    return AutotaskClient.from_zone(psa.zone_user or psa.username, zone_url=zone_url, **credentials)
+
+
+# --- rows <-> model ----------------------------------------------------------------------------------
+
+
+def _when(row: Mapping[str, Any], name: str) -> datetime | None:
+    value = row.get(name)
+    return parse_utc(value) if value else None
+
+
+def _required_when(row: Mapping[str, Any], name: str) -> datetime:
+    value = _when(row, name)
+    if value is None:
+        raise PsaError(f"the PSA sent an item without {name}")
+    return value
+
+
+def _appointment(row: Row) -> PsaAppointment:
+    return PsaAppointment(
+        id=row["id"],
+        title=row.get("title") or "",
+        start=_required_when(row, "startDateTime"),
+        end=_required_when(row, "endDateTime"),
+        resource_id=row["resourceID"],
+        description=row.get("description") or "",
+        updated=_when(row, "updateDateTime"),
+    )
+
+
+def _todo(row: Row) -> PsaToDo:
+    return PsaToDo(
+        id=row["id"],
+        company_id=row["companyID"],
+        action_type_id=row["actionType"],
+        assigned_resource_id=row["assignedToResourceID"],
+        start=_required_when(row, "startDateTime"),
+        end=_required_when(row, "endDateTime"),
+        description=row.get("activityDescription") or "",
+        contact_id=row.get("contactID") or None,
+        updated=_when(row, "lastModifiedDate"),
+    )
+
+
+def _service_call(row: Row, work: tuple[ServiceCallWork, ...]) -> PsaServiceCall:
+    return PsaServiceCall(
+        id=row["id"],
+        company_id=row["companyID"],
+        start=_required_when(row, "startDateTime"),
+        end=_required_when(row, "endDateTime"),
+        description=row.get("description") or "",
+        work=work,
+        updated=_when(row, "lastModifiedDateTime"),
+    )
+
+
+_ITEM: dict[PsaKind, Callable[[Row], PsaItem]] = {PsaKind.APPOINTMENT: _appointment, PsaKind.TODO: _todo}
+
+
+def _marker(kind: PsaKind, row: Row) -> PsaMarker:
+    updated = _when(row, MARKER[kind])
+    return PsaMarker(PsaRef(kind, row["id"]), format_utc(updated) if updated else None)
+
+
+def _work(kind: WorkKind, row: Row, number_field: str) -> ServiceCallWork:
+    return ServiceCallWork(kind, row["id"], row.get(number_field) or "", row.get("title") or "")
+
+
+def _company(row: Row) -> Company:
+    address = Address(
+        line1=row.get("address1") or "",
+        line2=row.get("address2") or "",
+        city=row.get("city") or "",
+        state=row.get("state") or "",
+        postal_code=row.get("postalCode") or "",
+    )
+    return Company(row["id"], row.get("companyName") or "", address, row.get("isActive") is not False)
+
+
+def _contact(row: Row) -> Contact:
+    return Contact(
+        row["id"],
+        row["companyID"],
+        row.get("firstName") or "",
+        row.get("lastName") or "",
+        bool(row.get("isActive", 1)),
+    )
+
+
+def _resource(row: Row, time_zone: str) -> Resource:
+    return Resource(
+        id=row["id"],
+        first_name=row.get("firstName") or "",
+        last_name=row.get("lastName") or "",
+        email=row.get("email") or "",
+        user_name=row.get("userName") or "",
+        time_zone=time_zone,
+        crm_access=row.get("hasCrmAccess") is not False,
+        active=row.get("isActive") is not False,
+    )
+
+
+def _row(item: PsaItem) -> Row:
+    """The create body: the owned fields plus the ones fixed at creation (owner, company)."""
+    if isinstance(item, PsaAppointment):
+        return {"resourceID": item.resource_id, **_owned(item)}
+    if isinstance(item, PsaToDo):
+        return {
+            "companyID": item.company_id,
+            "assignedToResourceID": item.assigned_resource_id,
+            **_owned(item),
+        }
+    return {"companyID": item.company_id, **_owned(item)}
+
+
+def _owned(item: PsaItem) -> Row:
+    """The fields calferry writes on update (PATCH leaves every other field alone)."""
+    times = {"startDateTime": format_utc(item.start), "endDateTime": format_utc(item.end)}
+    if isinstance(item, PsaAppointment):
+        return {"title": item.title, "description": item.description, **times}
+    if isinstance(item, PsaToDo):
+        return {
+            "companyID": item.company_id,
+            "actionType": item.action_type_id,
+            "activityDescription": item.description,
+            "contactID": item.contact_id,
+            **times,
+        }
+    return {"description": item.description, **times}
+
+
+def _fingerprint(item: PsaItem) -> Filter:
+    times = (eq("startDateTime", item.start), eq("endDateTime", item.end))
+    if isinstance(item, PsaAppointment):
+        return and_(eq("resourceID", item.resource_id), eq("title", item.title), *times)
+    if isinstance(item, PsaToDo):
+        return and_(
+            eq("assignedToResourceID", item.assigned_resource_id), eq("companyID", item.company_id), *times
+        )
+    return and_(eq("companyID", item.company_id), *times)
+
+
+# --- name matching ------------------------------------------------------------------------------------
+
+
+def _is_id(value: str | int) -> bool:
+    return isinstance(value, int) or str(value).strip().isdigit()
+
+
+def _pick(what: str, name: str, candidates: Mapping[str, T], all_names: Callable[[], list[str]]) -> T:
+    """The one candidate named ``name`` (case-insensitive), else ``LookupFailed`` naming close matches."""
+    exact = [value for key, value in candidates.items() if key.casefold() == name.casefold()]
+    if len(exact) == 1:
+        return exact[0]
+    if exact:
+        raise LookupFailed(f"more than one {what} is named {name!r}; use its id")
+    names = list(candidates) or all_names()
+    close = difflib.get_close_matches(name, names, n=5, cutoff=0.4) or sorted(names)[:5]
+    raise LookupFailed(f"no {what} named {name!r}", hint=_hint(close))
+
+
+def _hint(names: list[str]) -> str:
+    return "close matches: " + ", ".join(names) if names else "nothing similar was found"
+
+
+__all__ = ["AutotaskPsa", "build_client", "open_psa", "version_of"]
