@@ -5,7 +5,8 @@ metadata, the per-endpoint thread limit, the hourly threshold, retries and error
 above it sees ``httpx``; every failure leaves as a ``calferry.errors`` exception.
 
 Retry policy (B2, B3):
-- reads (query, count, get, metadata) are retried on 5xx, dropped connections, timeouts and 429, with
+- reads (query, count, get, metadata) are retried on 5xx (Autotask's 500 mixes bad input with its own
+  failures), dropped connections, timeouts and 429, with
   exponential backoff, honouring ``Retry-After`` up to ``RetryPolicy.max_delay`` (a longer wait, such as
   the hourly limit, is raised as ``PsaRateLimited`` at once);
 - PATCH and DELETE are retried only when the failure proves nothing was applied: 429 (refused before
@@ -350,7 +351,7 @@ class AutotaskClient:
                 self._watch.tick(self)
             try:
                 return self._once(method, url, label, payload)
-            except (PsaUnavailable, PsaRateLimited) as error:
+            except (PsaUnavailable, PsaRateLimited, PsaValidationError) as error:
                 delay = self._retry_delay(error, attempt, mode)
                 if delay is None:
                     raise
@@ -366,6 +367,9 @@ class AutotaskClient:
             if error.retry_after is not None and error.retry_after > self.retry.max_delay:
                 return None
             return error.retry_after if error.retry_after is not None else self.retry.backoff(attempt)
+        if isinstance(error, PsaValidationError):
+            # Autotask answers 500 for bad data and for its own failures alike: a read is safe to ask again.
+            return self.retry.backoff(attempt) if mode == "read" and (error.status or 0) >= 500 else None
         if mode == "write" and not isinstance(error.__cause__, httpx.ConnectError | httpx.ConnectTimeout):
             return None
         return self.retry.backoff(attempt)
