@@ -1,0 +1,9 @@
+"""A stand-in for Microsoft Graph's Outlook calendar API (v1.0), for tests only.
+
+Graph cannot run here, so the Graph adapter is tested against this small server, which replays the
+documented wire format: ``calendarView`` paging with ``@odata.nextLink``, ``calendarView/delta`` with
+skip and delta tokens (410 ``SyncStateNotFound`` once tokens are expired), ``$batch`` (at most 20
+members, answered in any order), single-value extended properties, series / occurrence / exception
+shapes, change keys as ``@odata.etag`` with 412 on a stale ``If-Match``, and 429 with ``Retry-After``
+when switched on. It is not Graph: only what calferry uses is there.
+"""

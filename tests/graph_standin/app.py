@@ -1,0 +1,273 @@
+"""The stand-in's HTTP face: Graph v1.0 URLs under ``/v1.0``, one dispatcher shared with ``$batch``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.graph_standin.mailbox import (
+    CALENDARS,
+    DEFAULT_CALENDAR,
+    Event,
+    GraphError,
+    Mailbox,
+    decode_token,
+    encode_token,
+    render,
+    sparse,
+)
+
+MAX_BATCH = 20
+Answer = tuple[int, dict[str, str], Any]
+_CAL = r"me/(?:calendar|calendars/(?P<cal>[^/]+))"
+_EXPAND = re.compile(r"singleValueExtendedProperties\(\$filter=id eq '([^']*)'\)")
+
+
+class Handler:
+    """Turns (method, path, query, headers, body) into Graph's answer for one mailbox."""
+
+    def __init__(self, mailbox: Mailbox, base: str) -> None:
+        self.mailbox = mailbox
+        self.base = base
+        self.routes: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = [
+            ("GET", re.compile(r"me/calendars"), self.calendars),
+            ("GET", re.compile(rf"{_CAL}/calendarView"), self.calendar_view),
+            ("GET", re.compile(rf"(?:{_CAL}|me)/calendarView/delta"), self.delta),
+            ("POST", re.compile(rf"(?:{_CAL}|me)/events"), self.create),
+            ("GET", re.compile(r"me/events/(?P<id>[^/]+)/instances"), self.instances),
+            ("GET", re.compile(r"me/(?:calendar/)?events/(?P<id>[^/]+)"), self.get),
+            ("PATCH", re.compile(r"me/(?:calendar/)?events/(?P<id>[^/]+)"), self.patch),
+            ("DELETE", re.compile(r"me/(?:calendar/)?events/(?P<id>[^/]+)"), self.delete),
+        ]
+
+    def __call__(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: Any
+    ) -> Answer:
+        for verb, pattern, handler in self.routes:
+            match = pattern.fullmatch(path)
+            if match and verb == method:
+                params = {k: v for k, v in match.groupdict().items() if v is not None}
+                try:
+                    return handler(query=query, headers=headers, body=body, **params)
+                except GraphError as err:
+                    return err.status, err.headers, err.body()
+        return 400, {}, GraphError(400, "BadRequest", f"unsupported {method} {path}").body()
+
+    # --- routes ----------------------------------------------------------------------------------
+
+    def calendars(self, **_: Any) -> Answer:
+        value = [
+            {"id": cid, "name": name, "isDefaultCalendar": cid == DEFAULT_CALENDAR}
+            for cid, name in CALENDARS.items()
+        ]
+        return 200, {}, {"@odata.context": f"{self.base}/$metadata#users('me')/calendars", "value": value}
+
+    def calendar_view(self, query: dict[str, str], cal: str = DEFAULT_CALENDAR, **_: Any) -> Answer:
+        start, end = _window(query)
+        events = self.mailbox.view(_calendar(cal), start, end)
+        return self._page(events, query, f"{self.base}/me/calendars/{cal}/calendarView")
+
+    def instances(self, query: dict[str, str], id: str, **_: Any) -> Answer:
+        master = self.mailbox.find(id)
+        if master["type"] != "seriesMaster":
+            raise GraphError(400, "ErrorInvalidRequest", "instances needs a series master")
+        start, end = _window(query)
+        return self._page(
+            self.mailbox.instances(master, start, end), query, f"{self.base}/me/events/{id}/instances"
+        )
+
+    def _page(self, events: list[Event], query: dict[str, str], link: str) -> Answer:
+        """One page of $top (default 10, as Graph); the next page is at ``@odata.nextLink`` ($skip)."""
+        top = min(int(query.get("$top", "10")), 1000)
+        skip = int(query.get("$skip", "0"))
+        expand = _expanded(query)
+        page = [render(e, expand) for e in events[skip : skip + top]]
+        out: dict[str, Any] = {"@odata.context": f"{self.base}/$metadata#events", "value": page}
+        if skip + top < len(events):
+            rest = {k: v for k, v in query.items() if k != "$skip"}
+            out["@odata.nextLink"] = _link(link, {**rest, "$skip": str(skip + top)})
+        return 200, {}, out
+
+    def get(self, query: dict[str, str], id: str, **_: Any) -> Answer:
+        return 200, {}, render(self.mailbox.find(id), _expanded(query))
+
+    def create(self, body: Event, cal: str = DEFAULT_CALENDAR, **_: Any) -> Answer:
+        return 201, {}, render(self.mailbox.create(_calendar(cal), body), None)
+
+    def patch(self, headers: dict[str, str], body: Event, id: str, **_: Any) -> Answer:
+        return 200, {}, render(self.mailbox.patch(id, body, headers.get("if-match")), None)
+
+    def delete(self, headers: dict[str, str], id: str, **_: Any) -> Answer:
+        self.mailbox.delete(id, headers.get("if-match"))
+        return 204, {}, None
+
+    def delta(
+        self, query: dict[str, str], headers: dict[str, str], cal: str = DEFAULT_CALENDAR, **_: Any
+    ) -> Answer:
+        """calendarView/delta: pages of the initial round via $skiptoken, then changes via $deltatoken."""
+        if any(k in query for k in ("$select", "$expand", "$filter", "$orderby", "$search")):
+            raise GraphError(400, "ErrorInvalidUrlQuery", "delta does not support query options")
+        calendar, link = _calendar(cal), f"{self.base}/me/calendars/{cal}/calendarView/delta"
+        if "$deltatoken" in query:
+            token = decode_token(query["$deltatoken"])
+            entries = self.mailbox.delta_since(calendar, token)
+            return 200, {}, self._delta_page(entries, {**token, "s": self.mailbox.seq}, link, None)
+        if "$skiptoken" in query:
+            token = decode_token(query["$skiptoken"])
+            if token["g"] != self.mailbox.generation:
+                raise GraphError(410, "SyncStateNotFound", "The sync state generation is not valid.")
+        else:
+            start, end = _window(query)
+            token = {
+                "g": self.mailbox.generation,
+                "s": self.mailbox.seq,
+                "a": str(start),
+                "b": str(end),
+                "o": 0,
+            }
+        events = self.mailbox.view(
+            calendar, datetime.fromisoformat(token["a"]), datetime.fromisoformat(token["b"])
+        )
+        size = _max_page_size(headers)
+        entries = [sparse(e) for e in events[token["o"] : token["o"] + size]]
+        more = token["o"] + size < len(events)
+        return (
+            200,
+            {},
+            self._delta_page(entries, token, link, {**token, "o": token["o"] + size} if more else None),
+        )
+
+    def _delta_page(
+        self, entries: list[Event], token: dict[str, Any], link: str, skip: dict[str, Any] | None
+    ) -> Any:
+        out: dict[str, Any] = {"@odata.context": f"{self.base}/$metadata#Collection(event)", "value": entries}
+        if skip is not None:
+            out["@odata.nextLink"] = _link(link, {"$skiptoken": encode_token(skip)})
+        else:
+            out["@odata.deltaLink"] = _link(link, {"$deltatoken": encode_token({**token, "o": 0})})
+        return out
+
+    # --- $batch ----------------------------------------------------------------------------------
+
+    def batch(self, body: Any) -> Answer:
+        """JSON batching: at most 20 members, each dispatched alone; 429s as switched on; any order."""
+        requests = body.get("requests", [])
+        if len(requests) > MAX_BATCH:
+            raise GraphError(
+                400, "BadRequest", f"Batch request exceeds maximum number of requests {MAX_BATCH}"
+            )
+        self.mailbox.stats.batch_sizes.append(len(requests))
+        responses = [self._member(r) for r in requests]
+        return 200, {}, {"responses": list(reversed(responses))}
+
+    def _member(self, request: dict[str, Any]) -> dict[str, Any]:
+        faults = self.mailbox.faults
+        if faults.throttle_batch_members > 0:
+            faults.throttle_batch_members -= 1
+            err = _throttled(faults.retry_after)
+            return {"id": request["id"], "status": 429, "headers": err.headers, "body": err.body()}
+        split = urlsplit(request["url"])
+        headers = {k.lower(): v for k, v in request.get("headers", {}).items()}
+        status, hdrs, out = self(
+            request["method"], split.path.strip("/"), _query(split.query), headers, request.get("body")
+        )
+        return {"id": request["id"], "status": status, "headers": hdrs, "body": out}
+
+
+def _throttled(retry_after: str | None) -> GraphError:
+    headers = {} if retry_after is None else {"Retry-After": retry_after}
+    return GraphError(
+        429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.", headers
+    )
+
+
+def _calendar(cal: str) -> str:
+    if cal not in CALENDARS:
+        raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+    return cal
+
+
+def _window(query: dict[str, str]) -> tuple[datetime, datetime]:
+    try:
+        start, end = (datetime.fromisoformat(query[k]) for k in ("startDateTime", "endDateTime"))
+    except (KeyError, ValueError) as exc:
+        raise GraphError(400, "ErrorInvalidParameter", "startDateTime and endDateTime are required") from exc
+    return (start if start.tzinfo else start.replace(tzinfo=UTC)), (
+        end if end.tzinfo else end.replace(tzinfo=UTC)
+    )
+
+
+def _expanded(query: dict[str, str]) -> str | None:
+    match = _EXPAND.search(query.get("$expand", ""))
+    return match.group(1) if match else None
+
+
+def _max_page_size(headers: dict[str, str]) -> int:
+    match = re.search(r"odata\.maxpagesize=(\d+)", headers.get("prefer", ""))
+    return int(match.group(1)) if match else 10
+
+
+def _query(text: str) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
+
+
+def _link(base: str, params: dict[str, str]) -> str:
+    return f"{base}?{urlencode(params)}"
+
+
+def build_app(mailbox: Mailbox, base: str) -> Starlette:
+    """The ASGI app; ``base`` is the public ``.../v1.0`` URL used in next and delta links."""
+    handler = Handler(mailbox, base)
+
+    async def endpoint(request: Request) -> Response:
+        stats, faults = mailbox.stats, mailbox.faults
+        stats.requests.append(
+            (request.method, request.url.path + ("?" + request.url.query if request.url.query else ""))
+        )
+        stats.prefer.append(request.headers.get("prefer", ""))
+        stats.if_match.append(request.headers.get("if-match", ""))
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        try:
+            if faults.hold_seconds:
+                await asyncio.sleep(faults.hold_seconds)
+            return await _answer(request)
+        finally:
+            stats.in_flight -= 1
+
+    async def _answer(request: Request) -> Response:
+        faults = mailbox.faults
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            err = GraphError(401, "InvalidAuthenticationToken", "Access token is empty.")
+            return JSONResponse(err.body(), status_code=401)
+        if faults.throttle_requests > 0:
+            faults.throttle_requests -= 1
+            err = _throttled(None if faults.throttle_without_retry_after else faults.retry_after)
+            return JSONResponse(err.body(), status_code=429, headers=err.headers)
+        raw = await request.body()
+        body = json.loads(raw) if raw else None
+        path = request.path_params["path"]
+        if path == "$batch" and request.method == "POST":
+            try:
+                status, headers, out = handler.batch(body)
+            except GraphError as err:
+                status, headers, out = err.status, err.headers, err.body()
+        else:
+            headers_in = {k.lower(): v for k, v in request.headers.items()}
+            status, headers, out = handler(request.method, path, dict(request.query_params), headers_in, body)
+        if out is None:
+            return Response(status_code=status, headers=headers)
+        return JSONResponse(out, status_code=status, headers=headers)
+
+    methods = ["GET", "POST", "PATCH", "DELETE"]
+    return Starlette(routes=[Route("/v1.0/{path:path}", endpoint, methods=methods)])

@@ -1,0 +1,365 @@
+"""The stand-in's state: one mailbox with two calendars, events, series, a change log and faults.
+
+Events are kept in Graph's own JSON shape; keys starting with ``_`` are private bookkeeping
+(calendar, extended properties, a series' exceptions and cancelled occurrences) and never leave.
+Occurrence ids are built from the master id and the original start; clients must treat them as opaque.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dateutil.rrule import DAILY, WEEKLY, rrule, weekdays
+
+GRAPH_TIME = "%Y-%m-%dT%H:%M:%S.0000000"
+DEFAULT_CALENDAR = "AAMkAGI2-calendar"
+CALENDARS = {DEFAULT_CALENDAR: "Calendar", "AAMkAGI2-technician": "Technician"}
+_DAYS = dict(
+    zip(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"], weekdays, strict=True)
+)
+Event = dict[str, Any]
+
+
+class GraphError(Exception):
+    """An error answer in Graph's shape: ``{"error": {"code", "message"}}``."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+@dataclass
+class Faults:
+    """Switchable misbehaviour: the next N requests (or $batch members) answered 429."""
+
+    throttle_requests: int = 0
+    throttle_batch_members: int = 0
+    throttle_without_retry_after: bool = False
+    retry_after: str = "0.01"
+    hold_seconds: float = 0.0
+
+
+@dataclass
+class Stats:
+    """What the stand-in saw: requests (method, path?query), Prefer headers, concurrency, batch sizes."""
+
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    prefer: list[str] = field(default_factory=list)
+    if_match: list[str] = field(default_factory=list)
+    batch_sizes: list[int] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+
+def to_graph_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime(GRAPH_TIME)
+
+
+def parse_time(stamp: dict[str, str]) -> datetime:
+    """A ``dateTimeTimeZone``; the stand-in only stores UTC."""
+    if stamp.get("timeZone", "UTC") not in ("UTC", "Etc/GMT"):
+        raise GraphError(400, "TimeZoneNotSupportedException", f"stand-in supports UTC only: {stamp}")
+    return datetime.fromisoformat(stamp["dateTime"].rstrip("Z")[:26]).replace(tzinfo=UTC)
+
+
+def _rid(value: datetime) -> str:
+    return value.strftime("%Y%m%dT%H%M%SZ")
+
+
+def encode_token(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+
+
+def decode_token(text: str) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = json.loads(base64.urlsafe_b64decode(text.encode()))
+    except ValueError as exc:
+        raise GraphError(400, "ErrorInvalidUrlQuery", "bad token") from exc
+    return result
+
+
+class Mailbox:
+    """One user's mailbox as the stand-in serves it."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, Event] = {}
+        self.log: list[tuple[int, str, Event | None]] = []
+        self.seq = 0
+        self.generation = 0
+        self.faults = Faults()
+        self.stats = Stats()
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+
+    def _changed(self, event_id: str, tombstone: Event | None = None) -> None:
+        self.seq += 1
+        self.log.append((self.seq, event_id, tombstone))
+
+    def expire_delta_tokens(self) -> None:
+        """Every delta and skip token issued so far is refused from now on (410 SyncStateNotFound)."""
+        self.generation += 1
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def view(self, calendar: str, start: datetime, end: datetime) -> list[Event]:
+        """calendarView: singles, occurrences and exceptions that overlap [start, end), by start."""
+        found: list[Event] = []
+        for event in self.events.values():
+            if event["_calendar"] != calendar:
+                continue
+            if event["type"] == "seriesMaster":
+                found.extend(self.instances(event, start, end))
+            elif _overlaps(event, start, end):
+                found.append(event)
+        return sorted(found, key=lambda e: (e["start"]["dateTime"], e["id"]))
+
+    def instances(self, master: Event, start: datetime, end: datetime) -> list[Event]:
+        found = [occ for occ in self._expand(master) if _overlaps(occ, start, end)]
+        return sorted(found, key=lambda e: (e["start"]["dateTime"], e["id"]))
+
+    def find(self, event_id: str) -> Event:
+        """A single event, a series master, or one occurrence / exception of a series."""
+        if event_id in self.events:
+            return self.events[event_id]
+        master_id = event_id.rpartition("_OCC_")[0]
+        master = self.events.get(master_id)
+        if master is not None:
+            for occ in self._expand(master):
+                if occ["id"] == event_id:
+                    return occ
+        raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+
+    def _expand(self, master: Event) -> Iterator[Event]:
+        """Every occurrence of a series (bounded: noEnd series stop after two years)."""
+        first = parse_time(master["start"])
+        length = parse_time(master["end"]) - first
+        for original in _rule(master["recurrence"], first):
+            rid = _rid(original)
+            if rid in master["_cancelled"]:
+                continue
+            yield self._occurrence(master, original, length, master["_exceptions"].get(rid))
+
+    def _occurrence(
+        self, master: Event, original: datetime, length: timedelta, override: Event | None
+    ) -> Event:
+        occ = {k: copy.deepcopy(v) for k, v in master.items() if k not in ("_exceptions", "_cancelled")}
+        occ.update(
+            id=f"{master['id']}_OCC_{_rid(original)}",
+            type="occurrence",
+            seriesMasterId=master["id"],
+            originalStart=original.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            iCalUId=f"{master['iCalUId']}{_rid(original)}",
+            recurrence=None,
+            start={"dateTime": to_graph_time(original), "timeZone": "UTC"},
+            end={"dateTime": to_graph_time(original + length), "timeZone": "UTC"},
+        )
+        if override is not None:
+            occ.update(copy.deepcopy(override))
+            occ["type"] = "exception"
+        return occ
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def create(self, calendar: str, body: Event) -> Event:
+        """POST .../events; a repeated ``transactionId`` returns the event made the first time."""
+        txn = body.get("transactionId")
+        for event in self.events.values():
+            if txn and event.get("transactionId") == txn:
+                return event
+        for key in ("start", "end"):
+            if key not in body:
+                raise GraphError(400, "ErrorInvalidRequest", f"{key} is required")
+        event_id = "AAMkAGI2" + uuid.uuid4().hex
+        event: Event = {
+            "subject": "",
+            "body": {"contentType": "text", "content": ""},
+            "categories": [],
+            "sensitivity": "normal",
+            "showAs": "busy",
+            "isAllDay": False,
+            "isReminderOn": True,
+            "reminderMinutesBeforeStart": 15,
+            "attendees": [],
+            "location": {"displayName": ""},
+            "recurrence": None,
+        }
+        event.update(_writable(body))
+        event.update(
+            id=event_id,
+            iCalUId="040000008200E00074C5B7101A82E00800000000" + uuid.uuid4().hex,
+            type="seriesMaster" if body.get("recurrence") else "singleInstance",
+            seriesMasterId=None,
+            originalStart=None,
+            transactionId=txn,
+            _calendar=calendar,
+            _props=_props(body),
+            _exceptions={},
+            _cancelled=set(),
+        )
+        self.events[event_id] = event
+        self._stamp(event)
+        self._changed(event_id)
+        return event
+
+    def patch(self, event_id: str, body: Event, if_match: str | None) -> Event:
+        """PATCH an event; patching an occurrence turns it into an exception of its series."""
+        target = self.find(event_id)
+        _check_etag(target, if_match)
+        if target["type"] not in ("occurrence", "exception"):
+            props = {**target["_props"], **_props(body)}
+            target.update(_writable(body), _props=props)
+            self._stamp(target)
+            self._changed(event_id)
+            return target
+        master = self.events[target["seriesMasterId"]]
+        rid = event_id.rpartition("_OCC_")[2]
+        override = master["_exceptions"].setdefault(rid, {"_props": {}})
+        override.update(_writable(body), _props={**override["_props"], **_props(body)})
+        self._stamp(override)
+        self._changed(event_id)
+        return self.find(event_id)
+
+    def delete(self, event_id: str, if_match: str | None) -> None:
+        target = self.find(event_id)
+        _check_etag(target, if_match)
+        if target["type"] in ("occurrence", "exception"):
+            master = self.events[target["seriesMasterId"]]
+            rid = event_id.rpartition("_OCC_")[2]
+            master["_exceptions"].pop(rid, None)
+            master["_cancelled"].add(rid)
+            self._changed(event_id, tombstone={"id": event_id})
+            return
+        del self.events[event_id]
+        self._changed(event_id, tombstone=target)
+
+    def _stamp(self, event: Event) -> None:
+        change_key = base64.b64encode(uuid.uuid4().bytes[:12]).decode()
+        event["changeKey"] = change_key
+        event["lastModifiedDateTime"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    # --- delta -----------------------------------------------------------------------------------
+
+    def delta_since(self, calendar: str, token: dict[str, Any]) -> list[Event]:
+        """Delta entries since a token: changed events (occurrences sparse) and ``@removed`` ones."""
+        if token["g"] != self.generation:
+            raise GraphError(410, "SyncStateNotFound", "The sync state generation is not valid.")
+        start, end = datetime.fromisoformat(token["a"]), datetime.fromisoformat(token["b"])
+        last: dict[str, Event | None] = {}
+        for seq, event_id, tombstone in self.log:
+            if seq > token["s"]:
+                last[event_id] = tombstone
+        entries: list[Event] = []
+        for event_id, tombstone in last.items():
+            if tombstone is not None:
+                entries.extend(_removed(tombstone, self, start, end))
+                continue
+            entries.extend(self._changed_entries(calendar, event_id, start, end))
+        return entries
+
+    def _changed_entries(self, calendar: str, event_id: str, start: datetime, end: datetime) -> list[Event]:
+        try:
+            event = self.find(event_id)
+        except GraphError:
+            return []
+        if event["_calendar"] != calendar:
+            return []
+        if event["type"] == "seriesMaster":
+            return [sparse(occ) for occ in self.instances(event, start, end)]
+        return [sparse(event)] if _overlaps(event, start, end) else []
+
+
+def sparse(event: Event) -> Event:
+    """A delta entry: occurrences carry only id, type, series and times; others every field."""
+    if event["type"] == "occurrence":
+        keys = ("id", "type", "seriesMasterId", "start", "end")
+        return {"@odata.type": "#microsoft.graph.event", **{k: event[k] for k in keys}}
+    return render(event, expand=None)
+
+
+def _removed(tombstone: Event, mailbox: Mailbox, start: datetime, end: datetime) -> list[Event]:
+    ids = [tombstone["id"]]
+    if tombstone.get("type") == "seriesMaster":
+        ids += [occ["id"] for occ in mailbox.instances(tombstone, start, end)]
+    return [
+        {"@odata.type": "#microsoft.graph.event", "id": i, "@removed": {"reason": "deleted"}} for i in ids
+    ]
+
+
+def render(event: Event, expand: str | None) -> Event:
+    """The wire form: public keys, ``@odata.etag`` from the change key, and the expanded property."""
+    out = {k: copy.deepcopy(v) for k, v in event.items() if not k.startswith("_")}
+    out["@odata.etag"] = f'W/"{event["changeKey"]}"'
+    if expand is not None:
+        prop = event["_props"].get(expand.lower())
+        if prop is not None:
+            out["singleValueExtendedProperties"] = [{"id": prop[0], "value": prop[1]}]
+    return out
+
+
+_WRITABLE = [
+    "subject",
+    "body",
+    "start",
+    "end",
+    "isAllDay",
+    "sensitivity",
+    "showAs",
+    "categories",
+    "isReminderOn",
+    "reminderMinutesBeforeStart",
+    "attendees",
+    "location",
+    "recurrence",
+]
+
+
+def _writable(body: Event) -> Event:
+    return {k: copy.deepcopy(body[k]) for k in _WRITABLE if k in body}
+
+
+def _props(body: Event) -> dict[str, tuple[str, str]]:
+    """Extended properties by lower-cased id (Graph matches property ids without regard to case)."""
+    return {p["id"].lower(): (p["id"], p["value"]) for p in body.get("singleValueExtendedProperties", [])}
+
+
+def _check_etag(event: Event, if_match: str | None) -> None:
+    if if_match and if_match not in ("*", f'W/"{event["changeKey"]}"'):
+        raise GraphError(
+            412,
+            "ErrorIrresolvableConflict",
+            "The change key passed in the request does not match the current change key for the item.",
+        )
+
+
+def _overlaps(event: Event, start: datetime, end: datetime) -> bool:
+    first, last = parse_time(event["start"]), parse_time(event["end"])
+    if last <= first:
+        return start <= first < end
+    return first < end and last > start
+
+
+def _rule(recurrence: Event, first: datetime) -> Iterator[datetime]:
+    """The series' original starts, from Graph's pattern and range (daily and weekly only)."""
+    pattern, span = recurrence["pattern"], recurrence["range"]
+    kwargs: dict[str, Any] = {"dtstart": first, "interval": pattern.get("interval", 1)}
+    if pattern["type"] == "weekly" and pattern.get("daysOfWeek"):
+        kwargs["byweekday"] = [_DAYS[d] for d in pattern["daysOfWeek"]]
+    if span["type"] == "numbered":
+        kwargs["count"] = span["numberOfOccurrences"]
+    elif span["type"] == "endDate":
+        kwargs["until"] = datetime.fromisoformat(span["endDate"]).replace(tzinfo=UTC) + timedelta(days=1)
+    else:
+        kwargs["until"] = first + timedelta(days=730)
+    freq = {"daily": DAILY, "weekly": WEEKLY}[pattern["type"]]
+    return iter(rrule(freq, **kwargs))
