@@ -1,0 +1,19 @@
+"""The server's own error: an HTTP status plus Autotask's ``{"errors": [...]}`` body."""
+
+from __future__ import annotations
+
+from calferry.errors import CalferryError
+
+PERMISSION_CREATE = (
+    "The logged in Resource does not have the adequate permissions to create this entity type."
+)
+
+
+class ApiError(CalferryError):
+    """Answered as ``{"errors": messages}`` with ``status`` (500 unless said, as Autotask does)."""
+
+    def __init__(self, *messages: str, status: int = 500, headers: dict[str, str] | None = None) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = list(messages)
+        self.status = status
+        self.headers = headers or {}
