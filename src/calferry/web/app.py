@@ -1,0 +1,107 @@
+"""The local web page: the plug-in's click flow (select, map, Save; Get; Add; options) in a browser.
+
+Server-rendered (FastAPI + Jinja2), no build step, no third-party JavaScript or CSS. Routes are thin:
+parse the form, call :class:`calferry.service.Service`, render. ``calferry web`` and ``calferry demo``
+run it with :func:`serve`; tests build it with :func:`create_app` and their own service factory.
+"""
+
+from __future__ import annotations
+
+import socket
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+import uvicorn
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import HTTPException
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+
+from calferry.errors import ConfigError, UserError
+from calferry.web import add_routes, calendar_routes, get_routes, options_routes, send_routes
+from calferry.web.common import HERE, ServiceFactory, error_page, render
+from calferry.web.security import csrf_guard, is_loopback, password_middleware, security_middleware
+
+if TYPE_CHECKING:
+    from calferry.service import Service
+
+
+def create_app(service_factory: ServiceFactory, *, password: str | None = None) -> FastAPI:
+    """The web app; ``service_factory()`` opens a service per request; ``password`` turns on basic auth."""
+    app = FastAPI(title="calferry", docs_url=None, redoc_url=None, openapi_url=None)
+    app.router.dependencies.append(Depends(csrf_guard))
+    app.state.service_factory = service_factory
+    app.state.plans = {}
+    app.middleware("http")(security_middleware)
+    if password:
+        app.middleware("http")(password_middleware(password))
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for module in (calendar_routes, send_routes, get_routes, add_routes, options_routes):
+        app.include_router(module.router)
+    app.add_exception_handler(UserError, _user_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    return app
+
+
+async def _user_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UserError)
+    return error_page(request, exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return render(request, "error.html", status_code=exc.status_code, error=str(exc.detail), active="")
+
+
+def default_service_factory() -> ServiceFactory:
+    """Open the configured adapters for every request, reading the options afresh (they may change)."""
+    from calferry.config import load_settings
+    from calferry.service import Service
+
+    def factory() -> AbstractContextManager[Service]:
+        return Service.open(load_settings())
+
+    return factory
+
+
+def check_bind(host: str, password: str | None) -> None:
+    """Refuse to serve beyond loopback without a password: the page can write to the PSA."""
+    if not is_loopback(host) and not password:
+        raise ConfigError(
+            f"refusing to listen on {host} without a password",
+            hint="use --host 127.0.0.1, or --password-env VAR with VAR holding a password",
+        )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket bound now, so the URL (and a port 0 choice) is known before serving."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def make_server(app: FastAPI) -> uvicorn.Server:
+    """A uvicorn server for ``app``; run it with ``server.run(sockets=[sock])`` (blocking)."""
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(
+    service_factory: ServiceFactory | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    password: str | None = None,
+    sock: socket.socket | None = None,
+) -> None:
+    """Run the page until interrupted (blocking); refuses a non-loopback host without a password."""
+    check_bind(host, password)
+    app = create_app(service_factory or default_service_factory(), password=password)
+    listening = sock or bind(host, port)
+    make_server(app).run(sockets=[listening])

@@ -1,0 +1,66 @@
+"""What every page shares: the templates, the service of the request, form parsing and error pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+from calferry.errors import UserError
+from calferry.web.security import CSRF_FIELD, csrf_token
+
+if TYPE_CHECKING:
+    from calferry.service import Service
+
+ServiceFactory = Callable[[], AbstractContextManager["Service"]]
+"""Opens the service for one request (and closes it after): e.g. ``lambda: Service.open(load_settings())``."""
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+NAV = (
+    ("calendar", "/calendar", "Calendar"),
+    ("get", "/get", "Get from PSA"),
+    ("add", "/add", "Add to PSA"),
+    ("conflicts", "/conflicts", "Conflicts"),
+    ("log", "/log", "Audit log"),
+    ("options", "/options", "Options"),
+)
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    """Render ``name`` with the navigation, the CSRF token and ``context``."""
+    context.update(nav=NAV, csrf_field=CSRF_FIELD, csrf_token=csrf_token(request))
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+@contextmanager
+def service(request: Request) -> Iterator[Service]:
+    """The service for this request, opened by the app's factory and closed afterwards."""
+    factory: ServiceFactory = request.app.state.service_factory
+    with factory() as svc:
+        yield svc
+
+
+def error_page(request: Request, error: UserError) -> Response:
+    """A user error as a page: its message, its hint, and a way back."""
+    status = 409 if error.exit_code in (3, 7) else 400
+    return render(request, "error.html", status_code=status, error=error, active="")
+
+
+def when(value: date | datetime | None) -> str:
+    """A personal or PSA time as people read it: ``Mon 2026-03-02 09:00`` or ``Mon 2026-03-02`` (all day)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%a %Y-%m-%d %H:%M")
+    return value.strftime("%a %Y-%m-%d")
+
+
+templates.env.filters["when"] = when
