@@ -1,0 +1,271 @@
+"""A CalDAV calendar (Radicale, Nextcloud, ...) as a personal calendar, on the ``caldav`` library.
+
+Requests are kept few: a window is one calendar-query (series are expanded here, on the client, as
+Radicale's server-side expansion is slower and has had bugs); changes are one sync-collection
+report with etags only plus one calendar-multiget for what changed; an update reuses the data read by
+the last listing when its ETag still matches, so it is one PUT with ``If-Match``. SEQUENCE is never
+bumped (``increase_seqno=False``): calferry is not the organizer.
+
+Calendar discovery: ``url`` may name a calendar collection (used as is), a missing collection (it is
+created with MKCALENDAR), or a principal / calendar home (its first calendar is used, or a calendar
+named ``calendar`` is created in it when it has none).
+
+Deleted items: a sync report names deleted hrefs only; they map back to UIDs through the hrefs this
+adapter has seen, else through the ``<uid>.ics`` naming every CalDAV client here uses.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+from urllib.parse import quote, unquote
+
+from caldav.calendarobjectresource import Event as DavEvent
+from caldav.collection import Calendar as DavCalendar
+from caldav.collection import CalendarSet
+from caldav.davclient import DAVClient
+from caldav.elements import dav
+from caldav.lib import error as dav_error
+
+from calferry.errors import (
+    Conflict,
+    MalformedCalendar,
+    NotFound,
+    PermissionDenied,
+    PersonalCalendarError,
+    PersonalUnavailable,
+    StaleVersion,
+)
+from calferry.model import ItemKey, PersonalItem, Stamp, Window
+from calferry.personal import ical
+from calferry.personal.base import Changes, Snapshot
+
+
+@dataclass
+class _Stored:
+    """The last seen state of one CalDAV object: where it is, its ETag and its parsed resource."""
+
+    url: str
+    etag: str | None
+    resource: ical.Resource
+
+
+class CalDavCalendar:
+    """One CalDAV calendar collection; ``requests`` counts HTTP requests sent (for benchmarks)."""
+
+    name = "caldav"
+
+    def __init__(self, url: str, username: str = "", password: str = "") -> None:
+        self.requests = 0
+        self._client = DAVClient(url=url, username=username or None, password=password or None)
+        self._wrap_request()
+        self._by_uid: dict[str, _Stored] = {}
+        self._uid_by_url: dict[str, str] = {}
+        with _translated(url):
+            self._calendar = self._discover(url)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def list(self, window: Window) -> Snapshot:
+        with _translated(self.url):
+            token = self._calendar.get_property(dav.SyncToken())
+            found = self._calendar.search(start=window.start, end=window.end, event=True)
+        resources, problems = self._absorb(found)
+        items, expand_problems = ical.expand(resources, window, self._versions())
+        return Snapshot(
+            tuple(items), None if token is None else str(token), tuple(problems + expand_problems)
+        )
+
+    def get(self, key: ItemKey) -> PersonalItem:
+        stored = self._fetch(key.uid)
+        return ical.get_item(stored.resource, key, stored.etag)
+
+    def changes(self, window: Window, token: str | None) -> Changes:
+        if token is None:
+            return self._full(window)
+        try:
+            with _translated(self.url):
+                report = self._calendar.get_objects_by_sync_token(
+                    sync_token=token, load_objects=False, disable_fallback=True
+                )
+        except (PermissionDenied, PersonalCalendarError):
+            return self._full(window)  # the token was refused (expired or unknown): list everything
+        deleted_urls = {str(u) for u in report.deleted_urls}
+        urls = [o.url for o in report if str(o.url) not in deleted_urls]
+        with _translated(self.url):
+            loaded = self._calendar.multiget(urls) if urls else []
+        resources, problems = self._absorb(loaded)
+        items, expand_problems = ical.expand(resources, window, self._versions())
+        deleted = sorted({self._forget(u) for u in deleted_urls})
+        return Changes(
+            tuple(items), tuple(deleted), str(report.sync_token), problems=tuple(problems + expand_problems)
+        )
+
+    def _full(self, window: Window) -> Changes:
+        snapshot = self.list(window)
+        return Changes(snapshot.items, (), snapshot.token, full=True, problems=snapshot.problems)
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def create(self, item: PersonalItem) -> PersonalItem:
+        resource = ical.new_resource(item, datetime.now(UTC))
+        url = str(self._calendar.url.join(quote(item.uid, safe="") + ".ics"))
+        obj = DavEvent(client=self._client, url=url, parent=self._calendar)
+        with _translated(url):
+            obj.save(raw_data=resource.to_ical(), no_overwrite=True, increase_seqno=False)
+        self._remember(_Stored(url, obj.etag, resource))
+        return ical.get_item(resource, item.key, obj.etag)
+
+    def update(self, item: PersonalItem) -> PersonalItem:
+        stored = self._for_write(item.key, item.version)
+        ical.update_resource(stored.resource, item)
+        self._put(stored)
+        return ical.get_item(stored.resource, item.key, stored.etag)
+
+    def delete(self, key: ItemKey, version: str | None = None) -> None:
+        stored = self._for_write(key, version)
+        if key.recurrence_id is not None:
+            if not stored.resource.recurring:
+                raise NotFound(f"{key.uid} is not recurring: no occurrence {key.ref}", side="personal")
+            ical.exclude_occurrence(stored.resource, key.recurrence_id)
+            self._put(stored)
+            return
+        obj = DavEvent(client=self._client, url=stored.url, parent=self._calendar, props=_etag(stored))
+        with _translated(stored.url):
+            obj.delete(if_match=stored.etag or False, precondition="etag")
+        self._forget(stored.url)
+
+    def set_stamp(self, key: ItemKey, stamp: Stamp | None, version: str | None = None) -> PersonalItem:
+        stored = self._for_write(key, version)
+        ical.stamp_resource(stored.resource, key, stamp)
+        self._put(stored)
+        return ical.get_item(stored.resource, key, stored.etag)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._client.close()
+
+    # --- internals ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return str(self._calendar.url)
+
+    def _wrap_request(self) -> None:
+        send = self._client.request
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.requests += 1
+            return send(*args, **kwargs)
+
+        self._client.request = counted  # type: ignore[method-assign]
+
+    def _discover(self, url: str) -> Any:
+        """The calendar at ``url``; created when missing; the first of a home or principal."""
+        candidate = DavCalendar(client=self._client, url=url)
+        try:
+            kinds = candidate.get_property(dav.ResourceType()) or ""
+        except dav_error.NotFoundError:
+            candidate.save()  # MKCALENDAR at the missing URL
+            return candidate
+        if "calendar" in str(kinds) and "principal" not in str(kinds):
+            return candidate
+        home: Any = CalendarSet(client=self._client, url=url)
+        calendars: Any = home.calendars()
+        if not calendars:
+            with contextlib.suppress(dav_error.NotFoundError):
+                home = cast(Any, self._client).principal(url=url)
+                calendars = home.calendars()
+        return calendars[0] if calendars else home.make_calendar(name="calendar", cal_id="calendar")
+
+    def _versions(self) -> dict[str, str]:
+        return {uid: s.etag for uid, s in self._by_uid.items() if s.etag is not None}
+
+    def _absorb(self, objects: builtins.list[Any]) -> tuple[builtins.list[ical.Resource], builtins.list[str]]:
+        """Parse fetched objects, remembering each; a malformed one becomes a problem line."""
+        resources: list[ical.Resource] = []
+        problems: list[str] = []
+        for obj in objects:
+            url = str(obj.url)
+            try:
+                found, broken = ical.resources_of(ical.parse_calendar(obj.raw_data or obj.data, url), url)
+            except MalformedCalendar as exc:
+                problems.append(str(exc))
+                continue
+            problems.extend(broken)
+            for resource in found:
+                self._remember(_Stored(url, obj.etag, resource))
+                resources.append(resource)
+        return resources, problems
+
+    def _remember(self, stored: _Stored) -> None:
+        self._by_uid[stored.resource.uid] = stored
+        self._uid_by_url[stored.url] = stored.resource.uid
+
+    def _forget(self, url: str) -> str:
+        uid = self._uid_by_url.pop(url, None) or unquote(url.rstrip("/").rsplit("/", 1)[-1]).removesuffix(
+            ".ics"
+        )
+        self._by_uid.pop(uid, None)
+        return uid
+
+    def _fetch(self, uid: str) -> _Stored:
+        """The current object holding ``uid``, read from the server (by its known href, else by UID)."""
+        known = self._by_uid.get(uid)
+        found: builtins.list[Any] = []
+        with _translated(self.url):
+            if known is not None:
+                found = self._calendar.multiget([self._calendar.url.join(known.url)])
+            if not found:
+                found = [self._calendar.get_event_by_uid(uid)]
+        resources, problems = self._absorb(found)
+        if not any(r.uid == uid for r in resources):
+            raise MalformedCalendar(problems[0] if problems else f"{uid} cannot be read", where=self.url)
+        return self._by_uid[uid]
+
+    def _for_write(self, key: ItemKey, version: str | None) -> _Stored:
+        """The object to change: the cached copy when its ETag is the caller's, else a fresh read."""
+        known = self._by_uid.get(key.uid)
+        if known is None or version is None or known.etag != version:
+            known = self._fetch(key.uid)
+        if version is not None and known.etag != version:
+            raise StaleVersion(f"{key.ref} changed since it was read")
+        return known
+
+    def _put(self, stored: _Stored) -> None:
+        obj = DavEvent(client=self._client, url=stored.url, parent=self._calendar, props=_etag(stored))
+        try:
+            with _translated(stored.url):
+                obj.save(raw_data=stored.resource.to_ical(), precondition="etag", increase_seqno=False)
+        except (StaleVersion, NotFound):
+            self._forget(stored.url)  # our copy is out of date: the next call reads afresh
+            raise
+        stored.etag = obj.etag
+        self._remember(stored)
+
+
+def _etag(stored: _Stored) -> dict[Any, Any]:
+    return {} if stored.etag is None else {dav.GetEtag.tag: stored.etag}
+
+
+@contextlib.contextmanager
+def _translated(where: str) -> Iterator[None]:
+    """caldav and HTTP errors become calferry errors here, at the adapter's edge."""
+    try:
+        yield
+    except dav_error.ETagMismatchError as exc:
+        raise StaleVersion(f"{where} changed since it was read") from exc
+    except dav_error.NotFoundError as exc:
+        raise NotFound(f"{where} is not there", side="personal") from exc
+    except (dav_error.ConsistencyError, dav_error.UidConflictError) as exc:
+        raise Conflict(f"{where}: an item with that uid already exists") from exc
+    except dav_error.AuthorizationError as exc:
+        raise PermissionDenied(f"the calendar server refused access to {where}", side="personal") from exc
+    except dav_error.DAVError as exc:
+        raise PersonalCalendarError(f"the calendar server failed on {where}: {exc}") from exc
+    except OSError as exc:
+        raise PersonalUnavailable(f"cannot reach the calendar server at {where}: {exc}") from exc

@@ -1,0 +1,482 @@
+"""iCalendar <-> PersonalItem, shared by the CalDAV and .ics adapters.
+
+A *resource* is everything stored under one UID: the master (or the single event) and its overrides,
+as CalDAV stores them in one object (RFC 4791 §4.1). Reading expands series with recurring-ical-events;
+writing edits only the properties whose mapped value changed, so unknown properties (Outlook's
+``X-MICROSOFT-*``/``X-MS-OLK-*``, alarms, SEQUENCE) and the original spelling of times survive.
+
+calferry's stamp (R16) is a group of X- properties on the VEVENT that carries it: on the single event,
+on the master (then every generated occurrence shows it) or on an override (one occurrence, R20).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import recurring_ical_events
+from icalendar import Alarm, Calendar, Component, Event, Timezone, vCalAddress, vRecur
+
+from calferry.errors import InputError, MalformedCalendar, NotFound
+from calferry.model import (
+    ItemKey,
+    Origin,
+    PersonalItem,
+    PsaKind,
+    ShowAs,
+    Stamp,
+    When,
+    Window,
+    format_recurrence_id,
+    parse_recurrence_id,
+)
+
+PRODID = "-//calferry//calferry//EN"
+STAMP_KIND = "X-CALFERRY-PSA-KIND"
+STAMP_ID = "X-CALFERRY-PSA-ID"
+STAMP_COMPANY = "X-CALFERRY-COMPANY-ID"
+STAMP_ORIGIN = "X-CALFERRY-ORIGIN"
+_STAMP_PROPS = (STAMP_KIND, STAMP_ID, STAMP_COMPANY, STAMP_ORIGIN)
+_ORIGIN_TEXT = {Origin.DOWNLOADED: "psa", Origin.SENT: "personal"}
+_BUSY = "X-MICROSOFT-CDO-BUSYSTATUS"
+_BUSY_TEXT = {
+    ShowAs.FREE: "FREE",
+    ShowAs.TENTATIVE: "TENTATIVE",
+    ShowAs.BUSY: "BUSY",
+    ShowAs.OUT_OF_OFFICE: "OOF",
+    ShowAs.WORKING_ELSEWHERE: "WORKINGELSEWHERE",
+}
+_SHOW_AS = {text: show for show, text in _BUSY_TEXT.items()} | {"OUTOFOFFICE": ShowAs.OUT_OF_OFFICE}
+_RECURRENCE_PROPS = ("RRULE", "RDATE", "EXDATE", "EXRULE")
+
+
+@dataclass
+class Resource:
+    """One UID's events (master or single first, then overrides) and the VTIMEZONEs they came with."""
+
+    uid: str
+    events: list[Event] = field(default_factory=list)
+    timezones: list[Timezone] = field(default_factory=list)
+
+    @property
+    def master(self) -> Event | None:
+        return next((e for e in self.events if "RECURRENCE-ID" not in e), None)
+
+    @property
+    def recurring(self) -> bool:
+        return any(p in e for e in self.events for p in ("RRULE", "RDATE", "RECURRENCE-ID"))
+
+    def override(self, rid: str) -> Event | None:
+        return next((e for e in self.events if _rid_text(e) == rid), None)
+
+    def to_calendar(self) -> Calendar:
+        cal = new_calendar()
+        for tz in self.timezones:
+            cal.add_component(tz)
+        for event in self.events:
+            cal.add_component(event)
+        cal.add_missing_timezones()
+        return cal
+
+    def to_ical(self) -> bytes:
+        return bytes(self.to_calendar().to_ical())
+
+    def digest(self) -> str:
+        return hashlib.sha256(b"".join(e.to_ical() for e in self.events)).hexdigest()[:20]
+
+
+def new_calendar() -> Calendar:
+    cal = Calendar()
+    cal.add("PRODID", PRODID)
+    cal.add("VERSION", "2.0")
+    return cal
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def parse_calendar(data: bytes | str, where: str) -> Calendar:
+    """Parse iCalendar text; ``MalformedCalendar`` names ``where`` when it cannot be read at all."""
+    try:
+        return Calendar.from_ical(data)
+    except (ValueError, IndexError, KeyError) as exc:
+        raise MalformedCalendar(f"cannot parse iCalendar data: {exc}", where=where) from exc
+
+
+def component_problem(event: Component) -> str | None:
+    """What is wrong with one VEVENT (unparseable values, no UID or start), or None when it is usable."""
+    errors = getattr(event, "errors", None)
+    if errors:
+        return "; ".join(f"{name}: {text}" for name, text in errors)
+    if "UID" not in event:
+        return "no UID"
+    if "DTSTART" not in event:
+        return "no DTSTART"
+    return None
+
+
+def resources_of(cal: Calendar, where: str) -> tuple[list[Resource], list[str]]:
+    """Group a calendar's VEVENTs by UID; a UID with a broken event is reported and left out whole."""
+    timezones = [cast(Timezone, tz) for tz in cal.walk("VTIMEZONE")]
+    grouped: dict[str, Resource] = {}
+    broken: dict[str, str] = {}
+    for event in cal.walk("VEVENT"):
+        uid = str(event.get("UID", ""))
+        problem = component_problem(event)
+        if problem is not None:
+            broken[uid] = f"{where}: event {uid or '(no uid)'}: {problem}"
+            continue
+        grouped.setdefault(uid, Resource(uid, timezones=timezones)).events.append(cast(Event, event))
+    for resource in grouped.values():
+        resource.events.sort(key=lambda e: "RECURRENCE-ID" in e)
+    good = [r for uid, r in grouped.items() if uid not in broken]
+    return good, list(broken.values())
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def expand(
+    resources: Iterable[Resource], window: Window, versions: dict[str, str]
+) -> tuple[list[PersonalItem], list[str]]:
+    """Every item and occurrence of ``resources`` inside ``window``; a series that fails is a problem."""
+    items: list[PersonalItem] = []
+    problems: list[str] = []
+    for resource in resources:
+        try:
+            items.extend(_expand_one(resource, window.start, window.end, versions.get(resource.uid)))
+        except (ValueError, TypeError, KeyError, InputError) as exc:
+            problems.append(f"event {resource.uid}: cannot expand: {exc}")
+    items.sort(key=lambda i: (_utc(i.start), i.ref))
+    return items, problems
+
+
+def _expand_one(
+    resource: Resource, start: datetime, end: datetime, version: str | None
+) -> list[PersonalItem]:
+    cal = Calendar()
+    for event in resource.events:
+        cal.add_component(event)
+    recurring = resource.recurring
+    found = recurring_ical_events.of(cal).between(start, end)
+    return [item_from_event(occ, recurring=recurring, version=version) for occ in found]
+
+
+def item_from_event(event: Component, *, recurring: bool, version: str | None = None) -> PersonalItem:
+    """Map one VEVENT (single, master or expanded occurrence) to a PersonalItem."""
+    start, end = _start_end(event)
+    rid = _dt(event, "RECURRENCE-ID") if "RECURRENCE-ID" in event else None
+    return PersonalItem(
+        uid=str(event["UID"]),
+        start=start,
+        end=end,
+        subject=str(event.get("SUMMARY", "")),
+        description=str(event.get("DESCRIPTION", "")),
+        location=str(event.get("LOCATION", "")),
+        private=str(event.get("CLASS", "PUBLIC")).upper() in ("PRIVATE", "CONFIDENTIAL"),
+        categories=_categories(event),
+        reminder_minutes=_reminder(event),
+        show_as=_show_as(event),
+        attendees=tuple(_address(a) for a in _as_list(event.get("ATTENDEE"))),
+        recurring=recurring,
+        recurrence_id=_aware(rid) if recurring and rid is not None else None,
+        stamp=read_stamp(event),
+        version=version,
+    )
+
+
+def _dt(event: Component, name: str) -> Any:
+    """The decoded value (``.dt``) of a date, time or duration property."""
+    prop: Any = event[name]
+    return prop.dt
+
+
+def _categories(event: Component) -> tuple[str, ...]:
+    return tuple(str(c) for prop in _as_list(event.get("CATEGORIES")) for c in getattr(prop, "cats", ()))
+
+
+def _start_end(event: Component) -> tuple[When, When]:
+    start = _aware(_dt(event, "DTSTART"))
+    if "DTEND" in event:
+        return start, _aware(_dt(event, "DTEND"))
+    if "DURATION" in event:
+        return start, start + _dt(event, "DURATION")
+    if isinstance(start, datetime):
+        return start, start  # RFC 5545 3.6.1: a timed start alone lasts no time
+    return start, start + timedelta(days=1)  # and a date start alone lasts that day
+
+
+def _aware(value: When) -> When:
+    """Floating times are read as UTC: the model only holds aware datetimes."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _utc(value: When) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def _as_list(value: object) -> list[object]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _address(value: object) -> str:
+    text = str(value)
+    return text[7:] if text.lower().startswith("mailto:") else text
+
+
+def _reminder(event: Component) -> int | None:
+    for alarm in event.walk("VALARM"):
+        trigger = alarm.get("TRIGGER")
+        if trigger is not None and isinstance(trigger.dt, timedelta):
+            return max(0, int(-trigger.dt.total_seconds() // 60))
+    return None
+
+
+def _show_as(event: Component) -> ShowAs:
+    busy = str(event.get(_BUSY, "")).upper()
+    if busy in _SHOW_AS:
+        return _SHOW_AS[busy]
+    return ShowAs.FREE if str(event.get("TRANSP", "")).upper() == "TRANSPARENT" else ShowAs.BUSY
+
+
+def read_stamp(event: Component) -> Stamp | None:
+    """calferry's stamp on this VEVENT; a damaged stamp reads as none."""
+    if STAMP_ID not in event:
+        return None
+    try:
+        origin = Origin.DOWNLOADED if str(event.get(STAMP_ORIGIN, "")) == "psa" else Origin.SENT
+        company = event.get(STAMP_COMPANY)
+        return Stamp(
+            psa_kind=PsaKind(str(event.get(STAMP_KIND, PsaKind.APPOINTMENT.value))),
+            psa_id=int(str(event[STAMP_ID])),
+            origin=origin,
+            company_id=None if company is None else int(str(company)),
+        )
+    except ValueError:
+        return None
+
+
+def _rid_text(event: Component) -> str | None:
+    return format_recurrence_id(_aware(_dt(event, "RECURRENCE-ID"))) if "RECURRENCE-ID" in event else None
+
+
+# --- finding ---------------------------------------------------------------------------------
+
+
+def occurrence_event(resource: Resource, rid: str) -> Event:
+    """The override for ``rid``, or a new override identical to the generated occurrence (not stored)."""
+    found = resource.override(rid)
+    if found is not None:
+        return found
+    at = parse_recurrence_id(rid)
+    low = _utc(at) - timedelta(seconds=1)
+    high = _utc(at) + (timedelta(days=1) if not isinstance(at, datetime) else timedelta(seconds=1))
+    cal = Calendar()
+    for event in resource.events:
+        cal.add_component(event)
+    for occ in recurring_ical_events.of(cal).between(low, high):
+        if _rid_text(occ) == rid and resource.override(rid) is None:
+            return _as_override(occ)
+    raise NotFound(f"series {resource.uid} has no occurrence {rid}", side="personal")
+
+
+def _as_override(occ: Component) -> Event:
+    event = Event()
+    for name, value in occ.property_items(recursive=False):
+        if name not in ("BEGIN", "END", *_RECURRENCE_PROPS):
+            event.add(name, value, encode=False)
+    for sub in occ.subcomponents:
+        event.add_component(sub)
+    return event
+
+
+def get_item(resource: Resource, key: ItemKey, version: str | None) -> PersonalItem:
+    """The single item, the master (``key`` without recurrence id) or one occurrence."""
+    recurring = resource.recurring
+    if key.recurrence_id is None:
+        master = resource.master
+        if master is None:
+            raise NotFound(f"no item {key.ref}", side="personal")
+        item = item_from_event(master, recurring=recurring, version=version)
+        return replace(item, recurrence_id=None)
+    if not recurring:
+        raise NotFound(f"{key.uid} is not recurring: no occurrence {key.ref}", side="personal")
+    event = occurrence_event(resource, key.recurrence_id)
+    return item_from_event(event, recurring=True, version=version)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def new_resource(item: PersonalItem, now: datetime) -> Resource:
+    """A resource for a new single item; attendees are dropped for items from the PSA side."""
+    if item.recurring or item.recurrence_id is not None:
+        raise InputError("only single items can be created")
+    event = Event()
+    event.add("UID", item.uid)
+    event.add("DTSTAMP", now.astimezone(UTC))
+    write_fields(event, None, replace(item, attendees=allowed_attendees(item)))
+    return Resource(item.uid, [event])
+
+
+def allowed_attendees(item: PersonalItem) -> tuple[str, ...]:
+    """Items written from the PSA side never carry attendees: no invitation may ever go out."""
+    if item.stamp is not None and item.stamp.origin is Origin.DOWNLOADED:
+        return ()
+    return item.attendees
+
+
+def target_event(resource: Resource, key: ItemKey) -> Event:
+    """The VEVENT a write to ``key`` goes to; an occurrence without override gets one (added)."""
+    if key.recurrence_id is None:
+        master = resource.master
+        if master is None:
+            raise NotFound(f"no item {key.ref}", side="personal")
+        return master
+    if not resource.recurring:
+        raise NotFound(f"{key.uid} is not recurring: no occurrence {key.ref}", side="personal")
+    event = occurrence_event(resource, key.recurrence_id)
+    if resource.override(key.recurrence_id) is None:
+        resource.events.append(event)
+    return event
+
+
+def update_resource(resource: Resource, item: PersonalItem) -> None:
+    """Rewrite the fields of one item or occurrence (as an override), keeping everything else."""
+    event = target_event(resource, item.key)
+    before = item_from_event(event, recurring=resource.recurring)
+    write_fields(event, before, replace(item, attendees=allowed_attendees(item)))
+
+
+def stamp_resource(resource: Resource, key: ItemKey, stamp: Stamp | None) -> None:
+    write_stamp(target_event(resource, key), stamp)
+
+
+def exclude_occurrence(resource: Resource, rid: str) -> None:
+    """Delete one occurrence: EXDATE on the master (with the instance's own time) and no override."""
+    event = occurrence_event(resource, rid)
+    master = resource.master
+    if master is None:
+        raise NotFound(f"series {resource.uid} has no master to exclude {rid} from", side="personal")
+    master.add("EXDATE", _dt(event, "RECURRENCE-ID"))
+    resource.events = [e for e in resource.events if _rid_text(e) != rid]
+
+
+def write_fields(event: Event, before: PersonalItem | None, after: PersonalItem) -> None:
+    """Set the properties whose mapped value differs between ``before`` and ``after`` (all if None)."""
+    if before is None or (before.start, before.end) != (after.start, after.end):
+        _write_times(event, after.start, after.end)
+    for name, attr in (("SUMMARY", "subject"), ("DESCRIPTION", "description"), ("LOCATION", "location")):
+        if before is None or getattr(before, attr) != getattr(after, attr):
+            _set_text(event, name, getattr(after, attr))
+    if before is None or before.private != after.private:
+        _replace(event, "CLASS", "PRIVATE" if after.private else None)
+    if before is None or before.categories != after.categories:
+        event.pop("CATEGORIES", None)
+        if after.categories:
+            event.add("CATEGORIES", list(after.categories))
+    if before is None or before.reminder_minutes != after.reminder_minutes:
+        _write_reminder(event, after.reminder_minutes)
+    if before is None or before.show_as != after.show_as:
+        _write_show_as(event, after.show_as)
+    if before is None or before.attendees != after.attendees:
+        event.pop("ATTENDEE", None)
+        for address in after.attendees:
+            event.add("ATTENDEE", vCalAddress(f"mailto:{address}"))
+    if before is None or before.stamp != after.stamp:
+        write_stamp(event, after.stamp)
+
+
+def write_stamp(event: Component, stamp: Stamp | None) -> None:
+    for name in _STAMP_PROPS:
+        event.pop(name, None)
+    if stamp is None:
+        return
+    event.add(STAMP_KIND, stamp.psa_kind.value)
+    event.add(STAMP_ID, str(stamp.psa_id))
+    if stamp.company_id is not None:
+        event.add(STAMP_COMPANY, str(stamp.company_id))
+    event.add(STAMP_ORIGIN, _ORIGIN_TEXT[stamp.origin])
+
+
+def _write_times(event: Event, start: When, end: When) -> None:
+    if isinstance(start, datetime) != isinstance(end, datetime):
+        raise InputError("start and end must both be dates (all-day) or both be times")
+    for name in ("DTSTART", "DTEND", "DURATION"):
+        event.pop(name, None)
+    event.add("DTSTART", start)
+    event.add("DTEND", end)
+    if not isinstance(start, datetime):
+        event["X-MICROSOFT-CDO-ALLDAYEVENT"] = "TRUE"
+    elif "X-MICROSOFT-CDO-ALLDAYEVENT" in event:
+        event["X-MICROSOFT-CDO-ALLDAYEVENT"] = "FALSE"
+
+
+def _set_text(event: Component, name: str, value: str) -> None:
+    _replace(event, name, value or None)
+
+
+def _replace(event: Component, name: str, value: str | None) -> None:
+    event.pop(name, None)
+    if value is not None:
+        event.add(name, value)
+
+
+def _write_reminder(event: Event, minutes: int | None) -> None:
+    event.subcomponents = [c for c in event.subcomponents if c.name != "VALARM"]
+    if minutes is None:
+        return
+    alarm = Alarm()
+    alarm.add("ACTION", "DISPLAY")
+    alarm.add("DESCRIPTION", "Reminder")
+    alarm.add("TRIGGER", timedelta(minutes=-minutes))
+    event.add_component(alarm)
+
+
+def _write_show_as(event: Event, show_as: ShowAs) -> None:
+    _replace(event, "TRANSP", "TRANSPARENT" if show_as is ShowAs.FREE else "OPAQUE")
+    _replace(event, _BUSY, _BUSY_TEXT[show_as])
+
+
+def series_resource(
+    master: PersonalItem,
+    rrule: str,
+    now: datetime,
+    exdates: Iterable[When] = (),
+    overrides: Iterable[PersonalItem] = (),
+) -> Resource:
+    """A recurring resource (for seeding and imports): master with RRULE/EXDATEs, then overrides."""
+    resource = new_resource(replace(master, recurring=False, recurrence_id=None), now)
+    event = resource.events[0]
+    event.add("RRULE", vRecur.from_ical(rrule))
+    for excluded in exdates:
+        event.add("EXDATE", excluded)
+    for override in overrides:
+        if override.recurrence_id is None:
+            raise InputError(f"override of {master.uid} has no recurrence id")
+        changed = Event()
+        changed.add("UID", master.uid)
+        changed.add("DTSTAMP", now.astimezone(UTC))
+        changed.add("RECURRENCE-ID", override.recurrence_id)
+        write_fields(changed, None, replace(override, attendees=allowed_attendees(override)))
+        resource.events.append(changed)
+    return resource
+
+
+def calendar_text(resources: Iterable[Resource]) -> bytes:
+    """One VCALENDAR holding many resources (a bulk load, an export)."""
+    cal = new_calendar()
+    for resource in resources:
+        for event in resource.events:
+            cal.add_component(event)
+    cal.add_missing_timezones()
+    return bytes(cal.to_ical())
