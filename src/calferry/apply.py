@@ -1,0 +1,368 @@
+"""Carry out a Plan: the only code that writes to either side, the link store, the journal and the audit log.
+
+One action at a time. Before any create, the intent is journalled with its fingerprint; after a crash
+or a lost answer the pending intent is reconciled at the start of the next run (:meth:`Applier.reconcile`):
+the PSA is asked for an item with that fingerprint, which is adopted (linked and stamped) instead of
+created twice (B2). One failing action is reported with its error and the rest go on.
+
+``checkpoint(step)`` is called after every durable step (``journaled``, ``created``, ``stamped``,
+``linked``, ``settled``); tests make it raise to prove a re-run after a crash at any step ends clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from calferry.errors import CalferryError, Conflict, NotFound, PsaUnavailable, StaleVersion
+from calferry.links import AuditEntry, LinkStore
+from calferry.mapping import apply_psa_fields, new_personal_item, personal_hash
+from calferry.model import ItemKey, Link, Origin, PersonalItem, PsaItem, PsaRef, Stamp, psa_kind_of
+from calferry.personal.base import PersonalCalendar
+from calferry.plan import Action, ActionKind, Plan, Target, psa_version, with_link_versions, would_change
+from calferry.psa.base import Psa
+
+Checkpoint = Callable[[str], None]
+Progress = Callable[[int, int], None]
+
+
+def _no_checkpoint(step: str) -> None:
+    """Production runs have no crash hook."""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What became of one action: done, unchanged, adopted, kept, skipped, conflict or failed."""
+
+    action: Action
+    outcome: str
+    error: str | None = None
+    psa_id: int | None = None
+    exc: CalferryError | None = field(default=None, compare=False, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        head = self.action.to_json()
+        return {
+            "action": head["action"],
+            "ref": head["ref"],
+            "psa_kind": head["psa_kind"],
+            "psa_id": self.psa_id if self.psa_id is not None else head["psa_id"],
+            "reason": head["reason"],
+            "outcome": self.outcome,
+            "error": self.error,
+        }
+
+
+@dataclass
+class RunResult:
+    """A Send, Get, Add or delete: every action's outcome, the PSA requests used, warnings."""
+
+    results: list[ActionResult] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[ActionResult]:
+        return [r for r in self.results if r.outcome == "failed"]
+
+    def outcomes(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.results:
+            counts[r.outcome] = counts.get(r.outcome, 0) + 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "actions": [r.to_json() for r in self.results],
+            "requests": dict(self.requests),
+            "warnings": list(self.warnings),
+        }
+
+
+class Applier:
+    """Writes one plan's actions through the adapters, journalling and auditing each."""
+
+    def __init__(
+        self,
+        personal: PersonalCalendar,
+        psa: Psa,
+        store: LinkStore,
+        *,
+        now: Callable[[], datetime],
+        run_id: str | None = None,
+        checkpoint: Checkpoint = _no_checkpoint,
+        on_progress: Progress | None = None,
+    ) -> None:
+        self.personal = personal
+        self.psa = psa
+        self.store = store
+        self.now = now
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.checkpoint = checkpoint
+        self.on_progress = on_progress
+
+    def apply(self, plan: Plan, *, check_psa_versions: bool = False) -> list[ActionResult]:
+        """Apply every action; ``check_psa_versions`` also re-reads PSA items (for a saved plan)."""
+        results: list[ActionResult] = []
+        total = len(plan.actions)
+        for done, action in enumerate(plan.actions, start=1):
+            results.append(self._one(action, check_psa_versions))
+            if self.on_progress is not None:
+                self.on_progress(done, total)
+        return results
+
+    def _one(self, action: Action, check_psa: bool) -> ActionResult:
+        if action.action is ActionKind.SKIP:
+            return ActionResult(action, "skipped")
+        if action.action is ActionKind.CONFLICT:
+            return self._audited(ActionResult(action, "conflict", action.reason))
+        try:
+            result = self._write(action, check_psa)
+        except CalferryError as exc:
+            result = ActionResult(action, "failed", str(exc), exc=exc)
+        return self._audited(result)
+
+    def _write(self, action: Action, check_psa: bool) -> ActionResult:
+        if action.target is Target.PSA:
+            if action.action is ActionKind.CREATE:
+                return self._psa_create(action)
+            if action.action is ActionKind.UPDATE:
+                return self._psa_update(action)
+            return self._psa_delete(action)
+        if action.action is ActionKind.CREATE:
+            return self._personal_create(action)
+        if action.action is ActionKind.UPDATE:
+            return self._personal_update(action, check_psa)
+        return self._personal_delete(action)
+
+    # --- PSA side (Send, Add, delete_series) ------------------------------------------------
+
+    def _psa_create(self, action: Action) -> ActionResult:
+        """R16: journal, create, stamp the PSA id into the personal item, link, settle."""
+        item = _need(action.psa_item, action)
+        current = self._fresh(action) if action.ref else None
+        intent = self.store.journal(
+            self.run_id, action.action.value, action.ref, action.psa_kind, fingerprint(item), action.to_json()
+        )
+        self.checkpoint("journaled")
+        try:
+            created = self.psa.create(item)
+        except PsaUnavailable:
+            raise  # the answer may be lost: the intent stays pending and is reconciled next run (B2)
+        except CalferryError:
+            self.store.settle(intent, "failed")  # a clear refusal (R33 & co): nothing was created
+            raise
+        self.checkpoint("created")
+        if current is not None:
+            self._link_created(action, current, created)
+        self.store.settle(intent, "done", created.id)
+        self.checkpoint("settled")
+        return ActionResult(action, "done", psa_id=created.id)
+
+    def _link_created(self, action: Action, current: PersonalItem, created: PsaItem) -> None:
+        link = _need(action.link, action)
+        stamped = self._stamp(current, link, created)
+        self.checkpoint("stamped")
+        self.store.save(with_link_versions(link, stamped, created))
+        self.checkpoint("linked")
+
+    def _stamp(self, current: PersonalItem, link: Link, created: PsaItem) -> PersonalItem:
+        stamp = Stamp(psa_kind_of(created), created.id or 0, link.origin, link.company_id)
+        if current.stamp == stamp:
+            return current
+        return self.personal.set_stamp(current.key, stamp, current.version)
+
+    def _psa_update(self, action: Action) -> ActionResult:
+        """R17: the linked PSA item is updated in place (an idempotent PATCH: no journal needed)."""
+        current = self._fresh(action)
+        updated = self.psa.update(_need(action.psa_item, action))
+        link = _need(action.link, action)
+        stamped = self._stamp(current, link, updated)
+        self.store.save(with_link_versions(link, stamped, updated))
+        return ActionResult(action, "done", psa_id=updated.id)
+
+    def _psa_delete(self, action: Action) -> ActionResult:
+        """R22: a sent occurrence's PSA appointment goes with its link."""
+        link = _need(action.link, action)
+        self.psa.delete(link.psa)
+        self.store.remove(link.personal)
+        return ActionResult(action, "done")
+
+    # --- personal side (Get, delete_series) --------------------------------------------------
+
+    def _personal_create(self, action: Action) -> ActionResult:
+        """R23: the new personal item carries its stamp from the start, so a crash leaves it adoptable."""
+        link = _need(action.link, action)
+        item = _need(action.psa_item, action)
+        stamp = Stamp(link.psa.kind, link.psa.id, Origin.DOWNLOADED, link.company_id)
+        new = replace(new_personal_item(action.ref, _need(action.fields, action)), stamp=stamp)
+        intent = self.store.journal(
+            self.run_id, action.action.value, action.ref, link.psa.kind, {"uid": action.ref}, action.to_json()
+        )
+        self.checkpoint("journaled")
+        try:
+            created = self.personal.create(new)
+        except Conflict:
+            created = self._adopt_personal(action.key, stamp)
+        self.checkpoint("created")
+        self.store.save(with_link_versions(link, created, item))
+        self.checkpoint("linked")
+        self.store.settle(intent, "done", link.psa.id)
+        self.checkpoint("settled")
+        return ActionResult(action, "done")
+
+    def _adopt_personal(self, key: ItemKey, stamp: Stamp) -> PersonalItem:
+        existing = self.personal.get(key)
+        if existing.stamp != stamp:
+            raise Conflict(
+                f"{key.ref} already exists in the personal calendar and is not this PSA item's copy"
+            )
+        return existing
+
+    def _personal_update(self, action: Action, check_psa: bool) -> ActionResult:
+        """R24/R29: PSA data rewrites subject, description and times (private text kept, R18)."""
+        current = self._fresh(action)
+        item = _need(action.psa_item, action)
+        if check_psa:
+            self._check_psa_version(action)
+        fields = _need(action.fields, action)
+        written = current
+        if would_change(current, fields):
+            written = self.personal.update(apply_psa_fields(current, fields))
+        self.store.save(with_link_versions(_need(action.link, action), written, item))
+        return ActionResult(action, "done" if written is not current else "unchanged")
+
+    def _personal_delete(self, action: Action) -> ActionResult:
+        """R25/R8: delete only once the PSA confirms the item is gone; R22: series deletes go as asked."""
+        if action.verify_gone and self._psa_still_there(action):
+            return ActionResult(action, "kept", "still in the PSA, outside the window (R26)")
+        try:
+            current = self._fresh(action)
+        except NotFound:
+            current = None  # already gone: only the link is left to drop
+        if current is not None:
+            self.personal.delete(action.key, current.version)
+        self.checkpoint("deleted")
+        if action.link is not None:
+            self.store.remove(action.link.personal)
+        return ActionResult(action, "done" if current is not None else "unchanged")
+
+    def _psa_still_there(self, action: Action) -> bool:
+        link = _need(action.link, action)
+        try:
+            self.psa.get(link.psa)
+        except NotFound:
+            return False
+        return True
+
+    # --- checks ------------------------------------------------------------------------------
+
+    def _fresh(self, action: Action) -> PersonalItem:
+        """The personal item now; StaleVersion if it changed since the plan was made.
+
+        A moved version with the same content hash is no change (e.g. a sibling occurrence was stamped).
+        """
+        current = self.personal.get(action.key)
+        expected = action.personal_version
+        if expected is None or current.version == expected or personal_hash(current) == action.personal_hash:
+            return current
+        raise StaleVersion(f"{action.ref} changed since the plan was made; make a new plan")
+
+    def _check_psa_version(self, action: Action) -> None:
+        link = _need(action.link, action)
+        now = self.psa.get(link.psa)
+        if psa_version(now) != action.psa_version:
+            raise StaleVersion(f"{link.psa} changed in the PSA since the plan was made; make a new plan")
+
+    def _audited(self, result: ActionResult) -> ActionResult:
+        """B4: every applied action goes to the audit log."""
+        action = result.action
+        self.store.audit(
+            AuditEntry(
+                at=self.now(),
+                run_id=self.run_id,
+                action=f"{action.action.value}:{action.target.value}",
+                ref=action.ref,
+                psa_kind=None if action.psa_kind is None else action.psa_kind.value,
+                psa_id=result.psa_id if result.psa_id is not None else action.psa_id,
+                outcome=result.outcome,
+                message=result.error or action.reason,
+            )
+        )
+        return result
+
+    # --- recovery (B2) -----------------------------------------------------------------------
+
+    def reconcile(self) -> list[ActionResult]:
+        """Settle every pending intent of an interrupted run: adopt what was made, drop what was not."""
+        results = []
+        for intent in self.store.pending():
+            action = Action.from_json(intent.payload)
+            if action.target is Target.PSA:
+                result = self._reconcile_psa(intent.intent_id, action)
+            else:
+                result = self._reconcile_personal(intent.intent_id, action)
+            results.append(self._audited(result))
+        return results
+
+    def _reconcile_psa(self, intent: int, action: Action) -> ActionResult:
+        item = _need(action.psa_item, action)
+        linked = {link.psa for link in self.store.links()}
+        matches = [m for m in self.psa.find_matching(item) if _ref(m) not in linked]
+        if not matches:
+            self.store.settle(intent, "failed")
+            return ActionResult(action, "failed", "not created before the interruption; it is planned again")
+        created = matches[0]
+        if action.ref:
+            # a personal item gone meanwhile leaves the PSA item as any sent item would stay
+            with contextlib.suppress(NotFound):
+                self._link_created(action, self.personal.get(action.key), created)
+        self.store.settle(intent, "done", created.id)
+        return ActionResult(action, "adopted", psa_id=created.id)
+
+    def _reconcile_personal(self, intent: int, action: Action) -> ActionResult:
+        link = _need(action.link, action)
+        try:
+            present = self.personal.get(action.key)
+        except NotFound:
+            present = None
+        if action.action is ActionKind.DELETE and present is None:
+            self.store.remove(link.personal)
+            self.store.settle(intent, "done")
+            return ActionResult(action, "done")
+        if action.action is ActionKind.CREATE and present is not None and present.stamp is not None:
+            self.store.save(with_link_versions(link, present, action.psa_item))
+            self.store.settle(intent, "done", link.psa.id)
+            return ActionResult(action, "adopted")
+        self.store.settle(intent, "failed")
+        return ActionResult(action, "failed", "not done before the interruption; it is planned again")
+
+
+def fingerprint(item: PsaItem) -> dict[str, Any]:
+    """Kind, title or company, start, end, resource: what ``Psa.find_matching`` looks for."""
+    data: dict[str, Any] = {"kind": psa_kind_of(item).value, "start": item.start, "end": item.end}
+    for name in ("title", "company_id", "resource_id", "assigned_resource_id"):
+        if hasattr(item, name):
+            data[name] = getattr(item, name)
+    return data
+
+
+def _ref(item: PsaItem) -> PsaRef:
+    return PsaRef(psa_kind_of(item), item.id or 0)
+
+
+def _need(value: Any, action: Action) -> Any:
+    """A payload part the action's kind requires; a plan without it is malformed (a bug or a bad file)."""
+    if value is None:
+        raise CalferryError(
+            f"{action.ref or action.psa_kind}: the plan's {action.action.value} lacks its payload"
+        )
+    return value
+
+
+def results_of(plan: Plan, results: Sequence[ActionResult]) -> RunResult:
+    return RunResult(list(results), warnings=list(plan.warnings))

@@ -1,0 +1,409 @@
+"""The link store: which personal item is which PSA item, the journal of intents, and the audit log (B4).
+
+One SQLite file, ``links.sqlite3`` in :func:`calferry.paths.home`. The schema is versioned with
+``PRAGMA user_version`` and migrates forward only (``MIGRATIONS``: append, never edit). One run at a
+time holds :class:`RunLock` (an ``flock`` on ``links.lock``); a second run fails fast with ``LockBusy``.
+
+The store is the identity, but not the only copy of it: every linked personal item carries a stamp
+(R16), so a lost store is rebuilt from the stamps (:meth:`LinkStore.rebuild_from_stamps`) and nothing
+is ever created twice in the PSA.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from calferry.errors import ConfigError, LockBusy
+from calferry.mapping import personal_hash
+from calferry.model import ItemKey, Link, Origin, PersonalItem, PsaKind, PsaRef
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE links (
+        personal_uid TEXT NOT NULL,
+        recurrence_id TEXT NOT NULL DEFAULT '',
+        psa_kind TEXT NOT NULL,
+        psa_id INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        series_uid TEXT,
+        company_id INTEGER,
+        contact_id INTEGER,
+        action_type_id INTEGER,
+        personal_version TEXT,
+        personal_hash TEXT,
+        psa_version TEXT,
+        psa_hash TEXT,
+        PRIMARY KEY (personal_uid, recurrence_id),
+        UNIQUE (psa_kind, psa_id)
+    );
+    CREATE INDEX links_series ON links (series_uid);
+    CREATE TABLE journal (
+        intent_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        psa_kind TEXT,
+        fingerprint TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+        psa_id INTEGER,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL
+    );
+    CREATE INDEX journal_state ON journal (state);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        psa_kind TEXT,
+        psa_id INTEGER,
+        outcome TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+)
+"""Forward-only schema steps; step N brings ``user_version`` from N to N + 1."""
+
+FILE_NAME = "links.sqlite3"
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A journalled write: pending until done; a pending one after a crash is reconciled (B2)."""
+
+    intent_id: int
+    run_id: str
+    action: str
+    ref: str
+    psa_kind: PsaKind | None
+    fingerprint: dict[str, Any]
+    payload: dict[str, Any]
+    state: str
+    psa_id: int | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """B4: one applied action: when, what, which ids, outcome."""
+
+    at: datetime
+    run_id: str
+    action: str
+    ref: str
+    psa_kind: str | None
+    psa_id: int | None
+    outcome: str
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "run_id": self.run_id,
+            "action": self.action,
+            "ref": self.ref,
+            "psa_kind": self.psa_kind,
+            "psa_id": self.psa_id,
+            "outcome": self.outcome,
+            "message": self.message,
+        }
+
+
+class RunLock:
+    """One exclusive calferry run per home: a non-blocking ``flock`` on ``links.lock``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LockBusy(
+                f"another calferry run is using {self.path.parent}",
+                hint="wait for it to finish (or stop it), then try again",
+            ) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class LinkStore:
+    """Links, journal, audit log and small run state in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        migrate(self._db)
+
+    @classmethod
+    def open(cls, path: Path | None = None) -> LinkStore:
+        """The store in CALFERRY_HOME (or ``path``)."""
+        from calferry.paths import home
+
+        return cls(path or home() / FILE_NAME)
+
+    def lock(self) -> RunLock:
+        return RunLock(self.path.with_suffix(".lock"))
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- links -------------------------------------------------------------------------------
+
+    def links(self) -> list[Link]:
+        rows = self._db.execute("SELECT * FROM links ORDER BY personal_uid, recurrence_id")
+        return [_link(row, rows.description) for row in rows.fetchall()]
+
+    def link_for(self, key: ItemKey) -> Link | None:
+        cur = self._db.execute(
+            "SELECT * FROM links WHERE personal_uid = ? AND recurrence_id = ?",
+            (key.uid, key.recurrence_id or ""),
+        )
+        row = cur.fetchone()
+        return None if row is None else _link(row, cur.description)
+
+    def link_to(self, ref: PsaRef) -> Link | None:
+        cur = self._db.execute(
+            "SELECT * FROM links WHERE psa_kind = ? AND psa_id = ?", (ref.kind.value, ref.id)
+        )
+        row = cur.fetchone()
+        return None if row is None else _link(row, cur.description)
+
+    def save(self, link: Link) -> None:
+        """Insert or replace the link of ``link.personal`` (and drop any other link to the same PSA item)."""
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM links WHERE psa_kind = ? AND psa_id = ?", (link.psa.kind.value, link.psa.id)
+            )
+            self._db.execute(
+                "INSERT OR REPLACE INTO links VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(link)
+            )
+
+    def remove(self, key: ItemKey) -> None:
+        self._db.execute(
+            "DELETE FROM links WHERE personal_uid = ? AND recurrence_id = ?",
+            (key.uid, key.recurrence_id or ""),
+        )
+
+    def rebuild_from_stamps(self, items: Iterable[PersonalItem]) -> list[Link]:
+        """Adopt a link for every stamped item that has none; stamps seen twice are left to the plan.
+
+        The PSA side's version and hash are unknown (None), so the next Get compares the PSA item's
+        content with the personal item and rewrites nothing that already matches.
+        """
+        adopted = links_from_stamps(items, self.links())
+        for link in adopted:
+            self.save(link)
+        return adopted
+
+    # --- journal -----------------------------------------------------------------------------
+
+    def journal(
+        self,
+        run_id: str,
+        action: str,
+        ref: str,
+        psa_kind: PsaKind | None,
+        fingerprint: dict[str, Any],
+        payload: dict[str, Any],
+    ) -> int:
+        """Record an intent as pending, durably, before the write it announces."""
+        now = _now()
+        cur = self._db.execute(
+            "INSERT INTO journal (run_id, action, ref, psa_kind, fingerprint, payload, state, created, updated)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+            (
+                run_id,
+                action,
+                ref,
+                None if psa_kind is None else psa_kind.value,
+                json.dumps(fingerprint, sort_keys=True, default=str),
+                json.dumps(payload),
+                now,
+                now,
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def settle(self, intent_id: int, state: str, psa_id: int | None = None) -> None:
+        """Mark an intent done or failed (with the PSA id it produced, if any)."""
+        self._db.execute(
+            "UPDATE journal SET state = ?, psa_id = COALESCE(?, psa_id), updated = ? WHERE intent_id = ?",
+            (state, psa_id, _now(), intent_id),
+        )
+
+    def pending(self) -> list[Intent]:
+        cur = self._db.execute("SELECT * FROM journal WHERE state = 'pending' ORDER BY intent_id")
+        return [
+            _intent(dict(zip([d[0] for d in cur.description], row, strict=True))) for row in cur.fetchall()
+        ]
+
+    # --- audit log (B4) ----------------------------------------------------------------------
+
+    def audit(self, entry: AuditEntry) -> None:
+        self._db.execute(
+            "INSERT INTO audit (at, run_id, action, ref, psa_kind, psa_id, outcome, message)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.at.isoformat(),
+                entry.run_id,
+                entry.action,
+                entry.ref,
+                entry.psa_kind,
+                entry.psa_id,
+                entry.outcome,
+                entry.message,
+            ),
+        )
+
+    def log(self, limit: int = 50) -> list[AuditEntry]:
+        """The newest ``limit`` entries, newest first."""
+        cur = self._db.execute(
+            "SELECT at, run_id, action, ref, psa_kind, psa_id, outcome, message FROM audit"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [AuditEntry(datetime.fromisoformat(row[0]), *row[1:]) for row in cur.fetchall()]
+
+    # --- run state ---------------------------------------------------------------------------
+
+    def get_state(self, key: str) -> Any:
+        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_state(self, key: str, value: Any) -> None:
+        self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, json.dumps(value, default=str)))
+
+    def counts(self) -> dict[str, int]:
+        """Links by ``kind/origin``, for ``status``."""
+        rows = self._db.execute("SELECT psa_kind, origin, COUNT(*) FROM links GROUP BY psa_kind, origin")
+        return {f"{kind}/{origin}": n for kind, origin, n in rows.fetchall()}
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Run every migration step newer than the file's ``user_version``; returns the new version."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise ConfigError(f"the link store is from a newer calferry (schema {version}); upgrade calferry")
+    for step in range(version, len(MIGRATIONS)):
+        db.executescript(f"BEGIN; {MIGRATIONS[step]} PRAGMA user_version = {step + 1}; COMMIT;")
+    return len(MIGRATIONS)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _row(link: Link) -> tuple[object, ...]:
+    return (
+        link.personal.uid,
+        link.personal.recurrence_id or "",
+        link.psa.kind.value,
+        link.psa.id,
+        link.origin.value,
+        link.series_uid,
+        link.company_id,
+        link.contact_id,
+        link.action_type_id,
+        link.personal_version,
+        link.personal_hash,
+        link.psa_version,
+        link.psa_hash,
+    )
+
+
+def _link(row: tuple[Any, ...], description: Any) -> Link:
+    d = dict(zip([c[0] for c in description], row, strict=True))
+    return Link(
+        personal=ItemKey(d["personal_uid"], d["recurrence_id"] or None),
+        psa=PsaRef(PsaKind(d["psa_kind"]), d["psa_id"]),
+        origin=Origin(d["origin"]),
+        series_uid=d["series_uid"],
+        company_id=d["company_id"],
+        contact_id=d["contact_id"],
+        action_type_id=d["action_type_id"],
+        personal_version=d["personal_version"],
+        personal_hash=d["personal_hash"],
+        psa_version=d["psa_version"],
+        psa_hash=d["psa_hash"],
+    )
+
+
+def _intent(d: dict[str, Any]) -> Intent:
+    return Intent(
+        intent_id=d["intent_id"],
+        run_id=d["run_id"],
+        action=d["action"],
+        ref=d["ref"],
+        psa_kind=None if d["psa_kind"] is None else PsaKind(d["psa_kind"]),
+        fingerprint=json.loads(d["fingerprint"]),
+        payload=json.loads(d["payload"]),
+        state=d["state"],
+        psa_id=d["psa_id"],
+    )
+
+
+def links_from_stamps(items: Iterable[PersonalItem], links: Iterable[Link]) -> list[Link]:
+    """The links the stamps of ``items`` imply and ``links`` lack (a stamp seen twice implies none)."""
+    known = list(links)
+    keys, refs = {link.personal for link in known}, {link.psa for link in known}
+    stamped = [(i, PsaRef(i.stamp.psa_kind, i.stamp.psa_id)) for i in items if i.stamp is not None]
+    counts = Counter(ref for _, ref in stamped)
+    return [
+        _from_stamp(item, ref)
+        for item, ref in stamped
+        if counts[ref] == 1 and item.key not in keys and ref not in refs
+    ]
+
+
+def _from_stamp(item: PersonalItem, ref: PsaRef) -> Link:
+    stamp = item.stamp
+    return Link(
+        personal=item.key,
+        psa=ref,
+        origin=Origin.SENT if stamp is None else stamp.origin,
+        series_uid=item.series_uid,
+        company_id=None if stamp is None else stamp.company_id,
+        personal_version=item.version,
+        personal_hash=personal_hash(item),
+    )

@@ -1,0 +1,624 @@
+"""Decide what a Send or a Get would do, without doing it (B1): snapshots + links + options -> Plan.
+
+Pure: no I/O, no clock, no globals. ``now`` and the options are arguments, so a plan can be shown
+(``--dry-run``, the web preview), saved as JSON (``--plan FILE``) and applied exactly later by
+:mod:`calferry.apply`, which re-checks every expected version and turns a stale action into a failure
+instead of overwriting anything.
+
+Every branch of the decision tables below carries a one-line comment naming its case and rule, and a
+unit test named after that rule (``tests/unit/test_plan.py``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass, replace
+from datetime import date, datetime
+from enum import Enum, StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from calferry.errors import MappingError, SideLooksEmpty, TooManyDeletions
+from calferry.mapping import (
+    PersonalFields,
+    SendChoice,
+    apply_psa_fields,
+    personal_hash,
+    personal_to_psa,
+    psa_hash,
+    psa_to_personal,
+)
+from calferry.model import (
+    ItemKey,
+    Link,
+    Origin,
+    PersonalItem,
+    PsaAppointment,
+    PsaItem,
+    PsaKind,
+    PsaRef,
+    PsaServiceCall,
+    PsaToDo,
+    Resource,
+    ServiceCallWork,
+    Stamp,
+    Window,
+    WorkKind,
+    psa_kind_of,
+)
+from calferry.psa.base import PsaSnapshot
+
+POLICIES = ("keep-personal", "psa-wins", "ask")
+
+
+class ActionKind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    SKIP = "skip"
+    CONFLICT = "conflict"
+
+
+class Target(StrEnum):
+    """The side an action writes; NONE for skips and conflicts."""
+
+    PSA = "psa"
+    PERSONAL = "personal"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One decision, with everything the applier needs to carry it out exactly.
+
+    ``ref`` is the personal ref (``uid`` or ``uid@recurrence-id``); empty for a PSA item created by Add.
+    ``link`` is the link to save once the write succeeded (the applier fills in fresh versions and hashes).
+    ``personal_version``/``psa_version`` are the versions the plan was made from: a saved plan whose item
+    moved meanwhile fails that action instead of overwriting (a moved version with the same
+    ``personal_hash`` is noise, e.g. a sibling occurrence was stamped). ``verify_gone`` marks a personal delete that
+    happens only if the PSA confirms the item is gone (R25: an item that merely left the window stays).
+    """
+
+    action: ActionKind
+    ref: str
+    psa_kind: PsaKind | None
+    psa_id: int | None
+    reason: str
+    target: Target = Target.NONE
+    psa_item: PsaItem | None = None
+    fields: PersonalFields | None = None
+    link: Link | None = None
+    personal_version: str | None = None
+    personal_hash: str | None = None
+    psa_version: str | None = None
+    verify_gone: bool = False
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> ItemKey:
+        return ItemKey.from_ref(self.ref)
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract keys first (scripts rely on them), then the exact payload."""
+        payload = {f.name: encode(getattr(self, f.name)) for f in fields(self) if f.name not in _HEAD}
+        return {
+            "action": self.action.value,
+            "ref": self.ref,
+            "psa_kind": None if self.psa_kind is None else self.psa_kind.value,
+            "psa_id": self.psa_id,
+            "reason": self.reason,
+            "payload": payload,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Action:
+        payload = {k: decode(v) for k, v in data.get("payload", {}).items()}
+        payload["target"] = Target(payload.get("target", "none"))
+        return cls(
+            action=ActionKind(data["action"]),
+            ref=data["ref"],
+            psa_kind=None if data.get("psa_kind") is None else PsaKind(data["psa_kind"]),
+            psa_id=data.get("psa_id"),
+            reason=data["reason"],
+            **payload,
+        )
+
+
+_HEAD = ("action", "ref", "psa_kind", "psa_id", "reason")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run would do: ``operation`` is send, get, add, delete-series or resolve."""
+
+    operation: str
+    actions: tuple[Action, ...]
+    created: datetime | None = None
+    warnings: tuple[str, ...] = ()
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(a.action.value for a in self.actions))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "created": None if self.created is None else self.created.isoformat(),
+            "actions": [a.to_json() for a in self.actions],
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
+        created = data.get("created")
+        return cls(
+            operation=data["operation"],
+            actions=tuple(Action.from_json(a) for a in data["actions"]),
+            created=None if created is None else datetime.fromisoformat(created),
+            warnings=tuple(data.get("warnings", ())),
+        )
+
+
+# --- Send (personal -> PSA): R3, R7, R13-R22 ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """The mapping page (R14): what the person chose; None means "the default or the last send" (R17)."""
+
+    kind: PsaKind | None = None
+    company_id: int | None = None
+    contact_id: int | None = None
+    action_type_id: int | None = None
+    default_action_type_id: int | None = None
+
+
+def plan_send(
+    items: Sequence[PersonalItem],
+    links: Iterable[Link],
+    resource: Resource,
+    options: SendOptions,
+    now: datetime,
+) -> Plan:
+    """R13: only the selected items (already fetched by the caller) are considered; nothing else is sent."""
+    by_key, by_psa = _index(links)
+    actions = [_send_one(item, by_key.get(item.key), by_psa, resource, options) for item in items]
+    return Plan("send", tuple(actions), now, _all_warnings(actions))
+
+
+def _send_one(
+    item: PersonalItem,
+    link: Link | None,
+    by_psa: Mapping[PsaRef, Link],
+    resource: Resource,
+    options: SendOptions,
+) -> Action:
+    copied = _copied_stamp(item, by_psa)
+    if copied is not None:
+        # B: a stamp found on two items (copy/paste) is reported, never followed
+        return _skip(
+            item.ref, copied, f"stamp of {copied} belongs to {by_psa[copied].personal.ref}; not followed"
+        )
+    if link is not None and link.psa.kind is PsaKind.SERVICE_CALL:
+        # R7: a downloaded service call cannot be sent back
+        return _skip(item.ref, link.psa, "R7 a service call cannot be sent from the personal calendar")
+    if options.kind is PsaKind.SERVICE_CALL:
+        # R7: no personal item becomes a service call
+        return _skip(item.ref, None, "R7 a service call cannot be sent from the personal calendar")
+    if link is not None and options.kind not in (None, link.psa.kind):
+        # R17: a re-send updates the same PSA item, whose kind cannot change
+        return _skip(item.ref, link.psa, f"R17 already sent as {link.psa.kind.value}; the kind cannot change")
+    choice, warnings = _choice(item, link, options)
+    try:
+        mapped = personal_to_psa(item, resource, choice, None if link is None else link.psa.id)
+    except MappingError as exc:
+        # R14: a To-Do without company or action type (and other unmappable items) is not sent
+        return _skip(item.ref, None if link is None else link.psa, f"R14 {exc.message}")
+    new_link = _sent_link(item, link, choice)
+    all_warnings = warnings + mapped.warnings
+    if link is not None:
+        # R17: a re-send (also of a downloaded item) updates the linked PSA item, never a duplicate
+        reason = "R17 re-send updates the linked PSA item"
+        return _psa_write(ActionKind.UPDATE, item, mapped.value, new_link, reason, all_warnings)
+    # R16: a first send creates the PSA item and stamps its id into the personal item (R20 per occurrence)
+    reason = (
+        "R20 first send of an occurrence creates its own PSA appointment"
+        if item.recurring
+        else "R16 first send creates the PSA item"
+    )
+    return _psa_write(ActionKind.CREATE, item, mapped.value, new_link, reason, all_warnings)
+
+
+def _choice(
+    item: PersonalItem, link: Link | None, options: SendOptions
+) -> tuple[SendChoice, tuple[str, ...]]:
+    """R14/R15/R17: kind, company, contact and action type from the options, else the last send."""
+    base = SendChoice() if link is None else _link_choice(link)
+    kind = options.kind or base.kind
+    warnings: tuple[str, ...] = ()
+    if item.recurring and kind is not PsaKind.APPOINTMENT:
+        # R15: a recurring item is always sent as Appointment
+        warnings = (f"{item.ref}: recurring items are sent as Appointment (R15)",)
+        kind = PsaKind.APPOINTMENT
+    action_type = options.action_type_id or base.action_type_id
+    if kind is PsaKind.TODO and action_type is None:
+        action_type = options.default_action_type_id
+    choice = SendChoice(
+        kind=kind,
+        company_id=options.company_id or base.company_id,
+        contact_id=options.contact_id or base.contact_id,
+        action_type_id=action_type,
+    )
+    return choice, warnings
+
+
+def _link_choice(link: Link) -> SendChoice:
+    return SendChoice(link.psa.kind, link.company_id, link.contact_id, link.action_type_id)
+
+
+def _sent_link(item: PersonalItem, link: Link | None, choice: SendChoice) -> Link:
+    """The link a send leaves: the origin stays DOWNLOADED for downloaded items re-sent."""
+    origin = Origin.SENT if link is None else link.origin
+    psa = PsaRef(choice.kind, 0) if link is None else link.psa
+    todo = choice.kind is PsaKind.TODO
+    return Link(
+        personal=item.key,
+        psa=psa,
+        origin=origin,
+        series_uid=item.series_uid,
+        company_id=choice.company_id if todo else None,
+        contact_id=choice.contact_id if todo else None,
+        action_type_id=choice.action_type_id if todo else None,
+    )
+
+
+def _psa_write(
+    kind: ActionKind,
+    item: PersonalItem,
+    psa_item: PsaItem,
+    link: Link,
+    reason: str,
+    warnings: tuple[str, ...],
+) -> Action:
+    return Action(
+        action=kind,
+        ref=item.ref,
+        psa_kind=psa_kind_of(psa_item),
+        psa_id=psa_item.id,
+        reason=reason,
+        target=Target.PSA,
+        psa_item=psa_item,
+        link=link,
+        personal_version=item.version,
+        personal_hash=personal_hash(item),
+        warnings=warnings,
+    )
+
+
+# --- Get (PSA -> personal): R4, R5-B, R8, R21, R23-R29 ------------------------------------------
+
+
+@dataclass(frozen=True)
+class GetOptions:
+    """R2/R26 and the guards: which kinds, the conflict policy, the deletion threshold, the zone."""
+
+    kinds: tuple[PsaKind, ...] = tuple(PsaKind)
+    policy: str = "keep-personal"
+    delete_threshold: int = 20
+    force_delete: bool = False
+    time_zone: str = "UTC"
+
+
+def downloaded_uid(ref: PsaRef) -> str:
+    """The uid a downloaded item gets: derived from the PSA ref so a repeated create finds its item."""
+    return f"calferry-{ref.kind.value}-{ref.id}"
+
+
+def plan_get(
+    personal_items: Sequence[PersonalItem],
+    psa: PsaSnapshot,
+    links: Iterable[Link],
+    window: Window,
+    options: GetOptions,
+    now: datetime,
+) -> Plan:
+    """Compare both snapshots with the links; raise a guard error rather than plan a likely loss."""
+    by_key, by_psa = _index(links)
+    mine = {item.key: item for item in personal_items}
+    in_psa = {PsaRef(psa_kind_of(i), i.id or 0): i for i in psa.items if psa_kind_of(i) in options.kinds}
+    actions = _copy_report(personal_items, by_psa)
+    for ref, psa_item in sorted(in_psa.items(), key=lambda kv: (kv[0].kind.value, kv[0].id)):
+        if not window.overlaps(psa_item.start, psa_item.end):
+            continue  # R26: only items inside the window are added or updated
+        link = by_psa.get(ref)
+        action = (
+            _get_linked(link, mine, psa_item, psa, options) if link else _get_new(ref, psa_item, psa, options)
+        )
+        if action is not None:
+            actions.append(action)
+    gone = _maybe_gone(by_psa, mine, in_psa, options)
+    _guard(gone, mine, in_psa, by_key, options)
+    actions.extend(gone)
+    return Plan("get", tuple(actions), now, _all_warnings(actions))
+
+
+def _get_new(ref: PsaRef, item: PsaItem, snap: PsaSnapshot, options: GetOptions) -> Action:
+    # R23: a PSA item not yet downloaded becomes a new personal item (stamped, origin DOWNLOADED)
+    fields_ = _render(item, snap, options)
+    uid = downloaded_uid(ref)
+    link = Link(
+        personal=ItemKey(uid),
+        psa=ref,
+        origin=Origin.DOWNLOADED,
+        company_id=getattr(item, "company_id", None),
+        contact_id=getattr(item, "contact_id", None),
+        action_type_id=getattr(item, "action_type_id", None),
+    )
+    return Action(
+        ActionKind.CREATE, uid, ref.kind, ref.id, "R23 PSA item not yet downloaded", Target.PERSONAL,
+        psa_item=item, fields=fields_, link=link, psa_version=psa_version(item),
+    )  # fmt: skip
+
+
+def _get_linked(
+    link: Link, mine: Mapping[ItemKey, PersonalItem], item: PsaItem, snap: PsaSnapshot, options: GetOptions
+) -> Action | None:
+    psa_changed = _psa_changed(link, item)
+    if link.series_uid is not None and link.origin is Origin.SENT:
+        # R21/R27: recurring personal items travel by Send only; PSA edits never come back
+        return (
+            _skip(
+                link.personal.ref,
+                link.psa,
+                "R27 recurring item sent from the personal calendar; Get never updates it",
+            )
+            if psa_changed
+            else None
+        )
+    personal = mine.get(link.personal)
+    if personal is None:
+        # the personal copy is outside the window or was deleted there: deletions are not mirrored (R22)
+        return (
+            _skip(
+                link.personal.ref,
+                link.psa,
+                "R26 personal copy not in the window (or deleted there); not re-created",
+            )
+            if psa_changed
+            else None
+        )
+    personal_changed = personal_hash(personal) != link.personal_hash
+    if not psa_changed and not personal_changed:
+        return None  # neither side changed: nothing to do
+    if not psa_changed:
+        # R5: a personal edit without a PSA change waits for a re-send
+        return _skip(personal.ref, link.psa, "R5 edited since sent; send it to update the PSA")
+    fields_ = _render(item, snap, options)
+    if personal_changed and options.policy != "psa-wins":
+        # R5-B: a personal edit not yet sent meets a PSA change: reported, personal kept
+        verb = "ask: nothing changed" if options.policy == "ask" else "keep-personal: personal version kept"
+        return _personal_write(
+            ActionKind.CONFLICT,
+            personal,
+            link,
+            item,
+            fields_,
+            f"R5 conflict: edited on both sides ({verb})",
+            Target.NONE,
+        )
+    # R24/R29 (and R5 with psa-wins): the PSA is the master copy and overrides the personal item
+    reason = (
+        "R5 psa-wins: PSA data overrides the unsent personal edit"
+        if personal_changed
+        else "R24 PSA changed: update the personal item"
+    )
+    return _personal_write(ActionKind.UPDATE, personal, link, item, fields_, reason, Target.PERSONAL)
+
+
+def _personal_write(
+    kind: ActionKind,
+    personal: PersonalItem,
+    link: Link,
+    item: PsaItem,
+    fields_: PersonalFields,
+    reason: str,
+    target: Target,
+) -> Action:
+    return Action(
+        kind, personal.ref, link.psa.kind, link.psa.id, reason, target,
+        psa_item=item, fields=fields_, link=link,
+        personal_version=personal.version, personal_hash=personal_hash(personal), psa_version=psa_version(item),
+    )  # fmt: skip
+
+
+def _maybe_gone(
+    by_psa: Mapping[PsaRef, Link],
+    mine: Mapping[ItemKey, PersonalItem],
+    in_psa: Mapping[PsaRef, PsaItem],
+    options: GetOptions,
+) -> list[Action]:
+    """R25/R8: linked items whose personal copy is in the window but whose PSA item is not listed.
+
+    Missing from the window is not proof of deletion (it may have moved out), so each is planned as
+    "delete if gone": the applier deletes only after the PSA answers NotFound.
+    """
+    gone: list[Action] = []
+    for ref, link in sorted(by_psa.items(), key=lambda kv: (kv[0].kind.value, kv[0].id)):
+        if ref in in_psa or ref.kind not in options.kinds or link.personal not in mine:
+            continue
+        if link.series_uid is not None and link.origin is Origin.SENT:
+            continue  # R22: deleting a recurring item on one side does not delete it on the other
+        personal = mine[link.personal]
+        rule = (
+            "R8 service call deleted in the PSA"
+            if ref.kind is PsaKind.SERVICE_CALL
+            else "R25 deleted in the PSA"
+        )
+        gone.append(
+            Action(
+                ActionKind.DELETE,
+                personal.ref,
+                ref.kind,
+                ref.id,
+                f"{rule}: delete the personal item if the PSA confirms it is gone",
+                Target.PERSONAL,
+                link=link,
+                personal_version=personal.version,
+                personal_hash=personal_hash(personal),
+                verify_gone=True,
+            )
+        )
+    return gone
+
+
+def _guard(
+    gone: Sequence[Action],
+    mine: Mapping[ItemKey, PersonalItem],
+    in_psa: Mapping[PsaRef, PsaItem],
+    by_key: Mapping[ItemKey, Link],
+    options: GetOptions,
+) -> None:
+    """vdirsyncer's StorageEmpty and a deletion threshold: stop before a likely mass deletion."""
+    if options.force_delete:
+        return
+    if gone and not in_psa:
+        # guard: the PSA lists nothing while links say it had items in the window
+        raise SideLooksEmpty(
+            f"the PSA lists no items in the window, but {len(gone)} linked item(s) are there",
+            hint="check the PSA settings, or run again with --force-delete",
+        )
+    linked = {link.psa for link in by_key.values()}
+    linked_in_psa = [ref for ref in in_psa if ref in linked]
+    if not mine and linked_in_psa:
+        # guard: the personal calendar lists nothing while the PSA still has linked items in the window
+        raise SideLooksEmpty(
+            f"the personal calendar lists no items, but {len(linked_in_psa)} linked PSA item(s) are in the window",
+            hint="check the personal calendar settings, or run again with --force-delete",
+        )
+    if len(gone) > options.delete_threshold:
+        # guard: a Get deleting more than the threshold stops
+        raise TooManyDeletions(
+            f"this Get would delete {len(gone)} personal items (threshold {options.delete_threshold})",
+            hint="preview it with --dry-run, then run again with --force-delete",
+        )
+
+
+def _copy_report(items: Sequence[PersonalItem], by_psa: Mapping[PsaRef, Link]) -> list[Action]:
+    """B: report personal items carrying a stamp that belongs to another item (copy/paste)."""
+    reports: list[Action] = []
+    for item in items:
+        ref = _copied_stamp(item, by_psa)
+        if ref is not None:
+            owner = by_psa[ref].personal.ref
+            reports.append(_skip(item.ref, ref, f"stamp of {ref} belongs to {owner}; copy not followed"))
+    return reports
+
+
+def _copied_stamp(item: PersonalItem, by_psa: Mapping[PsaRef, Link]) -> PsaRef | None:
+    """The PSA ref of ``item``'s stamp when that ref is linked to a different personal item."""
+    if item.stamp is None:
+        return None
+    ref = _stamp_ref(item.stamp)
+    owner = by_psa.get(ref)
+    if owner is None or owner.personal == item.key:
+        return None
+    return ref
+
+
+def _stamp_ref(stamp: Stamp) -> PsaRef:
+    return PsaRef(stamp.psa_kind, stamp.psa_id)
+
+
+def _render(item: PsaItem, snap: PsaSnapshot, options: GetOptions) -> PersonalFields:
+    return psa_to_personal(item, options.time_zone, snap.companies, snap.contacts, snap.action_types)
+
+
+def _psa_changed(link: Link, item: PsaItem) -> bool:
+    """Changed means the version moved *and* the mapped-field hash differs (noise is no change)."""
+    return psa_version(item) != link.psa_version and psa_hash(item) != link.psa_hash
+
+
+def psa_version(item: PsaItem) -> str | None:
+    """A PSA item's change marker as text (Autotask's ``lastActivityDate``/``updated`` time)."""
+    return None if item.updated is None else item.updated.isoformat()
+
+
+def would_change(item: PersonalItem, fields_: PersonalFields) -> bool:
+    """True if writing ``fields_`` into ``item`` (R29) changes anything a transfer cares about."""
+    written = apply_psa_fields(item, fields_)
+    return personal_hash(written) != personal_hash(item) or written.location != item.location
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _index(links: Iterable[Link]) -> tuple[dict[ItemKey, Link], dict[PsaRef, Link]]:
+    listed = list(links)
+    return {link.personal: link for link in listed}, {link.psa: link for link in listed}
+
+
+def _skip(ref: str, psa: PsaRef | None, reason: str) -> Action:
+    return Action(
+        ActionKind.SKIP, ref, None if psa is None else psa.kind, None if psa is None else psa.id, reason
+    )
+
+
+def _all_warnings(actions: Iterable[Action]) -> tuple[str, ...]:
+    return tuple(w for a in actions for w in a.warnings)
+
+
+# --- exact JSON (``--plan FILE``) ---------------------------------------------------------------
+
+_TYPES: dict[str, type[Any]] = {
+    t.__name__: t
+    for t in (PsaAppointment, PsaToDo, PsaServiceCall, ServiceCallWork, PersonalFields, Link, ItemKey, PsaRef)
+}
+_ENUMS: dict[str, type[Enum]] = {e.__name__: e for e in (PsaKind, Origin, WorkKind, Target)}
+
+
+def encode(value: object) -> Any:
+    """A JSON value that :func:`decode` turns back into an equal object (zones kept by name)."""
+    if isinstance(value, Enum):
+        return {"$enum": type(value).__name__, "value": value.value}
+    if isinstance(value, datetime):
+        zone = value.tzinfo.key if isinstance(value.tzinfo, ZoneInfo) else None
+        return {"$datetime": value.isoformat(), "zone": zone}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if is_dataclass(value) and not isinstance(value, type):
+        body = {f.name: encode(getattr(value, f.name)) for f in fields(value)}
+        return {"$type": type(value).__name__, **body}
+    if isinstance(value, list | tuple):
+        return [encode(v) for v in value]
+    return value
+
+
+def decode(data: Any) -> Any:
+    """Inverse of :func:`encode`; lists come back as tuples (the models hold tuples only)."""
+    if isinstance(data, list):
+        return tuple(decode(v) for v in data)
+    if not isinstance(data, dict):
+        return data
+    if "$enum" in data:
+        return _ENUMS[data["$enum"]](data["value"])
+    if "$datetime" in data:
+        moment = datetime.fromisoformat(data["$datetime"])
+        return moment.astimezone(ZoneInfo(data["zone"])) if data.get("zone") else moment
+    if "$date" in data:
+        return date.fromisoformat(data["$date"])
+    cls = _TYPES[data["$type"]]
+    return cls(**{k: decode(v) for k, v in data.items() if k != "$type"})
+
+
+def with_link_versions(link: Link, personal: PersonalItem | None, item: PsaItem | None) -> Link:
+    """The link after a transfer: versions and hashes of what each side now holds."""
+    if personal is not None:
+        link = replace(link, personal_version=personal.version, personal_hash=personal_hash(personal))
+    if item is not None:
+        link = replace(
+            link,
+            psa=PsaRef(psa_kind_of(item), item.id or 0),
+            psa_version=psa_version(item),
+            psa_hash=psa_hash(item),
+        )
+    return link

@@ -1,0 +1,252 @@
+"""An in-memory PSA that keeps the whole ``Psa`` contract; the engine's tests run on it.
+
+It behaves like the Autotask API where the engine can tell: ids per entity, an ``updated`` change
+marker that moves on every write, To-Dos refused without CRM access (R33, nothing stored), lookups by
+id or unique name, and request counts per ``VERB Entity``. Test switches:
+
+- ``lose_next_create_answer()``: the next ``create`` stores the item and then fails as if the answer
+  was lost on the wire (``PsaUnavailable``), so tests can prove the engine adopts instead of duplicating.
+- ``edit(ref, **fields)`` / ``remove(ref)``: someone else changes the PSA (not counted as requests).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from calferry.errors import LookupFailed, NotFound, PermissionDenied, PsaUnavailable, PsaValidationError
+from calferry.model import (
+    ActionType,
+    Company,
+    Contact,
+    PsaAppointment,
+    PsaItem,
+    PsaKind,
+    PsaRef,
+    PsaToDo,
+    Resource,
+    ServiceCallWork,
+    Window,
+    psa_kind_of,
+)
+from calferry.psa.base import PsaMarker, PsaSnapshot
+
+_ENTITY = {PsaKind.APPOINTMENT: "Appointments", PsaKind.TODO: "ToDos", PsaKind.SERVICE_CALL: "ServiceCalls"}
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+R = TypeVar("R")
+
+
+class MemoryPsa:
+    """A PSA held in dicts; see the module docstring."""
+
+    def __init__(
+        self,
+        me: Resource,
+        *,
+        companies: Iterable[Company] = (),
+        contacts: Iterable[Contact] = (),
+        action_types: Iterable[ActionType] = (),
+        resources: Iterable[Resource] = (),
+        work: Iterable[ServiceCallWork] = (),
+    ) -> None:
+        self._me = me
+        self.companies = {c.id: c for c in companies}
+        self.contacts = {c.id: c for c in contacts}
+        self.action_types = {a.id: a for a in action_types}
+        self.resources = {r.id: r for r in (me, *resources)}
+        self.work_items = list(work)
+        self.items: dict[PsaRef, PsaItem] = {}
+        self._next_id: Counter[PsaKind] = Counter()
+        self._clock = 0
+        self._lose_answers = 0
+        self.counts: Counter[str] = Counter()
+
+    # --- test switches ---------------------------------------------------------------------
+
+    def lose_next_create_answer(self, times: int = 1) -> None:
+        self._lose_answers = times
+
+    def edit(self, ref: PsaRef, **changes: Any) -> PsaItem:
+        """Someone changes an item in the PSA: its change marker moves."""
+        item = replace(self.items[ref], **changes, updated=self._tick())
+        self.items[ref] = item
+        return item
+
+    def remove(self, ref: PsaRef) -> None:
+        """Someone deletes an item in the PSA."""
+        self.items.pop(ref, None)
+
+    def touch(self, ref: PsaRef) -> PsaItem:
+        """Only the change marker moves (noise, as a no-op save in the PSA)."""
+        return self.edit(ref)
+
+    # --- the contract ----------------------------------------------------------------------
+
+    def me(self) -> Resource:
+        self._count("GET", "Resources")
+        return self._me
+
+    def snapshot(self, window: Window, resource_id: int, kinds: Iterable[PsaKind]) -> PsaSnapshot:
+        wanted = set(kinds)
+        for kind in wanted:
+            self._count("POST", f"{_ENTITY[kind]}/query")
+        items = tuple(i for i in self._mine(window, resource_id) if psa_kind_of(i) in wanted)
+        company_ids = {i.company_id for i in items if not isinstance(i, PsaAppointment)}
+        contact_ids = {i.contact_id for i in items if isinstance(i, PsaToDo) and i.contact_id is not None}
+        action_ids = {i.action_type_id for i in items if isinstance(i, PsaToDo)}
+        return PsaSnapshot(
+            items,
+            {i: self.companies[i] for i in company_ids if i in self.companies},
+            {i: self.contacts[i] for i in contact_ids if i in self.contacts},
+            {i: self.action_types[i] for i in action_ids if i in self.action_types},
+        )
+
+    def markers(self, window: Window, resource_id: int, kinds: Iterable[PsaKind]) -> list[PsaMarker]:
+        wanted = set(kinds)
+        for kind in wanted:
+            self._count("POST", f"{_ENTITY[kind]}/query")
+        return [
+            PsaMarker(_ref(i), None if i.updated is None else i.updated.isoformat())
+            for i in self._mine(window, resource_id)
+            if psa_kind_of(i) in wanted
+        ]
+
+    def get(self, ref: PsaRef) -> PsaItem:
+        self._count("GET", _ENTITY[ref.kind])
+        try:
+            return self.items[ref]
+        except KeyError:
+            raise NotFound(f"no {ref.kind.value} {ref.id} in the PSA", side="psa") from None
+
+    def create(self, item: PsaItem) -> PsaItem:
+        kind = psa_kind_of(item)
+        self._count("POST", _ENTITY[kind])
+        self._validate(item)
+        self._next_id[kind] += 1
+        stored = replace(item, id=self._next_id[kind], updated=self._tick())
+        self.items[_ref(stored)] = stored
+        if self._lose_answers:
+            self._lose_answers -= 1
+            raise PsaUnavailable("connection dropped before the answer arrived")
+        return stored
+
+    def update(self, item: PsaItem) -> PsaItem:
+        ref = _ref(item)
+        self._count("PATCH", _ENTITY[ref.kind])
+        if ref not in self.items:
+            raise NotFound(f"no {ref.kind.value} {ref.id} in the PSA", side="psa")
+        self._validate(item)
+        stored = replace(item, updated=self._tick())
+        self.items[ref] = stored
+        return stored
+
+    def delete(self, ref: PsaRef) -> None:
+        self._count("DELETE", _ENTITY[ref.kind])
+        self.items.pop(ref, None)
+
+    def find_matching(self, item: PsaItem) -> list[PsaItem]:
+        kind = psa_kind_of(item)
+        self._count("POST", f"{_ENTITY[kind]}/query")
+        wanted = fingerprint(item)
+        return [i for i in self.items.values() if fingerprint(i) == wanted]
+
+    def company(self, id_or_name: str | int) -> Company:
+        self._count("GET", "Companies")
+        return _lookup(self.companies, id_or_name, lambda c: c.name, "company")
+
+    def contact(self, id_or_name: str | int, company_id: int) -> Contact:
+        self._count("GET", "Contacts")
+        mine = {i: c for i, c in self.contacts.items() if c.company_id == company_id}
+        return _lookup(mine, id_or_name, lambda c: c.name, "contact")
+
+    def action_type(self, id_or_name: str | int) -> ActionType:
+        self._count("GET", "ActionTypes")
+        return _lookup(self.action_types, id_or_name, lambda a: a.name, "action type")
+
+    def work(self, kind: str, number_or_title: str) -> ServiceCallWork:
+        self._count("GET", "Tickets" if kind == "ticket" else "Tasks")
+        wanted = number_or_title.strip().lower()
+        for w in self.work_items:
+            if w.kind.value == kind and wanted in (w.number.lower(), w.title.lower()):
+                return w
+        raise LookupFailed(f"no {kind} {number_or_title!r} in the PSA")
+
+    def request_counts(self) -> dict[str, int]:
+        return dict(self.counts)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _count(self, verb: str, entity: str) -> None:
+        self.counts[f"{verb} {entity}"] += 1
+
+    def _tick(self) -> datetime:
+        self._clock += 1
+        return _EPOCH + timedelta(seconds=self._clock)
+
+    def _mine(self, window: Window, resource_id: int) -> list[PsaItem]:
+        found = [i for i in self.items.values() if _owner(i) in (resource_id, None)]
+        return sorted(
+            (i for i in found if window.overlaps(i.start, i.end)), key=lambda i: (i.start, _ref(i).id)
+        )
+
+    def _validate(self, item: PsaItem) -> None:
+        """The PSA's own checks: required fields, known records, R33's CRM permission (nothing stored)."""
+        if item.end < item.start:
+            raise PsaValidationError("endDateTime must not be before startDateTime", status=500)
+        if isinstance(item, PsaToDo):
+            self._check_crm(item)
+        if not isinstance(item, PsaAppointment) and item.company_id not in self.companies:
+            raise PsaValidationError(f"companyID {item.company_id} does not exist", status=500)
+
+    def _check_crm(self, todo: PsaToDo) -> None:
+        if not self._me.crm_access:
+            raise PermissionDenied(
+                f"{self._me.name} may not create or change To-Dos: CRM permission missing (R33)", side="psa"
+            )
+        assignee = self.resources.get(todo.assigned_resource_id)
+        if assignee is None or not assignee.crm_access:
+            raise PermissionDenied(
+                f"resource {todo.assigned_resource_id} has no CRM access and cannot be assigned a To-Do (R33)",
+                side="psa",
+            )
+        if todo.action_type_id not in self.action_types:
+            raise PsaValidationError(f"actionType {todo.action_type_id} does not exist", status=500)
+
+
+def fingerprint(item: PsaItem) -> tuple[object, ...]:
+    """What identifies a created item when its id was lost: kind, title or company, start, end, resource."""
+    if isinstance(item, PsaAppointment):
+        return ("appointment", item.title, item.start, item.end, item.resource_id)
+    if isinstance(item, PsaToDo):
+        return ("todo", item.company_id, item.start, item.end, item.assigned_resource_id)
+    return ("service-call", item.company_id, item.start, item.end)
+
+
+def _ref(item: PsaItem) -> PsaRef:
+    return PsaRef(psa_kind_of(item), item.id or 0)
+
+
+def _owner(item: PsaItem) -> int | None:
+    if isinstance(item, PsaAppointment):
+        return item.resource_id
+    if isinstance(item, PsaToDo):
+        return item.assigned_resource_id
+    return None  # service calls: every resource sees them in this stand-in
+
+
+def _lookup(records: dict[int, R], id_or_name: str | int, name_of: Callable[[R], str], what: str) -> R:
+    """By id, else by unique case-insensitive name; LookupFailed otherwise."""
+    text = str(id_or_name).strip()
+    if text.isdigit() and int(text) in records:
+        return records[int(text)]
+    matches = [r for r in records.values() if name_of(r).lower() == text.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    problem = "is ambiguous" if matches else "matches nothing"
+    raise LookupFailed(f"{what} {id_or_name!r} {problem} in the PSA")

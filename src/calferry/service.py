@@ -1,0 +1,525 @@
+"""The use cases the CLI and the web UI share: fetch, plan, apply, report. Callers only parse and render.
+
+``Service.open(settings)`` builds the configured adapters and takes the run lock; tests build a
+``Service`` directly from a ``MemoryCalendar`` and a ``MemoryPsa``. Every run first reconciles the
+journal of an interrupted run (B2) and restores links from stamps if the store was lost.
+
+Get reads full snapshots of both sides inside the window (R26). Incremental Get (markers and change
+tokens, B3) is not built yet: the adapters already offer ``Psa.markers`` and ``PersonalCalendar.changes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from calferry.apply import ActionResult, Applier, Checkpoint, Progress, RunResult
+from calferry.config import Settings
+from calferry.errors import InputError, IntegrationDisabled, LookupFailed, MappingError, NotFound
+from calferry.links import AuditEntry, LinkStore, links_from_stamps
+from calferry.mapping import SendChoice, personal_hash, psa_to_personal
+from calferry.model import (
+    ItemKey,
+    Link,
+    PersonalItem,
+    PsaAppointment,
+    PsaItem,
+    PsaKind,
+    PsaServiceCall,
+    PsaToDo,
+    Resource,
+    ServiceCallWork,
+    When,
+    Window,
+    WorkKind,
+)
+from calferry.personal.base import PersonalCalendar
+from calferry.plan import (
+    Action,
+    ActionKind,
+    GetOptions,
+    Plan,
+    SendOptions,
+    Target,
+    plan_get,
+    plan_send,
+    psa_version,
+)
+from calferry.psa.base import Psa
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """A personal item as the mapping page shows it: its transfer state and PSA item, if any."""
+
+    ref: str
+    subject: str
+    start: When
+    end: When
+    state: str  # not sent | sent | downloaded | edited since sent | conflict
+    psa_kind: PsaKind | None = None
+    psa_id: int | None = None
+    recurring: bool = False
+    private: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "subject": self.subject,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "state": self.state,
+            "psa_kind": None if self.psa_kind is None else self.psa_kind.value,
+            "psa_id": self.psa_id,
+            "recurring": self.recurring,
+            "private": self.private,
+        }
+
+
+def _no_checkpoint(step: str) -> None:
+    """Production runs have no crash hook."""
+
+
+class Service:
+    """Send, Get, Add, delete a series, resolve a conflict, status and log: for one person."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        personal: PersonalCalendar,
+        psa: Psa,
+        store: LinkStore,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        checkpoint: Checkpoint = _no_checkpoint,
+        on_progress: Progress | None = None,
+    ) -> None:
+        self.settings = settings
+        self.personal = personal
+        self.psa = psa
+        self.store = store
+        self.now = now
+        self.checkpoint = checkpoint
+        self.on_progress = on_progress
+        self._me: Resource | None = None
+
+    @classmethod
+    @contextmanager
+    def open(cls, settings: Settings | None = None) -> Iterator[Service]:
+        """The configured adapters and link store, holding the run lock until the block ends."""
+        from calferry.config import load_settings
+        from calferry.personal.factory import open_calendar  # type: ignore[import-not-found,unused-ignore]
+        from calferry.psa.gateway import open_psa  # type: ignore[import-not-found,unused-ignore]
+
+        settings = settings or load_settings()
+        store = LinkStore.open()
+        try:
+            with store.lock():
+                personal = open_calendar(settings)
+                try:
+                    psa = open_psa(settings)
+                    try:
+                        yield cls(settings, personal, psa, store)
+                    finally:
+                        psa.close()
+                finally:
+                    personal.close()
+        finally:
+            store.close()
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def items(self, start: date | None = None, end: date | None = None) -> list[ItemState]:
+        """Personal items in [start, end] (default: the Get window) with their transfer state."""
+        window = self._window() if start is None or end is None else _days(start, end)
+        snapshot = self.personal.list(window)
+        links = {link.personal: link for link in self._links(snapshot.items)}
+        conflicts = set(self.store.get_state("conflicts") or ())
+        return [_state(item, links.get(item.key), conflicts) for item in snapshot.items]
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "enabled": self.settings.calendar.enabled,
+            "backends": {
+                "personal": self.settings.personal.backend,
+                "psa": self.settings.psa.base_url or "zone lookup",
+            },
+            "links": self.store.counts(),
+            "pending_intents": len(self.store.pending()),
+            "last_run": self.store.get_state("last_run"),
+        }
+
+    def log(self, limit: int = 50) -> list[AuditEntry]:
+        return self.store.log(limit)
+
+    # --- Send (R3, R13-R22) --------------------------------------------------------------------
+
+    def preview_send(
+        self,
+        refs: Sequence[str] = (),
+        choice: SendChoice | None = None,
+        *,
+        kind: PsaKind | str | None = None,
+        company: str | int | None = None,
+        contact: str | int | None = None,
+        action_type: str | int | None = None,
+        series_uid: str | None = None,
+        series_from: date | None = None,
+        series_to: date | None = None,
+    ) -> Plan:
+        """B1: what a Send of the selected items (or a series' occurrences in a range) would do."""
+        items = self._selected(refs, series_uid, series_from, series_to)
+        options = self._send_options(choice, kind, company, contact, action_type, items)
+        plan = plan_send(items, self._links(items), self._resource(), options, self.now())
+        return self._noting_pending(plan)
+
+    def send(
+        self,
+        refs: Sequence[str] = (),
+        choice: SendChoice | None = None,
+        *,
+        kind: PsaKind | str | None = None,
+        company: str | int | None = None,
+        contact: str | int | None = None,
+        action_type: str | int | None = None,
+        series_uid: str | None = None,
+        series_from: date | None = None,
+        series_to: date | None = None,
+        plan: Plan | None = None,
+    ) -> RunResult:
+        """R13/R16/R17: send the selected items; a saved ``plan`` is applied exactly (stale actions fail)."""
+        self._require_enabled("Send")
+        recovered = self._reconcile()
+        saved = plan is not None
+        if plan is None:
+            plan = self.preview_send(
+                refs, choice, kind=kind, company=company, contact=contact, action_type=action_type,
+                series_uid=series_uid, series_from=series_from, series_to=series_to,
+            )  # fmt: skip
+        return self._run(_expect(plan, "send"), recovered, saved=saved)
+
+    # --- Get (R4, R5, R8, R23-R29) -------------------------------------------------------------
+
+    def preview_get(self, policy: str | None = None, force_delete: bool = False) -> Plan:
+        """B1: what a Get would do; raises a guard error instead of planning a likely mass deletion."""
+        window = self._window()
+        snapshot = self.personal.list(window)
+        me = self._resource()
+        psa = self.psa.snapshot(window, me.id, self.settings.calendar.get_kinds)
+        options = GetOptions(
+            kinds=self.settings.calendar.get_kinds,
+            policy=policy or self.settings.calendar.conflict_policy,
+            delete_threshold=self.settings.calendar.delete_threshold,
+            force_delete=force_delete,
+            time_zone=me.time_zone,
+        )
+        plan = plan_get(snapshot.items, psa, self._links(snapshot.items), window, options, self.now())
+        return self._noting_pending(plan)
+
+    def get(
+        self, policy: str | None = None, force_delete: bool = False, plan: Plan | None = None
+    ) -> RunResult:
+        """R23-R25: bring PSA items into the personal calendar; conflicts are reported (R5-B)."""
+        self._require_enabled("Get")
+        recovered = self._reconcile()
+        saved = plan is not None
+        plan = _expect(plan, "get") if plan is not None else self.preview_get(policy, force_delete)
+        result = self._run(plan, recovered, saved=saved)
+        conflicts = [r.action.ref for r in result.results if r.outcome == "conflict"]
+        self.store.set_state("conflicts", conflicts)
+        return result
+
+    # --- Add (R30-R32) -------------------------------------------------------------------------
+
+    def add(
+        self,
+        kind: PsaKind | str,
+        title: str = "",
+        start: datetime | None = None,
+        end: datetime | None = None,
+        description: str = "",
+        company: str | int | None = None,
+        contact: str | int | None = None,
+        action_type: str | int | None = None,
+        tickets: Sequence[str] = (),
+        tasks: Sequence[str] = (),
+    ) -> RunResult:
+        """R30: create a PSA item from the form's fields, then R31: the automatic Get."""
+        self._require_enabled("Add")
+        item = self._new_psa_item(
+            PsaKind(kind), title, start, end, description, company, contact, action_type, tickets, tasks
+        )
+        action = Action(
+            ActionKind.CREATE, "", PsaKind(kind), None, "R30 add a new PSA item", Target.PSA, psa_item=item
+        )
+        created = self._run(Plan("add", (action,), self.now()), [], saved=False)
+        failed = created.failed
+        if failed and failed[0].exc is not None:
+            raise failed[0].exc  # R33 and other refusals: a clear error, nothing half-made
+        fetched = self.get()
+        created.results.extend(fetched.results)
+        created.requests = fetched.requests
+        created.warnings.extend(fetched.warnings)
+        return created
+
+    def _new_psa_item(
+        self,
+        kind: PsaKind,
+        title: str,
+        start: datetime | None,
+        end: datetime | None,
+        description: str,
+        company: str | int | None,
+        contact: str | int | None,
+        action_type: str | int | None,
+        tickets: Sequence[str],
+        tasks: Sequence[str],
+    ) -> PsaItem:
+        """The PSA's required fields, checked before anything is sent (R30)."""
+        begin, finish = _times(start, end)
+        me = self._resource()
+        if kind is PsaKind.APPOINTMENT:
+            if not title.strip():
+                raise InputError("an appointment needs a title")
+            return PsaAppointment(None, title.strip(), begin, finish, me.id, description)
+        if company is None:
+            raise InputError(f"a {kind.value} needs a company", hint="give --company")
+        company_id = self.psa.company(company).id
+        if kind is PsaKind.TODO:
+            contact_id = None if contact is None else self.psa.contact(contact, company_id).id
+            action = self.psa.action_type(action_type or self.settings.calendar.default_action_type)
+            return PsaToDo(None, company_id, action.id, me.id, begin, finish, description, contact_id)
+        work = self._work(tickets, tasks)
+        return PsaServiceCall(None, company_id, begin, finish, description, work)
+
+    def _work(self, tickets: Sequence[str], tasks: Sequence[str]) -> tuple[ServiceCallWork, ...]:
+        found = [self.psa.work(WorkKind.TICKET.value, t) for t in tickets]
+        found += [self.psa.work(WorkKind.TASK.value, t) for t in tasks]
+        if not found:
+            raise InputError(
+                "a service call needs at least one ticket or task", hint="give --ticket or --task"
+            )
+        return tuple(found)
+
+    # --- delete a series (R22), resolve a conflict (R5-B) --------------------------------------
+
+    def delete_series(self, series_uid: str, occurrence: str | None = None) -> RunResult:
+        """R22: one or all occurrences of a series, on both sides, in one command."""
+        self._require_enabled("Delete")
+        recovered = self._reconcile()
+        links = [
+            link
+            for link in self.store.links()
+            if link.series_uid == series_uid
+            and (occurrence is None or link.personal.recurrence_id == occurrence)
+        ]
+        key = ItemKey(series_uid, occurrence)
+        try:
+            self.personal.get(key)
+            present = True
+        except NotFound:
+            if not links:
+                raise
+            present = False
+        actions = [_delete_psa(link) for link in links]
+        if present:
+            reason = (
+                "R22 delete the occurrence in the personal calendar"
+                if occurrence
+                else "R22 delete the series"
+            )
+            actions.append(Action(ActionKind.DELETE, key.ref, None, None, reason, Target.PERSONAL))
+        return self._run(Plan("delete-series", tuple(actions), self.now()), recovered, saved=False)
+
+    def resolve_conflict(self, ref: str, keep: str) -> RunResult:
+        """The Conflicts page: keep "personal" sends it (R17); keep "psa" overwrites the personal item (R24)."""
+        key = ItemKey.from_ref(ref)
+        link = self.store.link_for(key)
+        if link is None:
+            raise NotFound(f"{ref} is not linked to a PSA item", side="personal")
+        if keep == "personal":
+            result = self.send([ref])
+        elif keep == "psa":
+            self._require_enabled("Get")
+            result = self._run(Plan("resolve", (self._psa_wins(link),), self.now()), [], saved=False)
+        else:
+            raise InputError(f"keep must be 'personal' or 'psa', not {keep!r}")
+        remaining = [r for r in (self.store.get_state("conflicts") or ()) if r != ref]
+        self.store.set_state("conflicts", remaining)
+        return result
+
+    def _psa_wins(self, link: Link) -> Action:
+        item = self.psa.get(link.psa)
+        companies, contacts, actions = {}, {}, {}
+        if isinstance(item, PsaToDo | PsaServiceCall):
+            companies[item.company_id] = self.psa.company(item.company_id)
+        if isinstance(item, PsaToDo):
+            actions[item.action_type_id] = self.psa.action_type(item.action_type_id)
+            if item.contact_id is not None:
+                contacts[item.contact_id] = self.psa.contact(item.contact_id, item.company_id)
+        fields = psa_to_personal(item, self._resource().time_zone, companies, contacts, actions)
+        return Action(
+            ActionKind.UPDATE, link.personal.ref, link.psa.kind, link.psa.id, "R24 conflict resolved: PSA data kept",
+            Target.PERSONAL, psa_item=item, fields=fields, link=link, psa_version=psa_version(item),
+        )  # fmt: skip
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _require_enabled(self, what: str) -> None:
+        if not self.settings.calendar.enabled:
+            raise IntegrationDisabled(
+                f"{what} refused: calendar integration is disabled (R1)",
+                hint="run `calferry config enable` first",
+            )
+
+    def _applier(self) -> Applier:
+        return Applier(
+            self.personal,
+            self.psa,
+            self.store,
+            now=self.now,
+            checkpoint=self.checkpoint,
+            on_progress=self.on_progress,
+        )
+
+    def _reconcile(self) -> list[ActionResult]:
+        return self._applier().reconcile()
+
+    def _run(self, plan: Plan, recovered: list[ActionResult], *, saved: bool) -> RunResult:
+        results = self._applier().apply(plan, check_psa_versions=saved)
+        self.store.set_state(
+            "last_run", {"operation": plan.operation, "at": self.now().isoformat(), **_counts(results)}
+        )
+        return RunResult(recovered + results, self.psa.request_counts(), list(plan.warnings))
+
+    def _links(self, items: Sequence[PersonalItem]) -> list[Link]:
+        """The stored links, restored from stamps where the store lost them (never re-created in the PSA)."""
+        known = self.store.links()
+        restored = links_from_stamps(items, known)
+        for link in restored:
+            self.store.save(link)
+        return known + restored
+
+    def _noting_pending(self, plan: Plan) -> Plan:
+        pending = len(self.store.pending())
+        if not pending:
+            return plan
+        note = f"{pending} interrupted write(s) will be reconciled first; the plan may shrink"
+        return Plan(plan.operation, plan.actions, plan.created, (*plan.warnings, note))
+
+    def _resource(self) -> Resource:
+        if self._me is None:
+            self._me = self.psa.me()
+        return self._me
+
+    def _window(self) -> Window:
+        cal = self.settings.calendar
+        return Window.around(self.now(), cal.get_past_days, cal.get_future_days)
+
+    def _selected(
+        self, refs: Sequence[str], series_uid: str | None, start: date | None, end: date | None
+    ) -> list[PersonalItem]:
+        """R13: exactly the items the person selected, or the occurrences of a series inside a range (R20)."""
+        items = [self.personal.get(ItemKey.from_ref(ref)) for ref in refs]
+        if series_uid is not None:
+            window = _days(start, end) if start and end else self._window()
+            found = [i for i in self.personal.list(window).items if i.uid == series_uid and i.recurring]
+            if not found:
+                raise NotFound(f"series {series_uid} has no occurrences in that range", side="personal")
+            items.extend(found)
+        if not items:
+            raise InputError("select at least one item to send (R13)", hint="give refs or --series")
+        return items
+
+    def _send_options(
+        self,
+        choice: SendChoice | None,
+        kind: PsaKind | str | None,
+        company: str | int | None,
+        contact: str | int | None,
+        action_type: str | int | None,
+        items: Sequence[PersonalItem],
+    ) -> SendOptions:
+        """R14: names or ids resolved in the PSA; the default action type only when a To-Do may need it."""
+        chosen = PsaKind(kind) if kind is not None else (choice.kind if choice else None)
+        company_id = (
+            self.psa.company(company).id if company is not None else (choice.company_id if choice else None)
+        )
+        contact_id = choice.contact_id if choice else None
+        if contact is not None:
+            if company_id is None:
+                raise LookupFailed("a contact is looked up within a company", hint="give --company too")
+            contact_id = self.psa.contact(contact, company_id).id
+        action_id = (
+            self.psa.action_type(action_type).id
+            if action_type is not None
+            else (choice.action_type_id if choice else None)
+        )
+        default = None
+        if action_id is None and self._may_be_todo(chosen, items):
+            default = self.psa.action_type(self.settings.calendar.default_action_type).id
+        return SendOptions(chosen, company_id, contact_id, action_id, default)
+
+    def _may_be_todo(self, kind: PsaKind | None, items: Sequence[PersonalItem]) -> bool:
+        if kind is PsaKind.TODO:
+            return True
+        links = [self.store.link_for(i.key) for i in items]
+        return any(link and link.psa.kind is PsaKind.TODO and link.action_type_id is None for link in links)
+
+
+def _state(item: PersonalItem, link: Link | None, conflicts: set[str]) -> ItemState:
+    if link is None:
+        state = "not sent"
+    elif item.ref in conflicts:
+        state = "conflict"
+    elif personal_hash(item) != link.personal_hash:
+        state = "edited since sent"
+    else:
+        state = link.origin.value
+    return ItemState(
+        ref=item.ref, subject=item.subject, start=item.start, end=item.end, state=state,
+        psa_kind=None if link is None else link.psa.kind, psa_id=None if link is None else link.psa.id,
+        recurring=item.recurring, private=item.private,
+    )  # fmt: skip
+
+
+def _delete_psa(link: Link) -> Action:
+    reason = "R22 delete the occurrence's PSA appointment and its link"
+    return Action(
+        ActionKind.DELETE, link.personal.ref, link.psa.kind, link.psa.id, reason, Target.PSA, link=link
+    )
+
+
+def _expect(plan: Plan, operation: str) -> Plan:
+    if plan.operation != operation:
+        raise InputError(f"this is a {plan.operation} plan, not a {operation} plan")
+    return plan
+
+
+def _counts(results: Sequence[ActionResult]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    return counts
+
+
+def _days(start: date | None, end: date | None) -> Window:
+    """Whole UTC days from ``start`` to ``end`` inclusive."""
+    if start is None or end is None:
+        raise InputError("give both a start and an end date")
+    return Window(
+        datetime.combine(start, time(), UTC), datetime.combine(end, time(), UTC) + timedelta(days=1)
+    )
+
+
+def _times(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    if start is None or end is None:
+        raise InputError("start and end are required (R30)")
+    if start.tzinfo is None or end.tzinfo is None:
+        raise InputError("start and end need a time zone")
+    if end <= start:
+        raise MappingError("the end must be after the start")
+    return start.astimezone(UTC), end.astimezone(UTC)
