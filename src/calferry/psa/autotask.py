@@ -7,8 +7,8 @@ above it sees ``httpx``; every failure leaves as a ``calferry.errors`` exception
 Retry policy (B2, B3):
 - reads (query, count, get, metadata) are retried on 5xx (Autotask's 500 mixes bad input with its own
   failures), dropped connections, timeouts and 429, with
-  exponential backoff, honouring ``Retry-After`` up to ``RetryPolicy.max_delay`` (a longer wait, such as
-  the hourly limit, is raised as ``PsaRateLimited`` at once);
+  exponential backoff, honouring ``Retry-After`` up to ``RetryPolicy.max_delay`` (a wait longer than
+  ``RetryPolicy.give_up_after``, such as the hourly limit's, is raised as ``PsaRateLimited`` at once);
 - PATCH and DELETE are retried only when the failure proves nothing was applied: 429 (refused before
   handling) and connections that were never made; a lost answer might hide an applied change, so it
   is raised;
@@ -94,11 +94,16 @@ class _Secret:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Backoff for safe retries: ``base_delay * 2**n`` (jittered), each wait at most ``max_delay``."""
+    """Backoff for safe retries: ``base_delay * 2**n`` (jittered), each wait at most ``max_delay``.
+
+    A ``Retry-After`` is honoured up to ``max_delay``; one longer than ``give_up_after`` (the hourly
+    limit says "come back in 40 minutes") is raised as ``PsaRateLimited`` instead of waited for.
+    """
 
     attempts: int = 6
     base_delay: float = 0.5
     max_delay: float = 30.0
+    give_up_after: float = 120.0
 
     def backoff(self, attempt: int) -> float:
         return float(min(self.max_delay, self.base_delay * 2.0**attempt) * random.uniform(0.5, 1.0))
@@ -364,9 +369,11 @@ class AutotaskClient:
         if mode == "never" or attempt + 1 >= self.retry.attempts:
             return None
         if isinstance(error, PsaRateLimited):
-            if error.retry_after is not None and error.retry_after > self.retry.max_delay:
+            if error.retry_after is None:
+                return self.retry.backoff(attempt)
+            if error.retry_after > self.retry.give_up_after:
                 return None
-            return error.retry_after if error.retry_after is not None else self.retry.backoff(attempt)
+            return min(error.retry_after, self.retry.max_delay)
         if isinstance(error, PsaValidationError):
             # Autotask answers 500 for bad data and for its own failures alike: a read is safe to ask again.
             return self.retry.backoff(attempt) if mode == "read" and (error.status or 0) >= 500 else None
