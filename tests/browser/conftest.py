@@ -17,13 +17,31 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from calferry.config import load_settings, write_settings
+from calferry.links import LinkStore
+from calferry.model import (
+    ActionType,
+    Address,
+    Company,
+    Contact,
+    PersonalItem,
+    Resource,
+    ServiceCallWork,
+    WorkKind,
+)
+from calferry.personal.memory import MemoryCalendar
+from calferry.psa.memory import MemoryPsa
+from calferry.service import Service
 from calferry.web.app import create_app
 from calferry.web.common import ServiceFactory
 
@@ -109,9 +127,67 @@ def web(browser: Browser, service_factory: ServiceFactory) -> Iterator[WebUnderT
         live.stop()
 
 
-@pytest.fixture
-def service_factory() -> ServiceFactory:
-    def factory():  # type: ignore[no-untyped-def]
-        raise RuntimeError("no service yet")
+@dataclass
+class Backend:
+    """The two sides the page works on, reachable by the test to seed and to check what happened."""
 
-    return factory
+    calendar: MemoryCalendar
+    psa: MemoryPsa
+    monday: date
+
+    def at(self, day: int, hour: int, minutes: int = 60) -> tuple[datetime, datetime]:
+        start = datetime.combine(self.monday + timedelta(days=day), clock(hour), UTC)
+        return start, start + timedelta(minutes=minutes)
+
+    def factory(self) -> ServiceFactory:
+        """A real Service per request over these sides, the link store in CALFERRY_HOME, options re-read."""
+
+        @contextmanager
+        def open_service() -> Iterator[Service]:
+            store = LinkStore.open()
+            try:
+                with store.lock():
+                    yield Service(load_settings(), self.calendar, self.psa, store)
+            finally:
+                store.close()
+
+        return open_service
+
+
+ME = Resource(1, "Tess", "Tech", email="tess@example.com", time_zone="UTC")
+ACME = Company(10, "Acme GmbH", Address("Hauptstr. 1", city="Berlin", postal_code="10115", country="DE"))
+
+
+@pytest.fixture
+def backend() -> Backend:
+    """Calendar integration enabled (R1), a week of personal items, a PSA with a company and a ticket."""
+    write_settings({"calendar.enabled": True})
+    today = date.today()
+    backend = Backend(
+        MemoryCalendar(),
+        MemoryPsa(
+            ME,
+            companies=[ACME],
+            contacts=[Contact(20, 10, "Carla", "Customer")],
+            action_types=[ActionType(3, "Meeting"), ActionType(4, "Phone call")],
+            work=[ServiceCallWork(WorkKind.TICKET, 100, "T20260301.0001", "Printer jams")],
+        ),
+        today - timedelta(days=today.weekday()),
+    )
+    seed_week(backend)
+    return backend
+
+
+def seed_week(b: Backend) -> None:
+    b.calendar.create(PersonalItem("budget", *b.at(0, 9), subject="Budget review", description="Q3 numbers"))
+    b.calendar.create(
+        PersonalItem("dentist", *b.at(1, 8), subject="Dentist", description="root canal", private=True)
+    )
+    b.calendar.create(PersonalItem("visit", *b.at(2, 13), subject="Visit Acme", description="new printers"))
+    b.calendar.create(PersonalItem("call", *b.at(2, 15), subject="Call back", description="about invoices"))
+    b.calendar.add_series(PersonalItem("standup", *b.at(0, 8, 15), subject="Standup"), "FREQ=DAILY;COUNT=3")
+
+
+@pytest.fixture
+def service_factory(backend: Backend) -> ServiceFactory:
+    return backend.factory()

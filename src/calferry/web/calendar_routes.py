@@ -1,7 +1,60 @@
-"""placeholder"""
+"""The calendar page: personal items of a range with their transfer state; select some to send."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date, timedelta
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import RedirectResponse, Response
+
+from calferry.errors import InputError
+from calferry.web.common import render, service
 
 router = APIRouter()
+
+
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/calendar", status_code=303)
+
+
+@router.get("/calendar")
+def calendar_page(
+    request: Request,
+    start: str | None = None,
+    end: str | None = None,
+    ref: list[str] = Query(default=[]),
+) -> Response:
+    first, last = week_range(start, end)
+    with service(request) as svc:
+        rows = svc.items(first, last)
+    week = timedelta(days=7)
+    return render(
+        request,
+        "calendar.html",
+        active="calendar",
+        rows=rows,
+        picked=set(ref),
+        start=first,
+        end=last,
+        prev_start=first - week,
+        prev_end=last - week,
+        next_start=first + week,
+        next_end=last + week,
+    )
+
+
+def week_range(start: str | None, end: str | None) -> tuple[date, date]:
+    """The days asked for, or this week (Monday to Sunday)."""
+    try:
+        first = date.fromisoformat(start) if start else _monday(date.today())
+        last = date.fromisoformat(end) if end else first + timedelta(days=6)
+    except ValueError as exc:
+        raise InputError(f"not a date: {exc}") from None
+    if last < first:
+        raise InputError("the end date is before the start date")
+    return first, last
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())

@@ -68,7 +68,12 @@ def _raw_current(value: object) -> str:
 
 
 def _page(
-    request: Request, settings: config.Settings, *, errors: dict[str, str], saved: bool, form: FormData | None = None
+    request: Request,
+    settings: config.Settings,
+    *,
+    errors: dict[str, str],
+    saved: bool,
+    form: FormData | None = None,
 ) -> Response:
     entered = {key: _raw_value(key, form) for key in FIELDS} if form is not None else {}
     return render(

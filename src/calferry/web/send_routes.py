@@ -1,7 +1,151 @@
-"""placeholder"""
+"""The Calendar Item Mapping page (R14-R17): one row per selected item; Save sends them.
+
+Each row is sent on its own, so an error (no company, no permission, PSA unreachable) is shown next to
+the row it concerns while the other rows are applied, and the form keeps what was entered.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import dataclass, field, replace
+
+from fastapi import APIRouter, Query, Request
+from starlette.datastructures import FormData
+from starlette.responses import Response
+
+from calferry.apply import RunResult
+from calferry.errors import InputError, UserError
+from calferry.model import When
+from calferry.service import ItemState, Service
+from calferry.web.calendar_routes import week_range
+from calferry.web.common import render, service
 
 router = APIRouter()
+
+
+@dataclass(frozen=True)
+class MappingRow:
+    """One item on the mapping page: what it is, what was chosen, and what became of it."""
+
+    ref: str
+    subject: str
+    start: When | None = None
+    recurring: bool = False
+    kind: str = "appointment"
+    company: str = ""
+    contact: str = ""
+    action_type: str = ""
+    error: str | None = None
+    result: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+
+@router.get("/send")
+def mapping_page(
+    request: Request, ref: list[str] = Query(default=[]), start: str | None = None, end: str | None = None
+) -> Response:
+    if not ref:
+        raise InputError("select at least one item to send (R13)", hint="tick the items on the calendar page")
+    first, last = week_range(start, end)
+    with service(request) as svc:
+        states = {s.ref: s for s in svc.items(first, last)}
+        rows = [_prefilled(svc, r, states.get(r)) for r in ref]
+    return render(request, "send.html", active="calendar", rows=rows, applied=False, start=first, end=last)
+
+
+@router.post("/send")
+async def save_mapping(request: Request) -> Response:
+    form = await request.form()
+    first, last = week_range(_text(form, "start"), _text(form, "end"))
+    with service(request) as svc:
+        states = {s.ref: s for s in svc.items(first, last)}
+        rows = [_sent(svc, row) for row in _entered(form, states)]
+    failures = sum(1 for row in rows if row.error)
+    return render(
+        request, "send.html", status_code=200, active="calendar", rows=rows, applied=True,
+        failures=failures, start=first, end=last,
+    )  # fmt: skip
+
+
+def _prefilled(svc: Service, ref: str, state: ItemState | None) -> MappingRow:
+    """R14 defaults, or R17: what the last send chose (from the link, through the service's preview)."""
+    row = _described(ref, state)
+    default_action = svc.settings.calendar.default_action_type
+    try:
+        action = svc.preview_send([ref]).actions[0]
+    except UserError as exc:
+        return replace(row, action_type=default_action, error=str(exc))
+    link = action.link
+    return replace(
+        row,
+        kind="appointment" if row.recurring or action.psa_kind is None else action.psa_kind.value,
+        company=_id_text(link.company_id if link else None),
+        contact=_id_text(link.contact_id if link else None),
+        action_type=_id_text(link.action_type_id if link else None) or default_action,
+    )
+
+
+def _described(ref: str, state: ItemState | None) -> MappingRow:
+    if state is None:
+        return MappingRow(ref=ref, subject=ref)
+    return MappingRow(
+        ref=ref, subject=state.subject or "(no subject)", start=state.start, recurring=state.recurring
+    )
+
+
+def _entered(form: FormData, states: dict[str, ItemState]) -> list[MappingRow]:
+    """The rows as submitted; the fields come in row order, one of each per row."""
+    columns = [form.getlist(name) for name in ("ref", "kind", "company", "contact", "action_type")]
+    rows = []
+    for ref, kind, company, contact, action_type in zip(*columns, strict=False):
+        base = _described(str(ref), states.get(str(ref)))
+        rows.append(
+            replace(
+                base,
+                kind="appointment" if base.recurring else str(kind),
+                company=str(company).strip(),
+                contact=str(contact).strip(),
+                action_type=str(action_type).strip(),
+            )
+        )
+    return rows
+
+
+def _sent(svc: Service, row: MappingRow) -> MappingRow:
+    """Send one row; its error (or the PSA id it got) stays with it."""
+    todo = row.kind == "todo"
+    try:
+        result = svc.send(
+            [row.ref],
+            kind=row.kind,
+            company=(row.company or None) if todo else None,
+            contact=(row.contact or None) if todo else None,
+            action_type=(row.action_type or None) if todo else None,
+        )
+    except UserError as exc:
+        return replace(row, error=str(exc))
+    return _outcome(row, result)
+
+
+def _outcome(row: MappingRow, result: RunResult) -> MappingRow:
+    mine = [r for r in result.results if r.action.ref == row.ref] or result.results
+    if not mine:
+        return replace(row, error="nothing was sent")
+    done = mine[-1]
+    warnings = tuple(result.warnings)
+    if done.outcome == "failed":
+        return replace(row, error=done.error or "failed", warnings=warnings)
+    if done.action.action.value == "skip":
+        return replace(row, error=done.action.reason, warnings=warnings)
+    verb = "Created" if done.action.action.value == "create" else "Updated"
+    kind = done.action.psa_kind.value if done.action.psa_kind else row.kind
+    psa_id = done.psa_id if done.psa_id is not None else done.action.psa_id
+    return replace(row, result=f"{verb} PSA {kind} #{psa_id}", warnings=warnings)
+
+
+def _id_text(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,67 @@
+"""Plans and run results turned into rows a template can show (no logic beyond wording)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from calferry.apply import ActionResult, RunResult
+from calferry.plan import Action, Plan
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    """One line of a preview or result table."""
+
+    action: str
+    ref: str
+    subject: str
+    psa_kind: str | None
+    psa_id: int | None
+    reason: str
+    outcome: str | None = None
+    error: str | None = None
+
+
+def plan_rows(plan: Plan) -> list[ActionRow]:
+    return [_row(a) for a in plan.actions]
+
+
+def result_rows(results: list[ActionResult]) -> list[ActionRow]:
+    return [_row(r.action, r) for r in results]
+
+
+def _row(action: Action, result: ActionResult | None = None) -> ActionRow:
+    psa_id = result.psa_id if result is not None and result.psa_id is not None else action.psa_id
+    return ActionRow(
+        action=action.action.value,
+        ref=action.ref,
+        subject=_subject(action),
+        psa_kind=None if action.psa_kind is None else action.psa_kind.value,
+        psa_id=psa_id,
+        reason=action.reason,
+        outcome=None if result is None else result.outcome,
+        error=None if result is None else result.error,
+    )
+
+
+def _subject(action: Action) -> str:
+    """What a person recognises: the subject Get writes, else the PSA title, else the ref."""
+    if action.fields is not None:
+        return action.fields.subject
+    title = getattr(action.psa_item, "title", "")
+    return str(title or action.ref or "(new PSA item)")
+
+
+def plan_summary(plan: Plan) -> str:
+    counts = Counter(a.action.value for a in plan.actions)
+    return _sentence(counts) or "Nothing to do: your calendar is up to date."
+
+
+def result_summary(result: RunResult) -> str:
+    counts = Counter(r.outcome for r in result.results)
+    return _sentence(counts) or "Nothing was changed."
+
+
+def _sentence(counts: Counter[str]) -> str:
+    return ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
