@@ -244,12 +244,28 @@ class Applier:
             current = self._fresh(action)
         except NotFound:
             current = None  # already gone: only the link is left to drop
+        intent = self._journal_delete(action)
         if current is not None:
             self.personal.delete(action.key, current.version)
         self.checkpoint("deleted")
         if action.link is not None:
             self.store.remove(action.link.personal)
+        if intent is not None:
+            self.store.settle(intent, "done")
         return ActionResult(action, "done" if current is not None else "unchanged")
+
+    def _journal_delete(self, action: Action) -> int | None:
+        """A linked item's delete is journalled, so a crash before the link is dropped is finished next run."""
+        if action.link is None:
+            return None
+        return self.store.journal(
+            self.run_id,
+            action.action.value,
+            action.ref,
+            action.psa_kind,
+            {"uid": action.ref},
+            action.to_json(),
+        )
 
     def _psa_still_there(self, action: Action) -> bool:
         link = _need(action.link, action)
