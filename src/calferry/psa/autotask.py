@@ -58,7 +58,8 @@ __all__ = [
 log = logging.getLogger("calferry.psa")
 
 DEFAULT_ZONE_URL = "https://webservices.autotask.net/atservicesrest/v1.0/"
-_PERMISSION_WORDING = "does not have the adequate permissions"
+# Autotask refuses for lack of permission with a 500 and these words (R33: also an assignee without CRM).
+_PERMISSION_WORDINGS = ("does not have the adequate permissions", "no crm access")
 
 # Entities written through their parent's URL: entity -> (parent entity, parent id field, child segment).
 CHILD_URLS: dict[str, tuple[str, str, str]] = {
@@ -503,7 +504,7 @@ def _error_for(response: httpx.Response, label: str) -> PsaError | PermissionDen
             status=status,
             hint="run `calferry login` again",
         )
-    if status == 403 or _PERMISSION_WORDING in text.lower():
+    if status == 403 or any(words in text.lower() for words in _PERMISSION_WORDINGS):
         return PermissionDenied(f"the PSA refused {label}: {text}", side="psa")
     if status == 404:
         return NotFound(f"the PSA has no such item ({label}): {text}", side="psa")

@@ -143,7 +143,7 @@ class AutotaskPsa:
                 rows = self.client.query(ENTITY[kind], self._window_filter(kind, window, resource_id))
                 items.extend(_ITEM[kind](row) for row in rows)
         if PsaKind.SERVICE_CALL in wanted:
-            items.extend(self._with_work(self._my_service_calls(window, resource_id, None)))
+            items.extend(self._with_work(*self._my_service_calls(window, resource_id, None)))
         return self._with_references(tuple(items))
 
     def markers(self, window: Window, resource_id: int, kinds: Iterable[PsaKind]) -> list[PsaMarker]:
@@ -158,7 +158,7 @@ class AutotaskPsa:
                 )
         if PsaKind.SERVICE_CALL in wanted:
             fields = ["id", MARKER[PsaKind.SERVICE_CALL]]
-            calls = self._my_service_calls(window, resource_id, fields)
+            calls, _ = self._my_service_calls(window, resource_id, fields)
             out.extend(_marker(PsaKind.SERVICE_CALL, row) for row in calls)
         return out
 
@@ -183,20 +183,27 @@ class AutotaskPsa:
             *overlapping("startDateTime", "endDateTime", window.start, window.end).items,
         )
 
-    def _my_service_calls(self, window: Window, resource_id: int, fields: list[str] | None) -> list[Row]:
-        """Service calls meeting the window whose tickets or tasks are assigned to the resource:
-        the calls, then their children and the children's resources, each as batched ``in`` queries."""
+    def _my_service_calls(
+        self, window: Window, resource_id: int, fields: list[str] | None
+    ) -> tuple[list[Row], dict[WorkKind, list[Row]]]:
+        """Service calls meeting the window whose tickets or tasks are assigned to the resource, with
+        their ticket/task links: the calls, their children, the children's resources, each as batched
+        ``in`` queries."""
         flt = overlapping("startDateTime", "endDateTime", window.start, window.end)
         calls = list(self.client.query("ServiceCalls", flt, fields))
         call_ids = [row["id"] for row in calls]
         mine: set[int] = set()
-        for _, _, child, _, assignment in _WORK.values():
-            children = self._rows_in(child, "serviceCallID", call_ids, ["id", "serviceCallID"])
-            by_id = {row["id"]: row["serviceCallID"] for row in children}
-            key = _CHILD_KEY[assignment]
-            assigned = self._rows_in(assignment, key, list(by_id), ["id", key], eq("resourceID", resource_id))
-            mine.update(by_id[row[key]] for row in assigned)
-        return [row for row in calls if row["id"] in mine]
+        links: dict[WorkKind, list[Row]] = {}
+        for kind, (_, _, child, key, assignment) in _WORK.items():
+            links[kind] = self._rows_in(child, "serviceCallID", call_ids, ["id", "serviceCallID", key])
+            by_id = {row["id"]: row["serviceCallID"] for row in links[kind]}
+            link_key = _CHILD_KEY[assignment]
+            assigned = self._rows_in(
+                assignment, link_key, list(by_id), ["id", link_key], eq("resourceID", resource_id)
+            )
+            mine.update(by_id[row[link_key]] for row in assigned)
+        kept = {kind: [row for row in rows if row["serviceCallID"] in mine] for kind, rows in links.items()}
+        return [row for row in calls if row["id"] in mine], kept
 
     def _rows_in(
         self,
@@ -211,17 +218,18 @@ class AutotaskPsa:
         flt: Filter = in_(field, ids) if extra is None else and_(extra, in_(field, ids))
         return list(self.client.query(entity, flt, fields))
 
-    def _with_work(self, calls: list[Row]) -> list[PsaServiceCall]:
-        """Service calls with their tickets and tasks (number and title), looked up in batches."""
+    def _with_work(
+        self, calls: list[Row], links: dict[WorkKind, list[Row]] | None = None
+    ) -> list[PsaServiceCall]:
+        """Service calls with their tickets and tasks (number and title), looked up in batches;
+        ``links`` are the ServiceCallTickets/Tasks rows when already fetched."""
         ids = [row["id"] for row in calls]
         work: dict[int, list[ServiceCallWork]] = {i: [] for i in ids}
         for kind, (entity, number, child, key, _) in _WORK.items():
-            links = self._rows_in(child, "serviceCallID", ids)
-            found = {
-                r["id"]: r
-                for r in self._rows_in(entity, "id", [r[key] for r in links], ["id", number, "title"])
-            }
-            for link in links:
+            rows = links[kind] if links is not None else self._rows_in(child, "serviceCallID", ids)
+            wanted = [r[key] for r in rows]
+            found = {r["id"]: r for r in self._rows_in(entity, "id", wanted, ["id", number, "title"])}
+            for link in rows:
                 row = found.get(link[key], {"id": link[key]})
                 work[link["serviceCallID"]].append(_work(kind, row, number))
         return [_service_call(row, tuple(work[row["id"]])) for row in calls]
