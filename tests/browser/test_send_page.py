@@ -99,3 +99,14 @@ def test_r15_recurring_item_is_fixed_to_appointment(web: WebUnderTest, backend: 
     expect(row.locator(".result")).to_have_text("Created PSA appointment #1")
     (sent,) = backend.psa.items.values()
     assert isinstance(sent, PsaAppointment) and sent.title == "Standup"
+
+
+def test_calendar_is_usable_by_keyboard_and_on_a_narrow_window(web: WebUnderTest) -> None:
+    page = web.goto("/calendar")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.set_viewport_size({"width": 390, "height": 800})
+    expect(page.locator("#items thead")).to_be_hidden()  # rows stack into cards
+    box = page.locator("tr[data-ref='budget']").bounding_box()
+    assert box is not None and box["width"] <= 390
+    web.screenshot("calendar-narrow")
