@@ -28,9 +28,16 @@ from tests.graph_standin.mailbox import (
 )
 
 MAX_BATCH = 20
+EXPIRED_TOKEN = "expired-token"
+"""A bearer token the stand-in refuses with 401, as Graph does an expired one."""
 Answer = tuple[int, dict[str, str], Any]
 _CAL = r"me/(?:calendar|calendars/(?P<cal>[^/]+))"
-_EXPAND = re.compile(r"singleValueExtendedProperties\(\$filter=id eq '([^']*)'\)")
+_EXPAND = re.compile(r"singleValueExtendedProperties\(\$filter=(.*)\)")
+_ID_EQ = re.compile(r"id eq '((?:[^']|'')*)'")
+_ICALUID_EQ = re.compile(r"^iCalUId eq '((?:[^']|'')*)'$")
+_PROP_EQ = re.compile(
+    r"^singleValueExtendedProperties/any\(ep: ep/id eq '((?:[^']|'')*)' and ep/value eq '((?:[^']|'')*)'\)$"
+)
 
 
 class Handler:
@@ -44,6 +51,7 @@ class Handler:
             ("GET", re.compile(rf"{_CAL}/calendarView"), self.calendar_view),
             ("GET", re.compile(rf"(?:{_CAL}|me)/calendarView/delta"), self.delta),
             ("POST", re.compile(rf"(?:{_CAL}|me)/events"), self.create),
+            ("GET", re.compile(rf"(?:{_CAL}|me)/events"), self.events),
             ("GET", re.compile(r"me/events/(?P<id>[^/]+)/instances"), self.instances),
             ("GET", re.compile(r"me/(?:calendar/)?events/(?P<id>[^/]+)"), self.get),
             ("PATCH", re.compile(r"me/(?:calendar/)?events/(?P<id>[^/]+)"), self.patch),
@@ -97,6 +105,11 @@ class Handler:
             rest = {k: v for k, v in query.items() if k != "$skip"}
             out["@odata.nextLink"] = _link(link, {**rest, "$skip": str(skip + top)})
         return 200, {}, out
+
+    def events(self, query: dict[str, str], cal: str = DEFAULT_CALENDAR, **_: Any) -> Answer:
+        ical_uid, prop = _filter(query.get("$filter", ""))
+        found = self.mailbox.filtered(_calendar(cal), ical_uid, prop)
+        return self._page(found, query, f"{self.base}/me/calendars/{cal}/events")
 
     def get(self, query: dict[str, str], id: str, **_: Any) -> Answer:
         return 200, {}, render(self.mailbox.find(id), _expanded(query))
@@ -207,9 +220,18 @@ def _window(query: dict[str, str]) -> tuple[datetime, datetime]:
     )
 
 
-def _expanded(query: dict[str, str]) -> str | None:
+def _expanded(query: dict[str, str]) -> list[str] | None:
     match = _EXPAND.search(query.get("$expand", ""))
-    return match.group(1) if match else None
+    return [m.replace("''", "'") for m in _ID_EQ.findall(match.group(1))] if match else None
+
+
+def _filter(text: str) -> tuple[str | None, tuple[str, str] | None]:
+    """The two filters calferry sends: by iCalUId, or by one extended property's value."""
+    if match := _ICALUID_EQ.match(text):
+        return match.group(1).replace("''", "'"), None
+    if match := _PROP_EQ.match(text):
+        return None, (match.group(1).replace("''", "'"), match.group(2).replace("''", "'"))
+    raise GraphError(400, "ErrorInvalidUrlQuery", f"stand-in cannot filter on {text!r}")
 
 
 def _max_page_size(headers: dict[str, str]) -> int:
@@ -247,8 +269,10 @@ def build_app(mailbox: Mailbox, base: str) -> Starlette:
 
     async def _answer(request: Request) -> Response:
         faults = mailbox.faults
-        if not request.headers.get("authorization", "").startswith("Bearer "):
-            err = GraphError(401, "InvalidAuthenticationToken", "Access token is empty.")
+        if request.headers.get("authorization", "") in ("", f"Bearer {EXPIRED_TOKEN}"):
+            err = GraphError(
+                401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired."
+            )
             return JSONResponse(err.body(), status_code=401)
         if faults.throttle_requests > 0:
             faults.throttle_requests -= 1

@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import DAILY, WEEKLY, rrule, weekdays
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 GRAPH_TIME = "%Y-%m-%dT%H:%M:%S.0000000"
 DEFAULT_CALENDAR = "AAMkAGI2-calendar"
@@ -67,14 +69,22 @@ def to_graph_time(value: datetime) -> str:
 
 
 def parse_time(stamp: dict[str, str]) -> datetime:
-    """A ``dateTimeTimeZone``; the stand-in only stores UTC."""
-    if stamp.get("timeZone", "UTC") not in ("UTC", "Etc/GMT"):
-        raise GraphError(400, "TimeZoneNotSupportedException", f"stand-in supports UTC only: {stamp}")
-    return datetime.fromisoformat(stamp["dateTime"].rstrip("Z")[:26]).replace(tzinfo=UTC)
+    """A ``dateTimeTimeZone`` as an aware datetime in its own zone (IANA or Windows name)."""
+    zone = stamp.get("timeZone") or "UTC"
+    try:
+        tz = ZoneInfo(WINDOWS_TO_OLSON.get(zone, "UTC" if zone == "UTC" else zone))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise GraphError(400, "TimeZoneNotSupportedException", f"unknown time zone {zone!r}") from exc
+    return datetime.fromisoformat(stamp["dateTime"].rstrip("Z")[:26]).replace(tzinfo=tz)
+
+
+def utc_stamp(stamp: dict[str, str]) -> dict[str, str]:
+    """What Graph answers under ``Prefer: outlook.timezone="UTC"``."""
+    return {"dateTime": to_graph_time(parse_time(stamp)), "timeZone": "UTC"}
 
 
 def _rid(value: datetime) -> str:
-    return value.strftime("%Y%m%dT%H%M%SZ")
+    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def encode_token(data: dict[str, Any]) -> str:
@@ -140,6 +150,23 @@ class Mailbox:
                     return occ
         raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
 
+    def filtered(self, calendar: str, ical_uid: str | None, prop: tuple[str, str] | None) -> list[Event]:
+        """``GET .../events?$filter=``: singles and series masters by iCalUId or extended property value."""
+        found = []
+        for event in self.events.values():
+            if event["_calendar"] != calendar:
+                continue
+            if ical_uid is not None and event["iCalUId"] != ical_uid:
+                continue
+            if prop is not None and event["_props"].get(prop[0].lower(), ("", None))[1] != prop[1]:
+                continue
+            found.append(event)
+        return found
+
+    def occurrence_id(self, master_id: str, original: datetime) -> str:
+        """The id the stand-in gives the occurrence of ``master_id`` that starts at ``original``."""
+        return f"{master_id}_OCC_{_rid(original)}"
+
     def _expand(self, master: Event) -> Iterator[Event]:
         """Every occurrence of a series (bounded: noEnd series stop after two years)."""
         first = parse_time(master["start"])
@@ -158,21 +185,25 @@ class Mailbox:
             id=f"{master['id']}_OCC_{_rid(original)}",
             type="occurrence",
             seriesMasterId=master["id"],
-            originalStart=original.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            originalStart=original.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             iCalUId=f"{master['iCalUId']}{_rid(original)}",
             recurrence=None,
             start={"dateTime": to_graph_time(original), "timeZone": "UTC"},
-            end={"dateTime": to_graph_time(original + length), "timeZone": "UTC"},
+            end={"dateTime": to_graph_time(original.astimezone(UTC) + length), "timeZone": "UTC"},
         )
         if override is not None:
-            occ.update(copy.deepcopy(override))
+            occ.update({k: copy.deepcopy(v) for k, v in override.items() if k != "_props"})
+            occ["_props"] = {**master["_props"], **override["_props"]}
             occ["type"] = "exception"
         return occ
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def create(self, calendar: str, body: Event) -> Event:
-        """POST .../events; a repeated ``transactionId`` returns the event made the first time."""
+    def create(self, calendar: str, body: Event, ical_uid: str | None = None) -> Event:
+        """POST .../events; a repeated ``transactionId`` returns the event made the first time.
+
+        ``ical_uid`` seeds an item as if imported from an .ics file (Graph itself never takes one).
+        """
         txn = body.get("transactionId")
         for event in self.events.values():
             if txn and event.get("transactionId") == txn:
@@ -197,7 +228,7 @@ class Mailbox:
         event.update(_writable(body))
         event.update(
             id=event_id,
-            iCalUId="040000008200E00074C5B7101A82E00800000000" + uuid.uuid4().hex,
+            iCalUId=ical_uid or "040000008200E00074C5B7101A82E00800000000" + uuid.uuid4().hex,
             type="seriesMaster" if body.get("recurrence") else "singleInstance",
             seriesMasterId=None,
             originalStart=None,
@@ -296,14 +327,14 @@ def _removed(tombstone: Event, mailbox: Mailbox, start: datetime, end: datetime)
     ]
 
 
-def render(event: Event, expand: str | None) -> Event:
-    """The wire form: public keys, ``@odata.etag`` from the change key, and the expanded property."""
+def render(event: Event, expand: list[str] | None) -> Event:
+    """The wire form: public keys, times in UTC, ``@odata.etag`` from the change key, expanded properties."""
     out = {k: copy.deepcopy(v) for k, v in event.items() if not k.startswith("_")}
     out["@odata.etag"] = f'W/"{event["changeKey"]}"'
-    if expand is not None:
-        prop = event["_props"].get(expand.lower())
-        if prop is not None:
-            out["singleValueExtendedProperties"] = [{"id": prop[0], "value": prop[1]}]
+    out["start"], out["end"] = utc_stamp(event["start"]), utc_stamp(event["end"])
+    props = [event["_props"][p.lower()] for p in expand or () if p.lower() in event["_props"]]
+    if props:
+        out["singleValueExtendedProperties"] = [{"id": p[0], "value": p[1]} for p in props]
     return out
 
 
@@ -350,7 +381,10 @@ def _overlaps(event: Event, start: datetime, end: datetime) -> bool:
 
 
 def _rule(recurrence: Event, first: datetime) -> Iterator[datetime]:
-    """The series' original starts, from Graph's pattern and range (daily and weekly only)."""
+    """The series' original starts, from Graph's pattern and range (daily and weekly only).
+
+    ``first`` is in the series' own zone, so occurrences keep their wall time across DST.
+    """
     pattern, span = recurrence["pattern"], recurrence["range"]
     kwargs: dict[str, Any] = {"dtstart": first, "interval": pattern.get("interval", 1)}
     if pattern["type"] == "weekly" and pattern.get("daysOfWeek"):

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 import msal
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from calferry import secrets
 from calferry.errors import (
@@ -71,12 +72,14 @@ if TYPE_CHECKING:
 STAMP_GUID = "8f3c2a61-4d0b-4e7a-9b52-c4a1f07d3e19"
 """Never change it: stamps already written by calferry are found by this GUID."""
 STAMP_PROPERTY = f"String {{{STAMP_GUID}}} Name CalferryStamp"
+UID_PROPERTY = f"String {{{STAMP_GUID}}} Name CalferryUid"
+"""The uid an item was created with by calferry (Graph's iCalUId is read-only, so it cannot be set)."""
 SCOPES = ("Calendars.ReadWrite",)
 DEFAULT_URL = "https://graph.microsoft.com/v1.0"
 MAX_IN_FLIGHT = 4
 BATCH_LIMIT = 20
 PREFER = 'outlook.timezone="UTC", IdType="ImmutableId", outlook.body-content-type="text"'
-_EXPAND = f"singleValueExtendedProperties($filter=id eq '{STAMP_PROPERTY}')"
+_EXPAND = f"singleValueExtendedProperties($filter=id eq '{STAMP_PROPERTY}' or id eq '{UID_PROPERTY}')"
 _SHOW_AS = {s.value: s for s in ShowAs}
 _RETRYABLE = (429, 503, 504)
 
@@ -217,7 +220,7 @@ class _Http:
             try:
                 response = self._once(method, url, **kwargs)
             except httpx.TransportError as exc:
-                if attempt >= self.retries:
+                if attempt >= self.retries or isinstance(exc, httpx.LocalProtocolError):
                     raise PersonalUnavailable(f"cannot reach Microsoft Graph: {type(exc).__name__}") from exc
                 self.sleep(self._backoff(attempt))
                 continue
@@ -323,20 +326,33 @@ def translate(status: int, body: Event) -> CalferryError:
 # --- reading Graph events ---------------------------------------------------------------------
 
 
-def parse_event(event: Event) -> PersonalItem:
-    """One Graph event (single, occurrence, exception or series master) as a personal item."""
+def parse_event(event: Event, series_uid: str | None = None) -> PersonalItem:
+    """One Graph event (single, occurrence, exception or series master) as a personal item.
+
+    ``series_uid`` is the uid of an occurrence's series (its master's uid); without it the master's
+    Graph id stands in.
+    """
     try:
-        return _parse(event)
+        return _parse(event, series_uid)
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise MalformedCalendar(f"unreadable Outlook event: {exc!r}", where=str(event.get("id"))) from exc
 
 
-def _parse(event: Event) -> PersonalItem:
+def own_uid(event: Event) -> str:
+    """A single item's or series master's uid: the one calferry created it with, else its iCalUId."""
+    return _property(event, UID_PROPERTY) or str(event.get("iCalUId") or event["id"])
+
+
+def _in_series(event: Event) -> bool:
+    return event.get("type") in ("occurrence", "exception")
+
+
+def _parse(event: Event, series_uid: str | None) -> PersonalItem:
     kind = event.get("type") or "singleInstance"
-    in_series = kind in ("occurrence", "exception")
+    in_series = _in_series(event)
     all_day = bool(event.get("isAllDay"))
     return PersonalItem(
-        uid=event["seriesMasterId"] if in_series else event["id"],
+        uid=(series_uid or event["seriesMasterId"]) if in_series else own_uid(event),
         start=_when(event["start"], all_day),
         end=_when(event["end"], all_day),
         subject=event.get("subject") or "",
@@ -358,8 +374,10 @@ def _when(value: dict[str, str], all_day: bool) -> When:
     moment = datetime.fromisoformat(value["dateTime"].rstrip("Z")[:26])
     zone = value.get("timeZone") or "UTC"
     try:
-        aware = moment.replace(tzinfo=UTC if zone in ("UTC", "Etc/UTC") else ZoneInfo(zone))
-    except ZoneInfoNotFoundError as exc:
+        aware = moment.replace(
+            tzinfo=UTC if zone in ("UTC", "Etc/UTC") else ZoneInfo(WINDOWS_TO_OLSON.get(zone, zone))
+        )
+    except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown time zone {zone!r}") from exc
     return _nearest_day(aware) if all_day else aware.astimezone(UTC)
 
@@ -376,10 +394,18 @@ def _nearest_day(moment: datetime) -> date:
 
 def read_stamp(event: Event) -> Stamp | None:
     """The stamp in calferry's extended property (JSON), or None when absent or blank."""
+    value = _property(event, STAMP_PROPERTY)
+    if not value:
+        return None
+    data = json.loads(value)
+    return Stamp(PsaKind(data["kind"]), int(data["id"]), Origin(data["origin"]), data.get("company"))
+
+
+def _property(event: Event, prop_id: str) -> str | None:
+    """An expanded extended property's value; Graph matches property ids without regard to case."""
     for prop in event.get("singleValueExtendedProperties") or ():
-        if str(prop.get("id", "")).lower() == STAMP_PROPERTY.lower() and prop.get("value"):
-            data = json.loads(prop["value"])
-            return Stamp(PsaKind(data["kind"]), int(data["id"]), Origin(data["origin"]), data.get("company"))
+        if str(prop.get("id", "")).lower() == prop_id.lower():
+            return str(prop.get("value") or "") or None
     return None
 
 
@@ -447,11 +473,20 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _quoted(text: str) -> str:
+    """An OData string literal's content: single quotes doubled."""
+    return text.replace("'", "''")
+
+
 # --- the adapter --------------------------------------------------------------------------------
 
 
 class GraphCalendar:
-    """A technician's Outlook calendar through Microsoft Graph (see the module docstring)."""
+    """A technician's Outlook calendar through Microsoft Graph (see the module docstring).
+
+    It remembers which Graph id belongs to which uid (ids are immutable), so writes need no look-up
+    after a listing, and removals reported by delta can be named.
+    """
 
     name = "graph"
 
@@ -476,6 +511,11 @@ class GraphCalendar:
         self._calendar_setting = calendar
         self._calendar_path: str | None = None
         self._page_size = page_size
+        self._ids: dict[str, str] = {}  # uid -> Graph id of the single item or series master
+        self._uids: dict[str, str] = {}  # that Graph id -> uid
+        self._occurrence_ids: dict[tuple[str, str], str] = {}  # (uid, recurrence id) -> Graph id
+        self._occurrences: dict[str, str] = {}  # occurrence Graph id -> series uid
+        self._issued: set[str] = set()  # delta links handed out while the id maps were kept
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> GraphCalendar:
@@ -494,10 +534,14 @@ class GraphCalendar:
     def list(self, window: Window) -> Snapshot:
         token = self._delta_link(window)  # first, so nothing written meanwhile is missed later
         items, problems = self._view(window)
+        self._issued.add(token)
         return Snapshot(items, token, problems)
 
     def get(self, key: ItemKey) -> PersonalItem:
-        return parse_event(self._event(key))
+        if key.recurrence_id is None:
+            event = self._http.json("GET", _event_url(self._graph_id(key.uid)), params={"$expand": _EXPAND})
+            return parse_event(event)
+        return parse_event(self._occurrence(key), key.uid)
 
     def changes(self, window: Window, token: str | None) -> Changes:
         if token is None or not token.startswith(self._base_url):
@@ -506,40 +550,43 @@ class GraphCalendar:
             entries, link = self._delta_round(token, None)
         except SyncTokenExpired:
             return self._full(window)
-        if any("@removed" in e for e in entries):
+        plan = self._classify(entries, trusted=token in self._issued)
+        if plan is None:
             return self._full(window, link)
-        items, problems = self._reread(entries, window)
-        return Changes(items, (), link, problems=problems)
+        singles, series, deleted = plan
+        items, problems = self._reread(singles, series, window)
+        self._issued.add(link)
+        return Changes(items, tuple(sorted(deleted)), link, problems=problems)
 
     # --- writing ---------------------------------------------------------------------------------
 
     def create(self, item: PersonalItem) -> PersonalItem:
         if item.recurring or item.recurrence_id is not None:
             raise InputError("create makes single Outlook items, not series or occurrences")
-        body = {**event_body(item, attendees=_invites_allowed(item)), "transactionId": str(uuid.uuid4())}
+        body = event_body(item, attendees=_invites_allowed(item))
+        if item.uid:
+            body["singleValueExtendedProperties"].append({"id": UID_PROPERTY, "value": item.uid})
+        body["transactionId"] = str(uuid.uuid4())  # makes a retried POST create one item only
         event = self._http.json("POST", f"{self._calendar()}/events", json=body)
-        return replace(parse_event(event), stamp=item.stamp)
+        uid = item.uid or own_uid(event)
+        self._remember_item(event["id"], uid)
+        return replace(parse_event(event), uid=uid, stamp=item.stamp)
 
     def update(self, item: PersonalItem) -> PersonalItem:
-        event_id = self._event_id(item.key)
         body = event_body(item, attendees=False)  # attendees are never rewritten: no updates go out
-        event = self._http.json("PATCH", _event_url(event_id), json=body, headers=_if_match(item.version))
-        return replace(parse_event(event), stamp=item.stamp)
+        return self._patch(item.key, body, item.version, item.stamp)
 
     def delete(self, key: ItemKey, version: str | None = None) -> None:
         self._http.call("DELETE", _event_url(self._event_id(key)), headers=_if_match(version))
 
     def set_stamp(self, key: ItemKey, stamp: Stamp | None, version: str | None = None) -> PersonalItem:
-        body = {"singleValueExtendedProperties": [stamp_property(stamp)]}
-        url = _event_url(self._event_id(key))
-        event = self._http.json("PATCH", url, json=body, headers=_if_match(version))
-        return replace(parse_event(event), stamp=stamp)
+        return self._patch(key, {"singleValueExtendedProperties": [stamp_property(stamp)]}, version, stamp)
 
     def close(self) -> None:
         if self._own_client:
             self._client.close()
 
-    # --- internals -------------------------------------------------------------------------------
+    # --- calendars and ids -----------------------------------------------------------------------
 
     def _calendar(self) -> str:
         """``me/calendar`` or ``me/calendars/{id}`` for the configured calendar (id or name)."""
@@ -552,29 +599,108 @@ class GraphCalendar:
             return "me/calendar"
         calendars = builtins.list(self._http.items("me/calendars", {"$top": "100"}))
         for cal in calendars:
-            if (
-                wanted in (cal.get("id"), cal.get("name"))
-                or wanted.casefold() == str(cal.get("name")).casefold()
-            ):
+            if wanted == cal.get("id") or wanted.casefold() == str(cal.get("name")).casefold():
                 return f"me/calendars/{quote(cal['id'], safe='')}"
         names = ", ".join(str(c.get("name")) for c in calendars)
         raise ConfigError(
             f"no Outlook calendar {wanted!r}", hint=f"personal.graph_calendar; calendars: {names}"
         )
 
+    def _remember_item(self, graph_id: str, uid: str) -> None:
+        self._ids[uid], self._uids[graph_id] = graph_id, uid
+
+    def _remember(self, event: Event, item: PersonalItem) -> None:
+        if not _in_series(event):
+            self._remember_item(event["id"], item.uid)
+        elif item.recurrence_id is not None:
+            self._occurrence_ids[(item.uid, format_recurrence_id(item.recurrence_id))] = event["id"]
+            self._occurrences[event["id"]] = item.uid
+
+    def _graph_id(self, uid: str) -> str:
+        """The Graph id of the single item or series master ``uid``: by iCalUId, else by calferry's uid."""
+        if uid in self._ids:
+            return self._ids[uid]
+        prop = f"ep/id eq '{UID_PROPERTY}' and ep/value eq '{_quoted(uid)}'"
+        for condition in (f"iCalUId eq '{_quoted(uid)}'", f"singleValueExtendedProperties/any(ep: {prop})"):
+            params = {"$filter": condition, "$expand": _EXPAND}
+            for event in self._http.items(f"{self._calendar()}/events", params):
+                if own_uid(event) == uid:
+                    self._remember_item(event["id"], uid)
+                    return str(event["id"])
+        raise NotFound(f"no item {uid} in Outlook", side="personal")
+
+    def _event_id(self, key: ItemKey) -> str:
+        if key.recurrence_id is None:
+            return self._graph_id(key.uid)
+        return self._occurrence_ids.get((key.uid, key.recurrence_id or "")) or str(
+            self._occurrence(key)["id"]
+        )
+
+    def _occurrence(self, key: ItemKey) -> Event:
+        """The occurrence whose original start is the key's recurrence id: near it first, then a year around."""
+        master, rid = _event_url(self._graph_id(key.uid)), key.recurrence_id or ""
+        at = _utc(parse_recurrence_id(rid))
+        for reach in (timedelta(days=2), timedelta(days=400)):
+            params = {"startDateTime": _iso(at - reach), "endDateTime": _iso(at + reach), "$expand": _EXPAND}
+            try:
+                for event in self._http.items(
+                    f"{master}/instances", {**params, "$top": str(self._page_size)}
+                ):
+                    if _rid_text(event) == rid:
+                        self._occurrence_ids[(key.uid, rid)] = event["id"]
+                        return event
+            except PersonalCalendarError as exc:
+                if exc.status != 400:  # 400: not a series master
+                    raise
+                break
+        raise NotFound(f"no occurrence {key.ref} in Outlook", side="personal")
+
+    def _patch(self, key: ItemKey, body: Event, version: str | None, stamp: Stamp | None) -> PersonalItem:
+        url = _event_url(self._event_id(key))
+        event = self._http.json("PATCH", url, json=body, headers=_if_match(version))
+        return replace(parse_event(event, key.uid), uid=key.uid, stamp=stamp)
+
+    # --- listing ---------------------------------------------------------------------------------
+
     def _window_params(self, window: Window) -> dict[str, str]:
         return {"startDateTime": _iso(window.start), "endDateTime": _iso(window.end)}
 
     def _view(self, window: Window) -> tuple[tuple[PersonalItem, ...], tuple[str, ...]]:
         params = {**self._window_params(window), "$top": str(self._page_size), "$expand": _EXPAND}
-        return _parsed(self._http.items(f"{self._calendar()}/calendarView", params))
+        return self._items(builtins.list(self._http.items(f"{self._calendar()}/calendarView", params)))
+
+    def _items(self, events: builtins.list[Event]) -> tuple[tuple[PersonalItem, ...], tuple[str, ...]]:
+        """Parse events, naming occurrences by their series' uid; unreadable ones become problems."""
+        self._learn_masters({e["seriesMasterId"] for e in events if _in_series(e)} - set(self._uids))
+        items: builtins.list[PersonalItem] = []
+        problems: builtins.list[str] = []
+        for event in events:
+            try:
+                item = parse_event(event, self._uids.get(str(event.get("seriesMasterId"))))
+            except MalformedCalendar as exc:
+                problems.append(str(exc))
+                continue
+            self._remember(event, item)
+            items.append(item)
+        return tuple(items), tuple(problems)
+
+    def _learn_masters(self, master_ids: set[str]) -> None:
+        """Series uids come from the masters (an occurrence's iCalUId is its own), read in $batch."""
+        query = urlencode({"$select": "id,iCalUId,type", "$expand": _EXPAND}, quote_via=quote)
+        urls = [f"/me/events/{quote(m, safe='')}?{query}" for m in sorted(master_ids)]
+        for member in self._http.batch(_batch_requests(urls)).values():
+            for master in self._member_events(member):
+                self._remember_item(master["id"], own_uid(master))
 
     def _full(self, window: Window, link: str | None = None) -> Changes:
         if link is None:
             snapshot = self.list(window)
             return Changes(snapshot.items, (), snapshot.token, full=True, problems=snapshot.problems)
         items, problems = self._view(window)
+        self._issued.add(link)
         return Changes(items, (), link, full=True, problems=problems)
+
+    # --- delta -----------------------------------------------------------------------------------
 
     def _delta_link(self, window: Window) -> str:
         url = f"{self._calendar()}/calendarView/delta"
@@ -593,24 +719,45 @@ class GraphCalendar:
             next_url, params = page.get("@odata.nextLink"), None
         raise PersonalCalendarError("Microsoft Graph ended a delta round without a deltaLink")
 
+    def _classify(
+        self, entries: builtins.list[Event], trusted: bool
+    ) -> tuple[set[str], set[str], set[str]] | None:
+        """Changed single ids, changed series (master ids) and deleted uids; None if a removal is unknown.
+
+        A removal names only a Graph id. Ids listed earlier are known; when the token came from this
+        adapter every item the caller has seen is known, so an unknown id was never seen and is skipped.
+        """
+        singles: set[str] = set()
+        series: set[str] = set()
+        deleted: set[str] = set()
+        for entry in entries:
+            graph_id = str(entry["id"])
+            if "@removed" not in entry:
+                (series if entry.get("seriesMasterId") else singles).add(
+                    entry.get("seriesMasterId") or graph_id
+                )
+            elif graph_id in self._uids:
+                deleted.add(self._uids[graph_id])
+            elif self._ids.get(self._occurrences.get(graph_id, "")):
+                series.add(self._ids[self._occurrences[graph_id]])
+            elif not trusted:
+                return None
+        series -= {self._ids.get(uid) for uid in deleted}
+        return singles, series, deleted
+
     def _reread(
-        self, entries: builtins.list[Event], window: Window
+        self, singles: set[str], series: set[str], window: Window
     ) -> tuple[tuple[PersonalItem, ...], tuple[str, ...]]:
         """Changed singles by id and changed series whole (their instances in the window), via $batch."""
-        singles = sorted({e["id"] for e in entries if not e.get("seriesMasterId")})
-        series = sorted({e["seriesMasterId"] for e in entries if e.get("seriesMasterId")})
         window_query = urlencode({**self._window_params(window), "$top": str(self._page_size)})
-        urls = [f"/me/events/{quote(i, safe='')}?{_expand_query()}" for i in singles]
-        urls += [f"/me/events/{quote(m, safe='')}/instances?{window_query}&{_expand_query()}" for m in series]
-        requests = [
-            {"id": str(n), "method": "GET", "url": u, "headers": {"Prefer": PREFER}}
-            for n, u in enumerate(urls)
-        ]
+        expand = urlencode({"$expand": _EXPAND}, quote_via=quote)
+        urls = [f"/me/events/{quote(i, safe='')}?{expand}" for i in sorted(singles)]
+        urls += [f"/me/events/{quote(m, safe='')}/instances?{window_query}&{expand}" for m in sorted(series)]
         events: builtins.list[Event] = []
-        for member in self._http.batch(requests).values():
+        for member in self._http.batch(_batch_requests(urls)).values():
             events.extend(self._member_events(member))
-        items, problems = _parsed(events)
-        inside = tuple(i for i in items if window.overlaps(_utc(i.start), _utc(i.end)))
+        items, problems = self._items(events)
+        inside = [i for i in items if window.overlaps(_utc(i.start), _utc(i.end))]
         return tuple(sorted(inside, key=lambda i: (_utc(i.start), i.ref))), problems
 
     def _member_events(self, member: Event) -> builtins.list[Event]:
@@ -626,33 +773,11 @@ class GraphCalendar:
             found.extend(self._http.items(body["@odata.nextLink"]))
         return found
 
-    def _event(self, key: ItemKey) -> Event:
-        if key.recurrence_id is None:
-            return self._http.json("GET", _event_url(key.uid), params={"$expand": _EXPAND})
-        return self._occurrence(key)
 
-    def _event_id(self, key: ItemKey) -> str:
-        return key.uid if key.recurrence_id is None else str(self._occurrence(key)["id"])
-
-    def _occurrence(self, key: ItemKey) -> Event:
-        """The occurrence whose original start is the key's recurrence id: near it first, then a year around."""
-        at = _utc(_parse_rid(key))
-        for reach in (timedelta(days=2), timedelta(days=400)):
-            params = {"startDateTime": _iso(at - reach), "endDateTime": _iso(at + reach), "$expand": _EXPAND}
-            params["$top"] = str(self._page_size)
-            try:
-                for event in self._http.items(f"{_event_url(key.uid)}/instances", params):
-                    if _rid_text(event) == key.recurrence_id:
-                        return event
-            except PersonalCalendarError as exc:
-                if exc.status == 400:  # not a series master
-                    break
-                raise
-        raise NotFound(f"no occurrence {key.ref} in Outlook", side="personal")
-
-
-def _parse_rid(key: ItemKey) -> When:
-    return parse_recurrence_id(key.recurrence_id or "")
+def _batch_requests(urls: builtins.list[str]) -> builtins.list[Event]:
+    return [
+        {"id": str(n), "method": "GET", "url": u, "headers": {"Prefer": PREFER}} for n, u in enumerate(urls)
+    ]
 
 
 def _rid_text(event: Event) -> str | None:
@@ -660,26 +785,8 @@ def _rid_text(event: Event) -> str | None:
     return None if not original else format_recurrence_id(_instant(original, bool(event.get("isAllDay"))))
 
 
-def _parsed(
-    events: Iterator[Event] | builtins.list[Event],
-) -> tuple[tuple[PersonalItem, ...], tuple[str, ...]]:
-    """Parse events, keeping unreadable ones out and reporting them as problems."""
-    items: builtins.list[PersonalItem] = []
-    problems: builtins.list[str] = []
-    for event in events:
-        try:
-            items.append(parse_event(event))
-        except MalformedCalendar as exc:
-            problems.append(str(exc))
-    return tuple(items), tuple(problems)
-
-
 def _event_url(event_id: str) -> str:
     return f"me/events/{quote(event_id, safe='')}"
-
-
-def _expand_query() -> str:
-    return urlencode({"$expand": _EXPAND}, quote_via=quote)
 
 
 def _if_match(version: str | None) -> dict[str, str]:
