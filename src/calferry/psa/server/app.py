@@ -8,6 +8,7 @@ as 405.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -68,7 +69,9 @@ class _QuietDrops(logging.Filter):
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket; port 0 picks a free one. Listening before serving lets clients connect at once."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP: asyncio only sets TCP_NODELAY on such sockets, and without it every
+    # keep-alive answer waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)
@@ -81,6 +84,11 @@ def base_url(sock: socket.socket) -> str:
     return f"http://{shown}:{port}{PREFIX}/"
 
 
+def _exit_cleanly(_signum: int, _frame: Any) -> None:
+    """A stop request after the graceful shutdown is a normal end: exit status 0."""
+    raise SystemExit(0)
+
+
 def serve(settings: Settings, host: str, port: int, announce: Callable[[str], Any]) -> None:
     """Run until SIGTERM/Ctrl-C; ``announce`` gets the base URL once the socket listens."""
     app = create_app(settings)
@@ -88,6 +96,8 @@ def serve(settings: Settings, host: str, port: int, announce: Callable[[str], An
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
     announce(base_url(sock))
+    for signum in (signal.SIGINT, signal.SIGTERM):  # uvicorn re-raises the signal after its shutdown
+        signal.signal(signum, _exit_cleanly)
     try:
         server.run(sockets=[sock])
     finally:

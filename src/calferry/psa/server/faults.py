@@ -9,7 +9,7 @@ Contract (docs/psa-server.md):
   without the answer. A client must not blindly retry such a create; it reconciles instead.
 
 With rate ``r`` about ``r`` of the gated requests get a fault; the kind is drawn from the kinds that fit
-the request (``lost-answer`` only for POST/PUT/PATCH/DELETE). One seeded generator draws both, so
+the request (``lost-answer`` only for creates, updates and deletes). One seeded generator draws both, so
 the same seed and the same request sequence give the same faults.
 """
 
@@ -50,10 +50,12 @@ class FaultPlan:
     def reset(self) -> None:
         self._rng = random.Random(self.seed)
 
-    def decide(self, method: str) -> str | None:
+    def decide(self, method: str, path: str) -> str | None:
+        """The fault for this request, or None; a POST to ``.../query`` is a read, not a write."""
         if self.rate <= 0:
             return None
-        fitting = [k for k in self.kinds if k != "lost-answer" or method in WRITES]
+        is_write = method in WRITES and "/query" not in path
+        fitting = [k for k in self.kinds if k != "lost-answer" or is_write]
         with self._lock:
             hit = self._rng.random() < self.rate
             kind = self._rng.choice(fitting) if fitting else None

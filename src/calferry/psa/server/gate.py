@@ -89,7 +89,7 @@ class Gate:
             await faults.send_json(send, error.status, {"errors": error.messages}, error.headers)
             return
         try:
-            kind = self.plan.decide(scope["method"])
+            kind = self.plan.decide(scope["method"], path)
             await faults.apply(kind, self.plan, self.app, scope, receive, send)
         finally:
             self.threads.release(code, endpoint)
