@@ -1,8 +1,8 @@
 """The Graph adapter reads the documented v1.0 payloads (recorded in tests/fixtures/graph/) and signs in.
 
-These need no server: the payloads are parsed as Graph sends them, error answers are translated, the
-wire form of times round-trips, and sign-in runs against an object standing in for msal's application
-(Microsoft Entra cannot run here).
+The payloads are parsed as Graph sends them, error answers are translated, the wire form of times
+round-trips, and sign-in runs against an object standing in for msal's application (Microsoft Entra
+cannot run here). Only the last test needs the Graph stand-in.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from calferry import errors, secrets
 from calferry.config import Settings
-from calferry.model import Origin, PersonalItem, PersonalKind, PsaKind, ShowAs, Stamp
+from calferry.model import Origin, PersonalItem, PersonalKind, PsaKind, ShowAs, Stamp, Window
 from calferry.personal import graph
+from tests.fixtures.graph_standin import GraphStandin
 
 PAYLOADS = Path(__file__).parent.parent / "fixtures" / "graph"
 
@@ -211,3 +212,20 @@ def test_r12_without_a_stored_sign_in_the_adapter_asks_to_log_in() -> None:
 def test_missing_client_id_is_a_config_error() -> None:
     with pytest.raises(errors.ConfigError, match="graph_client_id"):
         graph.GraphCalendar.from_settings(Settings.from_dict({"personal": {"backend": "graph"}}))
+
+
+def test_r12_configured_but_not_signed_in_outlook_asks_to_log_in(graph_standin: GraphStandin) -> None:
+    settings = Settings.from_dict(
+        {
+            "personal": {
+                "backend": "graph",
+                "graph_client_id": "11111111-2222-3333-4444-555555555555",
+                "graph_url": graph_standin.url,
+            }
+        }
+    )
+    calendar = graph.GraphCalendar.from_settings(settings)
+    with pytest.raises(errors.CredentialsMissing, match="calferry login --outlook"):
+        calendar.list(Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)))
+    assert graph_standin.mailbox.stats.requests == []  # nothing was sent without a token
+    calendar.close()
