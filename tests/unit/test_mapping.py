@@ -29,9 +29,13 @@ from calferry.model import (
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
-ME = Resource(id=29682885, first_name="Tess", last_name="Tech", email="tess@example.com", time_zone="Europe/Berlin")
+ME = Resource(
+    id=29682885, first_name="Tess", last_name="Tech", email="tess@example.com", time_zone="Europe/Berlin"
+)
 ACME = Company(
-    7, "Acme Dental", Address("12 Harbour Road", "Suite 4", "Leeds", "West Yorkshire", "LS1 4AB", "United Kingdom")
+    7,
+    "Acme Dental",
+    Address("12 Harbour Road", "Suite 4", "Leeds", "West Yorkshire", "LS1 4AB", "United Kingdom"),
 )
 JANE = Contact(70, 7, "Jane", "Doe")
 PHONE = ActionType(1, "Phone Call")
@@ -248,7 +252,9 @@ def test_whole_local_days_come_back_as_all_day() -> None:
 
 def test_personal_hash_ignores_noise_and_sees_edits() -> None:
     a = item(version="etag-1")
-    assert mapping.personal_hash(a) == mapping.personal_hash(replace(a, version="etag-2", location="elsewhere"))
+    assert mapping.personal_hash(a) == mapping.personal_hash(
+        replace(a, version="etag-2", location="elsewhere")
+    )
     assert mapping.personal_hash(a) == mapping.personal_hash(replace(a, description="Bring the x-rays\r\n"))
     assert mapping.personal_hash(a) != mapping.personal_hash(replace(a, subject="Dentist!"))
     moved = replace(a, end=a.end + timedelta(minutes=5))  # type: ignore[operator]
@@ -301,7 +307,11 @@ def test_b7_timed_items_keep_their_instants_both_ways(zone: str, local: datetime
         assert fields.start == start.date() and fields.end == end.date()
 
 
-@given(zone=ZONES, day=st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 30)), days=st.integers(1, 14))
+@given(
+    zone=ZONES,
+    day=st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 30)),
+    days=st.integers(1, 14),
+)
 def test_b7_all_day_items_round_trip_as_the_same_days(zone: str, day: date, days: int) -> None:
     resource = replace(ME, time_zone=zone)
     end_day = day + timedelta(days=days)

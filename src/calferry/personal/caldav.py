@@ -120,6 +120,14 @@ class CalDavCalendar:
         self._remember(_Stored(url, obj.etag, resource))
         return ical.get_item(resource, item.key, obj.etag)
 
+    def add_resource(self, resource: ical.Resource) -> None:
+        """Store a whole resource (a series with its overrides) under a new UID, as an import does."""
+        url = str(self._calendar.url.join(quote(resource.uid, safe="") + ".ics"))
+        obj = DavEvent(client=self._client, url=url, parent=self._calendar)
+        with _translated(url):
+            obj.save(raw_data=resource.to_ical(), no_overwrite=True, increase_seqno=False)
+        self._remember(_Stored(url, obj.etag, resource))
+
     def update(self, item: PersonalItem) -> PersonalItem:
         stored = self._for_write(item.key, item.version)
         ical.update_resource(stored.resource, item)

@@ -460,16 +460,24 @@ def series_resource(
     event.add("RRULE", vRecur.from_ical(rrule))
     for excluded in exdates:
         event.add("EXDATE", excluded)
-    for override in overrides:
-        if override.recurrence_id is None:
-            raise InputError(f"override of {master.uid} has no recurrence id")
-        changed = Event()
-        changed.add("UID", master.uid)
-        changed.add("DTSTAMP", now.astimezone(UTC))
-        changed.add("RECURRENCE-ID", override.recurrence_id)
-        write_fields(changed, None, replace(override, attendees=allowed_attendees(override)))
-        resource.events.append(changed)
+    resource.events += [_override_event(master.uid, override, now) for override in overrides]
     return resource
+
+
+def occurrence_resource(item: PersonalItem, now: datetime) -> Resource:
+    """One occurrence alone, as an override without its master (how an expanded export holds it)."""
+    return Resource(item.uid, [_override_event(item.uid, item, now)])
+
+
+def _override_event(uid: str, item: PersonalItem, now: datetime) -> Event:
+    if item.recurrence_id is None:
+        raise InputError(f"override of {uid} has no recurrence id")
+    event = Event()
+    event.add("UID", uid)
+    event.add("DTSTAMP", now.astimezone(UTC))
+    event.add("RECURRENCE-ID", item.recurrence_id)
+    write_fields(event, None, replace(item, attendees=allowed_attendees(item)))
+    return event
 
 
 def calendar_text(resources: Iterable[Resource]) -> bytes:

@@ -124,6 +124,14 @@ class IcsCalendar:
             self._write_resource(state, resource)
         return self.get(item.key)
 
+    def add_resource(self, resource: ical.Resource) -> None:
+        """Store a whole resource (a series with its overrides) under a new UID, as an import does."""
+        with self._locked(fcntl.LOCK_EX):
+            state = self._read()
+            if resource.uid in state.resources or resource.uid in state.broken:
+                raise Conflict(f"an item with uid {resource.uid} already exists in {self.path}")
+            self._write_resource(state, resource)
+
     def update(self, item: PersonalItem) -> PersonalItem:
         with self._locked(fcntl.LOCK_EX):
             state = self._read()
@@ -172,7 +180,8 @@ class IcsCalendar:
 
     def _read(self) -> _File:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with self.path.open(encoding="utf-8", newline="") as handle:  # keep CRLF: blocks stay verbatim
+                text = handle.read()
         except FileNotFoundError:
             text = ""
         except (OSError, UnicodeDecodeError) as exc:

@@ -26,6 +26,7 @@ from calferry.errors import InputError, PersonalCalendarError, PersonalUnavailab
 
 DEFAULT_USER = "calferry"
 DEFAULT_CALENDAR = "calendar"
+DEFAULT_PORT = 5232
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
