@@ -337,7 +337,7 @@ def plan_get(
         if action is not None:
             actions.append(action)
     gone = _maybe_gone(by_psa, mine, in_psa, options)
-    _guard(gone, mine, in_psa, by_key, options)
+    _guard([a for a in gone if a.action is ActionKind.DELETE], mine, in_psa, by_key, options)
     actions.extend(gone)
     return Plan("get", tuple(actions), now, _all_warnings(actions))
 
@@ -449,6 +449,11 @@ def _maybe_gone(
         if link.series_uid is not None and link.origin is Origin.SENT:
             continue  # R22: deleting a recurring item on one side does not delete it on the other
         personal = mine[link.personal]
+        if personal_hash(personal) != link.personal_hash and options.policy != "psa-wins":
+            # R5-B: gone from the PSA but edited here and not sent: reported, the personal edit kept
+            reason = "R5 conflict: not in the PSA's window any more, but edited here since the last transfer"
+            gone.append(_skip(personal.ref, ref, reason, ActionKind.CONFLICT))
+            continue
         rule = (
             "R8 service call deleted in the PSA"
             if ref.kind is PsaKind.SERVICE_CALL
@@ -557,10 +562,8 @@ def _index(links: Iterable[Link]) -> tuple[dict[ItemKey, Link], dict[PsaRef, Lin
     return {link.personal: link for link in listed}, {link.psa: link for link in listed}
 
 
-def _skip(ref: str, psa: PsaRef | None, reason: str) -> Action:
-    return Action(
-        ActionKind.SKIP, ref, None if psa is None else psa.kind, None if psa is None else psa.id, reason
-    )
+def _skip(ref: str, psa: PsaRef | None, reason: str, kind: ActionKind = ActionKind.SKIP) -> Action:
+    return Action(kind, ref, None if psa is None else psa.kind, None if psa is None else psa.id, reason)
 
 
 def _all_warnings(actions: Iterable[Action]) -> tuple[str, ...]:

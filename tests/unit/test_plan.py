@@ -343,3 +343,15 @@ def test_r26_personal_copy_missing_is_not_recreated() -> None:
     action = only(plan)
     assert action.action is ActionKind.SKIP and "not re-created" in action.reason
     assert ItemKey("a") == link.personal
+
+
+def test_r5_item_gone_from_psa_but_edited_here_is_a_conflict() -> None:
+    mine = item("a", subject="Dentist")
+    other = psa_appt(id_=6, title="Other")
+    plan = get((replace(mine, subject="my notes"),), (other,), (linked(mine, psa_appt()),))
+    action = next(a for a in plan.actions if a.ref == "a")
+    assert action.action is ActionKind.CONFLICT and "R5" in action.reason
+    psa_wins = get(
+        (replace(mine, subject="my notes"),), (other,), (linked(mine, psa_appt()),), policy="psa-wins"
+    )
+    assert [a.action for a in psa_wins.actions if a.ref == "a"] == [ActionKind.DELETE]
