@@ -327,6 +327,11 @@ class Applier:
 
     def _reconcile_psa(self, intent: int, action: Action) -> ActionResult:
         item = _need(action.psa_item, action)
+        done = self.store.link_for(action.key) if action.ref else None
+        if done is not None and done.psa.id:
+            # interrupted after the link was saved: only the journal entry was left open
+            self.store.settle(intent, "done", done.psa.id)
+            return ActionResult(action, "adopted", psa_id=done.psa.id)
         linked = {link.psa for link in self.store.links()}
         matches = [m for m in self.psa.find_matching(item) if _ref(m) not in linked]
         if not matches:
