@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from calferry.apply import ActionResult, Applier, Checkpoint, Progress, RunResult
 from calferry.config import Settings
@@ -279,8 +280,8 @@ class Service:
         tasks: Sequence[str],
     ) -> PsaItem:
         """The PSA's required fields, checked before anything is sent (R30)."""
-        begin, finish = _times(start, end)
         me = self._resource()
+        begin, finish = _times(start, end, me.time_zone)
         if kind is PsaKind.APPOINTMENT:
             if not title.strip():
                 raise InputError("an appointment needs a title")
@@ -515,11 +516,11 @@ def _days(start: date | None, end: date | None) -> Window:
     )
 
 
-def _times(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+def _times(start: datetime | None, end: datetime | None, zone: str) -> tuple[datetime, datetime]:
+    """Times without a zone are the technician's wall-clock times, in the resource's time zone."""
     if start is None or end is None:
         raise InputError("start and end are required (R30)")
-    if start.tzinfo is None or end.tzinfo is None:
-        raise InputError("start and end need a time zone")
+    start, end = (t if t.tzinfo else t.replace(tzinfo=ZoneInfo(zone)) for t in (start, end))
     if end <= start:
         raise MappingError("the end must be after the start")
     return start.astimezone(UTC), end.astimezone(UTC)

@@ -96,10 +96,12 @@ class EngineMachine(RuleBasedStateMachine):
 
     # --- PSA side ----------------------------------------------------------------------------
 
-    @precondition(lambda self: self.engine.psa.items)
+    @precondition(lambda self: self._known_psa_items())
     @rule(data=st.data())
     def edit_psa(self, data: st.DataObject) -> None:
-        ref = data.draw(st.sampled_from(sorted(self.engine.psa.items, key=str)))
+        # A create whose answer was lost is recognised by its fingerprint (title, times, resource) on
+        # the next run; an item edited in the PSA before that run is out of reach (docs/design.md).
+        ref = data.draw(st.sampled_from(self._known_psa_items()))
         self.counter += 1
         self.engine.psa.edit(ref, title=f"psa edit {self.counter}")
 
@@ -170,6 +172,10 @@ class EngineMachine(RuleBasedStateMachine):
         assert stamps == {link.personal: link.psa for link in self.engine.store.links()}
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def _known_psa_items(self) -> list[PsaRef]:
+        known = {link.psa for link in self.engine.store.links()} | self.someone_made
+        return sorted(known & set(self.engine.psa.items), key=str)
 
     def _personal(self, uid: str) -> PersonalItem | None:
         try:

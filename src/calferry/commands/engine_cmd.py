@@ -1,0 +1,439 @@
+"""The engine's commands: ``items``, ``send``, ``get``, ``add``, ``series delete``, ``resolve``, ``status``, ``log``.
+
+Each parses its flags, calls one :class:`calferry.service.Service` use case and renders the outcome:
+a Rich table for people, ``--json`` for scripts. ``--dry-run`` prints the plan (B1); its JSON is a
+plan file that ``--plan FILE`` applies exactly. A run in which some item failed exits with that
+item's error code after reporting every other item's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from calferry.apply import RunResult
+from calferry.commands.common import JsonOption, console, emit_json, err_console, handles_errors
+from calferry.config import load_settings
+from calferry.errors import InputError, UserError
+from calferry.plan import ActionKind, Plan
+from calferry.service import Service
+
+series_app = typer.Typer(help="Recurring series: delete one or all occurrences on both sides (R22).")
+
+# Runs touching more items than this show a progress bar (on stderr, so --json stays clean).
+PROGRESS_FROM = 5
+
+
+class SendKind(StrEnum):
+    appointment = "appointment"
+    todo = "todo"
+
+
+class AddKind(StrEnum):
+    appointment = "appointment"
+    todo = "todo"
+    service_call = "service-call"
+
+
+class Policy(StrEnum):
+    keep_personal = "keep-personal"
+    psa_wins = "psa-wins"
+    ask = "ask"
+
+
+class Keep(StrEnum):
+    personal = "personal"
+    psa = "psa"
+
+
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Show the plan (B1) and change nothing; with --json, a plan file.")
+]
+PlanOption = Annotated[
+    Path | None, typer.Option("--plan", help="Apply this saved plan (from --dry-run --json) exactly.")
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Also show the PSA requests used, per entity and verb.")
+]
+CompanyOption = Annotated[
+    str | None, typer.Option("--company", help="Company id or name (a To-Do needs one).")
+]
+ContactOption = Annotated[
+    str | None, typer.Option("--contact", help="Contact id or name, within the company.")
+]
+ActionTypeOption = Annotated[
+    str | None, typer.Option("--action-type", help="To-Do action type id or name (default: the options').")
+]
+
+
+def register(app: typer.Typer) -> None:
+    for command in (items, send, get, add, resolve, status, log):
+        app.command(command.__name__)(command)
+    app.add_typer(series_app, name="series")
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+@handles_errors
+def items(
+    from_: Annotated[
+        str | None, typer.Option("--from", help="First day (YYYY-MM-DD); default: the Get window.")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Last day (YYYY-MM-DD); default: the Get window.")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Your personal items with their state: not sent, sent, downloaded, edited since sent, conflict."""
+    start, end = _date(from_, "--from"), _date(to, "--to")
+    with _service() as svc:
+        found = svc.items(start, end)
+    if json_output:
+        emit_json({"items": [i.to_json() for i in found]})
+        return
+    table = Table(title=f"{len(found)} personal item(s)")
+    for column in ("ref", "start", "subject", "state", "PSA"):
+        table.add_column(column, overflow="fold")
+    for i in found:
+        psa = f"{i.psa_kind.value} {i.psa_id}" if i.psa_kind is not None else ""
+        subject = ("(private) " if i.private else "") + i.subject
+        table.add_row(i.ref, _when(i.start), subject, i.state, psa)
+    console.print(table)
+
+
+@handles_errors
+def send(
+    refs: Annotated[
+        list[str] | None, typer.Argument(help="Items to send: the refs `calferry items` shows.")
+    ] = None,
+    as_: Annotated[
+        SendKind | None, typer.Option("--as", help="PSA kind (R14): appointment (default) or todo.")
+    ] = None,
+    company: CompanyOption = None,
+    contact: ContactOption = None,
+    action_type: ActionTypeOption = None,
+    series: Annotated[
+        str | None,
+        typer.Option("--series", help="Send the occurrences of this series (R20) in --from..--to."),
+    ] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="With --series: first day (YYYY-MM-DD).")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="With --series: last day (YYYY-MM-DD).")] = None,
+    dry_run: DryRunOption = False,
+    plan: PlanOption = None,
+    verbose: VerboseOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """R13: send the selected items to the PSA: created the first time, updated after (R16, R17)."""
+    choices: dict[str, Any] = {
+        "kind": None if as_ is None else as_.value,
+        "company": _id_or_name(company),
+        "contact": _id_or_name(contact),
+        "action_type": _id_or_name(action_type),
+        "series_uid": series,
+        "series_from": _date(from_, "--from"),
+        "series_to": _date(to, "--to"),
+    }
+    saved = _load_plan(plan)
+    with _service() as svc:
+        if dry_run:
+            _show_plan(svc.preview_send(refs or (), **choices), svc, json_output, verbose)
+            return
+        result = _with_progress(svc, json_output, lambda: svc.send(refs or (), **choices, plan=saved))
+    _show_result(result, json_output, verbose, skips_fail=True)
+
+
+@handles_errors
+def get(
+    dry_run: DryRunOption = False,
+    policy: Annotated[
+        Policy | None,
+        typer.Option("--policy", help="For unsent personal edits (R5): keep-personal, psa-wins or ask."),
+    ] = None,
+    force_delete: Annotated[
+        bool,
+        typer.Option("--force-delete", help="Allow a Get that deletes more than calendar.delete_threshold."),
+    ] = False,
+    plan: PlanOption = None,
+    verbose: VerboseOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """R23-R25: bring the PSA's items of the Get window into your calendar."""
+    chosen = None if policy is None else policy.value
+    saved = _load_plan(plan)
+    with _service() as svc:
+        if dry_run:
+            _show_plan(svc.preview_get(chosen, force_delete), svc, json_output, verbose)
+            return
+        result = _with_progress(svc, json_output, lambda: svc.get(chosen, force_delete, plan=saved))
+    _show_result(result, json_output, verbose)
+
+
+@handles_errors
+def add(
+    kind: Annotated[AddKind, typer.Argument(help="appointment, todo or service-call.")],
+    title: Annotated[
+        str, typer.Option("--title", help="Appointment name (required for an appointment).")
+    ] = "",
+    company: CompanyOption = None,
+    contact: ContactOption = None,
+    action_type: ActionTypeOption = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--start", help="Start, e.g. 2026-12-02T09:00 (your PSA time zone if no offset)."),
+    ] = None,
+    end: Annotated[str | None, typer.Option("--end", help="End, same form as --start.")] = None,
+    description: Annotated[str, typer.Option("--description", help="Description / activity text.")] = "",
+    ticket: Annotated[
+        list[str] | None,
+        typer.Option("--ticket", help="Service call: a ticket number or title (repeatable)."),
+    ] = None,
+    task: Annotated[
+        list[str] | None, typer.Option("--task", help="Service call: a task number or title (repeatable).")
+    ] = None,
+    verbose: VerboseOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """R30: create a PSA Appointment, To-Do or Service Call, then R31: run Get."""
+    fields: dict[str, Any] = {
+        "title": title,
+        "start": _datetime(start, "--start"),
+        "end": _datetime(end, "--end"),
+        "description": description,
+        "company": _id_or_name(company),
+        "contact": _id_or_name(contact),
+        "action_type": _id_or_name(action_type),
+        "tickets": ticket or (),
+        "tasks": task or (),
+    }
+    with _service() as svc:
+        result = _with_progress(svc, json_output, lambda: svc.add(kind.value, **fields))
+    _show_result(result, json_output, verbose)
+
+
+@series_app.command("delete")
+@handles_errors
+def delete_series(
+    series_uid: Annotated[str, typer.Argument(help="The series uid (the part of a ref before '@').")],
+    occurrence: Annotated[
+        str | None, typer.Option("--occurrence", help="Only this occurrence (its recurrence id, after '@').")
+    ] = None,
+    verbose: VerboseOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """R22: delete one or all occurrences of a series in your calendar and in the PSA."""
+    with _service() as svc:
+        result = svc.delete_series(series_uid, occurrence)
+    _show_result(result, json_output, verbose)
+
+
+@handles_errors
+def resolve(
+    ref: Annotated[str, typer.Argument(help="The item in conflict (see `calferry items`).")],
+    keep: Annotated[Keep, typer.Option("--keep", help="personal: send your version; psa: take the PSA's.")],
+    verbose: VerboseOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """R5: settle a conflict that Get reported, keeping your version or the PSA's."""
+    with _service() as svc:
+        result = svc.resolve_conflict(ref, keep.value)
+    _show_result(result, json_output, verbose)
+
+
+@handles_errors
+def status(json_output: JsonOption = False) -> None:
+    """Whether integration is on, which calendars are used, the links kept and the last run."""
+    with _service() as svc:
+        info = svc.status()
+    if json_output:
+        emit_json(info)
+        return
+    console.print(f"Calendar integration: {'enabled' if info['enabled'] else 'disabled (R1)'}")
+    console.print(f"Personal calendar: {info['backends']['personal']}; PSA: {info['backends']['psa']}")
+    links = ", ".join(f"{k} {v}" for k, v in (info["links"] or {}).items()) or "none"
+    console.print(f"Links: {links}; interrupted writes to reconcile: {info['pending_intents']}")
+    console.print(
+        f"Last run: {json.dumps(info['last_run']) if info['last_run'] else 'none'}", highlight=False
+    )
+
+
+@handles_errors
+def log(
+    limit: Annotated[int, typer.Option("--limit", help="How many entries, newest first.")] = 50,
+    json_output: JsonOption = False,
+) -> None:
+    """B4: the audit log: every applied action, when, which ids, the outcome."""
+    with _service() as svc:
+        entries = svc.log(limit)
+    if json_output:
+        emit_json({"entries": [e.to_json() for e in entries]})
+        return
+    table = Table(title="Audit log (newest first)")
+    for column in ("at", "action", "ref", "PSA", "outcome", "message"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        psa = f"{e.psa_kind} {e.psa_id}" if e.psa_kind else ""
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.action, e.ref, psa, e.outcome, e.message)
+    console.print(table)
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def _show_plan(plan: Plan, svc: Service, json_output: bool, verbose: bool) -> None:
+    if json_output:
+        emit_json({**plan.to_json(), "requests": svc.psa.request_counts()})
+        return
+    table = _actions_table(f"Plan: {plan.operation} (nothing changed yet)", with_outcome=False)
+    for a in plan.actions:
+        table.add_row(a.action.value, a.ref or "(new)", _psa(a.psa_kind, a.psa_id), a.reason)
+    console.print(table if plan.actions else "Nothing to do.")
+    _show_warnings(plan.warnings)
+    if verbose:
+        _show_requests(svc.psa.request_counts())
+
+
+def _show_result(result: RunResult, json_output: bool, verbose: bool, *, skips_fail: bool = False) -> None:
+    if json_output:
+        emit_json(result.to_json())
+    else:
+        table = _actions_table("Done", with_outcome=True)
+        for r in result.results:
+            action = r.action
+            psa_id = r.psa_id if r.psa_id is not None else action.psa_id
+            outcome = r.outcome if r.error is None else f"{r.outcome}: {r.error}"
+            table.add_row(
+                action.action.value,
+                action.ref or "(new)",
+                _psa(action.psa_kind, psa_id),
+                action.reason,
+                outcome,
+            )
+        console.print(table if result.results else "Nothing to do.")
+        _show_warnings(result.warnings)
+        if verbose:
+            _show_requests(result.requests)
+    _exit_on_failure(result, skips_fail=skips_fail)
+
+
+def _actions_table(title: str, *, with_outcome: bool) -> Table:
+    table = Table(title=title)
+    for column in ("action", "ref", "PSA", "reason", *(("outcome",) if with_outcome else ())):
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def _show_warnings(warnings: Any) -> None:
+    for warning in warnings:
+        err_console.print(f"[yellow]Warning:[/] {warning}", highlight=False)
+
+
+def _show_requests(requests: dict[str, int]) -> None:
+    counts = {k: v for k, v in requests.items() if k != "total"}
+    total = requests.get("total", sum(counts.values()))
+    parts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    err_console.print(f"PSA requests: {total} ({parts})" if parts else "PSA requests: 0", highlight=False)
+
+
+def _exit_on_failure(result: RunResult, *, skips_fail: bool) -> None:
+    """Every item was reported; now make the exit code say that some failed (or, for a Send, were not sent)."""
+    failed = result.failed
+    if failed:
+        first = failed[0].exc
+        code = first.exit_code if isinstance(first, UserError) and first.exit_code else 1
+        err_console.print(
+            f"[bold red]{len(failed)} item(s) failed[/]; the others were applied.", highlight=False
+        )
+        raise typer.Exit(code)
+    skipped = [r for r in result.results if r.action.action is ActionKind.SKIP]
+    if skips_fail and skipped:
+        err_console.print(
+            f"[bold red]{len(skipped)} selected item(s) not sent[/] (see the reasons).", highlight=False
+        )
+        raise typer.Exit(InputError.exit_code)
+
+
+def _psa(kind: Any, psa_id: int | None) -> str:
+    if kind is None:
+        return ""
+    return f"{getattr(kind, 'value', kind)} {psa_id if psa_id is not None else '(new)'}"
+
+
+def _when(value: Any) -> str:
+    """Times in this machine's zone, so that items from both sides line up; all-day items as dates."""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else str(value)
+
+
+# --- plumbing ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _service() -> Iterator[Service]:
+    with Service.open(load_settings()) as svc:
+        yield svc
+
+
+def _with_progress(svc: Service, json_output: bool, run: Callable[[], RunResult]) -> RunResult:
+    """Run with a progress bar on stderr once the run touches more than a handful of items."""
+    columns = (TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True, disable=json_output) as bar:
+        task: list[Any] = []
+
+        def advance(done: int, total: int) -> None:
+            if total <= PROGRESS_FROM:
+                return
+            if not task:
+                task.append(bar.add_task("applying", total=total))
+            bar.update(task[0], completed=done, total=total)
+
+        svc.on_progress = advance
+        return run()
+
+
+def _load_plan(path: Path | None) -> Plan | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Plan.from_json(data)
+    except OSError as exc:
+        raise InputError(f"cannot read the plan {path}: {exc.strerror}") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path} is not a calferry plan (from --dry-run --json): {exc}") from exc
+
+
+def _date(text: str | None, flag: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{flag} wants a date like 2026-12-01, not {text!r}") from None
+
+
+def _datetime(text: str | None, flag: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{flag} wants a date and time like 2026-12-02T09:00, not {text!r}") from None
+
+
+def _id_or_name(value: str | None) -> str | int | None:
+    """A number is an id, anything else a name to look up."""
+    if value is None:
+        return None
+    stripped = value.strip()
+    return int(stripped) if stripped.isdigit() else stripped
