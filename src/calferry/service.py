@@ -26,6 +26,7 @@ from calferry.model import (
     ItemKey,
     Link,
     PersonalItem,
+    PersonalKind,
     PsaAppointment,
     PsaItem,
     PsaKind,
@@ -65,6 +66,7 @@ class ItemState:
     psa_id: int | None = None
     recurring: bool = False
     private: bool = False
+    kind: PersonalKind = PersonalKind.APPOINTMENT  # R9: appointment, meeting or event
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +79,7 @@ class ItemState:
             "psa_id": self.psa_id,
             "recurring": self.recurring,
             "private": self.private,
+            "kind": self.kind.value,
         }
 
 
@@ -483,7 +486,7 @@ def _state(item: PersonalItem, link: Link | None, conflicts: set[str]) -> ItemSt
     return ItemState(
         ref=item.ref, subject=item.subject, start=item.start, end=item.end, state=state,
         psa_kind=None if link is None else link.psa.kind, psa_id=None if link is None else link.psa.id,
-        recurring=item.recurring, private=item.private,
+        recurring=item.recurring, private=item.private, kind=item.kind,
     )  # fmt: skip
 
 

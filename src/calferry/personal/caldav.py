@@ -229,7 +229,10 @@ class CalDavCalendar:
             if known is not None:
                 found = self._calendar.multiget([self._calendar.url.join(known.url)])
             if not found:
-                found = [self._calendar.get_event_by_uid(uid)]
+                try:
+                    found = [self._calendar.get_event_by_uid(uid)]
+                except dav_error.NotFoundError as exc:
+                    raise NotFound(f"no item {uid} in the calendar {self.url}", side="personal") from exc
         resources, problems = self._absorb(found)
         if not any(r.uid == uid for r in resources):
             raise MalformedCalendar(problems[0] if problems else f"{uid} cannot be read", where=self.url)
