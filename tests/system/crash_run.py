@@ -1,6 +1,6 @@
 """One Send or Get in a process of its own, killed for real at the Nth ``checkpoint(step)``.
 
-``python -m tests.system.crash_run send|get [--crash-at STEP [--nth N]] [REF...]`` (run from the
+``python -m tests.system.crash_run send|get [--crash-at STEP [--nth N]] [--as todo --company NAME] [REF...]`` (run from the
 repository root, with ``CALFERRY_HOME`` naming a configured home). It opens ``Service`` on the
 configured adapters (``Service.open``: CalDAV, the PSA over HTTP, the link store in CALFERRY_HOME),
 and ends the process with ``os._exit(137)`` — no ``finally``, no flush, no atexit, as a SIGKILL would —
@@ -40,11 +40,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("refs", nargs="*")
     parser.add_argument("--crash-at", default=None, help="the checkpoint step to die at")
     parser.add_argument("--nth", type=int, default=1, help="die at this occurrence of the step")
+    parser.add_argument("--as", dest="kind", default=None, help="send as this PSA kind (appointment, todo)")
+    parser.add_argument("--company", default=None, help="the company of a To-Do")
     args = parser.parse_args(argv)
     with Service.open() as service:
         if args.crash_at:
             service.checkpoint = killer(args.crash_at, args.nth)
-        result = service.send(args.refs) if args.operation == "send" else service.get()
+        if args.operation == "send":
+            result = service.send(args.refs, kind=args.kind, company=args.company)
+        else:
+            result = service.get()
     print(json.dumps(result.to_json(), default=str))
     return 0
 

@@ -86,25 +86,25 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
                           timeout=TIMEOUT)  # fmt: skip
 
 
-def crash(operation: str, step: str, nth: int, refs: Sequence[str] = ()) -> None:
+def crash(operation: str, step: str, nth: int, refs: Sequence[str] = (), *flags: str) -> None:
     """The run dies at the ``nth`` ``step``; it must really have got there (exit 137, nothing printed)."""
-    done = _run([*HELPER, operation, *refs, "--crash-at", step, "--nth", str(nth)])
+    done = _run([*HELPER, operation, *refs, *flags, "--crash-at", step, "--nth", str(nth)])
     assert done.returncode == KILLED, f"not killed at {step} #{nth}: rc={done.returncode}\n{done.stderr}"
     assert done.stdout == ""
 
 
-def run(operation: str, refs: Sequence[str] = ()) -> list[dict[str, Any]]:
+def run(operation: str, refs: Sequence[str] = (), *flags: str) -> list[dict[str, Any]]:
     """A whole run; its actions' JSON (outcome, psa_id, ...)."""
-    done = _run([*HELPER, operation, *refs])
+    done = _run([*HELPER, operation, *refs, *flags])
     assert done.returncode == 0, done.stderr
     return list(json.loads(done.stdout)["actions"])
 
 
-def rerun(operation: str, refs: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """The run after the crash, through the CLI when it has Send and Get (else the helper)."""
+def rerun(operation: str, refs: Sequence[str] = (), *flags: str) -> list[dict[str, Any]]:
+    """The run after the crash, through the CLI when it has Send and Get (else the helper; same flags)."""
     if importlib.util.find_spec("calferry.commands.engine_cmd") is None:
-        return run(operation, refs)
-    done = _run([*CLI, operation, *refs, "--json"])
+        return run(operation, refs, *flags)
+    done = _run([*CLI, operation, *refs, *flags, "--json"])
     body = json.loads(done.stdout or "{}")
     assert "actions" in body, f"rc={done.returncode}\n{done.stdout}\n{done.stderr}"
     return list(body["actions"])
@@ -166,8 +166,8 @@ def assert_clean(operation: str, refs: Sequence[str] = ()) -> State:
 # --- Send ---------------------------------------------------------------------------------------
 
 
-def personal_items(home: Home, names: Sequence[str]) -> dict[str, str]:
-    """Items tomorrow, one hour each, with titles unique to this test; uid -> title."""
+def personal_items(home: Home, names: Sequence[str], *, description: bool = False) -> dict[str, str]:
+    """Items tomorrow, one hour each, with titles (and, if asked, descriptions) unique to this test."""
     start = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0) + timedelta(days=1)
     tag = Path(home.calendar_url.rstrip("/")).name
     titles = {}
@@ -176,7 +176,8 @@ def personal_items(home: Home, names: Sequence[str]) -> dict[str, str]:
         for n, name in enumerate(names):
             at = start + timedelta(hours=n)
             title = f"{name} {tag}"
-            calendar.create(PersonalItem(name, at, at + timedelta(hours=1), subject=title))
+            text = title if description else ""
+            calendar.create(PersonalItem(name, at, at + timedelta(hours=1), subject=title, description=text))
             titles[name] = title
     finally:
         calendar.close()
@@ -226,6 +227,36 @@ def test_b2_a_recovery_killed_while_adopting_is_itself_recovered(home: Home) -> 
     actions = rerun("send", list(titles))
     assert outcomes(actions)[0] == "adopted"
     assert_sent_once(home, titles)
+
+
+def todos_of(home: Home, company: int, tag: str) -> list[dict[str, Any]]:
+    body = {"filter": [{"op": "eq", "field": "companyID", "value": company},
+                       {"op": "contains", "field": "activityDescription", "value": tag}]}  # fmt: skip
+    with home.psa.client() as client:
+        answer = client.post("CompanyToDos/query", json=body)
+    answer.raise_for_status()
+    return list(answer.json()["items"])
+
+
+@pytest.mark.parametrize("step", ["created", "stamped"])
+def test_b2_todo_send_killed_after_the_create_is_adopted_with_its_company(home: Home, step: str) -> None:
+    titles = personal_items(home, ["a", "b"], description=True)
+    with home.psa.client() as client:
+        body = {"filter": [{"op": "eq", "field": "companyName", "value": "Contoso Dental"}]}
+        company = int(client.post("Companies/query", json=body).json()["items"][0]["id"])
+    todo = ("--as", "todo", "--company", "Contoso Dental")
+    crash("send", step, 2, list(titles), *todo)
+    rerun("send", list(titles), *todo)
+    found = assert_clean("send", list(titles))
+    for uid, title in titles.items():
+        (made,) = todos_of(home, company, title)
+        assert found.links[ItemKey(uid)] == PsaRef(PsaKind.TODO, int(made["id"]))
+    calendar = home.calendar()
+    try:
+        stamps = [calendar.get(ItemKey(uid)).stamp for uid in titles]
+    finally:
+        calendar.close()
+    assert all(s is not None and s.company_id == company for s in stamps)
 
 
 # --- Get ----------------------------------------------------------------------------------------
