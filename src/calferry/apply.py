@@ -225,7 +225,17 @@ class Applier:
 
     def _personal_update(self, action: Action, check_psa: bool) -> ActionResult:
         """R24/R29: PSA data rewrites subject, description and times (private text kept, R18)."""
-        current = self._fresh(action)
+        if action.if_present:
+            try:
+                current = self.personal.get(action.key)
+            except NotFound:
+                return ActionResult(action, "skipped", "deleted in the personal calendar; not re-created")
+            if action.personal_hash is not None and personal_hash(current) != action.personal_hash:
+                return ActionResult(
+                    action, "conflict", "R5 conflict: edited on both sides; personal version kept"
+                )
+        else:
+            current = self._fresh(action)
         item = _need(action.psa_item, action)
         if check_psa:
             self._check_psa_version(action)

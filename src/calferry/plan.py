@@ -78,6 +78,9 @@ class Action:
     moved meanwhile fails that action instead of overwriting (a moved version with the same
     ``personal_hash`` is noise, e.g. a sibling occurrence was stamped). ``verify_gone`` marks a personal delete that
     happens only if the PSA confirms the item is gone (R25: an item that merely left the window stays).
+    ``if_present`` marks a personal update of a copy not listed in the window (it lies outside it, or
+    was deleted there): done only if the copy is still there, and a conflict if it was edited since the
+    last transfer and ``personal_hash`` (the link's) is set (R5-B; psa-wins leaves it unset).
     """
 
     action: ActionKind
@@ -93,6 +96,7 @@ class Action:
     personal_hash: str | None = None
     psa_version: str | None = None
     verify_gone: bool = False
+    if_present: bool = False
     warnings: tuple[str, ...] = ()
 
     @property
@@ -377,16 +381,19 @@ def _get_linked(
         )
     personal = mine.get(link.personal)
     if personal is None:
-        # the personal copy is outside the window or was deleted there: deletions are not mirrored (R22)
-        return (
-            _skip(
-                link.personal.ref,
-                link.psa,
-                "R26 personal copy not in the window (or deleted there); not re-created",
-            )
-            if psa_changed
-            else None
-        )
+        if not psa_changed:
+            return None
+        # R24/R26: the PSA item is in the window, its copy is not listed there (it lies outside the
+        # window, e.g. rescheduled from long ago, or was deleted there): update the copy if it is still
+        # there; a deleted copy is not re-created (deletions are not mirrored, R22)
+        return Action(
+            ActionKind.UPDATE, link.personal.ref, link.psa.kind, link.psa.id,
+            "R24 PSA changed: update the personal copy outside the window if it is still there "
+            "(a deleted copy is not re-created)",
+            Target.PERSONAL, psa_item=item, fields=_render(item, snap, options), link=link,
+            personal_hash=None if options.policy == "psa-wins" else link.personal_hash,
+            psa_version=psa_version(item), if_present=True,
+        )  # fmt: skip
     personal_changed = personal_hash(personal) != link.personal_hash
     if not psa_changed and not personal_changed:
         return None  # neither side changed: nothing to do

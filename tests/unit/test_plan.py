@@ -341,7 +341,9 @@ def test_r26_personal_copy_missing_is_not_recreated() -> None:
     link = linked(gone_here, psa_appt())
     plan = get((item("z"),), (psa_appt(title="changed", updated_s=5),), (link,))
     action = only(plan)
-    assert action.action is ActionKind.SKIP and "not re-created" in action.reason
+    # updated only if the copy is still there (outside the window); the applier never re-creates it
+    assert (action.action, action.if_present, action.target) == (ActionKind.UPDATE, True, Target.PERSONAL)
+    assert "not re-created" in action.reason and action.personal_hash == link.personal_hash
     assert ItemKey("a") == link.personal
 
 
