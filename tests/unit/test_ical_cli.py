@@ -28,7 +28,9 @@ def test_serve_prints_a_working_calendar_url_and_stops_on_sigterm(calferry_home:
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(7)]
+        lines = [process.stdout.readline()]
+        while lines[-1] not in (b"}\n", b""):  # one indented JSON document, closed by its own line
+            lines.append(process.stdout.readline())
         info = json.loads(b"".join(lines))
         assert info["url"].endswith("/calferry/calendar/") and info["created"] is True
         assert Path(info["storage"]) == calferry_home / "calendar"

@@ -64,13 +64,17 @@ def serve(
     else:
         console.print(f"Calendar URL: {url}", highlight=False, soft_wrap=True)
         console.print(f"Storage: {folder}  (stop with Ctrl-C)", highlight=False, soft_wrap=True)
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.signal(signal.SIGTERM, _interrupt)  # unwind through the finally below, as Ctrl-C does
     try:
         server.wait()
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 FileArgument = Annotated[Path, typer.Argument(help="The .ics file.")]

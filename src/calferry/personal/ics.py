@@ -121,8 +121,7 @@ class IcsCalendar:
             if item.uid in state.resources or item.uid in state.broken:
                 raise Conflict(f"an item with uid {item.uid} already exists in {self.path}")
             resource = ical.new_resource(item, datetime.now(UTC))
-            self._write_resource(state, resource)
-        return self.get(item.key)
+            return self._written(state, resource, item.key)
 
     def add_resource(self, resource: ical.Resource) -> None:
         """Store a whole resource (a series with its overrides) under a new UID, as an import does."""
@@ -137,8 +136,7 @@ class IcsCalendar:
             state = self._read()
             resource = self._checked(state, item.key, item.version)
             ical.update_resource(resource, item)
-            self._write_resource(state, resource)
-        return self.get(item.key)
+            return self._written(state, resource, item.key)
 
     def delete(self, key: ItemKey, version: str | None = None) -> None:
         with self._locked(fcntl.LOCK_EX):
@@ -157,8 +155,7 @@ class IcsCalendar:
             state = self._read()
             resource = self._checked(state, key, version)
             ical.stamp_resource(resource, key, stamp)
-            self._write_resource(state, resource)
-        return self.get(key)
+            return self._written(state, resource, key)
 
     def close(self) -> None:
         """Nothing is held between calls."""
@@ -205,6 +202,11 @@ class IcsCalendar:
         if version is not None and version != state.version(key.uid):
             raise StaleVersion(f"{key.ref} changed since it was read")
         return resource
+
+    def _written(self, state: _File, resource: ical.Resource, key: ItemKey) -> PersonalItem:
+        """Write the resource and return the item as stored, without reading the whole file again."""
+        self._write_resource(state, resource)
+        return ical.get_item(resource, key, state.version(resource.uid))
 
     def _write_resource(self, state: _File, resource: ical.Resource) -> None:
         """Replace the blocks of one UID (in place of the first one) and add the VTIMEZONEs it needs."""
