@@ -25,8 +25,8 @@ from calferry.model import ItemKey, PersonalItem, Window
 from calferry.personal.caldav import CalDavCalendar
 from calferry.personal.radicale import DEFAULT_USER, bulk_put
 from calferry.psa.server import DEMO_INTEGRATION_CODE, DEMO_USERNAME
+from calferry.psa.server.state import Settings as ServerSettings
 from tests.fixtures.psa_server import PsaServer, _Running
-from tests.fixtures.psa_server import Settings as ServerSettings
 
 NORA = "tech.ny@demo.calferry.local"  # CRM access, America/New_York
 NOAH = "tech.nocrm@demo.calferry.local"  # no CRM access (R33)
