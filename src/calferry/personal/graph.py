@@ -148,7 +148,8 @@ class MsalTokens:
         if not accounts:
             return None
         try:
-            result = self._app.acquire_token_silent(list(SCOPES), account=accounts[0])
+            # the variant with error: a refused refresh token says why (AADSTS...), not just "no token"
+            result = self._app.acquire_token_silent_with_error(list(SCOPES), account=accounts[0])
         except Exception as exc:  # network errors from requests
             raise PersonalUnavailable(f"cannot reach Microsoft Entra: {type(exc).__name__}") from exc
         if self._cache.has_state_changed:
