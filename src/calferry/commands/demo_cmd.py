@@ -293,9 +293,18 @@ def _summary(
     }
 
 
+def _program() -> str:
+    """``calferry`` when the shell finds this very program, else its full path (a venv not activated)."""
+    here = Path(sys.argv[0]).resolve()
+    if here.name != "calferry":
+        return "calferry"
+    found = shutil.which("calferry")
+    return "calferry" if found and Path(found).resolve() == here else shlex.quote(str(here))
+
+
 def _try_lines(folder: Path, resource: DemoResource, web_url: str | None) -> list[str]:
     """Copy-pasteable commands against this demo; the To-Do is for tomorrow in the resource's zone."""
-    prefix = f"CALFERRY_HOME={shlex.quote(str(folder))} calferry"
+    prefix = f"CALFERRY_HOME={shlex.quote(str(folder))} {_program()}"
     tomorrow = _today(resource.time_zone) + timedelta(days=1)
     lines = [
         f"{prefix} items",
