@@ -42,6 +42,7 @@ from calferry.model import (
     PsaToDo,
     Resource,
     ServiceCallWork,
+    ShowAs,
     Stamp,
     Window,
     WorkKind,
@@ -581,9 +582,12 @@ def _all_warnings(actions: Iterable[Action]) -> tuple[str, ...]:
 
 _TYPES: dict[str, type[Any]] = {
     t.__name__: t
-    for t in (PsaAppointment, PsaToDo, PsaServiceCall, ServiceCallWork, PersonalFields, Link, ItemKey, PsaRef)
-}
-_ENUMS: dict[str, type[Enum]] = {e.__name__: e for e in (PsaKind, Origin, WorkKind, Target)}
+    for t in (
+        PsaAppointment, PsaToDo, PsaServiceCall, ServiceCallWork, PersonalFields, Link, ItemKey, PsaRef,
+        PersonalItem, Stamp,
+    )
+}  # fmt: skip
+_ENUMS: dict[str, type[Enum]] = {e.__name__: e for e in (PsaKind, Origin, WorkKind, Target, ShowAs)}
 
 
 def encode(value: object) -> Any:

@@ -4,15 +4,19 @@
 ``Service`` directly from a ``MemoryCalendar`` and a ``MemoryPsa``. Every run first reconciles the
 journal of an interrupted run (B2) and restores links from stamps if the store was lost.
 
-Get reads full snapshots of both sides inside the window (R26). Incremental Get (markers and change
-tokens, B3) is not built yet: the adapters already offer ``Psa.markers`` and ``PersonalCalendar.changes``.
+Get is incremental (B3, :mod:`calferry.incremental`): the last Get's view of both sides inside the
+window (R26) is kept in the link store's state; the next Get asks the personal calendar for changes
+since its token and the PSA for ids and change markers only, fetches in full (batched by id) just the
+new and changed PSA items, and plans from the merged view exactly what a full read would plan. Without
+a fitting cache (first run, another day's window, a refused token) both sides are read in full. After
+its own writes a Get takes them into the cache, so the next Get does not read them back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +24,7 @@ from zoneinfo import ZoneInfo
 from calferry.apply import ActionResult, Applier, Checkpoint, Progress, RunResult
 from calferry.config import Settings
 from calferry.errors import InputError, IntegrationDisabled, LookupFailed, MappingError, NotFound
+from calferry.incremental import GetCache, in_order, merged_personal, merged_psa, reusable
 from calferry.links import AuditEntry, LinkStore, links_from_stamps
 from calferry.mapping import SendChoice, personal_hash, psa_to_personal
 from calferry.model import (
@@ -50,7 +55,10 @@ from calferry.plan import (
     plan_send,
     psa_version,
 )
-from calferry.psa.base import Psa
+from calferry.psa.base import Psa, PsaSnapshot
+
+_GET_CACHE = "get_cache"
+"""The link store state key of the last Get's view (:class:`GetCache`)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,15 @@ class ItemState:
             "private": self.private,
             "kind": self.kind.value,
         }
+
+
+@dataclass(frozen=True)
+class _GetRead:
+    """What a Get planned from: the view to keep for the next Get, the PSA snapshot, the links."""
+
+    view: GetCache
+    psa: PsaSnapshot
+    links: list[Link]
 
 
 def _no_checkpoint(step: str) -> None:
@@ -209,19 +226,61 @@ class Service:
 
     def preview_get(self, policy: str | None = None, force_delete: bool = False) -> Plan:
         """B1: what a Get would do; raises a guard error instead of planning a likely mass deletion."""
-        window = self._window()
-        snapshot = self.personal.list(window)
-        me = self._resource()
-        psa = self.psa.snapshot(window, me.id, self.settings.calendar.get_kinds)
+        return self._plan_get(self._read_get(), policy, force_delete)
+
+    def _plan_get(self, read: _GetRead, policy: str | None, force_delete: bool) -> Plan:
         options = GetOptions(
             kinds=self.settings.calendar.get_kinds,
             policy=policy or self.settings.calendar.conflict_policy,
             delete_threshold=self.settings.calendar.delete_threshold,
             force_delete=force_delete,
-            time_zone=me.time_zone,
+            time_zone=self._resource().time_zone,
         )
-        plan = plan_get(snapshot.items, psa, self._links(snapshot.items), window, options, self.now())
+        view = read.view
+        plan = plan_get(view.personal, read.psa, read.links, view.window, options, self.now())
         return self._noting_pending(plan)
+
+    def _read_get(self) -> _GetRead:
+        """Both sides inside the window: the last Get's view plus what changed since, else full reads."""
+        window, me, kinds = self._window(), self._resource().id, self.settings.calendar.get_kinds
+        cache = GetCache.from_json(self.store.get_state(_GET_CACHE))
+        fitting = cache if cache is not None and cache.fits(window, me, kinds) else None
+        personal, token = self._read_personal(window, fitting)
+        links = self._links(personal)
+        psa = self._read_psa(window, me, fitting, links)
+        view = GetCache(window, me, tuple(kinds), token, personal, psa.items)
+        if view != cache:
+            self.store.set_state(_GET_CACHE, view.to_json())
+        return _GetRead(view, psa, links)
+
+    def _read_personal(
+        self, window: Window, cache: GetCache | None
+    ) -> tuple[tuple[PersonalItem, ...], str | None]:
+        """Changes since the cached token on top of the cached items; a full listing when uncertain."""
+        if cache is not None:
+            changes = self.personal.changes(window, cache.token)
+            merged = merged_personal(cache.personal, changes)
+            if merged is not None:
+                return merged, changes.token
+        snapshot = self.personal.list(window)
+        return in_order(snapshot.items), snapshot.token
+
+    def _read_psa(self, window: Window, me: int, cache: GetCache | None, links: list[Link]) -> PsaSnapshot:
+        """Markers only, then the new and changed items by id; the full snapshot without a cache."""
+        kinds = self.settings.calendar.get_kinds
+        if cache is None:
+            return self.psa.snapshot(window, me, kinds)
+        markers = self.psa.markers(window, me, kinds)
+        kept = reusable(markers, cache.psa, links)
+        fetched = self.psa.fetch([m.ref for m in markers if m.ref not in kept])
+        return merged_psa(markers, kept, fetched)
+
+    def _absorb_own_writes(self, view: GetCache) -> None:
+        """The Get's own writes go into the cache, so the next Get does not read them back as changes."""
+        changes = self.personal.changes(view.window, view.token)
+        merged = merged_personal(view.personal, changes)
+        kept = None if merged is None else replace(view, token=changes.token, personal=merged).to_json()
+        self.store.set_state(_GET_CACHE, kept)
 
     def get(
         self, policy: str | None = None, force_delete: bool = False, plan: Plan | None = None
@@ -230,8 +289,13 @@ class Service:
         self._require_enabled("Get")
         recovered = self._reconcile()
         saved = plan is not None
-        plan = _expect(plan, "get") if plan is not None else self.preview_get(policy, force_delete)
-        result = self._run(plan, recovered, saved=saved)
+        read = None
+        if plan is None:
+            read = self._read_get()
+            plan = self._plan_get(read, policy, force_delete)
+        result = self._run(_expect(plan, "get"), recovered, saved=saved)
+        if read is not None and any(a.target is Target.PERSONAL for a in plan.actions):
+            self._absorb_own_writes(read.view)
         conflicts = [r.action.ref for r in result.results if r.outcome == "conflict"]
         self.store.set_state("conflicts", conflicts)
         return result

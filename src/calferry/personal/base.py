@@ -38,6 +38,8 @@ class Changes:
 
     ``full`` is True when the adapter fell back to a full listing because the token was refused;
     then ``changed`` holds every item in the window and ``deleted_uids`` is empty (the caller diffs).
+    ``changed_uids`` names every uid written since the token, also one moved out of the window (so
+    it has no item in ``changed``); None when the adapter cannot tell, and the caller lists the window.
     """
 
     changed: tuple[PersonalItem, ...]
@@ -45,6 +47,7 @@ class Changes:
     token: str | None
     full: bool = False
     problems: tuple[str, ...] = ()
+    changed_uids: tuple[str, ...] | None = None
 
 
 class PersonalCalendar(Protocol):

@@ -2,8 +2,10 @@
 
 Requests are kept few: a window is one calendar-query (series are expanded here, on the client, as
 Radicale's server-side expansion is slower and has had bugs); changes are one sync-collection
-report with etags only plus one calendar-multiget for what changed; an update reuses the data read by
-the last listing when its ETag still matches, so it is one PUT with ``If-Match``. SEQUENCE is never
+report with etags only plus one calendar-multiget for what changed (what this adapter itself wrote
+at the reported ETag is not read back); a create is one PUT with
+``If-None-Match: *``; an update reuses the data read by the last listing when its ETag still matches,
+so it is one PUT with ``If-Match``. SEQUENCE is never
 bumped (``increase_seqno=False``): calferry is not the organizer.
 
 Calendar discovery: ``url`` may name a calendar collection (used as is), a missing collection (it is
@@ -44,6 +46,8 @@ from calferry.model import ItemKey, PersonalItem, Stamp, Window
 from calferry.personal import ical
 from calferry.personal.base import Changes, Snapshot
 
+_FEATURES = {"save.no-uid-conflict": {"support": "full"}}
+
 
 @dataclass
 class _Stored:
@@ -61,7 +65,12 @@ class CalDavCalendar:
 
     def __init__(self, url: str, username: str = "", password: str = "") -> None:
         self.requests = 0
-        self._client = DAVClient(url=url, username=username or None, password=password or None)
+        # RFC 4791 5.3.2.1: the server itself refuses a second resource with the same UID, so a create
+        # is one PUT with If-None-Match: * instead of a UID search first (on Radicale the search walks
+        # the whole collection, making a Get of N new items quadratic).
+        self._client = DAVClient(
+            url=url, username=username or None, password=password or None, features=_FEATURES
+        )
         self._wrap_request()
         self._by_uid: dict[str, _Stored] = {}
         self._uid_by_url: dict[str, str] = {}
@@ -95,15 +104,31 @@ class CalDavCalendar:
         except (PermissionDenied, PersonalCalendarError):
             return self._full(window)  # the token was refused (expired or unknown): list everything
         deleted_urls = {str(u) for u in report.deleted_urls}
-        urls = [o.url for o in report if str(o.url) not in deleted_urls]
+        known, urls = self._known([o for o in report if str(o.url) not in deleted_urls])
         with _translated(self.url):
             loaded = self._calendar.multiget(urls) if urls else []
         resources, problems = self._absorb(loaded)
+        resources += known
         items, expand_problems = ical.expand(resources, window, self._versions())
         deleted = sorted({self._forget(u) for u in deleted_urls})
         return Changes(
-            tuple(items), tuple(deleted), str(report.sync_token), problems=tuple(problems + expand_problems)
-        )
+            tuple(items), tuple(deleted), str(report.sync_token), problems=tuple(problems + expand_problems),
+            changed_uids=tuple(sorted({r.uid for r in resources})),
+        )  # fmt: skip
+
+    def _known(self, reported: builtins.list[Any]) -> tuple[builtins.list[ical.Resource], builtins.list[Any]]:
+        """Changed objects this adapter holds at the reported ETag (its own writes: no need to read them
+        back), and the URLs of the rest, to fetch."""
+        known: list[ical.Resource] = []
+        urls: list[Any] = []
+        for obj in reported:
+            stored = self._by_uid.get(self._uid_by_url.get(str(obj.url), ""))
+            etag = obj.props.get(dav.GetEtag.tag)
+            if stored is not None and etag is not None and stored.etag == etag:
+                known.append(stored.resource)
+            else:
+                urls.append(obj.url)
+        return known, urls
 
     def _full(self, window: Window) -> Changes:
         snapshot = self.list(window)

@@ -11,6 +11,7 @@ on the master (then every generated occurrence shows it) or on an override (one 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -73,19 +74,50 @@ class Resource:
         return next((e for e in self.events if _rid_text(e) == rid), None)
 
     def to_calendar(self) -> Calendar:
+        cal = self._own_calendar()
+        for tzid in sorted(cal.get_missing_tzids()):
+            timezone = _vtimezone(tzid)
+            if timezone is not None:
+                cal.subcomponents.insert(len(cal.timezones), timezone)
+        return cal
+
+    def to_ical(self) -> bytes:
+        """``to_calendar().to_ical()``, with the missing VTIMEZONEs spliced in as text serialized once
+        per zone: serializing decades of transitions was most of the cost of writing an item."""
+        cal = self._own_calendar()
+        text = bytes(cal.to_ical())
+        zones = b"".join(_vtimezone_text(tzid) for tzid in sorted(cal.get_missing_tzids()))
+        if not zones:
+            return text
+        at = text.index(b"\r\nBEGIN:", 1) + 2  # after the calendar's own properties
+        return text[:at] + zones + text[at:]
+
+    def _own_calendar(self) -> Calendar:
         cal = new_calendar()
         for tz in self.timezones:
             cal.add_component(tz)
         for event in self.events:
             cal.add_component(event)
-        cal.add_missing_timezones()
         return cal
-
-    def to_ical(self) -> bytes:
-        return bytes(self.to_calendar().to_ical())
 
     def digest(self) -> str:
         return hashlib.sha256(b"".join(e.to_ical() for e in self.events)).hexdigest()[:20]
+
+
+@functools.lru_cache(maxsize=32)
+def _vtimezone(tzid: str) -> Timezone | None:
+    """A zone's VTIMEZONE, built once per process and shared read-only: building one walks decades of
+    transitions, which made it the largest cost of writing an item."""
+    try:
+        return Timezone.from_tzid(tzid)
+    except ValueError:
+        return None  # an unknown zone gets no VTIMEZONE, as icalendar's add_missing_timezones does
+
+
+@functools.lru_cache(maxsize=32)
+def _vtimezone_text(tzid: str) -> bytes:
+    timezone = _vtimezone(tzid)
+    return b"" if timezone is None else bytes(timezone.to_ical())
 
 
 def new_calendar() -> Calendar:

@@ -114,7 +114,7 @@ class MemoryCalendar:
         changed_uids = sorted(uid for uid, at in self._changed_at.items() if at > since)
         changed = [occ for uid in changed_uids for occ in self._in_window(uid, window)]
         deleted = sorted(uid for uid, at in self._deleted_at.items() if at > since)
-        return Changes(tuple(changed), tuple(deleted), str(self._clock))
+        return Changes(tuple(changed), tuple(deleted), str(self._clock), changed_uids=tuple(changed_uids))
 
     # --- writing -----------------------------------------------------------------------------
 

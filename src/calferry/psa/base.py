@@ -61,6 +61,11 @@ class Psa(Protocol):
         """Ids and change markers only, as cheaply as the API allows (``IncludeFields``)."""
         ...
 
+    def fetch(self, refs: Iterable[PsaRef]) -> PsaSnapshot:
+        """The items with these refs that still exist, with the records they refer to: what an
+        incremental Get reads of new and changed items, in batched ``in`` queries (never one per item)."""
+        ...
+
     def get(self, ref: PsaRef) -> PsaItem:
         """One item; ``NotFound`` if it was deleted."""
         ...

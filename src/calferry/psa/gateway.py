@@ -163,6 +163,17 @@ class AutotaskPsa:
             out.extend(_marker(PsaKind.SERVICE_CALL, row) for row in calls)
         return out
 
+    def fetch(self, refs: Iterable[PsaRef]) -> PsaSnapshot:
+        """Items by id, one ``in`` query per kind (chunked by the client), then their references."""
+        wanted = list(refs)
+        ids = {kind: [r.id for r in wanted if r.kind is kind] for kind in PsaKind}
+        items: list[PsaItem] = []
+        for kind in (PsaKind.APPOINTMENT, PsaKind.TODO):
+            items.extend(_ITEM[kind](row) for row in self._rows_in(ENTITY[kind], "id", ids[kind]))
+        calls = self._rows_in(ENTITY[PsaKind.SERVICE_CALL], "id", ids[PsaKind.SERVICE_CALL])
+        items.extend(self._with_work(calls))
+        return self._with_references(tuple(items))
+
     def get(self, ref: PsaRef) -> PsaItem:
         row = self.client.get(ENTITY[ref.kind], ref.id)
         if ref.kind == PsaKind.SERVICE_CALL:
