@@ -45,6 +45,7 @@ from calferry.errors import (
 from calferry.model import ItemKey, PersonalItem, Stamp, Window
 from calferry.personal import ical
 from calferry.personal.base import Changes, Snapshot
+from calferry.personal.radicale import ensure_calendar
 
 _FEATURES = {"save.no-uid-conflict": {"support": "full"}}
 
@@ -65,6 +66,7 @@ class CalDavCalendar:
 
     def __init__(self, url: str, username: str = "", password: str = "") -> None:
         self.requests = 0
+        self._username, self._password = username, password
         # RFC 4791 5.3.2.1: the server itself refuses a second resource with the same UID, so a create
         # is one PUT with If-None-Match: * instead of a UID search first (on Radicale the search walks
         # the whole collection, making a Get of N new items quadratic).
@@ -203,7 +205,8 @@ class CalDavCalendar:
         try:
             kinds = candidate.get_property(dav.ResourceType()) or ""
         except dav_error.NotFoundError:
-            candidate.save()  # MKCALENDAR at the missing URL
+            # Calendar.save() sends nothing for an object that already has a URL: MKCALENDAR it ourselves
+            ensure_calendar(url, self._username, self._password)
             return candidate
         if "calendar" in str(kinds) and "principal" not in str(kinds):
             return candidate
