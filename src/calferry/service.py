@@ -242,7 +242,8 @@ class Service:
 
     def _read_get(self) -> _GetRead:
         """Both sides inside the window: the last Get's view plus what changed since, else full reads."""
-        window, me, kinds = self._window(), self._resource().id, self.settings.calendar.get_kinds
+        me_in_psa = self._resource()
+        window, me, kinds = self._window(me_in_psa.time_zone), me_in_psa.id, self.settings.calendar.get_kinds
         cache = GetCache.from_json(self.store.get_state(_GET_CACHE))
         fitting = cache if cache is not None and cache.fits(window, me, kinds) else None
         personal, token = self._read_personal(window, fitting)
@@ -483,9 +484,11 @@ class Service:
             self._me = self.psa.me()
         return self._me
 
-    def _window(self) -> Window:
+    def _window(self, zone: str | None = None) -> Window:
+        """R26 in whole days of the technician's zone (the PSA resource's for Get, else this machine's)."""
         cal = self.settings.calendar
-        return Window.around(self.now(), cal.get_past_days, cal.get_future_days)
+        now = self.now().astimezone(ZoneInfo(zone)) if zone else self.now().astimezone()
+        return Window.around(now, cal.get_past_days, cal.get_future_days)
 
     def _selected(
         self, refs: Sequence[str], series_uid: str | None, start: date | None, end: date | None

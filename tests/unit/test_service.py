@@ -270,6 +270,18 @@ def test_r26_get_window_limits_what_is_added(engine: Engine) -> None:
     assert [s.subject for s in engine.service.items(date(2026, 1, 1), date(2026, 12, 31))] == ["in"]
 
 
+def test_r26_window_days_are_the_technicians_days_not_utc_days(engine: Engine) -> None:
+    """Tess works in Berlin: at 23:30 there on March 10 (22:30 UTC) "today" is still March 10 there."""
+    engine.reconfigure(get_past_days=0, get_future_days=0)
+    engine.clock = at(10, 22, 30)
+    late = PsaAppointment(1, "late tonight in Berlin", at(10, 22, 45), at(10, 22, 55), 7, "", NOW)
+    tomorrow = PsaAppointment(2, "tomorrow in Berlin", at(10, 23, 15), at(10, 23, 45), 7, "", NOW)
+    engine.psa.items.update({PsaRef(PsaKind.APPOINTMENT, 1): late, PsaRef(PsaKind.APPOINTMENT, 2): tomorrow})
+    engine.service.get()
+    subjects = [s.subject for s in engine.service.items(date(2026, 3, 1), date(2026, 3, 31))]
+    assert subjects == ["late tonight in Berlin"]
+
+
 def test_guard_side_looks_empty_stops_get(engine: Engine) -> None:
     engine.calendar.create(item("a"))
     engine.service.send(["a"])
