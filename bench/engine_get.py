@@ -18,20 +18,16 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import uvicorn
 from caldav.collection import Calendar as DavCalendar
 from caldav.davclient import DAVClient
-from sqlalchemy import Engine, select
+from psa_bench_server import resource_id, seed_items, serving
 
 from calferry.config import Settings
 from calferry.links import LinkStore
@@ -39,13 +35,10 @@ from calferry.personal.caldav import CalDavCalendar
 from calferry.personal.radicale import DEFAULT_USER, RadicaleServer, ensure_calendar
 from calferry.psa.autotask import AutotaskClient
 from calferry.psa.gateway import AutotaskPsa
-from calferry.psa.server.app import base_url, bind, create_app
-from calferry.psa.server.models import TABLES
-from calferry.psa.server.seed import bulk_appointments
+from calferry.psa.server.app import create_app
 from calferry.psa.server.state import Settings as ServerSettings
 from calferry.service import Service
 
-TECH = "tech.ny@demo.calferry.local"
 START = datetime(2031, 1, 1, tzinfo=UTC)
 DAV = Counter[str]()
 """CalDAV requests per HTTP method, of every DAVClient in this process."""
@@ -56,11 +49,12 @@ def main(n: int) -> None:
         root = Path(tmp)
         server = ServerSettings(db_url=f"sqlite:///{root / 'psa.sqlite3'}", seed="demo")
         app = create_app(server)
-        rid = _resource(app.state.psa.engine)
-        _seed(app.state.psa.engine, n, rid)
+        rid = resource_id(app.state.psa.engine)
+        start, thirds = START.replace(tzinfo=None), n // 3
+        seed_items(app.state.psa.engine, rid, start, n - 2 * thirds, thirds, thirds)
         radicale = RadicaleServer(root / "radicale").start(quiet=True)
         try:
-            with _serving(app) as url:
+            with serving(app) as url:
                 _measure(root, url, server, radicale, rid, n)
         finally:
             radicale.stop()
@@ -156,56 +150,6 @@ def _settings(n: int) -> Settings:
             "personal": {"backend": "caldav"},
         }
     )
-
-
-@contextmanager
-def _serving(app: Any) -> Iterator[str]:
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield base_url(sock)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
-def _resource(engine: Engine) -> int:
-    table = TABLES["Resources"]
-    with engine.connect() as conn:
-        return int(conn.execute(select(table.c.id).where(table.c.email == TECH)).scalar_one())
-
-
-def _seed(engine: Engine, n: int, rid: int) -> None:
-    """N items, a third of each kind, one per day from START (naive UTC, as the server stores)."""
-    start = START.replace(tzinfo=None)
-    appointments, todos = n - 2 * (n // 3), n // 3
-    bulk_appointments(engine, appointments, rid, start, step_minutes=24 * 60)
-    with engine.begin() as conn:
-        company = int(conn.execute(select(TABLES["Companies"].c.id).limit(1)).scalar_one())
-        ticket = int(conn.execute(select(TABLES["Tickets"].c.id).limit(1)).scalar_one())
-        days = [start + timedelta(days=k, hours=10) for k in range(todos)]
-        conn.execute(TABLES["CompanyToDos"].insert(), [
-            {"companyID": company, "actionType": 3, "assignedToResourceID": rid, "startDateTime": d,
-             "endDateTime": d + timedelta(minutes=30), "lastModifiedDate": d} for d in days
-        ])  # fmt: skip
-        calls = TABLES["ServiceCalls"]
-        conn.execute(calls.insert(), [
-            {"companyID": company, "startDateTime": d + timedelta(hours=3), "endDateTime": d + timedelta(hours=5),
-             "description": f"Visit {k}", "lastModifiedDateTime": d} for k, d in enumerate(days)
-        ])  # fmt: skip
-        call_ids = conn.execute(select(calls.c.id).where(calls.c.startDateTime >= start)).scalars().all()
-        links = TABLES["ServiceCallTickets"]
-        conn.execute(links.insert(), [{"serviceCallID": c, "ticketID": ticket} for c in call_ids])
-        link_ids = conn.execute(select(links.c.id).where(links.c.serviceCallID.in_(call_ids))).scalars().all()
-        conn.execute(
-            TABLES["ServiceCallTicketResources"].insert(),
-            [{"serviceCallTicketID": link, "resourceID": rid} for link in link_ids],
-        )
 
 
 if __name__ == "__main__":

@@ -11,24 +11,20 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-from sqlalchemy import Engine, select
+from psa_bench_server import resource_id, seed_items, serving
+from sqlalchemy import Engine
 
 from calferry.model import PsaKind, Window
 from calferry.psa.autotask import AutotaskClient
 from calferry.psa.gateway import AutotaskPsa
-from calferry.psa.server.app import base_url, bind, create_app
-from calferry.psa.server.models import TABLES
-from calferry.psa.server.seed import bulk_appointments
+from calferry.psa.server.app import create_app
 from calferry.psa.server.state import Settings
 
-TECH = "tech.ny@demo.calferry.local"
 START = datetime(2031, 1, 1)
 
 
@@ -37,22 +33,12 @@ def main(n: int) -> None:
         settings = Settings(db_url=f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", seed="demo")
         app = create_app(settings)
         engine: Engine = app.state.psa.engine
-        rid = _resource(engine)
+        rid = resource_id(engine)
         t0 = time.perf_counter()
-        _seed(engine, n, rid)
+        seed_items(engine, rid, START, n, n, n)
         print(f"seeded {n} appointments, {n} to-dos, {n} service calls in {time.perf_counter() - t0:.1f} s")
-        sock = bind("127.0.0.1", 0)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.01)
-        try:
-            _measure(base_url(sock), settings, rid, n)
-        finally:
-            server.should_exit = True
-            thread.join(10)
-            sock.close()
+        with serving(app) as url:
+            _measure(url, settings, rid, n)
 
 
 def _measure(url: str, settings: Settings, rid: int, n: int) -> None:
@@ -75,38 +61,6 @@ def _measure(url: str, settings: Settings, rid: int, n: int) -> None:
             if key != "total":
                 print(f"  {count:4d}  {key}")
         psa.close()
-
-
-def _resource(engine: Engine) -> int:
-    table = TABLES["Resources"]
-    with engine.connect() as conn:
-        return int(conn.execute(select(table.c.id).where(table.c.email == TECH)).scalar_one())
-
-
-def _seed(engine: Engine, n: int, rid: int) -> None:
-    """N of each kind, one per day from START, for one technician (naive UTC, as the server stores)."""
-    bulk_appointments(engine, n, rid, START, step_minutes=24 * 60)
-    with engine.begin() as conn:
-        company = int(conn.execute(select(TABLES["Companies"].c.id).limit(1)).scalar_one())
-        ticket = int(conn.execute(select(TABLES["Tickets"].c.id).limit(1)).scalar_one())
-        days = [START + timedelta(days=k, hours=10) for k in range(n)]
-        conn.execute(TABLES["CompanyToDos"].insert(), [
-            {"companyID": company, "actionType": 3, "assignedToResourceID": rid, "startDateTime": d,
-             "endDateTime": d + timedelta(minutes=30), "lastModifiedDate": d} for d in days
-        ])  # fmt: skip
-        calls = TABLES["ServiceCalls"]
-        conn.execute(calls.insert(), [
-            {"companyID": company, "startDateTime": d, "endDateTime": d + timedelta(hours=2),
-             "description": f"Visit {k}", "lastModifiedDateTime": d} for k, d in enumerate(days)
-        ])  # fmt: skip
-        call_ids = conn.execute(select(calls.c.id).where(calls.c.startDateTime >= START)).scalars().all()
-        links = TABLES["ServiceCallTickets"]
-        conn.execute(links.insert(), [{"serviceCallID": c, "ticketID": ticket} for c in call_ids])
-        link_ids = conn.execute(select(links.c.id).where(links.c.serviceCallID.in_(call_ids))).scalars().all()
-        conn.execute(
-            TABLES["ServiceCallTicketResources"].insert(),
-            [{"serviceCallTicketID": link, "resourceID": rid} for link in link_ids],
-        )
 
 
 if __name__ == "__main__":

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
 
 import httpx
-import uvicorn
-from sqlalchemy import select
+from psa_bench_server import resource_id, serving
 
-from calferry.psa.server.app import base_url, bind, create_app
-from calferry.psa.server.models import TABLES
+from calferry.psa.server.app import create_app
 from calferry.psa.server.seed import bulk_appointments
 from calferry.psa.server.state import Settings
 
@@ -31,28 +28,15 @@ def main() -> None:
     settings = Settings(db_url=args.db or f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3", seed="demo")
     app = create_app(settings)
     state = app.state.psa
-    with state.engine.connect() as conn:
-        tech = conn.execute(
-            select(TABLES["Resources"].c.id).where(TABLES["Resources"].c.email.like("tech.ny@%"))
-        )
-        resource = int(tech.scalar_one())
+    resource = resource_id(state.engine)
     began = time.perf_counter()
     bulk_appointments(state.engine, args.n, resource, datetime(2030, 1, 1, tzinfo=UTC), step_minutes=30)
     print(
         f"seeded {args.n:,} appointments in {time.perf_counter() - began:.2f} s ({settings.db_url.split(':')[0]})"
     )
 
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        _run(base_url(sock), settings, resource)
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(app) as url:
+        _run(url, settings, resource)
 
 
 def _run(url: str, settings: Settings, resource: int) -> None:
