@@ -24,6 +24,7 @@ from calferry.apply import RunResult
 from calferry.commands.common import JsonOption, console, emit_json, err_console, handles_errors
 from calferry.config import load_settings
 from calferry.errors import InputError, UserError
+from calferry.model import PsaKind
 from calferry.plan import ActionKind, Plan
 from calferry.service import Service
 
@@ -36,12 +37,6 @@ PROGRESS_FROM = 5
 class SendKind(StrEnum):
     appointment = "appointment"
     todo = "todo"
-
-
-class AddKind(StrEnum):
-    appointment = "appointment"
-    todo = "todo"
-    service_call = "service-call"
 
 
 class Policy(StrEnum):
@@ -182,7 +177,7 @@ def get(
 
 @handles_errors
 def add(
-    kind: Annotated[AddKind, typer.Argument(help="appointment, todo or service-call.")],
+    kind: Annotated[PsaKind, typer.Argument(help="appointment, todo or service-call.")],
     title: Annotated[
         str, typer.Option("--title", help="Appointment name (required for an appointment).")
     ] = "",
