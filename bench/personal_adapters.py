@@ -3,9 +3,8 @@
 For each adapter:
 
 - *create*: ``--creates`` items made one by one through the adapter into an empty calendar, with the
-  rate per quarter (the rate falls as the calendar grows: for CalDAV the UID search before the PUT and
-  Radicale's own check of a new UID both read the whole collection; the .ics adapter reads, parses and
-  rewrites the whole file on every write);
+  rate per quarter (the rate falls as the calendar grows: for CalDAV Radicale's own check of a new UID
+  reads the whole collection; the .ics adapter reads, parses and rewrites the whole file on every write);
 - *list*: a calendar of ``--n`` items (seeded in bulk: one whole-collection PUT for Radicale, one file
   write for .ics), listed twice (the first CalDAV listing also warms Radicale's caches);
 - *update*: ``--updates`` items of that listing rewritten with their version (If-Match for CalDAV);
@@ -36,7 +35,7 @@ from calferry.personal.base import PersonalCalendar
 from calferry.personal.caldav import CalDavCalendar
 from calferry.personal.ics import IcsCalendar
 from calferry.personal.memory import MemoryCalendar
-from calferry.personal.radicale import DEFAULT_USER, RadicaleServer, bulk_put, ensure_calendar
+from calferry.personal.radicale import DEFAULT_USER, RadicaleServer, bulk_put
 
 START = datetime(2031, 1, 1, 8, tzinfo=UTC)
 
@@ -172,9 +171,7 @@ def caldav_opener(server: RadicaleServer) -> Opener:
         if seed:
             now = datetime.now(UTC)
             bulk_put(url, ical.calendar_text(ical.new_resource(i, now) for i in seed))
-        else:
-            ensure_calendar(url)  # MKCALENDAR here: CalDavCalendar does not create a missing collection
-        return CalDavCalendar(url, username=DEFAULT_USER)
+        return CalDavCalendar(url, username=DEFAULT_USER)  # creates the calendar when it is missing
 
     return open_caldav
 
