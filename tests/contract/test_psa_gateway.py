@@ -75,8 +75,47 @@ def test_r10_snapshot_has_every_kind_with_references_in_few_requests(psa: Autota
         assert todo.company_id in snap.companies and todo.action_type_id in snap.action_types
         assert todo.contact_id in snap.contacts
     used = psa.request_counts()["total"] - before
-    # one query per kind, 2 children + 2 assignments + 2 work look-ups, companies, contacts, action types
-    assert used <= 12
+    # one query per kind, 2 children + 2 assignments + 2 work look-ups, companies (and their countries),
+    # contacts, action types
+    assert used <= 13
+
+
+def test_r28_service_call_company_address_has_the_country_fetched_in_one_batched_request(
+    psa_server: Any, psa: AutotaskPsa
+) -> None:
+    me = psa.me()
+    snap = psa.snapshot(around_now(), me.id, ALL_KINDS)
+    counts = psa.request_counts()
+    calls = [i for i in snap.items if isinstance(i, PsaServiceCall)]
+    assert calls
+    with make_client(psa_server) as raw:
+        rows = {r["id"]: r for r in raw.query("Companies", gte("id", 0))}
+        names = {r["id"]: r["displayName"] for r in raw.query("Countries", gte("id", 0))}
+    for company in snap.companies.values():
+        assert company.address.country == names[rows[company.id]["countryID"]]
+    countries = {c.address.country for c in snap.companies.values()}
+    assert len(countries) >= 2  # several countries, still one request
+    assert counts["POST Countries/query"] == 1
+    assert not any(label.startswith("GET Countries/") for label in counts)
+    contoso = psa.company("Contoso Dental")
+    assert contoso.address.one_line() == "350 Fifth Avenue, 10118 New York, NY, United States"
+    for call in calls:
+        location = snap.companies[call.company_id].address.one_line()
+        assert location.endswith(", " + snap.companies[call.company_id].address.country)
+    again = psa.snapshot(around_now(), me.id, ALL_KINDS)  # cached for the client's lifetime
+    psa.company(contoso.id)
+    assert again.companies == snap.companies
+    assert psa.request_counts()["POST Countries/query"] == 1
+
+
+def test_company_lookup_fills_the_country_with_one_request(psa: AutotaskPsa) -> None:
+    before = psa.request_counts()
+    northwind = psa.company("Northwind Traders Pty")
+    by_id = psa.company(northwind.id)
+    used = {k: v - before.get(k, 0) for k, v in psa.request_counts().items() if v != before.get(k, 0)}
+    assert northwind == by_id and northwind.address.country == "Australia"
+    assert northwind.address.one_line() == "1 Macquarie Street, 2000 Sydney, NSW, Australia"
+    assert used.get("POST Countries/query") == 1 and used["total"] == 3  # by name, by id, country once
 
 
 def test_r26_snapshot_respects_the_window_and_kinds(psa: AutotaskPsa) -> None:

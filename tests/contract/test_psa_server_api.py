@@ -152,3 +152,64 @@ def test_internal_location_carries_microsoft_index_and_iana_zone(psa_server):
         location = client.get(f"InternalLocations/{tech['locationID']}").json()["item"]
     assert location["timeZone"] == 110
     assert location["ianaTimeZone"] == "Europe/Berlin"
+
+
+def test_countries_answer_get_query_and_count_with_autotask_fields(psa_server):
+    default = {"filter": [{"op": "eq", "field": "isDefaultCountry", "value": True}]}
+    german = {"filter": [{"op": "eq", "field": "countryCode", "value": "DE"}]}
+    with psa_server.client() as client:
+        us = client.get("Countries/237").json()["item"]
+        some = client.post(
+            "Countries/query", json={"filter": [{"op": "in", "field": "id", "value": [14, 83]}]}
+        )
+        count = client.post("Countries/query/count", json=default).json()
+        by_code = client.get("Countries/query", params={"search": json.dumps(german)}).json()["items"]
+        fields = {f["name"]: f for f in client.get("Countries/entityInformation/fields").json()["fields"]}
+    assert us == {
+        "id": 237, "name": "United States of America", "displayName": "United States", "countryCode": "US",
+        "addressFormatID": 1, "isActive": True, "isDefaultCountry": True, "userDefinedFields": [],
+    }  # fmt: skip
+    assert [(c["id"], c["displayName"], c["countryCode"]) for c in some.json()["items"]] == [
+        (14, "Australia", "AU"),
+        (83, "Germany", "DE"),
+    ]
+    assert count == {"queryCount": 1}
+    assert [c["id"] for c in by_code] == [83]
+    assert fields["countryCode"]["length"] == 2 and fields["countryCode"]["isReadOnly"]
+    assert fields["name"]["length"] == 50 and fields["displayName"]["length"] == 100
+    assert (
+        fields["addressFormatID"]["dataType"] == "long"
+        and fields["isDefaultCountry"]["dataType"] == "boolean"
+    )
+
+
+def test_countries_cannot_be_created_updated_or_deleted(psa_server):
+    with psa_server.client() as client:
+        info = client.get("Countries/entityInformation").json()["info"]
+        create = client.post("Countries", json={"name": "Atlantis", "countryCode": "AT"})
+        patch = client.patch("Countries", json={"id": 237, "displayName": "USA"})
+        put = client.put("Countries", json={"id": 237, "displayName": "USA"})
+        delete = client.delete("Countries/83")
+        after = client.post("Countries/query/count", json=ALL).json()["queryCount"]
+        us = client.get("Countries/237").json()["item"]
+    assert info["canQuery"] and not (info["canCreate"] or info["canUpdate"] or info["canDelete"])
+    assert [r.status_code for r in (create, patch, put, delete)] == [405] * 4
+    assert all(r.json()["errors"] for r in (create, patch, put, delete))
+    assert after == 3 and us["displayName"] == "United States"
+
+
+def test_company_country_is_a_reference_to_countries(psa_server):
+    with psa_server.client() as client:
+        fields = {f["name"]: f for f in client.get("Companies/entityInformation/fields").json()["fields"]}
+        owner = client.post("Resources/query", json=ALL).json()["items"][0]["id"]
+        body = {"companyName": "Globex", "companyType": 1, "ownerResourceID": owner, "phone": "+49 30 1"}
+        unknown = client.post("Companies", json=body | {"countryID": 999})
+        made = client.post("Companies", json=body | {"countryID": 83})
+        changed = client.patch("Companies", json={"id": made.json()["itemId"], "countryID": 998})
+        company = client.get(f"Companies/{made.json()['itemId']}").json()["item"]
+    assert fields["countryID"]["isReference"] and fields["countryID"]["referenceEntityType"] == "Countries"
+    assert fields["countryID"]["dataType"] == "integer"
+    assert unknown.status_code == 500
+    assert "Companies.countryID: Countries 999 does not exist." in unknown.json()["errors"]
+    assert made.status_code == 200 and changed.status_code == 500
+    assert company["countryID"] == 83

@@ -83,3 +83,20 @@ def test_bulk_appointments_inserts_n_items(psa_server, client):
                       {"op": "gte", "field": "startDateTime", "value": "2032-01-01T00:00:00Z"}]}  # fmt: skip
     bulk_appointments(psa_server.state.engine, 2500, tech["id"], datetime(2032, 1, 1, tzinfo=UTC))
     assert client.post("Appointments/query/count", json=flt).json() == {"queryCount": 2500}
+
+
+def test_every_company_country_exists_and_one_country_is_the_active_default(client):
+    countries = {c["id"]: c for c in _all(client, "Countries")}
+    for company in _all(client, "Companies"):
+        country = countries[company["countryID"]]
+        assert country["isActive"] and country["displayName"] and len(country["countryCode"]) == 2
+    assert {(c["id"], c["countryCode"]) for c in countries.values()} >= {(237, "US"), (83, "DE"), (14, "AU")}
+    assert [c["countryCode"] for c in countries.values() if c["isDefaultCountry"] and c["isActive"]] == ["US"]
+
+
+def test_an_unseeded_database_holds_the_countries_too(psa_server_factory):
+    server = psa_server_factory(seed=None)
+    with server.client() as c:
+        assert _all(c, "Companies") == []
+        assert {country["id"] for country in _all(c, "Countries")} == {14, 83, 237}
+        assert c.post("Countries/query/count", json=ALL).json() == {"queryCount": 3}

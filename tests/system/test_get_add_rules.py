@@ -267,8 +267,12 @@ def test_r28_service_call_renders_company_tickets_and_address(cli: Cli) -> None:
     statement = [n for n, line in enumerate(lines) if "will not be returned to Autotask" in line]
     assert statement == [len(lines) - 1] and max(positions) < statement[0]
     assert "changes made to service call information" in lines[-1].lower()
-    for part in (company["address1"], company["city"], company["postalCode"]):
-        assert part in item.location
+    country = cli.psa_get("Countries", company["countryID"])
+    assert country is not None
+    assert item.location == (
+        f"{company['address1']}, {company['postalCode']} {company['city']}, {company['state']}, "
+        f"{country['displayName']}"
+    )
     assert item.attendees == ()
 
 

@@ -1,17 +1,19 @@
 """``AutotaskPsa``: the ``Psa`` contract on top of ``AutotaskClient``, mapping entity rows <-> model values.
 
 Every read is batched: one query per kind (paged), then ``in`` look-ups of what the items refer to
-(companies, contacts, action types, tickets, tasks), never one request per item. A service call belongs
-to a resource when one of its tickets or tasks is assigned to it (ServiceCallTicketResources /
-ServiceCallTaskResources). Versions are the item's change marker (``updateDateTime`` & co), written
-with :func:`version_of` so that ``markers`` and full reads agree. The module holds the whole
-rows <-> model mapping next to the queries that need it, which takes it past 500 lines.
+(companies and their countries, contacts, action types, tickets, tasks), never one request per item. A
+service call belongs to a resource when one of its tickets or tasks is assigned to it
+(ServiceCallTicketResources / ServiceCallTaskResources). Versions are the item's change marker
+(``updateDateTime`` & co), written with :func:`version_of` so that ``markers`` and full reads agree. The
+module holds the whole rows <-> model mapping next to the queries that need it, which takes it past 500
+lines.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -96,6 +98,8 @@ class AutotaskPsa:
         self._resource_ref = resource
         self._me: Resource | None = None
         self._action_types: dict[int, ActionType] | None = None
+        self._countries: dict[int, str] = {}  # countryID -> display name, for the client's lifetime
+        self._countries_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="psa-lookup")
 
     # --- who am I ------------------------------------------------------------------------------
@@ -251,9 +255,7 @@ class AutotaskPsa:
         contact_ids = [i.contact_id for i in items if isinstance(i, PsaToDo) and i.contact_id]
         has_todos = any(isinstance(i, PsaToDo) for i in items)
         # Independent look-ups side by side (each endpoint keeps its own 3-request limit).
-        companies = self._pool.submit(
-            lambda: {r["id"]: _company(r) for r in self._rows_in("Companies", "id", company_ids)}
-        )
+        companies = self._pool.submit(lambda: self._companies(self._rows_in("Companies", "id", company_ids)))
         contacts = self._pool.submit(
             lambda: {r["id"]: _contact(r) for r in self._rows_in("Contacts", "id", contact_ids)}
         )
@@ -321,12 +323,30 @@ class AutotaskPsa:
 
     def company(self, id_or_name: str | int) -> Company:
         if _is_id(id_or_name):
-            return _company(self._get_or_lookup_failed("Companies", int(id_or_name), "company"))
-        name = str(id_or_name).strip()
-        rows = self.client.query("Companies", contains("companyName", name), max_records=100)
-        return _pick(
-            "company", name, {r["companyName"]: _company(r) for r in rows}, self._company_names(name)
-        )
+            row = self._get_or_lookup_failed("Companies", int(id_or_name), "company")
+        else:
+            name = str(id_or_name).strip()
+            rows = self.client.query("Companies", contains("companyName", name), max_records=100)
+            row = _pick("company", name, {r["companyName"]: r for r in rows}, self._company_names(name))
+        return self._companies([row])[row["id"]]
+
+    def _companies(self, rows: list[Row]) -> dict[int, Company]:
+        """Companies by id, their addresses with the country's name (see ``_country_names``)."""
+        countries = self._country_names([r.get("countryID") for r in rows])
+        return {r["id"]: _company(r, countries.get(r.get("countryID") or 0, "")) for r in rows}
+
+    def _country_names(self, ids: list[Any]) -> dict[int, str]:
+        """Display names (else ISO names) of the countries ``ids`` refer to. Those not seen yet come in
+        one ``in`` query and stay cached for the client's lifetime: Autotask's country list hardly
+        changes. An id Autotask does not know is cached as no name."""
+        wanted = {int(i) for i in ids if i}
+        with self._countries_lock:
+            missing = sorted(wanted - self._countries.keys())
+            if missing:
+                rows = self._rows_in("Countries", "id", missing, ["id", "displayName", "name"])
+                found = {r["id"]: str(r.get("displayName") or r.get("name") or "") for r in rows}
+                self._countries.update({i: found.get(i, "") for i in missing})
+            return {i: self._countries[i] for i in wanted}
 
     def _company_names(self, name: str) -> Callable[[], list[str]]:
         def names() -> list[str]:
@@ -483,13 +503,14 @@ def _work(kind: WorkKind, row: Row, number_field: str) -> ServiceCallWork:
     return ServiceCallWork(kind, row["id"], row.get(number_field) or "", row.get("title") or "")
 
 
-def _company(row: Row) -> Company:
+def _company(row: Row, country: str = "") -> Company:
     address = Address(
         line1=row.get("address1") or "",
         line2=row.get("address2") or "",
         city=row.get("city") or "",
         state=row.get("state") or "",
         postal_code=row.get("postalCode") or "",
+        country=country,
     )
     return Company(row["id"], row.get("companyName") or "", address, row.get("isActive") is not False)
 

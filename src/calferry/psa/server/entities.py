@@ -225,7 +225,7 @@ ENTITIES: tuple[Entity, ...] = (
             _s("city", 30),
             _s("state", 40),
             _s("postalCode", 10),
-            Field("countryID", INT),
+            Field("countryID", INT, reference="Countries"),
             _s("additionalAddressInformation", 100),
             _s("fax", 25),
             _s("webAddress", 255),
@@ -372,6 +372,21 @@ ENTITIES: tuple[Entity, ...] = (
             Field("timeZone", INT, required=True),
             _s("ianaTimeZone", 64),
             Field("isDefault", BOOL),
+        ),
+    ),
+    Entity(
+        # Autotask's fixed country list: a tenant can rename, (de)activate or re-default a country in the
+        # UI but never add or delete one; this server only reads them. ``name`` is the ISO standard name,
+        # ``displayName`` what Autotask shows (and calferry puts into an address).
+        "Countries",
+        (
+            _id(),
+            Field("name", STR, 50, read_only=True),
+            _s("displayName", 100),
+            Field("countryCode", STR, 2, read_only=True),
+            Field("addressFormatID", LONG),
+            Field("isActive", BOOL),
+            Field("isDefaultCountry", BOOL),
         ),
     ),
     Entity(

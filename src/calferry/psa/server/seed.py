@@ -35,7 +35,14 @@ ACTION_TYPES = (  # id, name, view (1 Calendar, 2 To-Do, 3 both, 4 none), system
     (5, "Quick Note", 4, True),
     (29682776, "Email", 2, False),
 )
-COMPANIES = (  # name, phone, address1, city, state, postal code, country id
+COUNTRIES = (  # id, ISO standard name, display name, ISO code, address format, default
+    (14, "Australia", "Australia", "AU", 1, False),
+    (83, "Germany", "Germany", "DE", 2, False),
+    (237, "United States of America", "United States", "US", 1, True),
+)
+"""Every database holds these, seeded or not (a tenant always has its country list); address format ids
+are ours (1 "city state postal code", 2 "postal code city"), Autotask does not publish its own."""
+COMPANIES = (  # name, phone, address1, city, state, postal code, country id (COUNTRIES)
     ("Contoso Dental", "+1 212 555 0101", "350 Fifth Avenue", "New York", "NY", "10118", 237),
     ("Fabrikam Logistik GmbH", "+49 30 555 0102", "Friedrichstraße 43", "Berlin", "BE", "10117", 83),
     ("Northwind Traders Pty", "+61 2 5550 0103", "1 Macquarie Street", "Sydney", "NSW", "2000", 14),
@@ -83,6 +90,26 @@ def _ensure_location(conn: Connection) -> int:
     return _insert(
         conn, "InternalLocations", name="Head Office", timeZone=85, ianaTimeZone="UTC", isDefault=True
     )
+
+
+def ensure_countries(engine: Engine) -> None:
+    """The countries of ``COUNTRIES`` that the database lacks (Countries cannot be created over the API)."""
+    table = TABLES["Countries"]
+    with engine.begin() as conn:
+        have = set(conn.execute(select(table.c.id)).scalars())
+        for country_id, name, display, code, address_format, default in COUNTRIES:
+            if country_id not in have:
+                _insert(
+                    conn,
+                    "Countries",
+                    id=country_id,
+                    name=name,
+                    displayName=display,
+                    countryCode=code,
+                    addressFormatID=address_format,
+                    isActive=True,
+                    isDefaultCountry=default,
+                )
 
 
 def ensure_api_user(engine: Engine, username: str) -> int:

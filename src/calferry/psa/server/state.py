@@ -43,6 +43,7 @@ class ServerState:
         self._fill()
 
     def _fill(self) -> None:
+        seed.ensure_countries(self.engine)
         if self.settings.seed == "demo":
             seed.seed_demo(self.engine, self.settings.username)
         seed.ensure_api_user(self.engine, self.settings.username)
