@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from calferry import mapping
@@ -275,49 +276,167 @@ def test_psa_hash_sees_mapped_fields_only() -> None:
 
 # --- properties: instants are exact across DST and zones (B7) -------------------------------
 
-ZONES = st.sampled_from(
-    [
-        "Europe/Berlin",
-        "America/New_York",
-        "America/Sao_Paulo",
-        "Australia/Lord_Howe",
-        "Asia/Kolkata",
-        "Pacific/Chatham",
-        "Europe/London",
-        "America/St_Johns",
-        "UTC",
-        "Pacific/Auckland",
+ZONE_NAMES = (
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Sao_Paulo",  # DST until 2019, the clocks changed at midnight
+    "Australia/Lord_Howe",  # a 30-minute shift
+    "Asia/Kolkata",
+    "Pacific/Chatham",  # +12:45 / +13:45
+    "Europe/London",
+    "America/St_Johns",
+    "UTC",
+    "Pacific/Auckland",
+)
+LORD_HOWE, AUCKLAND, SAO_PAULO = (
+    ZoneInfo(z) for z in ("Australia/Lord_Howe", "Pacific/Auckland", "America/Sao_Paulo")
+)
+SCAN = range(
+    int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()),
+    int(datetime(2040, 1, 1, tzinfo=UTC).timestamp()),
+    86400,
+)
+HOURS_AROUND = 3
+
+
+def _offset(zone: ZoneInfo, timestamp: int) -> timedelta | None:
+    return datetime.fromtimestamp(timestamp, zone).utcoffset()
+
+
+@cache
+def transitions(zone: str) -> tuple[int, ...]:
+    """Where ``zone``'s UTC offset changed or will change, 2000-2040: a daily scan bisected to the second."""
+    tz = ZoneInfo(zone)
+    return tuple(
+        _first_second(tz, day, day + 86400) for day in SCAN if _offset(tz, day) != _offset(tz, day + 86400)
+    )
+
+
+def _first_second(zone: ZoneInfo, before: int, after: int) -> int:
+    """The first second with ``after``'s offset, knowing it differs from ``before``'s."""
+    while after - before > 1:
+        middle = (before + after) // 2
+        if _offset(zone, middle) == _offset(zone, before):
+            before = middle
+        else:
+            after = middle
+    return after
+
+
+@st.composite
+def near_transitions(draw: st.DrawFn) -> datetime:
+    """A local time a few hours either side of one of a zone's offset changes, with fold 0 or 1.
+
+    Counted on the clock face from the moment just before the change; half the draws stay within one shift
+    of it, so the spring gap (local times that never happen) and the autumn fold (local times that happen
+    twice) come up often.
+    """
+    zone = draw(st.sampled_from(ZONE_NAMES).filter(transitions))
+    tz = ZoneInfo(zone)
+    change = draw(st.sampled_from(transitions(zone)))
+    before, after = _offset(tz, change - 1), _offset(tz, change)
+    assert before is not None and after is not None
+    shift = abs(after - before) // timedelta(minutes=1)
+    face = datetime.fromtimestamp(change - 1, tz).replace(tzinfo=None) + timedelta(seconds=1)
+    minutes = draw(st.integers(-shift, shift) | st.integers(-60 * HOURS_AROUND, 60 * HOURS_AROUND))
+    local = face + timedelta(minutes=minutes)
+    return local.replace(tzinfo=tz, fold=draw(st.integers(0, 1)))
+
+
+ANYWHERE = st.builds(
+    lambda zone, local, fold: local.replace(tzinfo=ZoneInfo(zone), fold=fold),
+    st.sampled_from(ZONE_NAMES),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 12, 31)),
+    st.integers(0, 1),
+)
+ZONED_TIMES = st.one_of(near_transitions(), ANYWHERE)
+ZONED_DAYS = st.builds(
+    lambda moment, shift: (_zone_of(moment), moment.date() + timedelta(days=shift)),
+    ZONED_TIMES,
+    st.integers(-1, 1),
+)
+
+
+def _zone_of(moment: datetime) -> str:
+    assert isinstance(moment.tzinfo, ZoneInfo)
+    return moment.tzinfo.key
+
+
+def _utc(moment: object) -> datetime:
+    assert isinstance(moment, datetime)
+    return moment.astimezone(UTC)
+
+
+def test_b7_transition_scan_finds_the_known_changes() -> None:
+    berlin_2026 = [
+        datetime.fromtimestamp(t, UTC)
+        for t in transitions("Europe/Berlin")
+        if datetime.fromtimestamp(t, UTC).year == 2026
     ]
+    assert berlin_2026 == [datetime(2026, 3, 29, 1, tzinfo=UTC), datetime(2026, 10, 25, 1, tzinfo=UTC)]
+    assert transitions("UTC") == () and transitions("Asia/Kolkata") == ()
+    brazil_stopped_in_2019 = len(transitions("America/Sao_Paulo")) < len(transitions("Pacific/Auckland"))
+    assert brazil_stopped_in_2019
+
+
+@pytest.mark.parametrize(
+    ("local", "sent"),
+    [
+        # in the spring gap, then the autumn fold's first and second pass, then Lord Howe's half-hour fold
+        (datetime(2026, 3, 29, 2, 30, tzinfo=BERLIN), datetime(2026, 3, 29, 1, 30, tzinfo=UTC)),
+        (datetime(2026, 10, 25, 2, 30, tzinfo=BERLIN), datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+        (datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=BERLIN), datetime(2026, 10, 25, 1, 30, tzinfo=UTC)),
+        (datetime(2026, 4, 5, 1, 45, tzinfo=LORD_HOWE), datetime(2026, 4, 4, 14, 45, tzinfo=UTC)),
+        (datetime(2026, 4, 5, 1, 45, fold=1, tzinfo=LORD_HOWE), datetime(2026, 4, 4, 15, 15, tzinfo=UTC)),
+    ],
 )
-LOCAL_TIMES = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 12, 31))
+def test_b7_fold_and_gap_times_are_sent_as_the_instant_they_name(local: datetime, sent: datetime) -> None:
+    """fold=1 is the second pass through the repeated hour; a time in the gap reads the clock before the change."""
+    resource = replace(ME, time_zone=_zone_of(local))
+    appointment = mapping.personal_to_appointment(
+        item(start=local, end=local + timedelta(hours=2)), resource
+    ).value
+    assert appointment.start == sent
 
 
-@given(zone=ZONES, local=LOCAL_TIMES, minutes=st.integers(min_value=0, max_value=60 * 24 * 3))
-def test_b7_timed_items_keep_their_instants_both_ways(zone: str, local: datetime, minutes: int) -> None:
-    start = local.replace(tzinfo=ZoneInfo(zone))
-    end = (start.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(ZoneInfo(zone))
-    resource = replace(ME, time_zone=zone)
-    appt = mapping.personal_to_appointment(item(start=start, end=end), resource).value
-    assert appt.start == start and appt.end == end
-    assert appt.start.utcoffset() == timedelta(0)
-    fields = mapping.psa_to_personal(appt, zone, {}, {}, {})
-    if isinstance(fields.start, datetime):
-        assert fields.start == start and fields.end == end
-    else:  # whole local days came back as an all-day item: the same days
-        assert fields.start == start.date() and fields.end == end.date()
+@settings(max_examples=300)  # a few dozen of them land in a gap or a fold
+@given(start=ZONED_TIMES, minutes=st.integers(min_value=0, max_value=60 * 24 * 3))
+@example(start=datetime(2026, 3, 29, 2, 30, tzinfo=BERLIN), minutes=60)  # spring forward: 02:30 never happens
+@example(start=datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=BERLIN), minutes=45)  # the second 02:30
+@example(start=datetime(2026, 4, 5, 1, 45, fold=1, tzinfo=LORD_HOWE), minutes=30)  # back by 30 minutes
+@example(start=datetime(2026, 10, 4, 2, 15, tzinfo=LORD_HOWE), minutes=30)  # 02:00-02:30 never happens
+@example(start=datetime(2026, 9, 27, 2, 30, tzinfo=AUCKLAND), minutes=90)  # southern spring, in September
+# Sao Paulo skipped midnight: 00:00 is read as 01:00 and 23 hours later is the next day's start
+@example(start=datetime(2018, 11, 4, 0, 0, tzinfo=SAO_PAULO), minutes=23 * 60)
+def test_b7_timed_items_keep_their_instants_both_ways(start: datetime, minutes: int) -> None:
+    zone = _zone_of(start)
+    end = (start.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(start.tzinfo)
+    sent = mapping.personal_to_appointment(item(start=start, end=end), replace(ME, time_zone=zone)).value
+    assert sent.start.utcoffset() == timedelta(0)
+    assert (sent.start, sent.end) == (_utc(start), _utc(end))
+    back = mapping.psa_to_personal(sent, zone, {}, {}, {})
+    if isinstance(back.start, datetime):
+        assert (_utc(back.start), _utc(back.end)) == (sent.start, sent.end)
+        assert _zone_of(back.start) == zone
+    else:  # it covered whole local days, so it came back as an all-day item on those days
+        assert back.start == sent.start.astimezone(ZoneInfo(zone)).date()
+    assert mapping.psa_times(item(start=back.start, end=back.end), zone) == (sent.start, sent.end)
 
 
-@given(
-    zone=ZONES,
-    day=st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 30)),
-    days=st.integers(1, 14),
-)
-def test_b7_all_day_items_round_trip_as_the_same_days(zone: str, day: date, days: int) -> None:
-    resource = replace(ME, time_zone=zone)
+@settings(max_examples=300)
+@given(zone_day=ZONED_DAYS, days=st.integers(1, 14))
+@example(zone_day=("Europe/Berlin", date(2026, 3, 29)), days=1)  # a 23-hour day
+@example(zone_day=("Europe/Berlin", date(2026, 10, 25)), days=1)  # a 25-hour day
+@example(zone_day=("Australia/Lord_Howe", date(2026, 10, 4)), days=1)  # a 23.5-hour day
+@example(zone_day=("Pacific/Auckland", date(2026, 4, 5)), days=2)  # southern autumn, in April
+@example(zone_day=("America/Sao_Paulo", date(2018, 11, 4)), days=1)  # starts at 01:00: midnight skipped
+@example(zone_day=("America/Sao_Paulo", date(2018, 2, 17)), days=1)  # 25 hours: 23:00-24:00 twice
+def test_r18_all_day_items_block_the_same_whole_days_both_ways(zone_day: tuple[str, date], days: int) -> None:
+    zone, day = zone_day
     end_day = day + timedelta(days=days)
-    appt = mapping.personal_to_appointment(item(start=day, end=end_day), resource).value
-    local = ZoneInfo(zone)
-    assert appt.start.astimezone(local).date() == day
-    assert appt.end.astimezone(local).date() == end_day
-    fields = mapping.psa_to_personal(appt, zone, {}, {}, {})
-    assert (fields.start, fields.end) == (day, end_day)
+    sent = mapping.personal_to_appointment(item(start=day, end=end_day), replace(ME, time_zone=zone)).value
+    for instant, local_day in ((sent.start, day), (sent.end, end_day)):  # the first second of that local day
+        assert instant.astimezone(ZoneInfo(zone)).date() == local_day
+        assert (instant - timedelta(seconds=1)).astimezone(ZoneInfo(zone)).date() < local_day
+    back = mapping.psa_to_personal(sent, zone, {}, {}, {})
+    assert (back.start, back.end) == (day, end_day)
