@@ -175,21 +175,22 @@ def _option(key: str) -> Option:
 
 def _validate(data: Mapping[str, Any], text: str) -> tuple[dict[str, Any], list[str]]:
     values = {o.key: _converted_default(o) for o in SCHEMA}
+    keys = _key_lines(text)
     problems: list[str] = []
     for section, entries in data.items():
         if not isinstance(entries, Mapping):
-            problems.append(f"{_where(section, '', text)}[{section}] must be a table")
+            problems.append(f"{_where((section,), keys)}[{section}] must be a table")
             continue
         for name, raw in entries.items():
             key = f"{section}.{name}"
             option = OPTIONS.get(key)
             if option is None:
-                problems.append(f"{_where(section, name, text)}{key}: unknown setting")
+                problems.append(f"{_where((section, name), keys)}{key}: unknown setting")
                 continue
             try:
                 values[key] = _CONVERTERS[option.kind](option, raw)
             except ValueError as exc:
-                problems.append(f"{_where(section, name, text)}{key}: {exc}")
+                problems.append(f"{_where((section, name), keys)}{key}: {exc}")
     return values, problems
 
 
@@ -197,17 +198,54 @@ def _converted_default(option: Option) -> Any:
     return _CONVERTERS[option.kind](option, option.default)
 
 
-def _where(section: str, name: str, text: str) -> str:
-    """``line N: `` for a key in the TOML text, so a person can find it; empty if not found."""
-    in_section = False
+_KEY_PART = r"""\s*(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')\s*"""
+_KEY = rf"{_KEY_PART}(?:\.{_KEY_PART})*"
+_TABLE_LINE = re.compile(rf"\s*\[\[?(?P<key>{_KEY})\]\]?\s*(?:#.*)?$")
+_KEY_LINE = re.compile(rf"(?P<key>{_KEY})=")
+_MULTILINE_QUOTES = re.compile(r"\"\"\"|'''")
+
+
+def _key_lines(text: str) -> list[tuple[tuple[str, ...], int]]:
+    """Each table header and key in the TOML text as a full path (quotes resolved), with its line number.
+
+    Dotted keys, quoted keys, inline tables and sub-tables all end up under the section they set, so a
+    problem can point at the line that caused it; lines inside multi-line strings are skipped.
+    """
+    table: tuple[str, ...] = ()
+    found: list[tuple[tuple[str, ...], int]] = []
+    in_string = False
     for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped.startswith("["):
-            in_section = stripped.strip("[] ") == section
-            if in_section and not name:
-                return f"line {number}: "
-        elif in_section and name and re.match(rf"{re.escape(name)}\s*=", stripped):
-            return f"line {number}: "
+        if not in_string and (header := _TABLE_LINE.match(line)):
+            table = _key_path(header["key"])
+            found.append((table, number))
+        elif not in_string and (assignment := _KEY_LINE.match(line)):
+            found.append((table + _key_path(assignment["key"]), number))
+        in_string ^= len(_MULTILINE_QUOTES.findall(line)) % 2 == 1
+    return found
+
+
+def _key_path(key: str) -> tuple[str, ...]:
+    """The parts of a TOML key exactly as TOML reads them (``"a".b`` is ``("a", "b")``)."""
+    path: list[str] = []
+    node: Any = tomllib.loads(f"{key} = 0")
+    while isinstance(node, dict):
+        name, node = next(iter(node.items()))
+        path.append(name)
+    return tuple(path)
+
+
+def _where(path: tuple[str, ...], keys: list[tuple[tuple[str, ...], int]]) -> str:
+    """``line N: `` for a setting, so a person can find it; empty if the text does not show it.
+
+    The first line that sets the key or something inside it (``personal.url = ...`` for ``bogus.personal``);
+    failing that, the nearest enclosing table or inline table (``calendar = { enabled = "x" }``).
+    """
+    inside = [number for found, number in keys if found[: len(path)] == path]
+    enclosing = [(len(found), number) for found, number in keys if path[: len(found)] == found]
+    if inside:
+        return f"line {inside[0]}: "
+    if enclosing:
+        return f"line {max(enclosing)[1]}: "
     return ""
 
 

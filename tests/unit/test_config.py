@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import takewhile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from calferry.errors import ConfigError
 from calferry.model import PsaKind
 
 runner = CliRunner()
+README = Path(__file__).parents[2] / "README.md"
 
 
 def test_r1_integration_starts_disabled(calferry_home: Path) -> None:
@@ -30,18 +32,14 @@ def test_r2_defaults_cover_every_option() -> None:
     assert settings.personal.backend == "caldav"
 
 
-def test_r1_config_show_json_on_empty_home() -> None:
+def test_r1_config_show_json_on_empty_home(calferry_home: Path) -> None:
     result = runner.invoke(app, ["config", "show", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
+    assert data.pop("path") == str(calferry_home / "config.toml")
+    assert data == config.Settings.from_dict({}).to_dict()
+    assert {f"{section}.{name}" for section in data for name in data[section]} == set(config.OPTIONS)
     assert data["calendar"]["enabled"] is False
-    assert data["calendar"]["conflict_policy"] == "keep-personal"
-    for key in ("get_past_days", "get_future_days", "get_kinds", "default_action_type"):
-        assert key in data["calendar"]
-    for key in ("base_url", "zone_user", "username", "integration_code", "resource"):
-        assert key in data["psa"]
-    for key in ("backend", "url", "username", "path"):
-        assert key in data["personal"]
 
 
 def test_r1_enable_and_disable_round_trip(calferry_home: Path) -> None:
@@ -83,6 +81,69 @@ def test_every_problem_in_a_file_is_reported_at_once_with_lines(calferry_home: P
     assert any(p.startswith("line 7: psa.flavour: unknown setting") for p in problems)
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        pytest.param(
+            '[psa]\nbase_url = "http://x"\n"integration_code" = 5.5\n',
+            "line 3: psa.integration_code: expected text",
+            id="quoted-key",
+        ),
+        pytest.param(
+            "[ 'psa' ]  # the PSA\n\t'integration_code'   = 5.5\n",
+            "line 2: psa.integration_code: expected text",
+            id="quoted-header",
+        ),
+        pytest.param(
+            '# mine\ncalendar.enabled = "x"\n',
+            "line 2: calendar.enabled: expected true",
+            id="top-level-dotted",
+        ),
+        pytest.param(
+            '\ncalendar = { enabled = "x" }\n', "line 2: calendar.enabled: expected true", id="inline-table"
+        ),
+        pytest.param(
+            '[bogus]\n\npersonal.url = "x"\n',
+            "line 3: bogus.personal: unknown setting",
+            id="dotted-in-section",
+        ),
+        pytest.param(
+            "[calendar]\nenabled = true\n[calendar.extra] # more\nx = 1\n",
+            "line 3: calendar.extra: unknown setting",
+            id="sub-table",
+        ),
+        pytest.param(
+            '[psa]\nintegration_code = """\n[calendar]\nenabled = no\n"""\n[calendar]\nenabled.x = 1\n',
+            "line 7: calendar.enabled: expected true",
+            id="header-inside-a-multi-line-string",
+        ),
+        pytest.param("\ncalendar = 5\n", "line 2: [calendar] must be a table", id="not-a-table"),
+    ],
+)
+def test_every_way_of_writing_a_key_is_reported_with_its_line(
+    calferry_home: Path, text: str, problem: str
+) -> None:
+    (calferry_home / "config.toml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        config.load_settings()
+    assert [p[: len(problem)] for p in caught.value.problems] == [problem]
+
+
+def test_problems_in_dotted_quoted_and_inline_keys_are_reported_at_once(calferry_home: Path) -> None:
+    (calferry_home / "config.toml").write_text(
+        'calendar.get_past_days = "x"\npsa = { integration_code = 5.5 }\n'
+        '[personal]\n"backend" = "fax"\n[bogus]\npersonal.url = "x"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        config.load_settings()
+    assert [p.split(": ")[:2] for p in caught.value.problems] == [
+        ["line 1", "calendar.get_past_days"],
+        ["line 2", "psa.integration_code"],
+        ["line 4", "personal.backend"],
+        ["line 6", "bogus.personal"],
+    ]
+
+
 def test_broken_toml_is_a_clear_error(calferry_home: Path) -> None:
     (calferry_home / "config.toml").write_text("[calendar\nenabled = true\n")
     result = runner.invoke(app, ["config", "show"])
@@ -97,3 +158,10 @@ def test_no_secret_key_exists_in_the_schema() -> None:
 def test_docs_table_lists_every_key() -> None:
     table = config.markdown_table()
     assert all(f"`{o.key}`" in table for o in config.SCHEMA)
+
+
+def test_readme_settings_table_is_the_generated_one() -> None:
+    """The README's table starts at its header row and runs to the first line that is not a row."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = lines.index("| key | default | meaning |")
+    assert "\n".join(takewhile(lambda line: line.startswith("|"), lines[start:])) == config.markdown_table()
