@@ -8,10 +8,19 @@ Fixtures:
 - ``browser``: one headless Chromium per session.
 - ``web``: a :class:`WebUnderTest` per test: the app on a free loopback port over a real
   :class:`calferry.service.Service` (see ``backend``), a fresh browser ``page``, and ``url(path)``.
+- ``backend``: the real servers behind the page: the demo-seeded PSA server (SQLite, reset per test)
+  with the demo technician Nora York configured as ``psa.resource``, and a fresh Radicale calendar
+  holding a week of personal items (one bulk PUT). The service opens the configured adapters per
+  request, exactly as ``calferry web`` does.
+
+Screenshots go to ``docs/screenshots/`` only with ``CALFERRY_SCREENSHOTS=1`` (to regenerate the pictures
+of docs/web.md); otherwise into the test's own temporary directory, so a test run changes no
+committed file.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -22,28 +31,26 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from calferry.config import load_settings, write_settings
-from calferry.links import LinkStore
-from calferry.model import (
-    ActionType,
-    Address,
-    Company,
-    Contact,
-    PersonalItem,
-    Resource,
-    ServiceCallWork,
-    WorkKind,
-)
-from calferry.personal.memory import MemoryCalendar
-from calferry.psa.memory import MemoryPsa
+from calferry import config
+from calferry.config import load_settings
+from calferry.model import ItemKey, PersonalItem, PsaItem, PsaKind, PsaRef
+from calferry.personal.caldav import CalDavCalendar
+from calferry.personal.radicale import DEFAULT_USER, bulk_put
+from calferry.psa.autotask import RetryPolicy
+from calferry.psa.gateway import AutotaskPsa
+from calferry.psa.server import DEMO_INTEGRATION_CODE, DEMO_USERNAME
+from calferry.psa.server.state import Settings as ServerSettings
 from calferry.service import Service
 from calferry.web.app import create_app
 from calferry.web.common import ServiceFactory
+from tests.fixtures.psa_server import PsaServer, _Running
+from tests.system.send_helpers import daily_series, vcalendar, vevent
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -56,7 +63,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+NORA = "tech.ny@demo.calferry.local"  # the demo technician with CRM access (America/New_York)
+NOAH = "tech.nocrm@demo.calferry.local"  # the demo technician without CRM access (R33)
+QUICK_RETRY = RetryPolicy(base_delay=0.01, max_delay=0.05)
+"""On loopback a refused connection is final: retry it as often as in production, but without the waits."""
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +113,7 @@ def start_server(factory: ServiceFactory, password: str | None = None) -> LiveSe
 class WebUnderTest:
     page: Page
     base_url: str
+    screenshots: Path
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -111,17 +123,18 @@ class WebUnderTest:
         return self.page
 
     def screenshot(self, name: str) -> None:
-        """Keep a full-page picture for docs/web.md."""
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        """A full-page picture: for docs/web.md with CALFERRY_SCREENSHOTS=1, else kept with the test."""
+        self.screenshots.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(self.screenshots / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture
-def web(browser: Browser, service_factory: ServiceFactory) -> Iterator[WebUnderTest]:
+def web(browser: Browser, service_factory: ServiceFactory, tmp_path: Path) -> Iterator[WebUnderTest]:
     live = start_server(service_factory)
     context = browser.new_context(viewport={"width": 1100, "height": 800})
+    pictures = DOCS_SCREENSHOTS if os.environ.get("CALFERRY_SCREENSHOTS") == "1" else tmp_path / "screenshots"
     try:
-        yield WebUnderTest(context.new_page(), live.base_url)
+        yield WebUnderTest(context.new_page(), live.base_url, pictures)
     finally:
         context.close()
         live.stop()
@@ -129,10 +142,10 @@ def web(browser: Browser, service_factory: ServiceFactory) -> Iterator[WebUnderT
 
 @dataclass
 class Backend:
-    """The two sides the page works on, reachable by the test to seed and to check what happened."""
+    """The two real sides the page works on, reachable by the test to seed and to check what happened."""
 
-    calendar: MemoryCalendar
-    psa: MemoryPsa
+    psa_server: PsaServer
+    calendar_url: str
     monday: date
 
     def at(self, day: int, hour: int, minutes: int = 60) -> tuple[datetime, datetime]:
@@ -140,52 +153,97 @@ class Backend:
         return start, start + timedelta(minutes=minutes)
 
     def factory(self) -> ServiceFactory:
-        """A real Service per request over these sides, the link store in CALFERRY_HOME, options re-read."""
+        """What ``calferry web`` opens per request (options re-read, the configured adapters), with
+        quick retries so that an unreachable PSA fails at once."""
 
         @contextmanager
         def open_service() -> Iterator[Service]:
-            store = LinkStore.open()
-            try:
-                with store.lock():
-                    yield Service(load_settings(), self.calendar, self.psa, store)
-            finally:
-                store.close()
+            with Service.open(load_settings()) as svc:
+                assert isinstance(svc.psa, AutotaskPsa)
+                svc.psa.client.retry = QUICK_RETRY
+                yield svc
 
         return open_service
 
+    def personal(self, ref: str) -> PersonalItem:
+        calendar = CalDavCalendar(self.calendar_url, username=DEFAULT_USER)
+        try:
+            return calendar.get(ItemKey.from_ref(ref))
+        finally:
+            calendar.close()
 
-ME = Resource(1, "Tess", "Tech", email="tess@example.com", time_zone="UTC")
-ACME = Company(10, "Acme GmbH", Address("Hauptstr. 1", city="Berlin", postal_code="10115", country="DE"))
+    def update_personal(self, item: PersonalItem) -> None:
+        calendar = CalDavCalendar(self.calendar_url, username=DEFAULT_USER)
+        try:
+            calendar.update(item)
+        finally:
+            calendar.close()
+
+    def psa_item(self, kind: PsaKind, psa_id: int) -> PsaItem:
+        """An item as the PSA holds it, read through the real adapter."""
+        with self.factory()() as svc:
+            return svc.psa.get(PsaRef(kind, psa_id))
+
+    def psa_rows(self, entity: str, **equal: Any) -> list[dict[str, Any]]:
+        """Raw rows of ``entity`` whose fields equal ``equal`` (every row without arguments)."""
+        conditions = [{"op": "eq", "field": k, "value": v} for k, v in equal.items()]
+        body = {"filter": conditions or [{"op": "gte", "field": "id", "value": 0}]}
+        with self.psa_server.client() as client:
+            answer = client.post(f"{entity}/query", json=body)
+        answer.raise_for_status()
+        rows: list[dict[str, Any]] = answer.json()["items"]
+        return rows
+
+    def psa_patch(self, entity: str, **fields: Any) -> None:
+        """An edit made in the PSA itself (raw REST PATCH, as Autotask takes it)."""
+        with self.psa_server.client() as client:
+            client.patch(entity, json=fields).raise_for_status()
+
+    def company_id(self, name: str) -> int:
+        (row,) = self.psa_rows("Companies", companyName=name)
+        return int(row["id"])
+
+
+@pytest.fixture(scope="session")
+def _browser_psa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsaServer]:
+    """One demo PSA server (SQLite) for the session; each test resets it (see ``backend``)."""
+    db_url = f"sqlite:///{tmp_path_factory.mktemp('web-psa') / 'psa.sqlite3'}"
+    running = _Running(ServerSettings(db_url=db_url, seed="demo"))
+    yield running.info
+    running.stop()
 
 
 @pytest.fixture
-def backend() -> Backend:
-    """Calendar integration enabled (R1), a week of personal items, a PSA with a company and a ticket."""
-    write_settings({"calendar.enabled": True})
+def backend(_browser_psa: PsaServer, radicale_calendar_url: str, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    """Calendar integration enabled (R1), Nora York's fresh demo PSA, a week of personal items."""
+    _browser_psa.state.reset()
+    monkeypatch.setenv("CALFERRY_PSA_SECRET", _browser_psa.headers["Secret"])
+    for key, value in {
+        "calendar.enabled": "true",
+        "personal.backend": "caldav",
+        "personal.url": radicale_calendar_url,
+        "personal.username": DEFAULT_USER,
+        "psa.base_url": _browser_psa.base_url,
+        "psa.username": DEMO_USERNAME,
+        "psa.integration_code": DEMO_INTEGRATION_CODE,
+        "psa.resource": NORA,
+    }.items():
+        config.set_value(key, value)
     today = date.today()
-    backend = Backend(
-        MemoryCalendar(),
-        MemoryPsa(
-            ME,
-            companies=[ACME],
-            contacts=[Contact(20, 10, "Carla", "Customer")],
-            action_types=[ActionType(3, "Meeting"), ActionType(4, "Phone call")],
-            work=[ServiceCallWork(WorkKind.TICKET, 100, "T20260301.0001", "Printer jams")],
-        ),
-        today - timedelta(days=today.weekday()),
-    )
-    seed_week(backend)
+    backend = Backend(_browser_psa, radicale_calendar_url, today - timedelta(days=today.weekday()))
+    bulk_put(radicale_calendar_url, seed_week(backend).encode("utf-8"))
     return backend
 
 
-def seed_week(b: Backend) -> None:
-    b.calendar.create(PersonalItem("budget", *b.at(0, 9), subject="Budget review", description="Q3 numbers"))
-    b.calendar.create(
-        PersonalItem("dentist", *b.at(1, 8), subject="Dentist", description="root canal", private=True)
+def seed_week(b: Backend) -> str:
+    """This week's personal items as one VCALENDAR: an appointment, a private one, two to be To-Dos, a series."""
+    return vcalendar(
+        vevent("budget", *b.at(0, 9), "Budget review", "DESCRIPTION:Q3 numbers"),
+        vevent("dentist", *b.at(1, 8), "Dentist", "DESCRIPTION:root canal", "CLASS:PRIVATE"),
+        vevent("visit", *b.at(2, 13), "Visit Contoso", "DESCRIPTION:new printers"),
+        vevent("call", *b.at(2, 15), "Call back", "DESCRIPTION:about invoices"),
+        daily_series("standup", b.at(0, 8)[0], 3, "Standup"),
     )
-    b.calendar.create(PersonalItem("visit", *b.at(2, 13), subject="Visit Acme", description="new printers"))
-    b.calendar.create(PersonalItem("call", *b.at(2, 15), subject="Call back", description="about invoices"))
-    b.calendar.add_series(PersonalItem("standup", *b.at(0, 8, 15), subject="Standup"), "FREQ=DAILY;COUNT=3")
 
 
 @pytest.fixture

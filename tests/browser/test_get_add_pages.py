@@ -2,54 +2,62 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import expect
 
-from calferry.model import ItemKey, PsaAppointment, PsaKind, PsaRef, PsaServiceCall
-from tests.browser.conftest import ME, Backend, WebUnderTest
+from calferry.model import PsaKind, PsaServiceCall
+from tests.browser.conftest import Backend, WebUnderTest
 
 pytestmark = pytest.mark.browser
 
 
-def send(backend: Backend, ref: str) -> None:
+def send(backend: Backend, ref: str) -> int:
+    """Send one item through the service; its PSA id."""
     with backend.factory()() as svc:
-        assert not svc.send([ref]).failed
+        result = svc.send([ref])
+    assert not result.failed
+    stamp = backend.personal(ref).stamp
+    assert stamp is not None
+    return stamp.psa_id
+
+
+def around_today() -> str:
+    """The calendar page's range from this week's Monday to a week ahead: what a Get brings lands there."""
+    today = date.today()
+    return f"start={today - timedelta(days=today.weekday())}&end={today + timedelta(days=8)}"
 
 
 def test_r5_get_preview_shows_conflict_and_confirm_applies_the_previewed_plan(
     web: WebUnderTest, backend: Backend
 ) -> None:
-    send(backend, "budget")
-    mine = backend.calendar.get(ItemKey("budget"))
-    backend.calendar.update(replace(mine, subject="Budget review (my notes)"))
-    backend.psa.edit(PsaRef(PsaKind.APPOINTMENT, 1), title="Budget review, moved by the office")
-    backend.psa.create(PsaAppointment(None, "Site visit", *backend.at(3, 10), ME.id))
+    psa_id = send(backend, "budget")
+    backend.update_personal(replace(backend.personal("budget"), subject="Budget review (my notes)"))
+    backend.psa_patch("Appointments", id=psa_id, title="Budget review, moved by the office")
 
     page = web.goto("/get")
     preview = page.locator("table.actions")
     expect(preview.locator("tr[data-ref='budget']")).to_contain_text("conflict")
-    expect(preview.locator("tr.action-create")).to_contain_text("Site visit")
+    expect(preview.locator("tr.action-create", has_text="Training")).to_have_count(1)  # the demo's item
     web.screenshot("get-preview")
-    assert (
-        backend.calendar.get(ItemKey("budget")).subject == "Budget review (my notes)"
-    )  # preview changes nothing
+    assert backend.personal("budget").subject == "Budget review (my notes)"  # preview changes nothing
     page.get_by_role("button", name="Apply this Get").click()
     expect(page.get_by_role("status")).to_contain_text("1 conflict")
     web.screenshot("get-result")
 
-    page = web.goto("/calendar")
+    page = web.goto(f"/calendar?{around_today()}")
     expect(page.locator("tr[data-ref='budget'] td[data-label='State']")).to_have_text("conflict")
-    expect(page.locator("#items")).to_contain_text("Site visit")
-    assert backend.calendar.get(ItemKey("budget")).subject == "Budget review (my notes)"  # R5-B: kept
+    expect(page.locator("#items")).to_contain_text("Training")
+    assert backend.personal("budget").subject == "Budget review (my notes)"  # R5-B: kept
 
     page = web.goto("/conflicts")
     web.screenshot("conflicts")
     page.locator("tr[data-ref='budget']").get_by_role("button", name="Take the PSA version").click()
     expect(page.get_by_role("status")).to_contain_text("1 done")
-    assert backend.calendar.get(ItemKey("budget")).subject == "Budget review, moved by the office"
+    assert backend.personal("budget").subject == "Budget review, moved by the office"
     expect(web.goto("/conflicts").locator("#conflicts")).to_contain_text("No conflicts.")
 
 
@@ -63,26 +71,39 @@ def test_get_preview_of_a_stale_plan_id_is_refused(web: WebUnderTest) -> None:
 def test_r30_r31_add_service_call_then_the_automatic_get_shows_it(
     web: WebUnderTest, backend: Backend
 ) -> None:
+    (ticket,) = backend.psa_rows("Tickets", title="Printer queue stalls #1")
     page = web.goto("/add?kind=service-call")
     today = date.today().isoformat()
-    page.get_by_label("Company (required; name or id)").fill("Acme GmbH")
+    company = page.get_by_label("Company (required; name or id)")
+    expect(company).to_have_attribute("list", "psa-companies")  # the PSA's companies to pick from
+    expect(page.locator("#psa-companies option[value='Contoso Dental']")).to_have_count(1)
+    company.fill("Contoso Dental")
     page.get_by_label("Start (required)").fill(f"{today}T12:00")
     page.get_by_label("End (required)").fill(f"{today}T13:30")
-    page.get_by_label("Tickets (numbers or titles, one per line)").fill("T20260301.0001")
+    page.get_by_label(f"{ticket['ticketNumber']} Printer queue stalls #1").check()  # ticked by number
+    page.get_by_label("Other tasks (numbers or titles, one per line)").fill("Move rack 2")  # typed by title
     page.get_by_label("Description").fill("Replace the printer drum")
     web.screenshot("add-service-call")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("heading", name="Added to the PSA")).to_be_visible()
-    expect(page.locator("table.actions").first).to_contain_text("service-call #1")
-    expect(page.locator("table.actions").nth(1)).to_contain_text("Service Call: Acme GmbH")  # R31
+    created = page.locator("table.actions").first
+    expect(created).to_contain_text(re.compile(r"service-call #\d+"))
+    found = re.search(r"service-call #(\d+)", created.inner_text())
+    assert found is not None
+    call_id = int(found.group(1))
+    expect(page.locator("table.actions").nth(1)).to_contain_text("Service Call: Contoso Dental")  # R31
     web.screenshot("add-result")
-    (call,) = backend.psa.items.values()
-    assert isinstance(call, PsaServiceCall) and [w.number for w in call.work] == ["T20260301.0001"]
-    row = web.goto("/calendar").locator("tr", has_text="Service Call: Acme GmbH")
+    call = backend.psa_item(PsaKind.SERVICE_CALL, call_id)
+    assert isinstance(call, PsaServiceCall) and call.company_id == backend.company_id("Contoso Dental")
+    assert sorted((w.kind.value, w.title) for w in call.work) == [
+        ("task", "Move rack 2"), ("ticket", "Printer queue stalls #1"),
+    ]  # fmt: skip
+    row = web.goto("/calendar").locator("tr", has_text=f"service-call #{call_id}")
     expect(row.locator("td[data-label='State']")).to_have_text("downloaded")
 
 
 def test_r30_add_form_keeps_values_and_shows_a_missing_company(web: WebUnderTest, backend: Backend) -> None:
+    todos = backend.psa_rows("CompanyToDos")
     page = web.goto("/add?kind=todo")
     expect(page.get_by_label("Action type (required)")).to_have_value("3")
     page.get_by_label("Company (required; name or id)").fill("Nobody Ltd")
@@ -91,12 +112,13 @@ def test_r30_add_form_keeps_values_and_shows_a_missing_company(web: WebUnderTest
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#add-error")).to_contain_text("Nobody Ltd")
     expect(page.get_by_label("Company (required; name or id)")).to_have_value("Nobody Ltd")
-    assert backend.psa.items == {}
+    expect(page.locator("#psa-companies option")).to_have_count(3)  # the pick list is back too
+    assert backend.psa_rows("CompanyToDos") == todos
 
 
 def test_b4_audit_log_lists_the_transfer(web: WebUnderTest, backend: Backend) -> None:
-    send(backend, "budget")
+    psa_id = send(backend, "budget")
     page = web.goto("/log")
     expect(page.locator("#audit tbody tr").first).to_contain_text("budget")
-    expect(page.locator("#audit tbody tr").first).to_contain_text("appointment #1")
+    expect(page.locator("#audit tbody tr").first).to_contain_text(f"appointment #{psa_id}")
     web.screenshot("audit-log")

@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from calferry.config import load_settings
+from calferry.web.security import allowed_hosts
 from tests.browser.conftest import WebUnderTest
 
 pytestmark = pytest.mark.browser
@@ -73,3 +74,26 @@ def test_pages_send_strict_security_headers(web: WebUnderTest) -> None:
     assert headers["x-frame-options"] == "DENY"
     assert "default-src 'self'" in headers["content-security-policy"]
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
+
+
+def test_a_foreign_host_header_is_refused_so_dns_rebinding_reads_nothing(web: WebUnderTest) -> None:
+    port = web.base_url.rsplit(":", 1)[1]
+    with httpx.Client(base_url=web.base_url) as client:
+        rebound = client.get("/options", headers={"Host": f"evil.example:{port}"})
+        posted = client.post(
+            "/options", headers={"Host": "evil.example"}, data={"calendar.get_past_days": "1"}
+        )
+        by_name = client.get("/options", headers={"Host": f"localhost:{port}"})
+        by_address = client.get("/options")
+    assert (rebound.status_code, posted.status_code) == (400, 400)
+    assert "csrf" not in rebound.text.lower() and "calferry_csrf" not in rebound.headers.get("set-cookie", "")
+    assert (by_name.status_code, by_address.status_code) == (200, 200)
+    assert load_settings().calendar.get_past_days == 7
+
+
+def test_hosts_served_are_loopback_and_the_bound_address() -> None:
+    assert allowed_hosts("127.0.0.1", None) == ["127.0.0.1", "localhost", "[::1]"]
+    assert allowed_hosts("::1", None) == ["127.0.0.1", "localhost", "[::1]"]
+    assert allowed_hosts("192.0.2.7", "pw") == ["127.0.0.1", "localhost", "[::1]", "192.0.2.7"]
+    assert allowed_hosts("calferry.example.org", "pw")[-1] == "calferry.example.org"
+    assert allowed_hosts("0.0.0.0", "pw") == ["*"]  # any name of the machine, behind the password

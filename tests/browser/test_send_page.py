@@ -1,14 +1,21 @@
-"""Select on the calendar page, map on the mapping page, Save (R13-R18): as a person clicks it."""
+"""Select on the calendar page, map on the mapping page, Save (R13-R18, R33): as a person clicks it."""
 
 from __future__ import annotations
 
-import pytest
-from playwright.sync_api import Page, expect
+import re
+import socket
+from dataclasses import replace
 
-from calferry.model import PsaAppointment, PsaToDo
-from tests.browser.conftest import Backend, WebUnderTest
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from calferry import config
+from calferry.model import PsaAppointment, PsaKind, PsaToDo
+from tests.browser.conftest import NOAH, Backend, WebUnderTest
 
 pytestmark = pytest.mark.browser
+
+CREATED = re.compile(r"Created PSA (appointment|todo) #(\d+)")
 
 
 def select_and_open_mapping(web: WebUnderTest, *refs: str) -> Page:
@@ -20,6 +27,14 @@ def select_and_open_mapping(web: WebUnderTest, *refs: str) -> Page:
     return page
 
 
+def created_id(row: Locator) -> int:
+    """The PSA id a mapping row reports, after checking it says Created."""
+    expect(row.locator(".result")).to_have_text(CREATED)
+    found = CREATED.fullmatch(row.locator(".result").inner_text().strip())
+    assert found is not None
+    return int(found.group(2))
+
+
 def test_r16_appointment_is_created_and_its_state_shown(web: WebUnderTest, backend: Backend) -> None:
     web.goto("/calendar")
     web.screenshot("calendar")
@@ -28,14 +43,16 @@ def test_r16_appointment_is_created_and_its_state_shown(web: WebUnderTest, backe
     expect(row.get_by_label("PSA kind")).to_have_value("appointment")  # R14: the default
     web.screenshot("mapping")
     page.get_by_role("button", name="Save").click()
-    expect(row.locator(".result")).to_have_text("Created PSA appointment #1")
-    created = list(backend.psa.items.values())
-    assert len(created) == 1 and isinstance(created[0], PsaAppointment)
-    assert (created[0].title, created[0].description) == ("Budget review", "Q3 numbers")
+    psa_id = created_id(row)
+    created = backend.psa_item(PsaKind.APPOINTMENT, psa_id)
+    assert isinstance(created, PsaAppointment)
+    assert (created.title, created.description) == ("Budget review", "Q3 numbers")
+    (stored,) = backend.psa_rows("Appointments", title="Budget review")
+    assert stored["id"] == psa_id  # exactly one was made
     page = web.goto("/calendar")
     item = page.locator("tr[data-ref='budget']")
     expect(item.locator("td[data-label='State']")).to_have_text("sent")
-    expect(item.locator("td[data-label='In the PSA']")).to_have_text("appointment #1")
+    expect(item.locator("td[data-label='In the PSA']")).to_have_text(f"appointment #{psa_id}")
 
 
 def test_r18_private_item_is_sent_as_appointment_without_its_text(
@@ -43,10 +60,10 @@ def test_r18_private_item_is_sent_as_appointment_without_its_text(
 ) -> None:
     page = select_and_open_mapping(web, "dentist")
     page.get_by_role("button", name="Save").click()
-    expect(page.locator("section[data-ref='dentist'] .result")).to_contain_text("Created PSA appointment")
-    (sent,) = backend.psa.items.values()
+    sent = backend.psa_item(PsaKind.APPOINTMENT, created_id(page.locator("section[data-ref='dentist']")))
     assert isinstance(sent, PsaAppointment)
     assert (sent.title, sent.description) == ("Appointment", "")
+    assert "root canal" not in str(backend.psa_rows("Appointments"))
 
 
 def test_r14_todo_without_company_fails_next_to_its_row_and_the_rest_is_sent(
@@ -56,37 +73,57 @@ def test_r14_todo_without_company_fails_next_to_its_row_and_the_rest_is_sent(
     visit, call = page.locator("section[data-ref='visit']"), page.locator("section[data-ref='call']")
     visit.get_by_label("PSA kind").select_option("todo")
     expect(visit.get_by_label("Action type")).to_have_value("3")  # R14: the default action type, editable
-    visit.get_by_label("Company (To-Do; name or id)").fill("Acme GmbH")
+    company = visit.get_by_label("Company (To-Do; name or id)")
+    expect(company).to_have_attribute("list", "psa-companies")  # the PSA's companies to pick from
+    offered = page.locator("#psa-companies option").evaluate_all("options => options.map(o => o.value)")
+    assert offered == ["Contoso Dental", "Fabrikam Logistik GmbH", "Northwind Traders Pty"]
+    company.fill("Contoso Dental")
     call.get_by_label("PSA kind").select_option("todo")
     page.get_by_role("button", name="Save").click()
     expect(call.locator(".row-error")).to_contain_text("company")
-    expect(visit.locator(".result")).to_have_text("Created PSA todo #1")
+    todo_id = created_id(visit)
     expect(call.get_by_label("PSA kind")).to_have_value("todo")  # what was entered is kept
     expect(page.get_by_role("alert").first).to_contain_text("1 item(s) could not be sent")
     web.screenshot("mapping-error")
-    (todo,) = backend.psa.items.values()
+    todo = backend.psa_item(PsaKind.TODO, todo_id)
     assert isinstance(todo, PsaToDo)
-    assert (todo.company_id, todo.action_type_id, todo.description) == (10, 3, "new printers")
+    assert (todo.company_id, todo.action_type_id, todo.description) == (
+        backend.company_id("Contoso Dental"), 3, "new printers",
+    )  # fmt: skip
+    assert not backend.psa_rows("CompanyToDos", activityDescription="about invoices")
 
 
 def test_r17_resent_item_comes_prefilled_and_updates_the_same_todo(
     web: WebUnderTest, backend: Backend
 ) -> None:
+    todos = {r["id"] for r in backend.psa_rows("CompanyToDos")}
     page = select_and_open_mapping(web, "visit")
     row = page.locator("section[data-ref='visit']")
     row.get_by_label("PSA kind").select_option("todo")
-    row.get_by_label("Company (To-Do; name or id)").fill("acme gmbh")
-    row.get_by_label("Action type").fill("Phone call")
+    row.get_by_label("Company (To-Do; name or id)").fill("contoso dental")
+    row.get_by_label("Action type").fill("Phone Call")
     page.get_by_role("button", name="Save").click()
-    expect(row.locator(".result")).to_have_text("Created PSA todo #1")
+    todo_id = created_id(row)
     page = select_and_open_mapping(web, "visit")
     row = page.locator("section[data-ref='visit']")
     expect(row.get_by_label("PSA kind")).to_have_value("todo")
-    expect(row.get_by_label("Company (To-Do; name or id)")).to_have_value("10")
-    expect(row.get_by_label("Action type")).to_have_value("4")
+    expect(row.get_by_label("Company (To-Do; name or id)")).to_have_value(
+        str(backend.company_id("Contoso Dental"))
+    )
+    expect(row.get_by_label("Action type")).to_have_value("1")
     page.get_by_role("button", name="Save").click()
-    expect(row.locator(".result")).to_have_text("Updated PSA todo #1")
-    assert len(backend.psa.items) == 1
+    expect(row.locator(".result")).to_have_text(f"Unchanged since the last send: PSA todo #{todo_id}")
+    expect(row.locator(".row-error")).to_have_count(0)
+
+    backend.update_personal(replace(backend.personal("visit"), description="new printers, two floors"))
+    page = select_and_open_mapping(web, "visit")
+    row = page.locator("section[data-ref='visit']")
+    expect(row.get_by_label("Action type")).to_have_value("1")
+    page.get_by_role("button", name="Save").click()
+    expect(row.locator(".result")).to_have_text(f"Updated PSA todo #{todo_id}")
+    todo = backend.psa_item(PsaKind.TODO, todo_id)
+    assert isinstance(todo, PsaToDo) and todo.description == "new printers, two floors"
+    assert {r["id"] for r in backend.psa_rows("CompanyToDos")} - todos == {todo_id}  # one, never a twin
 
 
 def test_r15_recurring_item_is_fixed_to_appointment(web: WebUnderTest, backend: Backend) -> None:
@@ -96,9 +133,49 @@ def test_r15_recurring_item_is_fixed_to_appointment(web: WebUnderTest, backend: 
     expect(row.get_by_label("PSA kind")).to_have_value("appointment")
     expect(row).to_contain_text("cannot be changed")
     page.get_by_role("button", name="Save").click()
-    expect(row.locator(".result")).to_have_text("Created PSA appointment #1")
-    (sent,) = backend.psa.items.values()
+    sent = backend.psa_item(PsaKind.APPOINTMENT, created_id(row))
     assert isinstance(sent, PsaAppointment) and sent.title == "Standup"
+
+
+def test_r33_todo_without_crm_access_is_refused_next_to_its_row(web: WebUnderTest, backend: Backend) -> None:
+    config.set_value("psa.resource", NOAH)
+    page = select_and_open_mapping(web, "visit", "budget")
+    visit, budget = page.locator("section[data-ref='visit']"), page.locator("section[data-ref='budget']")
+    visit.get_by_label("PSA kind").select_option("todo")
+    visit.get_by_label("Company (To-Do; name or id)").fill("Contoso Dental")
+    before = backend.psa_rows("CompanyToDos")
+    page.get_by_role("button", name="Save").click()
+    expect(visit.locator(".row-error")).to_contain_text("CRM")
+    expect(visit.get_by_label("Company (To-Do; name or id)")).to_have_value("Contoso Dental")
+    appointment = backend.psa_item(PsaKind.APPOINTMENT, created_id(budget))  # the rest is sent
+    assert isinstance(appointment, PsaAppointment)
+    assert appointment.resource_id == backend.psa_rows("Resources", email=NOAH)[0]["id"]
+    assert backend.psa_rows("CompanyToDos") == before  # nothing left behind (R33)
+    assert backend.personal("visit").stamp is None
+
+
+def test_unreachable_psa_shows_on_every_row_and_nothing_is_lost(web: WebUnderTest, backend: Backend) -> None:
+    page = select_and_open_mapping(web, "budget", "visit")
+    budget, visit = page.locator("section[data-ref='budget']"), page.locator("section[data-ref='visit']")
+    visit.get_by_label("PSA kind").select_option("todo")
+    visit.get_by_label("Company (To-Do; name or id)").fill("Contoso Dental")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+    config.set_value("psa.base_url", closed)
+    before = backend.psa_rows("Appointments"), backend.psa_rows("CompanyToDos")
+    page.get_by_role("button", name="Save").click()
+    for row in (budget, visit):
+        expect(row.locator(".row-error")).to_contain_text(f"cannot reach the PSA at {closed}")
+    expect(page.get_by_role("alert").first).to_contain_text("2 item(s) could not be sent")
+    expect(visit.get_by_label("PSA kind")).to_have_value("todo")
+    expect(visit.get_by_label("Company (To-Do; name or id)")).to_have_value("Contoso Dental")
+    assert (backend.psa_rows("Appointments"), backend.psa_rows("CompanyToDos")) == before
+    assert backend.personal("budget").subject == "Budget review" and backend.personal("budget").stamp is None
+
+    config.set_value("psa.base_url", backend.psa_server.base_url)  # back online: the same form goes through
+    page.get_by_role("button", name="Save").click()
+    created_id(budget), created_id(visit)
 
 
 def test_calendar_is_usable_by_keyboard_and_on_a_narrow_window(web: WebUnderTest) -> None:

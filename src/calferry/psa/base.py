@@ -103,6 +103,14 @@ class Psa(Protocol):
         """A ticket or task by number or title, for the Add Service Call form (R30)."""
         ...
 
+    def active_companies(self, limit: int = 500) -> list[Company]:
+        """Active companies (id and name) sorted by name, at most ``limit``: what a form offers to pick."""
+        ...
+
+    def open_work(self, kind: str, limit: int = 50) -> list[ServiceCallWork]:
+        """Tickets or tasks not yet complete, at most ``limit``: the Add Service Call form's choices."""
+        ...
+
     def request_counts(self) -> dict[str, int]:
         """Requests sent so far, per ``VERB Entity`` (benchmarks, ``--verbose``, JSON output)."""
         ...

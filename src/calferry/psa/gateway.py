@@ -39,7 +39,19 @@ from calferry.model import (
 )
 from calferry.psa.autotask import AutotaskClient
 from calferry.psa.base import PsaMarker, PsaSnapshot
-from calferry.psa.query import ALL, Filter, and_, contains, eq, format_utc, in_, or_, overlapping, parse_utc
+from calferry.psa.query import (
+    ALL,
+    Filter,
+    and_,
+    contains,
+    eq,
+    format_utc,
+    in_,
+    noteq,
+    or_,
+    overlapping,
+    parse_utc,
+)
 
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -65,6 +77,8 @@ _WORK = {
     ),
     WorkKind.TASK: ("Tasks", "taskNumber", "ServiceCallTasks", "taskID", "ServiceCallTaskResources"),
 }
+_COMPLETE = 5
+"""The status id of a complete ticket or task (Autotask's system value)."""
 _CHILD_KEY = {
     "ServiceCallTicketResources": "serviceCallTicketID",
     "ServiceCallTaskResources": "serviceCallTaskID",
@@ -399,6 +413,16 @@ class AutotaskPsa:
         similar = self.client.query(entity, contains("title", text[:20]), ["id", number, "title"], 5)
         names = [f"{r.get(number)} {r.get('title')!r}" for r in similar]
         raise LookupFailed(f"no {work_kind.value} has number or title {text!r}", hint=_hint(names))
+
+    def active_companies(self, limit: int = 500) -> list[Company]:
+        rows = self.client.query("Companies", eq("isActive", True), ["id", "companyName", "isActive"], limit)
+        return sorted(map(_company, rows), key=lambda c: c.name.lower())
+
+    def open_work(self, kind: str, limit: int = 50) -> list[ServiceCallWork]:
+        work_kind = WorkKind(kind)
+        entity, number, *_ = _WORK[work_kind]
+        rows = self.client.query(entity, noteq("status", _COMPLETE), ["id", number, "title"], limit)
+        return [_work(work_kind, row, number) for row in rows]
 
     def _get_or_lookup_failed(self, entity: str, item_id: int, what: str) -> Row:
         try:

@@ -174,6 +174,15 @@ class MemoryPsa:
                 return w
         raise LookupFailed(f"no {kind} {number_or_title!r} in the PSA")
 
+    def active_companies(self, limit: int = 500) -> list[Company]:
+        self._count("POST", "Companies/query")
+        active = [c for c in self.companies.values() if c.active]
+        return sorted(active, key=lambda c: c.name.lower())[:limit]
+
+    def open_work(self, kind: str, limit: int = 50) -> list[ServiceCallWork]:
+        self._count("POST", f"{'Tickets' if kind == 'ticket' else 'Tasks'}/query")
+        return [w for w in self.work_items if w.kind.value == kind][:limit]
+
     def request_counts(self) -> dict[str, int]:
         return dict(self.counts)
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from calferry.config import load_settings
-from calferry.errors import InputError, UserError
-from calferry.web.common import render, service
+from calferry.errors import InputError, PsaUnavailable, UserError
+from calferry.web.common import Choices, psa_choices, render, service
 from calferry.web.views import result_rows, result_summary
 
 router = APIRouter()
@@ -19,9 +19,14 @@ KINDS = ("appointment", "todo", "service-call")
 FIELDS = ("title", "company", "contact", "action_type", "start", "end", "tickets", "tasks", "description")
 
 
+PICKED = ("ticket", "task")
+"""The checkbox names of the open tickets and tasks listed on the Service Call form."""
+
+
 @router.get("/add")
 def add_page(request: Request, kind: str = "appointment") -> Response:
-    return _form(request, _kind(kind), {}, None)
+    kind = _kind(kind)
+    return _form(request, kind, {}, {}, None, _choices(request, kind))
 
 
 @router.post("/add")
@@ -29,11 +34,13 @@ async def add(request: Request) -> Response:
     form = await request.form()
     kind = _kind(str(form.get("kind", "")))
     entered = {name: str(form.get(name, "")) for name in FIELDS}
+    picked = {name: [str(v) for v in form.getlist(name)] for name in PICKED}
     try:
         with service(request) as svc:
-            result = svc.add(kind, **_arguments(entered))
+            result = svc.add(kind, **_arguments(entered, picked))
     except UserError as exc:
-        return _form(request, kind, entered, str(exc), status_code=400)
+        choices = Choices() if isinstance(exc, PsaUnavailable) else _choices(request, kind)
+        return _form(request, kind, entered, picked, str(exc), choices, status_code=400)
     created, fetched = result.results[:1], result.results[1:]
     return render(
         request, "result.html", active="add", heading="Added to the PSA", result=result,
@@ -41,8 +48,20 @@ async def add(request: Request) -> Response:
     )  # fmt: skip
 
 
-def _arguments(entered: dict[str, str]) -> dict[str, Any]:
-    """The form's text as the service's arguments; empty optional fields become None."""
+def _choices(request: Request, kind: str) -> Choices:
+    """The companies (and for a service call the open tickets and tasks) to pick from, if the PSA says."""
+    if kind == "appointment":
+        return Choices()
+    try:
+        with service(request) as svc:
+            return psa_choices(svc, work=kind == "service-call")
+    except UserError:
+        return Choices()
+
+
+def _arguments(entered: dict[str, str], picked: dict[str, list[str]]) -> dict[str, Any]:
+    """The form's text as the service's arguments; empty optional fields become None; the ticked
+    tickets and tasks come before the ones typed in."""
     return {
         "title": entered["title"].strip(),
         "start": _local_time(entered["start"], "start"),
@@ -51,8 +70,8 @@ def _arguments(entered: dict[str, str]) -> dict[str, Any]:
         "company": entered["company"].strip() or None,
         "contact": entered["contact"].strip() or None,
         "action_type": entered["action_type"].strip() or None,
-        "tickets": _lines(entered["tickets"]),
-        "tasks": _lines(entered["tasks"]),
+        "tickets": [*picked["ticket"], *_lines(entered["tickets"])],
+        "tasks": [*picked["task"], *_lines(entered["tasks"])],
     }
 
 
@@ -75,9 +94,16 @@ def _kind(kind: str) -> str:
 
 
 def _form(
-    request: Request, kind: str, entered: dict[str, str], error: str | None, status_code: int = 200
+    request: Request,
+    kind: str,
+    entered: dict[str, str],
+    picked: dict[str, list[str]],
+    error: str | None,
+    choices: Choices,
+    status_code: int = 200,
 ) -> Response:
     return render(
         request, "add.html", status_code=status_code, active="add", kind=kind, form=entered, error=error,
-        default_action_type=load_settings().calendar.default_action_type,
+        default_action_type=load_settings().calendar.default_action_type, choices=choices,
+        picked={name: set(picked.get(name, ())) for name in PICKED},
     )  # fmt: skip

@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import HTTPException
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import Response
 
 from calferry.errors import ConfigError, UserError
@@ -27,14 +28,23 @@ from calferry.web import (
     send_routes,
 )
 from calferry.web.common import HERE, ServiceFactory, error_page, render
-from calferry.web.security import csrf_guard, is_loopback, password_middleware, security_middleware
+from calferry.web.security import (
+    allowed_hosts,
+    csrf_guard,
+    is_loopback,
+    password_middleware,
+    security_middleware,
+)
 
 if TYPE_CHECKING:
     from calferry.service import Service
 
 
-def create_app(service_factory: ServiceFactory, *, password: str | None = None) -> FastAPI:
-    """The web app; ``service_factory()`` opens a service per request; ``password`` turns on basic auth."""
+def create_app(
+    service_factory: ServiceFactory, *, password: str | None = None, host: str = "127.0.0.1"
+) -> FastAPI:
+    """The web app; ``service_factory()`` opens a service per request; ``password`` turns on basic auth;
+    ``host`` is the address it listens on: only it and loopback names are served (DNS rebinding)."""
     app = FastAPI(title="calferry", docs_url=None, redoc_url=None, openapi_url=None)
     app.router.dependencies.append(Depends(csrf_guard))
     app.state.service_factory = service_factory
@@ -42,6 +52,7 @@ def create_app(service_factory: ServiceFactory, *, password: str | None = None) 
     app.middleware("http")(security_middleware)
     if password:
         app.middleware("http")(password_middleware(password))
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host, password), www_redirect=False)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (calendar_routes, send_routes, get_routes, add_routes, audit_routes, options_routes):
         app.include_router(module.router)
@@ -109,6 +120,6 @@ def serve(
 ) -> None:
     """Run the page until interrupted (blocking); refuses a non-loopback host without a password."""
     check_bind(host, password)
-    app = create_app(service_factory or default_service_factory(), password=password)
+    app = create_app(service_factory or default_service_factory(), password=password, host=host)
     listening = sock or bind(host, port)
     make_server(app).run(sockets=[listening])

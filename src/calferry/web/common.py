@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from calferry.errors import UserError
+from calferry.model import Company, ServiceCallWork
 from calferry.web.security import CSRF_FIELD, csrf_token
 
 if TYPE_CHECKING:
@@ -46,6 +48,27 @@ def service(request: Request) -> Iterator[Service]:
     factory: ServiceFactory = request.app.state.service_factory
     with factory() as svc:
         yield svc
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What a form offers to pick from: the PSA's companies, and open tickets and tasks."""
+
+    companies: tuple[Company, ...] = ()
+    tickets: tuple[ServiceCallWork, ...] = ()
+    tasks: tuple[ServiceCallWork, ...] = ()
+
+
+def psa_choices(svc: Service, *, work: bool = False) -> Choices:
+    """The pick lists (``work``: with open tickets and tasks); none when the PSA cannot say, because
+    the fields still take a name or number typed in and the page must not fail over a convenience."""
+    try:
+        companies = tuple(svc.psa.active_companies())
+        if not work:
+            return Choices(companies)
+        return Choices(companies, tuple(svc.psa.open_work("ticket")), tuple(svc.psa.open_work("task")))
+    except UserError:
+        return Choices()
 
 
 def error_page(request: Request, error: UserError) -> Response:

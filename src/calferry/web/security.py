@@ -1,9 +1,13 @@
-"""What keeps the local page safe: CSRF tokens, strict headers, and a password when not on loopback.
+"""What keeps the local page safe: CSRF tokens, strict headers, the Host check, and a password off loopback.
 
 CSRF uses the double-submit pattern: a random per-session token lives in a ``SameSite=Strict``
 cookie and in a hidden field of every form; a POST whose field does not match its cookie (compared
 in constant time) is refused with 403 before any route runs. A page on another origin can neither
 read the cookie nor set it, so it cannot forge the field.
+
+DNS rebinding gets around that: a hostile name re-pointed at 127.0.0.1 makes the page *same-origin*
+with the attacker's script. The Host header still carries the hostile name, so only the names the
+page is really reached under are served (:func:`allowed_hosts`); any other Host is refused with 400.
 """
 
 from __future__ import annotations
@@ -42,6 +46,20 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def allowed_hosts(bound: str, password: str | None) -> list[str]:
+    """The Host names served: loopback and the bound host. On a wildcard address (with its password)
+    the machine's names are not known in advance; there any Host is taken, the browser never sends a
+    rebinding page the credentials of the real origin."""
+    if password and bound in WILDCARD_HOSTS:
+        return ["*"]
+    named = f"[{bound}]" if ":" in bound else bound
+    return list(dict.fromkeys([*LOOPBACK_HOSTS, named.lower()]))
 
 
 def csrf_token(request: Request) -> str:

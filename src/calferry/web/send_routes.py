@@ -13,11 +13,12 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from calferry.apply import RunResult
-from calferry.errors import InputError, UserError
-from calferry.model import When
+from calferry.errors import InputError, PsaUnavailable, UserError
+from calferry.model import ItemKey, When
+from calferry.plan import UNCHANGED, Action
 from calferry.service import ItemState, Service
 from calferry.web.calendar_routes import week_range
-from calferry.web.common import render, service
+from calferry.web.common import Choices, psa_choices, render, service
 
 router = APIRouter()
 
@@ -37,6 +38,7 @@ class MappingRow:
     error: str | None = None
     result: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    unreachable: bool = False
 
 
 @router.get("/send")
@@ -49,7 +51,11 @@ def mapping_page(
     with service(request) as svc:
         states = {s.ref: s for s in svc.items(first, last)}
         rows = [_prefilled(svc, r, states.get(r)) for r in ref]
-    return render(request, "send.html", active="calendar", rows=rows, applied=False, start=first, end=last)
+        choices = psa_choices(svc)
+    return render(
+        request, "send.html", active="calendar", rows=rows, applied=False, start=first, end=last,
+        choices=choices,
+    )  # fmt: skip
 
 
 @router.post("/send")
@@ -59,10 +65,12 @@ async def save_mapping(request: Request) -> Response:
     with service(request) as svc:
         states = {s.ref: s for s in svc.items(first, last)}
         rows = [_sent(svc, row) for row in _entered(form, states)]
+        offline = any(row.unreachable for row in rows)  # asking again would only wait for it once more
+        choices = Choices() if offline else psa_choices(svc)
     failures = sum(1 for row in rows if row.error)
     return render(
         request, "send.html", status_code=200, active="calendar", rows=rows, applied=True,
-        failures=failures, start=first, end=last,
+        failures=failures, start=first, end=last, choices=choices,
     )  # fmt: skip
 
 
@@ -74,7 +82,7 @@ def _prefilled(svc: Service, ref: str, state: ItemState | None) -> MappingRow:
         action = svc.preview_send([ref]).actions[0]
     except UserError as exc:
         return replace(row, action_type=default_action, error=str(exc))
-    link = action.link
+    link = action.link or svc.store.link_for(ItemKey.from_ref(ref))  # an unchanged item's skip has none
     return replace(
         row,
         kind="appointment" if row.recurring or action.psa_kind is None else action.psa_kind.value,
@@ -122,7 +130,7 @@ def _sent(svc: Service, row: MappingRow) -> MappingRow:
             action_type=(row.action_type or None) if todo else None,
         )
     except UserError as exc:
-        return replace(row, error=str(exc))
+        return replace(row, error=str(exc), unreachable=isinstance(exc, PsaUnavailable))
     return _outcome(row, result)
 
 
@@ -135,11 +143,18 @@ def _outcome(row: MappingRow, result: RunResult) -> MappingRow:
     if done.outcome == "failed":
         return replace(row, error=done.error or "failed", warnings=warnings)
     if done.action.action.value == "skip":
+        if done.action.reason == UNCHANGED:  # R17: nothing to update is no failure
+            return replace(
+                row, result=f"Unchanged since the last send: {_psa_name(done.action)}", warnings=warnings
+            )
         return replace(row, error=done.action.reason, warnings=warnings)
     verb = "Created" if done.action.action.value == "create" else "Updated"
-    kind = done.action.psa_kind.value if done.action.psa_kind else row.kind
-    psa_id = done.psa_id if done.psa_id is not None else done.action.psa_id
-    return replace(row, result=f"{verb} PSA {kind} #{psa_id}", warnings=warnings)
+    return replace(row, result=f"{verb} {_psa_name(done.action, done.psa_id)}", warnings=warnings)
+
+
+def _psa_name(action: Action, psa_id: int | None = None) -> str:
+    kind = action.psa_kind.value if action.psa_kind else "item"
+    return f"PSA {kind} #{psa_id if psa_id is not None else action.psa_id}"
 
 
 def _id_text(value: int | None) -> str:
