@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -201,15 +202,95 @@ def test_create_keeps_no_recurring_items(graph_calendar: GraphCalendar) -> None:
         graph_calendar.create(replace(_item(), recurring=True))
 
 
-def test_at_most_four_requests_are_in_flight_per_mailbox(graph_standin: GraphStandin) -> None:
-    calendar = graph_standin.calendar()
+def test_at_most_four_requests_are_in_flight_per_mailbox_and_each_mailbox_has_its_own_gate(
+    graph_standin: GraphStandin,
+) -> None:
+    other = graph_standin.add_mailbox("megan-token", "megan.bowen@contoso.test")
+    mine, mine_again = graph_standin.calendar(), graph_standin.calendar()  # two adapters, one mailbox
+    theirs = graph_standin.calendar(token_provider=lambda: "megan-token")
+    work = [(c, c.create(_item()).key) for c in (mine, mine_again, theirs)]
+    for mailbox in (graph_standin.mailbox, other):
+        mailbox.faults.hold_seconds = 0.1
+    with ThreadPoolExecutor(max_workers=18) as pool:
+        got = list(pool.map(lambda job: job[0].get(job[1]).subject, [job for job in work for _ in range(6)]))
+    assert got == ["Dentist"] * 18
+    assert graph_standin.mailbox.stats.max_in_flight <= 4 and other.stats.max_in_flight <= 4
+    assert graph_standin.max_in_flight > 4  # the two mailboxes' requests overlapped: no shared gate
+    for mailbox, count in ((graph_standin.mailbox, 12), (other, 6)):
+        assert sum(1 for m, p in mailbox.stats.requests if m == "GET" and "/events/" in p) == count
+    for calendar in (mine, mine_again, theirs):
+        calendar.close()
+
+
+# --- writes whose answer was lost (the connection dropped after Graph carried them out) ------------
+
+
+@pytest.mark.parametrize("occurrence", [False, True], ids=["single", "occurrence"])
+def test_delete_whose_answer_was_lost_is_not_reported_as_not_found(
+    graph_standin: GraphStandin, graph_calendar: GraphCalendar, occurrence: bool
+) -> None:
+    if occurrence:
+        _series(graph_standin)
+        target = graph_calendar.list(WINDOW).items[1]
+    else:
+        target = graph_calendar.create(_item())
+    graph_standin.mailbox.faults.lose_answers["DELETE"] = 1
+    graph_calendar.delete(target.key, target.version)
+    stats = graph_standin.mailbox.stats
+    assert stats.lost_answers == 1 and stats.statuses[-2:] == [204, 404]  # the repeat found it gone
+    with pytest.raises(errors.NotFound):
+        graph_calendar.get(target.key)
+
+
+def test_update_whose_answer_was_lost_is_not_reported_as_stale(
+    graph_standin: GraphStandin, graph_calendar: GraphCalendar
+) -> None:
+    created = graph_calendar.create(_item(stamp=Stamp(PsaKind.APPOINTMENT, 8, Origin.SENT)))
+    graph_standin.mailbox.faults.lose_answers["PATCH"] = 1
+    updated = graph_calendar.update(
+        replace(created, subject="Dentist (moved)", end=created.end + timedelta(hours=1))
+    )
+    assert graph_standin.mailbox.stats.statuses[-3:] == [200, 412, 200]  # PATCH, its repeat, the re-read
+    got = graph_calendar.get(created.key)
+    assert (updated.subject, updated.end, updated.version) == ("Dentist (moved)", got.end, got.version)
+    assert updated.version != created.version and got.subject == "Dentist (moved)"
+
+
+def test_stamp_whose_answer_was_lost_is_written_although_another_field_changed_meanwhile(
+    graph_standin: GraphStandin,
+) -> None:
+    """Only the fields that were sent are compared: Outlook's own edit of the subject is not ours to judge."""
+    edits = _edit_before_the_repeat(graph_standin, {"subject": "Dentist (Outlook)"})
+    calendar = graph_standin.calendar(sleep=edits)
     created = calendar.create(_item())
-    graph_standin.mailbox.faults.hold_seconds = 0.05
-    threads = [threading.Thread(target=calendar.get, args=(created.key,)) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert graph_standin.mailbox.stats.max_in_flight <= 4
-    assert sum(1 for m, p in graph_standin.mailbox.stats.requests if m == "GET") == 10
+    graph_standin.mailbox.faults.lose_answers["PATCH"] = 1
+    stamp = Stamp(PsaKind.TODO, 12, Origin.SENT, company_id=4)
+    stamped = calendar.set_stamp(created.key, stamp, created.version)
+    got = calendar.get(created.key)
+    assert (stamped.stamp, stamped.version) == (stamp, got.version)
+    assert (got.stamp, got.subject) == (stamp, "Dentist (Outlook)")
     calendar.close()
+
+
+def test_update_whose_answer_was_lost_is_stale_when_outlook_changed_a_field_it_sent(
+    graph_standin: GraphStandin,
+) -> None:
+    calendar = graph_standin.calendar(
+        sleep=_edit_before_the_repeat(graph_standin, {"subject": "Dentist (Outlook)"})
+    )
+    created = calendar.create(_item())
+    graph_standin.mailbox.faults.lose_answers["PATCH"] = 1
+    with pytest.raises(errors.StaleVersion):
+        calendar.update(replace(created, subject="Dentist (moved)"))
+    assert calendar.get(created.key).subject == "Dentist (Outlook)"
+    calendar.close()
+
+
+def _edit_before_the_repeat(graph_standin: GraphStandin, body: dict[str, object]) -> Callable[[float], None]:
+    """A sleep that lets "the technician in Outlook" edit every stored event while calferry waits to retry."""
+
+    def sleep(_seconds: float) -> None:
+        for event_id in list(graph_standin.mailbox.events):
+            graph_standin.mailbox.patch(event_id, body, None)
+
+    return sleep

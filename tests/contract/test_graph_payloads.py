@@ -7,12 +7,14 @@ cannot run here). Only the last test needs the Graph stand-in.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -207,6 +209,103 @@ def test_r12_without_a_stored_sign_in_the_adapter_asks_to_log_in() -> None:
     with pytest.raises(errors.CredentialsMissing) as caught:
         tokens()
     assert "calferry login --outlook" in str(caught.value)
+
+
+TENANT, CLIENT_ID = "contoso.onmicrosoft.com", "11111111-2222-3333-4444-555555555555"
+CACHE_NAME = f"graph-token-cache:{TENANT}:{CLIENT_ID}"
+TOKEN_ENDPOINT = f"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _token_answer(access_token: str, refresh_token: str, grant_type: str) -> dict[str, Any]:
+    """What msal hands its cache after Entra's token endpoint answered (client_info names the account)."""
+    claims = {"oid": "aaaa-oid", "tid": "tttt-tid", "preferred_username": "tech@contoso.com"}
+    return {
+        "client_id": CLIENT_ID,
+        "scope": ["Calendars.ReadWrite"],
+        "token_endpoint": TOKEN_ENDPOINT,
+        "grant_type": grant_type,
+        "response": {
+            "access_token": access_token,
+            "refresh_token": refresh_token,
+            "expires_in": 3600,
+            "token_type": "Bearer",
+            "client_info": _b64({"uid": "aaaa-oid", "utid": "tttt-tid"}),
+            "id_token": f"{_b64({'alg': 'none'})}.{_b64(claims)}.",
+        },
+    }
+
+
+def _signed_in_keyring() -> str:
+    """A token cache as ``calferry login --outlook`` leaves it in the keyring."""
+    cache = msal.SerializableTokenCache()
+    cache.add(
+        _token_answer(
+            "first-access-token", "first-refresh-token", "urn:ietf:params:oauth:grant-type:device_code"
+        )
+    )
+    stored = str(cache.serialize())
+    secrets.store(CACHE_NAME, stored)
+    return stored
+
+
+class _RefreshingEntra:
+    """Plays msal.PublicClientApplication's silent part over the token cache it was built with.
+
+    A refresh that Entra grants puts the new (rotated) tokens into that cache, as msal does; a refused
+    one returns Entra's error and leaves the cache alone.
+    """
+
+    def __init__(self, cache: msal.SerializableTokenCache, refusal: dict[str, Any] | None) -> None:
+        self.cache, self.refusal = cache, refusal
+        self.asked: list[tuple[list[str], str]] = []
+
+    def get_accounts(self) -> list[dict[str, Any]]:
+        return list(self.cache.search(msal.TokenCache.CredentialType.ACCOUNT))
+
+    def acquire_token_silent_with_error(self, scopes: list[str], account: dict[str, Any]) -> dict[str, Any]:
+        self.asked.append((scopes, account["username"]))
+        if self.refusal is not None:
+            return self.refusal
+        self.cache.add(_token_answer("refreshed-access-token", "rotated-refresh-token", "refresh_token"))
+        return {"access_token": "refreshed-access-token", "token_type": "Bearer", "expires_in": 3600}
+
+
+def test_silent_refresh_uses_the_stored_sign_in_and_keeps_the_refreshed_cache_in_the_keyring() -> None:
+    _signed_in_keyring()
+    apps: list[_RefreshingEntra] = []
+
+    def make_app(cache: msal.SerializableTokenCache) -> _RefreshingEntra:
+        apps.append(_RefreshingEntra(cache, None))
+        return apps[-1]
+
+    tokens = graph.MsalTokens(TENANT, CLIENT_ID, make_app=make_app)
+    assert tokens() == "refreshed-access-token"
+    assert apps[0].asked == [(["Calendars.ReadWrite"], "tech@contoso.com")]
+    stored = json.loads(secrets.load(CACHE_NAME) or "{}")
+    assert {t["secret"] for t in stored["RefreshToken"].values()} == {"rotated-refresh-token"}
+    assert {t["secret"] for t in stored["AccessToken"].values()} == {"refreshed-access-token"}
+
+
+def test_refused_silent_refresh_says_entras_reason_and_asks_to_sign_in_again() -> None:
+    before = _signed_in_keyring()
+    refusal = {
+        "error": "invalid_grant",
+        "error_description": "AADSTS700082: The refresh token has expired due to inactivity. The token was "
+        "issued on 2026-01-02T10:00:00Z and was inactive for 90.00:00:00.\r\nTrace ID: 0000\r\n",
+        "error_codes": [700082],
+        "suberror": "bad_token",
+    }
+    tokens = graph.MsalTokens(TENANT, CLIENT_ID, make_app=lambda cache: _RefreshingEntra(cache, refusal))
+    with pytest.raises(errors.CredentialsMissing) as caught:
+        tokens()
+    assert "AADSTS700082: The refresh token has expired due to inactivity" in caught.value.message
+    assert "Trace ID" not in caught.value.message  # only Entra's first line
+    assert caught.value.hint is not None and "calferry login --outlook" in caught.value.hint
+    assert secrets.load(CACHE_NAME) == before  # nothing new to keep
 
 
 def test_missing_client_id_is_a_config_error() -> None:

@@ -1,7 +1,12 @@
-"""Graph's throttling (429 + Retry-After, also inside $batch) and delta listing with its fallbacks."""
+"""Graph's throttling (429 + Retry-After, also inside $batch) and delta listing with its fallbacks.
+
+The last part runs operations of the personal-calendar contract suite (its seed, its calls) against a
+stand-in that throttles or refuses the delta token, which the shared suite itself never makes it do.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +14,11 @@ import pytest
 
 from calferry import errors
 from calferry.model import ItemKey, Origin, PersonalItem, PsaKind, Stamp, Window
+from calferry.personal.base import PersonalCalendar
 from calferry.personal.graph import GraphCalendar
+from tests.contract.personal_support import CalendarFactory
+from tests.contract.test_personal_contract import SEED, STAMP, WEEKLY, at
+from tests.contract.test_personal_contract import WINDOW as CONTRACT_WINDOW
 from tests.fixtures.graph_standin import GraphStandin
 
 WINDOW = Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
@@ -161,3 +170,67 @@ def test_edit_made_in_outlook_of_one_occurrence_is_found(
     changes = graph_calendar.changes(WINDOW, snapshot.token)
     assert [i.subject for i in changes.changed] == ["Stand-up", "Stand-up", "Stand-up (customer visit)"]
     other_client.close()
+
+
+# --- the contract suite's operations under throttling and with an expired token ------------------------
+
+
+def _without_versions(items: Iterable[PersonalItem]) -> list[PersonalItem]:
+    """Items as the contract compares them: change keys (and so versions) differ between mailboxes."""
+    return sorted((replace(i, version=None) for i in items), key=lambda i: (i.ref, str(i.start)))
+
+
+def _contract_slice(calendar: PersonalCalendar) -> list[object]:
+    """List, create, update, set_stamp, delete one occurrence and changes, as the contract suite does them."""
+    snapshot = calendar.list(CONTRACT_WINDOW)
+    single = next(i for i in snapshot.items if i.ref == "single-1")
+    weekly = sorted((i for i in snapshot.items if i.uid == WEEKLY.uid), key=lambda i: str(i.recurrence_id))
+    written = [
+        calendar.create(PersonalItem("new-2", at(17, 9), at(17, 10), subject="New")),
+        calendar.update(replace(single, subject="Edited")),
+        calendar.set_stamp(weekly[1].key, STAMP, weekly[1].version),
+    ]
+    calendar.delete(weekly[3].key, weekly[3].version)
+    changes = calendar.changes(CONTRACT_WINDOW, snapshot.token)
+    quiet = calendar.changes(CONTRACT_WINDOW, changes.token)
+    results: list[object] = [_without_versions(snapshot.items), _without_versions(written)]
+    results += [_without_versions(changes.changed), changes.deleted_uids, changes.full]
+    results += [quiet.changed, quiet.deleted_uids, _without_versions(calendar.list(CONTRACT_WINDOW).items)]
+    calendar.close()
+    return results
+
+
+def test_contract_operations_give_the_same_results_when_graph_throttles_a_third_of_requests(
+    graph_standin: GraphStandin, graph_personal_factory: CalendarFactory
+) -> None:
+    calm = _contract_slice(graph_personal_factory.make(SEED))
+    graph_standin.reset()
+    faults = graph_standin.mailbox.faults
+    faults.throttle_share, faults.retry_after = 0.3, "0.02"
+    throttled = _contract_slice(graph_personal_factory.make(SEED))
+    assert throttled == calm
+    stats = graph_standin.mailbox.stats
+    assert 0.2 < stats.statuses.count(429) / len(stats.statuses) < 0.4
+    assert stats.throttled_members > 0  # inside $batch too
+    assert set(graph_standin.slept) == {0.02}  # every wait was Graph's Retry-After
+
+
+def test_contract_seed_changes_with_a_token_graph_declares_expired_fall_back_to_a_full_listing(
+    graph_standin: GraphStandin, graph_personal_factory: CalendarFactory
+) -> None:
+    calendar = graph_personal_factory.make(SEED)
+    snapshot = calendar.list(CONTRACT_WINDOW)
+    single = next(i for i in snapshot.items if i.ref == "single-1")
+    calendar.update(replace(single, subject="Edited"))
+    graph_standin.mailbox.expire_delta_tokens()
+    later = graph_personal_factory.reopen()  # the next run, with the token the last one kept
+    changes = later.changes(CONTRACT_WINDOW, snapshot.token)
+    assert 410 in graph_standin.mailbox.stats.statuses  # Graph refused the token: SyncStateNotFound
+    assert (changes.full, changes.deleted_uids) == (True, ())
+    assert _without_versions(changes.changed) == _without_versions(later.list(CONTRACT_WINDOW).items)
+    assert {i.ref: i.subject for i in changes.changed}["single-1"] == "Edited"
+    assert len(changes.changed) == len(snapshot.items)
+    after = later.changes(CONTRACT_WINDOW, changes.token)
+    assert (after.full, after.changed, after.deleted_uids) == (False, (), ())
+    calendar.close()
+    later.close()

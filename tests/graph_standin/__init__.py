@@ -4,6 +4,7 @@ Graph cannot run here, so the Graph adapter is tested against this small server,
 documented wire format: ``calendarView`` paging with ``@odata.nextLink``, ``calendarView/delta`` with
 skip and delta tokens (410 ``SyncStateNotFound`` once tokens are expired), ``$batch`` (at most 20
 members, answered in any order), single-value extended properties, series / occurrence / exception
-shapes, change keys as ``@odata.etag`` with 412 on a stale ``If-Match``, and 429 with ``Retry-After``
-when switched on. It is not Graph: only what calferry uses is there.
+shapes, change keys as ``@odata.etag`` with 412 on a stale ``If-Match``, the default calendar's
+``owner``, and, when switched on, 429 with ``Retry-After`` and answers lost after a request was
+carried out. It is not Graph: only what calferry uses is there.
 """

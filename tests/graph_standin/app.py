@@ -47,6 +47,7 @@ class Handler:
         self.mailbox = mailbox
         self.base = base
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = [
+            ("GET", re.compile(r"me/calendar"), self.default_calendar),
             ("GET", re.compile(r"me/calendars"), self.calendars),
             ("GET", re.compile(rf"{_CAL}/calendarView"), self.calendar_view),
             ("GET", re.compile(rf"(?:{_CAL}|me)/calendarView/delta"), self.delta),
@@ -73,12 +74,21 @@ class Handler:
 
     # --- routes ----------------------------------------------------------------------------------
 
+    def default_calendar(self, **_: Any) -> Answer:
+        return 200, {}, self._calendar(DEFAULT_CALENDAR)
+
     def calendars(self, **_: Any) -> Answer:
-        value = [
-            {"id": cid, "name": name, "isDefaultCalendar": cid == DEFAULT_CALENDAR}
-            for cid, name in CALENDARS.items()
-        ]
+        value = [self._calendar(cid) for cid in CALENDARS]
         return 200, {}, {"@odata.context": f"{self.base}/$metadata#users('me')/calendars", "value": value}
+
+    def _calendar(self, cid: str) -> Event:
+        owner = {"name": self.mailbox.owner.partition("@")[0], "address": self.mailbox.owner}
+        return {
+            "id": cid,
+            "name": CALENDARS[cid],
+            "isDefaultCalendar": cid == DEFAULT_CALENDAR,
+            "owner": owner,
+        }
 
     def calendar_view(self, query: dict[str, str], cal: str = DEFAULT_CALENDAR, **_: Any) -> Answer:
         start, end = _window(query)
@@ -185,8 +195,9 @@ class Handler:
 
     def _member(self, request: dict[str, Any]) -> dict[str, Any]:
         faults = self.mailbox.faults
-        if faults.throttle_batch_members > 0:
-            faults.throttle_batch_members -= 1
+        if faults.throttle_batch_members > 0 or faults.throttled_by_share():
+            faults.throttle_batch_members = max(faults.throttle_batch_members - 1, 0)
+            self.mailbox.stats.throttled_members += 1
             err = _throttled(faults.retry_after)
             return {"id": request["id"], "status": 429, "headers": err.headers, "body": err.body()}
         split = urlsplit(request["url"])
@@ -247,6 +258,13 @@ def _link(base: str, params: dict[str, str]) -> str:
     return f"{base}?{urlencode(params)}"
 
 
+class _LostAnswer(Response):
+    """The request was carried out, but the connection drops after the status line: no answer arrives."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+
+
 def build_app(mailbox: Mailbox, base: str) -> Starlette:
     """The ASGI app; ``base`` is the public ``.../v1.0`` URL used in next and delta links."""
     handler = Handler(mailbox, base)
@@ -263,9 +281,14 @@ def build_app(mailbox: Mailbox, base: str) -> Starlette:
         try:
             if faults.hold_seconds:
                 await asyncio.sleep(faults.hold_seconds)
-            return await _answer(request)
+            response = await _answer(request)
         finally:
             stats.in_flight -= 1
+        stats.statuses.append(response.status_code)
+        if faults.answer_lost(request.method):
+            stats.lost_answers += 1
+            return _LostAnswer()
+        return response
 
     async def _answer(request: Request) -> Response:
         faults = mailbox.faults
@@ -274,8 +297,8 @@ def build_app(mailbox: Mailbox, base: str) -> Starlette:
                 401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired."
             )
             return JSONResponse(err.body(), status_code=401)
-        if faults.throttle_requests > 0:
-            faults.throttle_requests -= 1
+        if faults.throttle_requests > 0 or faults.throttled_by_share():
+            faults.throttle_requests = max(faults.throttle_requests - 1, 0)
             err = _throttled(None if faults.throttle_without_retry_after else faults.retry_after)
             return JSONResponse(err.body(), status_code=429, headers=err.headers)
         raw = await request.body()

@@ -1,4 +1,4 @@
-"""The stand-in's state: one mailbox with two calendars, events, series, a change log and faults.
+"""The stand-in's state: one user's mailbox with two calendars, events, series, a change log and faults.
 
 Events are kept in Graph's own JSON shape; keys starting with ``_`` are private bookkeeping
 (calendar, extended properties, a series' exceptions and cancelled occurrences) and never leave.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import math
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,23 +44,49 @@ class GraphError(Exception):
 
 @dataclass
 class Faults:
-    """Switchable misbehaviour: the next N requests (or $batch members) answered 429."""
+    """Switchable misbehaviour.
+
+    - ``throttle_requests`` / ``throttle_batch_members``: the next N requests ($batch members) answered 429;
+    - ``throttle_share``: that share of all requests and $batch members answered 429 as well, spread
+      evenly (never two in a row while it is below one half);
+    - ``lose_answers``: method -> the next N such requests are carried out, then the connection drops
+      before their answer arrives;
+    - ``hold_seconds``: every request waits that long before it is answered.
+    """
 
     throttle_requests: int = 0
     throttle_batch_members: int = 0
     throttle_without_retry_after: bool = False
+    throttle_share: float = 0.0
     retry_after: str = "0.01"
     hold_seconds: float = 0.0
+    lose_answers: dict[str, int] = field(default_factory=dict)
+    _counted: int = 0
+
+    def throttled_by_share(self) -> bool:
+        """Whether this request or member is one of ``throttle_share``: the n-th is when ⌊(n+1)s⌋ > ⌊ns⌋."""
+        n, self._counted = self._counted, self._counted + 1
+        return math.floor((n + 1) * self.throttle_share) > math.floor(n * self.throttle_share)
+
+    def answer_lost(self, method: str) -> bool:
+        if self.lose_answers.get(method, 0) <= 0:
+            return False
+        self.lose_answers[method] -= 1
+        return True
 
 
 @dataclass
 class Stats:
-    """What the stand-in saw: requests (method, path?query), Prefer headers, concurrency, batch sizes."""
+    """What the stand-in saw: requests (method, path?query) and their answers' statuses, Prefer headers,
+    concurrency, batch sizes, $batch members answered 429, answers lost."""
 
     requests: list[tuple[str, str]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
     prefer: list[str] = field(default_factory=list)
     if_match: list[str] = field(default_factory=list)
     batch_sizes: list[int] = field(default_factory=list)
+    throttled_members: int = 0
+    lost_answers: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -100,9 +127,10 @@ def decode_token(text: str) -> dict[str, Any]:
 
 
 class Mailbox:
-    """One user's mailbox as the stand-in serves it."""
+    """One user's mailbox as the stand-in serves it; ``owner`` is the user's address."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: str = "adele.vance@contoso.test") -> None:
+        self.owner = owner
         self.events: dict[str, Event] = {}
         self.log: list[tuple[int, str, Event | None]] = []
         self.seq = 0
@@ -205,9 +233,9 @@ class Mailbox:
         ``ical_uid`` seeds an item as if imported from an .ics file (Graph itself never takes one).
         """
         txn = body.get("transactionId")
-        for event in self.events.values():
-            if txn and event.get("transactionId") == txn:
-                return event
+        for made in self.events.values():
+            if txn and made.get("transactionId") == txn:
+                return made
         for key in ("start", "end"):
             if key not in body:
                 raise GraphError(400, "ErrorInvalidRequest", f"{key} is required")
@@ -395,5 +423,6 @@ def _rule(recurrence: Event, first: datetime) -> Iterator[datetime]:
         kwargs["until"] = datetime.fromisoformat(span["endDate"]).replace(tzinfo=UTC) + timedelta(days=1)
     else:
         kwargs["until"] = first + timedelta(days=730)
-    freq = {"daily": DAILY, "weekly": WEEKLY}[pattern["type"]]
-    return iter(rrule(freq, **kwargs))
+    if pattern["type"] not in ("daily", "weekly"):
+        raise GraphError(400, "ErrorInvalidRequest", f"stand-in has no {pattern['type']} recurrence")
+    return iter(rrule(DAILY if pattern["type"] == "daily" else WEEKLY, **kwargs))

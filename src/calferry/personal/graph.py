@@ -15,13 +15,20 @@ request), and a changed series is re-listed whole inside the window, as every ad
 cannot be traced to its series (a removed occurrence is only an id), so any removal, and a refused
 token (410), is answered with a full listing (``Changes.full``) for the caller to diff.
 
-Throttling: at most four requests in flight per mailbox, 429/503 answered after ``Retry-After`` (also
-for the members of a ``$batch``, after the largest one), exponential backoff otherwise.
+Throttling: at most four requests in flight per mailbox (the owner of the signed-in user's default
+calendar names it), 429/503 answered after ``Retry-After`` (also for the members of a ``$batch``, after
+the largest one), exponential backoff otherwise.
+
+A write whose answer was lost (a dropped connection) is sent again, so it may meet its own effect: a
+repeated DELETE that finds nothing (404) has deleted, and a repeated PATCH refused for its now outdated
+change key (412) has written if the event already holds every field that was sent.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
+import functools
 import itertools
 import json
 import threading
@@ -119,8 +126,16 @@ def _public_app(
 class MsalTokens:
     """A token provider over msal's cache kept in the keyring; refreshes silently, never prompts."""
 
-    def __init__(self, tenant: str, client_id: str) -> None:
+    def __init__(
+        self,
+        tenant: str,
+        client_id: str,
+        *,
+        make_app: Callable[[msal.SerializableTokenCache], Any] | None = None,
+    ) -> None:
+        """``make_app`` builds the msal application over the cache read from the keyring (tests pass theirs)."""
         self._tenant, self._client_id = tenant, client_id
+        self._make_app = make_app or functools.partial(_public_app, tenant, client_id)
         self._app: msal.PublicClientApplication | None = None
         self._cache = msal.SerializableTokenCache()
         self._lock = threading.Lock()
@@ -143,7 +158,7 @@ class MsalTokens:
             if not stored:
                 return None
             self._cache.deserialize(stored)
-            self._app = _public_app(self._tenant, self._client_id, self._cache)
+            self._app = self._make_app(self._cache)
         accounts = self._app.get_accounts()
         if not accounts:
             return None
@@ -193,7 +208,7 @@ _GATES_LOCK = threading.Lock()
 
 
 def _gate(mailbox: str) -> threading.BoundedSemaphore:
-    """Graph allows four concurrent requests per app and mailbox; every adapter on it shares one gate."""
+    """Graph allows four concurrent requests per app and mailbox; every adapter on one shares its gate."""
     with _GATES_LOCK:
         return _GATES.setdefault(mailbox, threading.BoundedSemaphore(MAX_IN_FLIGHT))
 
@@ -213,22 +228,54 @@ class _Http:
     ) -> None:
         self.client, self.base_url, self.token = client, base_url.rstrip("/"), token
         self.retries, self.base_delay, self.sleep = retries, base_delay, sleep
-        self.gate = _gate(self.base_url)
+        self._gate: threading.BoundedSemaphore | None = None
+        self._gate_lock = threading.Lock()
 
     def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """One request, repeated after 429/503/504 or a dropped connection (POSTs carry a transactionId)."""
+        """One request (see :meth:`send`), its error answer translated."""
+        return _checked(self.send(method, url, **kwargs)[0])
+
+    def send(self, method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, bool]:
+        """One request through the mailbox's gate: the answer, and whether an earlier answer was lost."""
+        return self._retried(self._mailbox_gate(), method, url, **kwargs)
+
+    def _retried(
+        self, gate: contextlib.AbstractContextManager[Any], method: str, url: str, **kwargs: Any
+    ) -> tuple[httpx.Response, bool]:
+        """Repeated after 429/503/504 or a dropped connection (POSTs carry a transactionId).
+
+        After a dropped connection the request may have been carried out although its answer was lost,
+        so the repeat may meet its own effect; the flag tells the caller.
+        """
+        lost = False
         for attempt in itertools.count():
             try:
-                response = self._once(method, url, **kwargs)
+                response = self._once(gate, method, url, **kwargs)
             except httpx.TransportError as exc:
                 if attempt >= self.retries or isinstance(exc, httpx.LocalProtocolError):
                     raise PersonalUnavailable(f"cannot reach Microsoft Graph: {type(exc).__name__}") from exc
+                lost = True
                 self.sleep(self._backoff(attempt))
                 continue
             if response.status_code not in _RETRYABLE or attempt >= self.retries:
-                return _checked(response)
+                return response, lost
             self.sleep(_retry_after(response.headers) or self._backoff(attempt))
         raise AssertionError("unreachable")
+
+    def _mailbox_gate(self) -> threading.BoundedSemaphore:
+        """The gate of the signed-in mailbox, named by its default calendar's owner.
+
+        Asking for the owner is the one request that passes no gate; Calendars.ReadWrite allows it
+        (``/me`` itself would need User.Read).
+        """
+        with self._gate_lock:
+            if self._gate is None:
+                answer, _ = self._retried(
+                    contextlib.nullcontext(), "GET", "me/calendar", params={"$select": "owner"}
+                )
+                owner = _body(_checked(answer)).get("owner") or {}
+                self._gate = _gate(f"{self.base_url} {str(owner.get('address', '')).casefold()}")
+            return self._gate
 
     def json(self, method: str, url: str, **kwargs: Any) -> Event:
         response = self.call(method, url, **kwargs)
@@ -264,10 +311,15 @@ class _Http:
         return results
 
     def _once(
-        self, method: str, url: str, headers: dict[str, str] | None = None, **kwargs: Any
+        self,
+        gate: contextlib.AbstractContextManager[Any],
+        method: str,
+        url: str,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> httpx.Response:
         all_headers = {"Authorization": f"Bearer {self.token()}", "Prefer": PREFER, **(headers or {})}
-        with self.gate:
+        with gate:
             return self.client.request(method, url, headers=all_headers, **kwargs)
 
     def _backoff(self, attempt: int) -> float:
@@ -578,7 +630,11 @@ class GraphCalendar:
         return self._patch(item.key, body, item.version, item.stamp)
 
     def delete(self, key: ItemKey, version: str | None = None) -> None:
-        self._http.call("DELETE", _event_url(self._event_id(key)), headers=_if_match(version))
+        url = _event_url(self._event_id(key))
+        answer, lost = self._http.send("DELETE", url, headers=_if_match(version))
+        if lost and answer.status_code == 404:
+            return  # the lost answer was this delete's own: the item is gone
+        _checked(answer)
 
     def set_stamp(self, key: ItemKey, stamp: Stamp | None, version: str | None = None) -> PersonalItem:
         return self._patch(key, {"singleValueExtendedProperties": [stamp_property(stamp)]}, version, stamp)
@@ -658,8 +714,17 @@ class GraphCalendar:
 
     def _patch(self, key: ItemKey, body: Event, version: str | None, stamp: Stamp | None) -> PersonalItem:
         url = _event_url(self._event_id(key))
-        event = self._http.json("PATCH", url, json=body, headers=_if_match(version))
+        answer, lost = self._http.send("PATCH", url, json=body, headers=_if_match(version))
+        if lost and answer.status_code == 412:
+            answer = self._written_already(url, body) or answer  # else: StaleVersion below
+        event = _body(_checked(answer))
         return replace(parse_event(event, key.uid), uid=key.uid, stamp=stamp)
+
+    def _written_already(self, url: str, body: Event) -> httpx.Response | None:
+        """The event read again if it already holds every field of ``body``: the lost write took place."""
+        current = self._http.call("GET", url, params={"$expand": _EXPAND})
+        event = _body(current)
+        return current if _comparable(_written_over(event, body)) == _comparable(event) else None
 
     # --- listing ---------------------------------------------------------------------------------
 
@@ -773,6 +838,18 @@ class GraphCalendar:
         if body.get("@odata.nextLink"):
             found.extend(self._http.items(body["@odata.nextLink"]))
         return found
+
+
+def _written_over(event: Event, body: Event) -> Event:
+    """``event`` as a PATCH of ``body`` leaves it: fields replaced, extended properties merged by id."""
+    props = {str(p["id"]).lower(): p for p in event.get("singleValueExtendedProperties") or ()}
+    props |= {str(p["id"]).lower(): p for p in body.get("singleValueExtendedProperties") or ()}
+    return {**event, **body, "singleValueExtendedProperties": builtins.list(props.values())}
+
+
+def _comparable(event: Event) -> PersonalItem:
+    """What calferry reads of an event, without its version: equal when the same fields are held."""
+    return replace(parse_event(event), version=None)
 
 
 def _batch_requests(urls: builtins.list[str]) -> builtins.list[Event]:
