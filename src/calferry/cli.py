@@ -3,10 +3,51 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import typer
+from typer._click import Context  # Typer 0.29 (pinned) carries its own copy of click
+from typer._click.exceptions import UsageError
+from typer.core import TyperGroup
+
+from calferry.commands.common import JSON_FLAG, emit_error
+
+_AS_JSON = "calferry.as_json"
+
+
+class _Root(TyperGroup):
+    """The root command. With --json anywhere in the arguments a usage error (unknown command, bad
+    option value, missing argument) is a JSON error document too, so that scripts parse every failure."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any
+    ) -> Context:
+        as_json = JSON_FLAG in args
+        with _usage_errors_as_json(as_json):
+            ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta[_AS_JSON] = as_json
+        return ctx
+
+    def invoke(self, ctx: Context) -> Any:
+        with _usage_errors_as_json(bool(ctx.meta.get(_AS_JSON))):
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _usage_errors_as_json(as_json: bool) -> Iterator[None]:
+    try:
+        yield
+    except UsageError as error:
+        if not as_json:
+            raise  # Typer prints its usage box
+        emit_error("UsageError", error.format_message(), error.exit_code)
+        raise typer.Exit(error.exit_code) from None
+
 
 app = typer.Typer(
+    cls=_Root,
     name="calferry",
     help="Ferry calendar items between your own calendar and the Autotask PSA calendar.",
     no_args_is_help=True,

@@ -39,6 +39,8 @@ other exception is a bug and gets a traceback.
 
 from __future__ import annotations
 
+import socket
+
 
 class CalferryError(Exception):
     """Root of every error calferry raises on purpose."""
@@ -201,3 +203,30 @@ class PersonalUnavailable(PersonalCalendarError):
 
 class SyncTokenExpired(PersonalCalendarError):
     """The change token was refused; the caller lists fully instead."""
+
+
+_CONNECTION_FAILURES: tuple[tuple[type[OSError], str], ...] = (
+    (socket.gaierror, "unknown host"),
+    (ConnectionRefusedError, "connection refused"),
+    (ConnectionResetError, "connection reset"),
+    (TimeoutError, "timed out"),
+)
+
+
+def connection_failure(exc: BaseException) -> str:
+    """Why a connection failed, in a word or two, for an adapter's ``...Unavailable`` message.
+
+    The answer is the operating system's error at the bottom of the library's chain: the libraries'
+    own texts run to hundreds of characters, with object addresses and retry counts.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    innermost = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        innermost = current
+        for kind, words in _CONNECTION_FAILURES:
+            if isinstance(current, kind):
+                return words
+        current = current.__cause__ or current.__context__
+    return type(innermost).__name__

@@ -16,7 +16,8 @@ from calferry.errors import UserError
 console = Console()
 err_console = Console(stderr=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+JSON_FLAG = "--json"
+JsonOption = Annotated[bool, typer.Option(JSON_FLAG, help="Print machine-readable JSON on stdout.")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,13 +27,24 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
+def emit_error(type_name: str, message: str, exit_code: int, **more: Any) -> None:
+    """Print the ``{"error": {...}}`` document every --json failure shares, usage errors included."""
+    emit_json({"error": {"type": type_name, "message": message, "exit_code": exit_code, **more}})
+
+
 def render_error(error: UserError, as_json: bool) -> None:
-    """Print a user error: JSON ``{"error": {...}}`` on stdout with --json, else a red line on stderr."""
+    """Print a user error: JSON ``{"error": {...}}`` on stdout with --json, else a red line on stderr.
+
+    A config error's problems (every one found) come along in both forms.
+    """
+    problems = list(getattr(error, "problems", None) or [])
     if as_json:
-        emit_json({"error": {"type": error.type_name, "message": str(error), "exit_code": error.exit_code}})
+        emit_error(
+            error.type_name, str(error), error.exit_code, **({"problems": problems} if problems else {})
+        )
         return
     err_console.print(f"[bold red]Error:[/] {error}", highlight=False, markup=True)
-    for problem in getattr(error, "problems", []) or []:
+    for problem in problems:
         err_console.print(f"  - {problem}", highlight=False, markup=False)
 
 

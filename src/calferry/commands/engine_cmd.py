@@ -90,15 +90,13 @@ def items(
     json_output: JsonOption = False,
 ) -> None:
     """Your personal items with their state: not sent, sent, downloaded, edited since sent, conflict."""
-    start, end = _date(from_, "--from"), _date(to, "--to")
+    start, end = _days(from_, to)
     with _service() as svc:
         found = svc.items(start, end)
     if json_output:
         emit_json({"items": [i.to_json() for i in found]})
         return
-    table = Table(title=f"{len(found)} personal item(s)")
-    for column in ("ref", "start", "subject", "state", "PSA"):
-        table.add_column(column, overflow="fold")
+    table = _table(f"{len(found)} personal item(s)", ("ref", "start", "subject", "state", "PSA"))
     for i in found:
         psa = f"{i.psa_kind.value} {i.psa_id}" if i.psa_kind is not None else ""
         subject = ("(private) " if i.private else "") + i.subject
@@ -131,14 +129,21 @@ def send(
     json_output: JsonOption = False,
 ) -> None:
     """R13: send the selected items to the PSA: created the first time, updated after (R16, R17)."""
+    _alone_with_plan(plan, {
+        "refs": refs, "--as": as_, "--company": company, "--contact": contact, "--action-type": action_type,
+        "--series": series, "--from": from_, "--to": to, "--dry-run": dry_run,
+    })  # fmt: skip
+    series_from, series_to = _days(from_, to)
+    if series is None and series_from is not None:
+        raise InputError("--from and --to choose the occurrences of a series", hint="give --series too")
     choices: dict[str, Any] = {
         "kind": None if as_ is None else as_.value,
         "company": _id_or_name(company),
         "contact": _id_or_name(contact),
         "action_type": _id_or_name(action_type),
         "series_uid": series,
-        "series_from": _date(from_, "--from"),
-        "series_to": _date(to, "--to"),
+        "series_from": series_from,
+        "series_to": series_to,
     }
     saved = _load_plan(plan)
     with _service() as svc:
@@ -165,6 +170,7 @@ def get(
     json_output: JsonOption = False,
 ) -> None:
     """R23-R25: bring the PSA's items of the Get window into your calendar."""
+    _alone_with_plan(plan, {"--policy": policy, "--force-delete": force_delete, "--dry-run": dry_run})
     chosen = None if policy is None else policy.value
     saved = _load_plan(plan)
     with _service() as svc:
@@ -274,9 +280,7 @@ def log(
     if json_output:
         emit_json({"entries": [e.to_json() for e in entries]})
         return
-    table = Table(title="Audit log (newest first)")
-    for column in ("at", "action", "ref", "PSA", "outcome", "message"):
-        table.add_column(column, overflow="fold")
+    table = _table("Audit log (newest first)", ("at", "action", "ref", "PSA", "outcome", "message"))
     for e in entries:
         psa = f"{e.psa_kind} {e.psa_id}" if e.psa_kind else ""
         table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.action, e.ref, psa, e.outcome, e.message)
@@ -323,9 +327,14 @@ def _show_result(result: RunResult, json_output: bool, verbose: bool, *, skips_f
 
 
 def _actions_table(title: str, *, with_outcome: bool) -> Table:
+    return _table(title, ("action", "ref", "PSA", "reason", *(("outcome",) if with_outcome else ())))
+
+
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    """A table whose refs stay on one line, to copy and paste into the next command; the rest folds."""
     table = Table(title=title)
-    for column in ("action", "ref", "PSA", "reason", *(("outcome",) if with_outcome else ())):
-        table.add_column(column, overflow="fold")
+    for column in columns:
+        table.add_column(column, no_wrap=column == "ref", overflow="fold")
     return table
 
 
@@ -406,6 +415,26 @@ def _load_plan(path: Path | None) -> Plan | None:
         raise InputError(f"cannot read the plan {path}: {exc.strerror}") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path} is not a calferry plan (from --dry-run --json): {exc}") from exc
+
+
+def _alone_with_plan(plan: Path | None, given: dict[str, Any]) -> None:
+    """A saved plan is applied exactly: flags that would shape a new plan would be silently ignored."""
+    ignored = [flag for flag, value in given.items() if value]
+    if plan is not None and ignored:
+        raise InputError(
+            f"--plan applies the saved plan as it is; {', '.join(ignored)} would be ignored",
+            hint="drop them, or make a new plan with --dry-run --json",
+        )
+
+
+def _days(from_: str | None, to: str | None) -> tuple[date | None, date | None]:
+    """--from and --to, both or neither: one alone would quietly fall back to the Get window."""
+    start, end = _date(from_, "--from"), _date(to, "--to")
+    if (start is None) != (end is None):
+        raise InputError("give both --from and --to", hint="or neither, for the Get window")
+    if start is not None and end is not None and start > end:
+        raise InputError(f"--from {start} is later than --to {end}")
+    return start, end
 
 
 def _date(text: str | None, flag: str) -> date | None:

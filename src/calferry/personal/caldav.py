@@ -41,6 +41,7 @@ from calferry.errors import (
     PersonalCalendarError,
     PersonalUnavailable,
     StaleVersion,
+    connection_failure,
 )
 from calferry.model import ItemKey, PersonalItem, Stamp, Window
 from calferry.personal import ical
@@ -307,4 +308,7 @@ def _translated(where: str) -> Iterator[None]:
     except dav_error.DAVError as exc:
         raise PersonalCalendarError(f"the calendar server failed on {where}: {exc}") from exc
     except OSError as exc:
-        raise PersonalUnavailable(f"cannot reach the calendar server at {where}: {exc}") from exc
+        raise PersonalUnavailable(
+            f"cannot reach the calendar at {where} ({connection_failure(exc)})",
+            hint="start `calferry calendar serve` or set personal.url",
+        ) from exc

@@ -45,6 +45,7 @@ from calferry.errors import (
     PsaRateLimited,
     PsaUnavailable,
     PsaValidationError,
+    connection_failure,
 )
 from calferry.psa.query import Filter, Split, body, eq, format_utc, parse_utc, split
 
@@ -392,6 +393,11 @@ class AutotaskClient:
                 response = self._http.request(
                     method, self._absolute(url), headers=self._headers(), json=payload
                 )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise PsaUnavailable(
+                    f"cannot reach the PSA at {self.base_url} ({connection_failure(exc)})",
+                    hint="check psa.base_url, or start `calferry psa serve`",
+                ) from exc
             except httpx.HTTPError as exc:
                 raise PsaUnavailable(f"the PSA did not answer {label}: {type(exc).__name__}") from exc
         return _decode(response, label)
