@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import create_engine
 
-from calferry.errors import NotFound, PsaAuthError, PsaValidationError
+from calferry.errors import NotFound, PsaAuthError, PsaUnavailable, PsaValidationError
 from calferry.psa.autotask import AutotaskClient, RetryPolicy
 from calferry.psa.query import and_, eq, gte, in_, not_in, or_
 from calferry.psa.server.seed import bulk_appointments
@@ -192,6 +195,63 @@ def test_unknown_zone_user_is_a_clear_auth_error(psa_server: Any) -> None:
         )
 
 
+class _FailingZone:
+    """A loopback HTTP server answering every request with one status and body: a zone service in trouble."""
+
+    def __init__(self, status: int, body: str) -> None:
+        payload = body.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                """Quiet: the failures are the point."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/atservicesrest/v1.0/"
+
+    def __enter__(self) -> _FailingZone:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (503, '{"errors":["Service Unavailable"]}'),
+        (502, ""),
+        (504, ""),
+        (500, ""),
+        (500, "<html>oops</html>"),
+    ],
+)
+def test_zone_lookup_failing_with_5xx_is_unavailable_not_an_unknown_user(status: int, body: str) -> None:
+    with _FailingZone(status, body) as zone, pytest.raises(PsaUnavailable) as caught:
+        AutotaskClient.from_zone("api@demo.calferry.local", zone_url=zone.url, username="x",
+                                 integration_code="y", secret="z")  # fmt: skip
+    assert caught.value.status == status
+    assert "knows no API user" not in str(caught.value)
+
+
+def test_zone_lookup_without_a_connection_is_unavailable() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    with pytest.raises(PsaUnavailable, match="did not answer"):
+        AutotaskClient.from_zone("api@demo.calferry.local", zone_url=f"http://127.0.0.1:{port}/atservicesrest/v1.0/",
+                                 username="x", integration_code="y", secret="z")  # fmt: skip
+
+
 def test_secret_never_shows_in_repr_errors_or_logs(
     psa_server: Any, client: AutotaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -206,7 +266,12 @@ def test_secret_never_shows_in_repr_errors_or_logs(
 def test_stats_count_per_entity_and_verb(client: AutotaskClient) -> None:
     list(client.query("ActionTypes", gte("id", 0)))
     client.count("ActionTypes", gte("id", 0))
-    assert client.stats == {"POST ActionTypes/query": 1, "POST ActionTypes/query/count": 1, "total": 2}
+    assert client.stats == {
+        "GET ThresholdInformation": 1,  # the first request looks at the hourly budget once
+        "POST ActionTypes/query": 1,
+        "POST ActionTypes/query/count": 1,
+        "total": 3,
+    }
 
 
 def test_raw_wire_uses_post_for_next_page(psa_server: Any, client: AutotaskClient) -> None:

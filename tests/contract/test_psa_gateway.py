@@ -115,7 +115,8 @@ def test_company_lookup_fills_the_country_with_one_request(psa: AutotaskPsa) -> 
     used = {k: v - before.get(k, 0) for k, v in psa.request_counts().items() if v != before.get(k, 0)}
     assert northwind == by_id and northwind.address.country == "Australia"
     assert northwind.address.one_line() == "1 Macquarie Street, 2000 Sydney, NSW, Australia"
-    assert used.get("POST Countries/query") == 1 and used["total"] == 3  # by name, by id, country once
+    assert used.get("POST Countries/query") == 1 and used["total"] == 4  # by name, by id, country once
+    assert used.get("GET ThresholdInformation") == 1  # and the client's first look at the hourly budget
 
 
 def test_r26_snapshot_respects_the_window_and_kinds(psa: AutotaskPsa) -> None:
@@ -264,7 +265,8 @@ def test_request_counts_and_open_psa_from_settings(psa_server: Any, monkeypatch:
         assert gateway.me().email == NY
         counts = gateway.request_counts()
         assert counts["POST Resources/query"] == 1 and counts["GET InternalLocations/{id}"] == 1
-        assert counts["total"] == 2
+        assert counts["GET ThresholdInformation"] == 1  # the first request looks at the hourly budget
+        assert counts["total"] == 3
     finally:
         gateway.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 import httpx
 import pytest
@@ -99,25 +100,83 @@ def test_injected_429_carries_retry_after(psa_server_factory):
     assert answer.json()["errors"]
 
 
+def _probe(server) -> int:
+    """An appointment written straight into the database: every request to a faulty server may fail."""
+    table = TABLES["Appointments"]
+    with server.state.engine.begin() as conn:
+        key = conn.execute(
+            table.insert().values(
+                title="Fault probe",
+                description="before",
+                startDateTime=datetime(2030, 5, 1, 9),
+                endDateTime=datetime(2030, 5, 1, 10),
+                resourceID=_tech(server),
+            )
+        ).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _appointments(server) -> dict[int, tuple[str, str | None]]:
+    """Every appointment's title and description, read in the database: no request, no fault."""
+    table = TABLES["Appointments"]
+    with server.state.engine.connect() as conn:
+        rows = conn.execute(select(table.c.id, table.c.title, table.c.description))
+        return {int(r.id): (r.title, r.description) for r in rows}
+
+
+def _write(client: httpx.Client, server, verb: str, item_id: int) -> httpx.Response:
+    """One write of ``verb``: a create, a PATCH of the title, a PUT without description, a DELETE."""
+    full = APPOINTMENT | {"resourceID": _tech(server), "title": "Written"}
+    if verb == "POST":
+        return client.post("Appointments", json=full)
+    if verb == "PATCH":
+        return client.patch("Appointments", json={"id": item_id, "title": "Written"})
+    if verb == "PUT":
+        return client.put("Appointments", json=full | {"id": item_id})
+    return client.delete(f"Appointments/{item_id}")
+
+
+def _applied(verb: str, before: dict[int, tuple[str, str | None]], after: dict, item_id: int) -> bool:
+    """Whether ``after`` is ``before`` with exactly the write of ``verb`` applied once."""
+    if verb == "POST":
+        new = [after[k] for k in after if k not in before]
+        return new == [("Written", None)] and {k: after[k] for k in before} == before
+    expected = dict(before)
+    if verb == "DELETE":
+        del expected[item_id]
+    else:  # PATCH keeps the description, PUT nulls it (omitted in the body)
+        expected[item_id] = ("Written", before[item_id][1] if verb == "PATCH" else None)
+    return after == expected
+
+
+VERBS = ["POST", "PATCH", "PUT", "DELETE"]
+
+
+@pytest.mark.parametrize("verb", VERBS)
 @pytest.mark.parametrize("kind", ["429", "500", "503", "drop"])
-def test_faults_decided_before_handling_are_not_applied(psa_server_factory, kind):
+def test_faults_decided_before_handling_are_not_applied(psa_server_factory, kind, verb):
     server = psa_server_factory(faults=FaultPlan(rate=1.0, kinds=(kind,)))
-    before = _rows(server, "Appointments")
+    item_id = _probe(server)
+    before = _appointments(server)
     with server.client() as client:
         try:
-            answer = client.post("Appointments", json=APPOINTMENT | {"resourceID": _tech(server)})
+            answer = _write(client, server, verb, item_id)
             assert answer.status_code == int(kind)
+            assert answer.headers["x-calferry-fault"] == kind and answer.json()["errors"]
         except httpx.TransportError:
             assert kind == "drop"
-    assert _rows(server, "Appointments") == before
+    assert _appointments(server) == before
 
 
-def test_lost_answer_applies_the_write_then_drops_the_connection(psa_server_factory):
+@pytest.mark.parametrize("verb", VERBS)
+def test_lost_answer_applies_the_write_then_drops_the_connection(psa_server_factory, verb):
     server = psa_server_factory(faults=FaultPlan(rate=1.0, kinds=("lost-answer",)))
-    before = _rows(server, "Appointments")
+    item_id = _probe(server)
+    before = _appointments(server)
     with server.client() as client, pytest.raises(httpx.TransportError):
-        client.post("Appointments", json=APPOINTMENT | {"resourceID": _tech(server)})
-    assert _rows(server, "Appointments") == before + 1
+        _write(client, server, verb, item_id)
+    assert _applied(verb, before, _appointments(server), item_id)
 
 
 def test_lost_answer_is_only_drawn_for_writes(psa_server_factory):
@@ -131,7 +190,7 @@ def test_slow_fault_still_applies_the_request(psa_server_factory):
     before = _rows(server, "Appointments")
     with server.client() as client:
         answer = client.post("Appointments", json=APPOINTMENT | {"resourceID": _tech(server)})
-    assert answer.status_code == 200
+    assert answer.status_code == 200 and answer.headers["x-calferry-fault"] == "slow"
     assert _rows(server, "Appointments") == before + 1
 
 

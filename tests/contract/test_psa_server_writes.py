@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import string
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -312,3 +316,155 @@ def test_system_action_types_cannot_be_deleted(client):
         "itemId"
     ]
     assert client.delete(f"ActionTypes/{custom}").json() == {"itemId": custom}
+
+
+# --- every §5 update URL: answer shape, change markers, PUT nulls, read-only fields ---------------------
+
+OLD = "2000-01-01T00:00:00Z"
+
+
+@dataclass(frozen=True)
+class UpdateCase:
+    """One entity's update URL and what a PATCH/PUT of it must do (autotask-api.md §2.6, §3)."""
+
+    entity: str
+    url: str  # formatted with the item's fields
+    pick: tuple[str, Any] | None  # (field, value) of the demo row to write; None: the first row
+    required: tuple[str, ...]  # copied from the stored row into a PUT body
+    change: dict[str, Any]
+    optional: tuple[str, Any] | None  # an optional writable field: PATCH keeps it, PUT nulls it
+    read_only: dict[str, Any]  # sent with made-up values: must be ignored
+    markers: tuple[str, ...]  # change markers that move on every write (none for some entities)
+
+
+SERVICE_CALLS = UpdateCase(
+    "ServiceCalls", "ServiceCalls", None, ("companyID", "startDateTime", "endDateTime"),
+    {"description": "Rescheduled visit", "status": 2}, ("isComplete", 1),
+    {"duration": 99.0, "cancelationNoticeHours": 5.0, "createDateTime": OLD, "creatorResourceID": 1,
+     "lastModifiedDateTime": OLD},
+    ("lastModifiedDateTime",),
+)  # fmt: skip
+COMPANIES = UpdateCase(
+    "Companies", "Companies", ("companyName", "Contoso Dental"),
+    ("companyName", "companyType", "ownerResourceID", "phone"), {"phone": "+1 212 555 0199"},
+    ("address2", "Suite 100"), {"createDate": OLD, "lastActivityDate": OLD, "lastTrackedModifiedDateTime": OLD},
+    ("lastTrackedModifiedDateTime",),
+)  # fmt: skip
+CONTACTS = UpdateCase(
+    "Contacts", "Companies/{companyID}/Contacts", None, ("firstName", "lastName", "isActive"),
+    {"title": "Office manager"}, ("mobilePhone", "+1 555 0142"),
+    {"createDate": OLD, "lastActivityDate": OLD, "lastModifiedDate": OLD}, ("lastModifiedDate",),
+)  # fmt: skip
+TICKETS = UpdateCase(
+    "Tickets", "Tickets", None, ("companyID", "title", "status", "priority"), {"status": 8},
+    ("description", "Paper jam again"),
+    {"ticketNumber": "T20000101.9999", "creatorType": 4, "createDate": OLD, "lastActivityDate": OLD,
+     "lastTrackedModificationDateTime": OLD},
+    ("lastTrackedModificationDateTime", "lastActivityDate"),
+)  # fmt: skip
+ACTION_TYPES = UpdateCase(
+    "ActionTypes", "ActionTypes", ("name", "Email"), ("name", "isActive", "view"), {"view": 3}, None,
+    {"isSystemActionType": True}, (),
+)  # fmt: skip
+RESOURCES = UpdateCase(
+    "Resources", "Resources", ("email", "tech.berlin@demo.calferry.local"),
+    ("firstName", "lastName", "email", "emailTypeCode", "userName", "isActive", "resourceType", "payrollType",
+     "numberFormat"),
+    {"title": "Field engineer"}, ("officePhone", "+49 30 555 0110"),
+    {"locationID": 1, "userType": 17, "hireDate": OLD, "dateFormat": "dd.MM.yyyy", "timeFormat": "h:mm a",
+     "internalCost": 12.5, "securityLevel": 1, "hasCrmAccess": False},
+    (),
+)  # fmt: skip
+UPDATES = [
+    (SERVICE_CALLS, "PATCH"), (SERVICE_CALLS, "PUT"), (COMPANIES, "PUT"), (CONTACTS, "PATCH"), (CONTACTS, "PUT"),
+    (TICKETS, "PATCH"), (TICKETS, "PUT"), (ACTION_TYPES, "PATCH"), (ACTION_TYPES, "PUT"), (RESOURCES, "PUT"),
+]  # fmt: skip
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _item(client: httpx.Client, entity: str, item_id: int) -> dict:
+    return client.get(f"{entity}/{item_id}").json()["item"]
+
+
+def _writable(client: httpx.Client, entity: str) -> set[str]:
+    """The entity's writable fields, as its ``entityInformation/fields`` describes them."""
+    fields = client.get(f"{entity}/entityInformation/fields").json()["fields"]
+    return {f["name"] for f in fields if not f["isReadOnly"]}
+
+
+@pytest.mark.parametrize(("case", "verb"), UPDATES, ids=[f"{verb} {case.entity}" for case, verb in UPDATES])
+def test_update_answers_item_id_moves_the_marker_and_ignores_read_only_fields(client, case, verb):
+    picked = _one(client, case.entity, *case.pick) if case.pick else _one(client, case.entity, "id", 1)
+    item_id = picked["id"]
+    url = case.url.format(**picked)
+    if case.optional:  # make sure the optional field holds a value a PUT must clear
+        assert client.patch(url, json={"id": item_id, case.optional[0]: case.optional[1]}).status_code == 200
+    before = _item(client, case.entity, item_id)
+    body = {"id": item_id, **case.change, **case.read_only}
+    if verb == "PUT":
+        body = {name: before[name] for name in case.required} | body
+    answer = client.request(verb, url, json=body)
+    after = _item(client, case.entity, item_id)
+    assert answer.status_code == 200 and answer.json() == {"itemId": item_id}
+    assert {k: after[k] for k in case.change} == case.change
+    for marker in case.markers:
+        assert _when(after[marker]) > _when(before[marker]), marker
+    assert {k: after[k] for k in case.read_only if k not in case.markers} == {
+        k: before[k] for k in case.read_only if k not in case.markers
+    }
+    if case.optional:
+        assert after[case.optional[0]] == (case.optional[1] if verb == "PATCH" else None)
+    if verb == "PUT":  # every writable field left out of the body (and not given by the URL) is now null
+        from_url = {name for _, name, _, _ in string.Formatter().parse(case.url) if name}
+        omitted = _writable(client, case.entity) - set(body) - from_url
+        assert {k: after[k] for k in omitted} == dict.fromkeys(omitted)
+    else:  # PATCH leaves everything it was not sent alone
+        untouched = set(after) - set(case.change) - set(case.markers)
+        assert {k: after[k] for k in untouched} == {k: before[k] for k in untouched}
+
+
+@dataclass(frozen=True)
+class DeleteCase:
+    """A child deleted through its parent's URL, and the grandchildren that go with it."""
+
+    entity: str
+    url: str  # formatted with the item's fields
+    parent: tuple[str, str]  # (parent entity, key field)
+    cascade: tuple[str, str] | None  # (child entity, key field) deleted along
+
+
+DELETES = [
+    DeleteCase("ServiceCallTickets", "ServiceCalls/{serviceCallID}/Tickets/{id}", ("ServiceCalls", "serviceCallID"),
+               ("ServiceCallTicketResources", "serviceCallTicketID")),
+    DeleteCase("ServiceCallTasks", "ServiceCalls/{serviceCallID}/Tasks/{id}", ("ServiceCalls", "serviceCallID"),
+               ("ServiceCallTaskResources", "serviceCallTaskID")),
+    DeleteCase("ServiceCallTaskResources", "ServiceCallTasks/{serviceCallTaskID}/Resources/{id}",
+               ("ServiceCallTasks", "serviceCallTaskID"), None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", DELETES, ids=[f"DELETE {c.url}" for c in DELETES])
+def test_delete_through_the_parent_url_answers_item_id_and_removes_it(client, case):
+    item = _one(client, case.entity, "id", 1)
+    parent_entity, key = case.parent
+    children = []
+    if case.cascade:
+        children = [c["id"] for c in _all(client, case.cascade[0]) if c[case.cascade[1]] == item["id"]]
+        assert children
+    wrong = client.delete(case.url.format(**(item | {key: 999999})))
+    assert wrong.status_code == 404 and wrong.json()["errors"]
+    assert _item(client, case.entity, item["id"]) is not None
+    answer = client.delete(case.url.format(**item))
+    assert answer.status_code == 200 and answer.json() == {"itemId": item["id"]}
+    assert client.get(f"{case.entity}/{item['id']}").json() == {"item": None}
+    assert _item(client, parent_entity, item[key]) is not None  # the parent stays
+    if case.cascade:
+        assert all(_item(client, case.cascade[0], child) is None for child in children)
+
+
+def _all(client: httpx.Client, entity: str) -> list[dict]:
+    body = {"filter": [{"op": "gte", "field": "id", "value": 0}]}
+    return client.post(f"{entity}/query", json=body).json()["items"]

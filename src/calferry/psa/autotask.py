@@ -16,6 +16,11 @@ Retry policy (B2, B3):
   is raised;
 - creates are never retried: a create whose answer is lost raises, and the engine reconciles by its
   fingerprint (``AutotaskPsa.find_matching``).
+
+Hourly budget (B3): the first request of a client looks at ``ThresholdInformation`` once (one cheap
+call, so even a short CLI run warns), then every ``threshold_every`` requests or ``threshold_seconds``.
+From 75 % of the budget each request waits a little (``pace_delays[0]``), from 90 % longer
+(``pace_delays[1]``), and each level is warned about once (``warnings``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,7 +155,8 @@ class AutotaskClient:
     """One API user's connection to one Autotask zone; thread-safe.
 
     ``stats`` counts requests per ``VERB Entity/operation`` plus ``total``; ``warnings`` collects
-    threshold warnings (also logged on ``calferry.psa``).
+    threshold warnings (also logged on ``calferry.psa``). ``sleep`` does every wait (retries, pacing),
+    so tests can record the waits instead of sitting through them.
     """
 
     def __init__(
@@ -166,8 +172,9 @@ class AutotaskClient:
         max_in_flight: int = 3,
         threshold_every: int = 100,
         threshold_seconds: float = 60.0,
-        pace_delay: float = 0.5,
+        pace_delays: tuple[float, float] = (0.1, 0.5),
         timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.username = username
@@ -183,7 +190,8 @@ class AutotaskClient:
         self._stats: Counter[str] = Counter()
         self._fields: dict[str, dict[str, FieldInfo]] = {}
         self.warnings: list[str] = []
-        self._watch = _ThresholdWatch(threshold_every, threshold_seconds, pace_delay)
+        self._sleep = sleep
+        self._watch = _ThresholdWatch(threshold_every, threshold_seconds, pace_delays, sleep)
 
     def __repr__(self) -> str:
         return f"AutotaskClient({self.base_url!r}, username={self.username!r})"
@@ -246,9 +254,13 @@ class AutotaskClient:
             self._fields[entity] = fields
         return fields
 
-    def threshold(self) -> dict[str, Any]:
-        """``ThresholdInformation``: the hourly budget and how much of it is used."""
-        return self._call("GET", "ThresholdInformation", "GET ThresholdInformation", "read", watch=False)
+    def threshold(self, *, retried: bool = True) -> dict[str, Any]:
+        """``ThresholdInformation``: the hourly budget and how much of it is used.
+
+        The threshold watch asks with ``retried=False``: a look that fails is skipped, not worth a retry.
+        """
+        mode: Mode = "read" if retried else "never"
+        return self._call("GET", "ThresholdInformation", "GET ThresholdInformation", mode, watch=False)
 
     def version_information(self) -> dict[str, Any]:
         return self._call("GET", self._root_url("versionInformation"), "GET versionInformation", "read")
@@ -365,7 +377,7 @@ class AutotaskClient:
                 if delay is None:
                     raise
                 log.debug("retrying %s in %.2fs after %s", label, delay, type(error).__name__)
-            time.sleep(delay)
+            self._sleep(delay)
             attempt += 1
 
     def _retry_delay(self, error: PsaError, attempt: int, mode: Mode) -> float | None:
@@ -430,16 +442,21 @@ class AutotaskClient:
 
 
 class _ThresholdWatch:
-    """Looks at ``ThresholdInformation`` every ``every`` requests or ``seconds``; warns at 75 % and 90 %
-    of the hourly budget and, from 90 %, paces every request by ``pace_delay``."""
+    """Looks at ``ThresholdInformation`` at the first request, then every ``every`` requests or
+    ``seconds``; warns at 75 % and 90 % of the hourly budget and paces each request from there on by
+    ``pace_delays`` (75 %, 90 %)."""
 
     LEVELS = (0.9, 0.75)
 
-    def __init__(self, every: int, seconds: float, pace_delay: float) -> None:
-        self.every, self.seconds, self.pace_delay = every, seconds, pace_delay
+    def __init__(
+        self, every: int, seconds: float, pace_delays: tuple[float, float], sleep: Callable[[float], None]
+    ) -> None:
+        self.every, self.seconds = every, seconds
+        self.delays = {self.LEVELS[1]: pace_delays[0], self.LEVELS[0]: pace_delays[1]}
+        self._sleep = sleep
         self._lock = threading.Lock()
         self._since = 0
-        self._last = time.monotonic()
+        self._last: float | None = None  # never looked: the first request looks
         self._busy = False
         self._warned: set[float] = set()
         self.pace = 0.0
@@ -448,21 +465,25 @@ class _ThresholdWatch:
         if self._due():
             self._check(client)
         if self.pace:
-            time.sleep(self.pace)
+            self._sleep(self.pace)
 
     def _due(self) -> bool:
         with self._lock:
             self._since += 1
-            if self._busy or (self._since < self.every and time.monotonic() - self._last < self.seconds):
+            now = time.monotonic()
+            recent = self._last is not None and now - self._last < self.seconds
+            if self._busy or (recent and self._since < self.every):
                 return False
-            self._busy, self._since, self._last = True, 0, time.monotonic()
+            self._busy, self._since, self._last = True, 0, now
             return True
 
     def _check(self, client: AutotaskClient) -> None:
         try:
-            info = {k.lower(): v for k, v in client.threshold().items()}
+            info = {k.lower(): v for k, v in client.threshold(retried=False).items()}
             used = float(info.get("currenttimeframerequestcount") or 0)
             limit = float(info.get("externalrequestthreshold") or 0)
+        except PsaAuthError:
+            raise  # wrong credentials: the request itself would be refused the same way
         except (PsaError, NotFound, PermissionDenied, ValueError, TypeError) as exc:
             log.debug("threshold check failed: %s", type(exc).__name__)
             return
@@ -474,15 +495,15 @@ class _ThresholdWatch:
 
     def _judge(self, client: AutotaskClient, used: float, limit: float) -> None:
         ratio = used / limit
-        self.pace = self.pace_delay if ratio >= self.LEVELS[0] else 0.0
         level = next((lv for lv in self.LEVELS if ratio >= lv), None)
+        self.pace = self.delays[level] if level is not None else 0.0
         if level is None:
             self._warned.clear()
         elif level not in self._warned:
             self._warned.add(level)
             message = (
-                f"PSA API usage at {ratio:.0%} of the hourly limit ({used:.0f} of {limit:.0f} requests)"
-                + ("; slowing down" if level == self.LEVELS[0] else "")
+                f"PSA API usage at {ratio:.0%} of the hourly limit ({used:.0f} of {limit:.0f} requests); "
+                + ("slowing down" if level == self.LEVELS[0] else "pacing requests a little")
             )
             log.warning(message)
             client.warnings.append(message)
@@ -609,6 +630,12 @@ def _lookup_zone(user: str, zone_url: str, http: httpx.Client | None) -> str:
     finally:
         if http is None:
             client.close()
+    if _zone_unavailable(response):
+        raise PsaUnavailable(
+            f"the Autotask zone look-up failed (HTTP {response.status_code})",
+            status=response.status_code,
+            hint="try again later",
+        )
     if response.status_code != 200:
         raise PsaAuthError(
             f"Autotask knows no API user {user!r} (zone look-up answered {response.status_code})",
@@ -621,6 +648,12 @@ def _lookup_zone(user: str, zone_url: str, http: httpx.Client | None) -> str:
         raise PsaUnavailable("the Autotask zone look-up sent an unreadable answer") from exc
     _save_zone(user, zone_url, base)
     return base
+
+
+def _zone_unavailable(response: httpx.Response) -> bool:
+    """A 5xx is the service failing, except Autotask's answer to an unknown user: a 500 with ``errors``."""
+    status = response.status_code
+    return status >= 500 and (status != 500 or not _messages(response))
 
 
 def _versioned(url: str) -> str:

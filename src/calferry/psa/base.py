@@ -115,4 +115,9 @@ class Psa(Protocol):
         """Requests sent so far, per ``VERB Entity`` (benchmarks, ``--verbose``, JSON output)."""
         ...
 
+    def warnings(self) -> list[str]:
+        """What the user should know about the PSA connection so far (the hourly API budget running
+        low), in the user's words; the service adds them to the run's warnings."""
+        ...
+
     def close(self) -> None: ...

@@ -435,6 +435,10 @@ class AutotaskPsa:
     def request_counts(self) -> dict[str, int]:
         return self.client.stats
 
+    def warnings(self) -> list[str]:
+        """The client's warnings so far (the hourly budget at 75 % / 90 %), for the run's warnings."""
+        return list(self.client.warnings)
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self.client.close()

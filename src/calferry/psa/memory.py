@@ -186,6 +186,10 @@ class MemoryPsa:
     def request_counts(self) -> dict[str, int]:
         return dict(self.counts)
 
+    def warnings(self) -> list[str]:
+        """No API budget to run low on."""
+        return []
+
     def close(self) -> None:
         """Nothing to release."""
 

@@ -8,6 +8,9 @@ Contract (docs/psa-server.md):
 - ``lost-answer`` (writes only): the write IS applied and committed, then the connection is dropped
   without the answer. A client must not blindly retry such a create; it reconciles instead.
 
+Every faulted answer says so in ``x-calferry-fault: <kind>`` (a dropped one in the headers it sends
+before closing), so a client author can tell an injected fault from a real one.
+
 With rate ``r`` about ``r`` of the gated requests get a fault; the kind is drawn from the kinds that fit
 the request (``lost-answer`` only for creates, updates and deletes). One seeded generator draws both, so
 the same seed and the same request sequence give the same faults.
@@ -71,14 +74,26 @@ async def send_json(send: Any, status: int, body: Any, headers: dict[str, str] |
     await send({"type": "http.response.body", "body": payload})
 
 
-async def _drop(send: Any) -> None:
+async def _drop(send: Any, kind: str) -> None:
     """Status line and headers promising a body that never comes; the server then closes the socket."""
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", b"64"),
-        (FAULT_HEADER.encode(), b"drop"),
+        (FAULT_HEADER.encode(), kind.encode()),
     ]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
+
+
+def _marked(send: Any, kind: str) -> Any:
+    """``send`` that adds the fault header to the answer's headers (a slowed answer is otherwise normal)."""
+
+    async def marked(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", []), (FAULT_HEADER.encode(), kind.encode())]
+            message = message | {"headers": headers}
+        await send(message)
+
+    return marked
 
 
 async def apply(kind: str | None, plan: FaultPlan, app: Any, scope: Scope, receive: Any, send: Any) -> None:
@@ -91,12 +106,12 @@ async def apply(kind: str | None, plan: FaultPlan, app: Any, scope: Scope, recei
         await send_json(send, int(kind), {"errors": [message]}, headers)
     elif kind == "slow":
         await asyncio.sleep(plan.delay)
-        await app(scope, receive, send)
+        await app(scope, receive, _marked(send, kind))
     elif kind == "drop":
-        await _drop(send)
+        await _drop(send, kind)
     else:  # lost-answer: apply the write, swallow its answer, drop the connection
         await app(scope, receive, _swallow)
-        await _drop(send)
+        await _drop(send, kind)
 
 
 async def _swallow(message: Any) -> None:
