@@ -102,3 +102,17 @@ def test_missing_file_is_an_empty_calendar_created_on_first_write(tmp_path: Path
     text = path.read_bytes().decode("utf-8")
     assert text.startswith("BEGIN:VCALENDAR\r\n") and "TZID:Europe/Berlin" in text
     assert [i.uid for i in IcsCalendar(path).list(WINDOW).items] == ["n-1"]
+
+
+def test_block_that_cannot_be_parsed_at_all_names_its_line_and_the_parser_error(tmp_path: Path) -> None:
+    path = copy_fixture(tmp_path, "outlook_windows_tzid.ics")
+    lines = path.read_bytes().decode("utf-8").split("\r\n")
+    at = lines.index("END:VCALENDAR")
+    lines[at:at] = ["BEGIN:VEVENT", "UID:bad-alarm", "DTSTART:20260310T090000Z", "BEGIN:VALARM",
+                    "TRIGGER;VALUE=DURATION:soon", "END:VALARM", "END:VEVENT"]  # fmt: skip
+    path.write_bytes("\r\n".join(lines).encode("utf-8"))
+    snapshot = IcsCalendar(path).list(WINDOW)
+    [problem] = snapshot.problems
+    assert problem.startswith(f"{path}: line {at + 1}: an event (bad-alarm) cannot be parsed: ")
+    assert "soon" in problem  # icalendar's own words about the value it could not read
+    assert len(snapshot.items) == 9

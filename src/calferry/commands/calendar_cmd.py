@@ -82,7 +82,10 @@ FileArgument = Annotated[Path, typer.Argument(help="The .ics file.")]
 
 @handles_errors
 def import_ics(path: FileArgument, json_output: JsonOption = False) -> None:
-    """Copy every item of an .ics file into your configured calendar (existing UIDs are skipped)."""
+    """Copy every item of an .ics file into your configured calendar (existing UIDs are skipped).
+
+    Calendars that store iCalendar (caldav, ics) get each item verbatim, unknown properties and alarms
+    included; the others (graph, memory) get single items through their fields, listed as simplified."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -90,25 +93,31 @@ def import_ics(path: FileArgument, json_output: JsonOption = False) -> None:
     resources, problems = ical.resources_of(ical.parse_calendar(data, str(path)), str(path))
     target = open_calendar(config.load_settings())
     counts = {"created": 0, "skipped": 0}
+    simplified: list[str] = []
     try:
         for resource in resources:
-            counts[_import_one(target, resource, problems)] += 1
+            counts[_import_one(target, resource, problems, simplified)] += 1
     finally:
         target.close()
-    _report({**counts, "problems": problems}, json_output, f"Imported from {path}")
+    _report({**counts, "problems": problems, "simplified": simplified}, json_output, f"Imported from {path}")
 
 
-def _import_one(target: PersonalCalendar, resource: ical.Resource, problems: list[str]) -> str:
+def _import_one(
+    target: PersonalCalendar, resource: ical.Resource, problems: list[str], simplified: list[str]
+) -> str:
+    add = getattr(target, "add_resource", None)
     try:
-        if resource.recurring:
-            add = getattr(target, "add_resource", None)
-            if add is None:
-                problems.append(f"series {resource.uid}: the {target.name} calendar cannot import series")
-                return "skipped"
+        if add is not None:
             add(resource)
+        elif resource.recurring:
+            problems.append(f"series {resource.uid}: the {target.name} calendar cannot import series")
+            return "skipped"
         else:
-            master = resource.events[0]
-            target.create(ical.item_from_event(master, recurring=False))
+            target.create(ical.item_from_event(resource.events[0], recurring=False))
+            simplified.append(
+                f"event {resource.uid}: simplified: the {target.name} calendar keeps only the mapped"
+                " fields (X- properties and alarm details were dropped)"
+            )
     except Conflict:
         return "skipped"
     except (MalformedCalendar, PersonalCalendarError) as exc:
@@ -124,18 +133,30 @@ def export_ics(
     future_days: Annotated[int, typer.Option(help="Days after today to include.")] = 365,
     json_output: JsonOption = False,
 ) -> None:
-    """Write the items of your configured calendar in a window to an .ics file (occurrences as overrides)."""
+    """Write the items of your configured calendar in a window to an .ics file.
+
+    From calendars that store iCalendar (caldav, ics) whole items are written: series with their rules,
+    exceptions and overrides, unknown properties, alarms and time zones; ``exported`` counts them (a
+    series once). From the others, every item and occurrence is rebuilt from its fields (occurrences as
+    overrides)."""
     source = open_calendar(config.load_settings())
     try:
-        snapshot = source.list(Window.around(datetime.now(UTC), past_days, future_days))
+        resources, problems = _exported(source, Window.around(datetime.now(UTC), past_days, future_days))
     finally:
         source.close()
-    _write_atomically(path, ical.calendar_text(_export_resources(snapshot.items)))
-    _report(
-        {"exported": len(snapshot.items), "problems": list(snapshot.problems)},
-        json_output,
-        f"Exported to {path}",
-    )
+    _write_atomically(path, ical.calendar_text(resources))
+    _report({"exported": len(resources), "problems": problems}, json_output, f"Exported to {path}")
+
+
+def _exported(source: PersonalCalendar, window: Window) -> tuple[list[ical.Resource], list[str]]:
+    """The source's own resources where it keeps them (``resources``, as on caldav and ics), else
+    resources rebuilt from the listed items."""
+    whole = getattr(source, "resources", None)
+    if whole is not None:
+        resources, problems = whole(window)
+        return list(resources), list(problems)
+    snapshot = source.list(window)
+    return _export_resources(snapshot.items), list(snapshot.problems)
 
 
 def _export_resources(items: tuple[PersonalItem, ...]) -> list[ical.Resource]:
@@ -161,7 +182,7 @@ def _report(data: dict[str, Any], json_output: bool, title: str) -> None:
     if json_output:
         emit_json(data)
         return
-    counts = ", ".join(f"{k} {v}" for k, v in data.items() if k != "problems")
+    counts = ", ".join(f"{k} {v}" for k, v in data.items() if not isinstance(v, list))
     console.print(f"{title}: {counts}", highlight=False, soft_wrap=True)
-    for problem in data.get("problems", []):
-        console.print(f"  - {problem}", highlight=False, markup=False, soft_wrap=True)
+    for line in (line for v in data.values() if isinstance(v, list) for line in v):
+        console.print(f"  - {line}", highlight=False, markup=False, soft_wrap=True)

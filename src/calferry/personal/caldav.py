@@ -85,12 +85,19 @@ class CalDavCalendar:
     def list(self, window: Window) -> Snapshot:
         with _translated(self.url):
             token = self._calendar.get_property(dav.SyncToken())
-            found = self._calendar.search(start=window.start, end=window.end, event=True)
-        resources, problems = self._absorb(found)
+        resources, problems = self._search(window)
         items, expand_problems = ical.expand(resources, window, self._versions())
         return Snapshot(
             tuple(items), None if token is None else str(token), tuple(problems + expand_problems)
         )
+
+    def resources(self, window: Window) -> tuple[builtins.list[ical.Resource], builtins.list[str]]:
+        """The whole stored objects with an occurrence in ``window`` (series with their rules and
+        overrides, unknown properties, their VTIMEZONEs), and problems: what an export writes.
+        Not part of the general contract."""
+        resources, problems = self._search(window)
+        found, expand_problems = ical.in_window(resources, window)
+        return found, problems + expand_problems
 
     def get(self, key: ItemKey) -> PersonalItem:
         stored = self._fetch(key.uid)
@@ -218,6 +225,12 @@ class CalDavCalendar:
                 home = cast(Any, self._client).principal(url=url)
                 calendars = home.calendars()
         return calendars[0] if calendars else home.make_calendar(name="calendar", cal_id="calendar")
+
+    def _search(self, window: Window) -> tuple[builtins.list[ical.Resource], builtins.list[str]]:
+        """One calendar-query for the window; whole objects come back (series unexpanded)."""
+        with _translated(self.url):
+            found = self._calendar.search(start=window.start, end=window.end, event=True)
+        return self._absorb(found)
 
     def _versions(self) -> dict[str, str]:
         return {uid: s.etag for uid, s in self._by_uid.items() if s.etag is not None}

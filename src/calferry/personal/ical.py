@@ -100,6 +100,12 @@ class Resource:
             cal.add_component(event)
         return cal
 
+    def used_tzids(self) -> set[str]:
+        cal = Calendar()
+        for event in self.events:
+            cal.add_component(event)
+        return set(cal.get_used_tzids())
+
     def digest(self) -> str:
         return hashlib.sha256(b"".join(e.to_ical() for e in self.events)).hexdigest()[:20]
 
@@ -151,7 +157,8 @@ def component_problem(event: Component) -> str | None:
 
 
 def resources_of(cal: Calendar, where: str) -> tuple[list[Resource], list[str]]:
-    """Group a calendar's VEVENTs by UID; a UID with a broken event is reported and left out whole."""
+    """Group a calendar's VEVENTs by UID, each with the VTIMEZONEs it uses; a UID with a broken event
+    is reported and left out whole."""
     timezones = [cast(Timezone, tz) for tz in cal.walk("VTIMEZONE")]
     grouped: dict[str, Resource] = {}
     broken: dict[str, str] = {}
@@ -161,14 +168,29 @@ def resources_of(cal: Calendar, where: str) -> tuple[list[Resource], list[str]]:
         if problem is not None:
             broken[uid] = f"{where}: event {uid or '(no uid)'}: {problem}"
             continue
-        grouped.setdefault(uid, Resource(uid, timezones=timezones)).events.append(cast(Event, event))
+        grouped.setdefault(uid, Resource(uid)).events.append(cast(Event, event))
     for resource in grouped.values():
         resource.events.sort(key=lambda e: "RECURRENCE-ID" in e)
-    good = [r for uid, r in grouped.items() if uid not in broken]
+    good = [with_timezones(r, timezones) for uid, r in grouped.items() if uid not in broken]
     return good, list(broken.values())
 
 
+def with_timezones(resource: Resource, timezones: Iterable[Timezone]) -> Resource:
+    """The resource carrying those of ``timezones`` its events use: an object stored alone (a CalDAV
+    item, an export) keeps the sender's own VTIMEZONE, e.g. Outlook's Windows-named zones."""
+    used = resource.used_tzids()
+    return replace(resource, timezones=[tz for tz in timezones if str(tz["TZID"]) in used])
+
+
 # --- reading ---------------------------------------------------------------------------------
+
+
+def in_window(resources: Iterable[Resource], window: Window) -> tuple[list[Resource], list[str]]:
+    """The whole resources (series with every override) that have an occurrence inside ``window``."""
+    candidates = list(resources)
+    items, problems = expand(candidates, window, {})
+    inside = {item.uid for item in items}
+    return [r for r in candidates if r.uid in inside], problems
 
 
 def expand(
@@ -317,15 +339,19 @@ def occurrence_event(resource: Resource, rid: str) -> Event:
         cal.add_component(event)
     for occ in recurring_ical_events.of(cal).between(low, high):
         if _rid_text(occ) == rid and resource.override(rid) is None:
-            return _as_override(occ)
+            return _as_override(occ, resource.master)
     raise NotFound(f"series {resource.uid} has no occurrence {rid}", side="personal")
 
 
-def _as_override(occ: Component) -> Event:
+def _as_override(occ: Component, master: Event | None) -> Event:
+    """The generated occurrence as a VEVENT of its own, with the master's SEQUENCE: recurring-ical-events
+    gives occurrences the series' highest, and calferry, not being the organizer, never raises one."""
     event = Event()
     for name, value in occ.property_items(recursive=False):
-        if name not in ("BEGIN", "END", *_RECURRENCE_PROPS):
+        if name not in ("BEGIN", "END", "SEQUENCE", *_RECURRENCE_PROPS):
             event.add(name, value, encode=False)
+    if master is not None and "SEQUENCE" in master:
+        event.add("SEQUENCE", master["SEQUENCE"], encode=False)
     for sub in occ.subcomponents:
         event.add_component(sub)
     return event
@@ -443,6 +469,9 @@ def write_stamp(event: Component, stamp: Stamp | None) -> None:
 def _write_times(event: Event, start: When, end: When) -> None:
     if isinstance(start, datetime) != isinstance(end, datetime):
         raise InputError("start and end must both be dates (all-day) or both be times")
+    if isinstance(start, datetime) and isinstance(end, datetime) and (_misread(start) or _misread(end)):
+        # both in UTC: recurring-ical-events adds the length to the start on its zone's wall clock
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
     for name in ("DTSTART", "DTEND", "DURATION"):
         event.pop(name, None)
     event.add("DTSTART", start)
@@ -451,6 +480,13 @@ def _write_times(event: Event, start: When, end: When) -> None:
         event["X-MICROSOFT-CDO-ALLDAYEVENT"] = "TRUE"
     elif "X-MICROSOFT-CDO-ALLDAYEVENT" in event:
         event["X-MICROSOFT-CDO-ALLDAYEVENT"] = "FALSE"
+
+
+def _misread(value: datetime) -> bool:
+    """True for a local time with ``fold=1`` that its zone repeats or skips: as TZID text it would name
+    another instant, since RFC 5545 3.3.5 reads a repeated local time as its first pass and a skipped one
+    with the offset before the gap. Such times are written in UTC; every other keeps its zone."""
+    return bool(value.fold) and value.utcoffset() != value.replace(fold=0).utcoffset()
 
 
 def _set_text(event: Component, name: str, value: str) -> None:
@@ -513,10 +549,16 @@ def _override_event(uid: str, item: PersonalItem, now: datetime) -> Event:
 
 
 def calendar_text(resources: Iterable[Resource]) -> bytes:
-    """One VCALENDAR holding many resources (a bulk load, an export)."""
+    """One VCALENDAR holding many resources (a bulk load, an export): their own VTIMEZONEs once per
+    TZID, then generated ones for zones none of them brought."""
     cal = new_calendar()
+    events: list[Event] = []
+    zones: dict[str, Timezone] = {}
     for resource in resources:
-        for event in resource.events:
-            cal.add_component(event)
+        events += resource.events
+        for timezone in resource.timezones:
+            zones.setdefault(str(timezone["TZID"]), timezone)
+    for component in [*zones.values(), *events]:
+        cal.add_component(component)
     cal.add_missing_timezones()
     return bytes(cal.to_ical())

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
-from icalendar import Calendar, Component, Event
+from icalendar import Calendar, Component, Event, Timezone
 
 from calferry.errors import Conflict, MalformedCalendar, NotFound, PersonalCalendarError, StaleVersion
 from calferry.model import ItemKey, PersonalItem, Stamp, Window
@@ -40,11 +40,13 @@ _TOKEN_PREFIX = "ics1:"
 
 @dataclass
 class _Block:
-    """One top-level component: its exact text, its name and (for VEVENTs) its UID."""
+    """One top-level component: its exact text, its name, (for VEVENTs) its UID, and where it was read
+    (the 1-based line of its BEGIN in the file; 0 for a block not read from the file)."""
 
     text: str
     name: str
     uid: str | None = None
+    line: int = 0
 
 
 @dataclass
@@ -94,6 +96,16 @@ class IcsCalendar:
         with self._locked(fcntl.LOCK_SH):
             state = self._read()
         return ical.get_item(self._resource(state, key.uid), key, state.version(key.uid))
+
+    def resources(self, window: Window) -> tuple[builtins.list[ical.Resource], builtins.list[str]]:
+        """The whole resources with an occurrence in ``window`` (series with their rules and overrides,
+        unknown properties, the file's VTIMEZONEs they use), and problems: what an export writes.
+        Not part of the general contract."""
+        with self._locked(fcntl.LOCK_SH):
+            state = self._read()
+        timezones = _timezones(state, str(self.path))
+        found, problems = ical.in_window(state.resources.values(), window)
+        return [ical.with_timezones(r, timezones) for r in found], [*state.broken.values(), *problems]
 
     def changes(self, window: Window, token: str | None) -> Changes:
         with self._locked(fcntl.LOCK_SH):
@@ -252,12 +264,12 @@ def _split(text: str, where: str) -> _File:
         upper = line.strip().upper()
         if depth == 0 and upper.startswith("BEGIN:") and index > 0:
             current, depth = [line], 1
-            name = upper[6:]
+            name, first_line = upper[6:], index + 1
         elif depth > 0:
             current.append(line)
             depth += upper.startswith("BEGIN:") - upper.startswith("END:")
             if depth == 0:
-                blocks.append(_Block("".join(current), name))
+                blocks.append(_Block("".join(current), name, line=first_line))
         elif upper == "END:VCALENDAR":
             return _File("".join(head), blocks, "".join(lines[index:]), newline)
         else:
@@ -269,7 +281,7 @@ def _split(text: str, where: str) -> _File:
 
 def _parse_blocks(state: _File, where: str) -> None:
     """Parse the events, with the file's VTIMEZONEs, block by block: one bad event spoils nothing else."""
-    zones = "".join(b.text for b in state.blocks if b.name == "VTIMEZONE")
+    zones = _zone_text(state)
     whole = state.head + zones + "".join(b.text for b in state.blocks if b.name == "VEVENT") + state.tail
     try:
         cal = ical.parse_calendar(whole, where)
@@ -284,23 +296,40 @@ def _parse_blocks(state: _File, where: str) -> None:
         _add_event(state, block, parsed, where)
 
 
+def _zone_text(state: _File) -> str:
+    return "".join(b.text for b in state.blocks if b.name == "VTIMEZONE")
+
+
+def _timezones(state: _File, where: str) -> builtins.list[Timezone]:
+    """The file's VTIMEZONEs, parsed; none when they cannot be (an export then generates its own)."""
+    zones = _zone_text(state)
+    try:
+        cal = ical.parse_calendar(state.head + zones + state.tail, where)
+    except MalformedCalendar:
+        return []
+    return [cast(Timezone, tz) for tz in cal.walk("VTIMEZONE")]
+
+
 def _top_level_count(cal: Calendar) -> int:
     return sum(1 for c in cal.subcomponents if c.name == "VEVENT")
 
 
-def _parse_one(head: str, zones: str, block: _Block, tail: str) -> Component | None:
+def _parse_one(head: str, zones: str, block: _Block, tail: str) -> Component | str:
+    """The block's VEVENT, or why icalendar cannot parse it (its own words, for the problem line)."""
     try:
         cal = Calendar.from_ical(head + zones + block.text + tail)
-    except (ValueError, IndexError, KeyError):
-        return None
+    except (ValueError, IndexError, KeyError) as exc:
+        return str(exc) or type(exc).__name__
     found = cal.walk("VEVENT")
-    return found[0] if found else None
+    return found[0] if found else "no VEVENT in the block"
 
 
-def _add_event(state: _File, block: _Block, event: Component | None, where: str) -> None:
-    if event is None:
+def _add_event(state: _File, block: _Block, event: Component | str, where: str) -> None:
+    if isinstance(event, str):
         block.uid = _uid_from_text(block.text)
-        state.broken[block.uid] = f"{where}: an event ({block.uid}) cannot be parsed"
+        state.broken[block.uid] = (
+            f"{where}: line {block.line}: an event ({block.uid}) cannot be parsed: {event}"
+        )
         return
     block.uid = str(event.get("UID", "")) or _uid_from_text(block.text)
     problem = ical.component_problem(event)
