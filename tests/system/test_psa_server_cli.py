@@ -1,5 +1,6 @@
-"""``calferry psa serve`` as a real subprocess: URL line within 3 s, a working API, clean SIGTERM/SIGINT
-shutdown, and reproducible fault injection from the command line (docs/psa-server.md)."""
+"""``calferry psa serve`` as a real subprocess: URL line, a working API, clean SIGTERM/SIGINT shutdown, and
+reproducible fault injection from the command line (docs/psa-server.md). Its start-up time is measured by
+``bench/psa_server_start.py``, not asserted here."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,19 +22,16 @@ from calferry.psa.server.faults import ALL_KINDS
 HEADERS = {"ApiIntegrationCode": DEMO_INTEGRATION_CODE, "UserName": DEMO_USERNAME, "Secret": DEMO_SECRET}
 CLI = [sys.executable, "-c", "from calferry.cli import main; main()"]
 ALL = {"filter": [{"op": "gte", "field": "id", "value": 0}]}
-STARTUP_LIMIT = 3.0  # seconds from launch to the URL line
 
 
 class Served:
-    """A running ``calferry psa serve``: its process, base URL and how long the URL line took."""
+    """A running ``calferry psa serve``: its process and base URL."""
 
     def __init__(self, *flags: str) -> None:
-        started = time.monotonic()
         self.proc = subprocess.Popen([*CLI, "psa", "serve", "--port", "0", *flags], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=os.environ.copy())  # fmt: skip
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().strip()
-        self.startup = time.monotonic() - started
 
     def stop(self, signum: int) -> int:
         self.proc.send_signal(signum)
@@ -56,10 +53,9 @@ def _answers(url: str) -> bool:
     return int(body["queryCount"]) > 0
 
 
-def test_serve_prints_url_within_3_seconds_answers_and_stops_on_sigterm(calferry_home: Path):
+def test_serve_prints_url_answers_and_stops_on_sigterm(calferry_home: Path):
     with served("--seed", "demo") as server:
         assert server.url.startswith("http://127.0.0.1:") and server.url.endswith("/atservicesrest/v1.0/")
-        assert server.startup < STARTUP_LIMIT, f"startup took {server.startup:.2f}s"
         zone = httpx.get(f"{server.url}zoneInformation", params={"user": DEMO_USERNAME}).json()
         assert server.url.startswith(zone["url"])
         assert _answers(server.url)
