@@ -232,8 +232,11 @@ def personal_times(start: datetime, end: datetime, time_zone: str) -> tuple[When
 
 
 def _starts_its_day(value: datetime, time_zone: str) -> bool:
-    """True at the first instant of a local day (01:00 where DST skips midnight)."""
-    return _day_start(value.date(), time_zone) == value
+    """True at the first instant of a local day (01:00 where DST skips midnight).
+
+    Compared in UTC: Python never calls a repeated local time (a fold) equal to a time in another zone.
+    """
+    return _day_start(value.date(), time_zone) == value.astimezone(UTC)
 
 
 def apply_psa_fields(item: PersonalItem, fields: PersonalFields) -> PersonalItem:

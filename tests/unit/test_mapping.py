@@ -431,6 +431,7 @@ def test_b7_timed_items_keep_their_instants_both_ways(start: datetime, minutes: 
 @example(zone_day=("Pacific/Auckland", date(2026, 4, 5)), days=2)  # southern autumn, in April
 @example(zone_day=("America/Sao_Paulo", date(2018, 11, 4)), days=1)  # starts at 01:00: midnight skipped
 @example(zone_day=("America/Sao_Paulo", date(2018, 2, 17)), days=1)  # 25 hours: 23:00-24:00 twice
+@example(zone_day=("America/St_Johns", date(2000, 10, 29)), days=1)  # DST ended at 00:01: midnight twice
 def test_r18_all_day_items_block_the_same_whole_days_both_ways(zone_day: tuple[str, date], days: int) -> None:
     zone, day = zone_day
     end_day = day + timedelta(days=days)
