@@ -144,7 +144,7 @@ class Applier:
     def _psa_create(self, action: Action) -> ActionResult:
         """R16: journal, create, stamp the PSA id into the personal item, link, settle."""
         item = _need(action.psa_item, action)
-        current = self._fresh(action) if action.ref else None
+        current = self._not_yet_sent(action) if action.ref else None
         intent = self.store.journal(
             self.run_id, action.action.value, action.ref, action.psa_kind, fingerprint(item), action.to_json()
         )
@@ -297,6 +297,24 @@ class Applier:
         if expected is None or current.version == expected or personal_hash(current) == action.personal_hash:
             return current
         raise StaleVersion(f"{action.ref} changed since the plan was made; make a new plan")
+
+    def _not_yet_sent(self, action: Action) -> PersonalItem:
+        """The personal item of a first send, unless it was sent since the plan was made (never a twin).
+
+        Stamping does not change an item's content hash, so :meth:`_fresh` alone would let a saved plan
+        applied twice create a second PSA item; the link (or, the store lost, a stamp the plan did not
+        see: the version moved) shows it was sent already.
+        """
+        current = self._fresh(action)
+        link = self.store.link_for(action.key)
+        sent = link.psa if link is not None else None
+        if sent is None and current.stamp is not None and current.version != action.personal_version:
+            sent = PsaRef(current.stamp.psa_kind, current.stamp.psa_id)
+        if sent is not None:
+            raise StaleVersion(
+                f"{action.ref} already sent as {sent.kind.value} {sent.id}; make a new preview"
+            )
+        return current
 
     def _check_psa_version(self, action: Action) -> None:
         link = _need(action.link, action)

@@ -11,6 +11,7 @@ unit test named after that rule (``tests/unit/test_plan.py``).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
@@ -51,6 +52,9 @@ from calferry.model import (
 from calferry.psa.base import PsaSnapshot
 
 POLICIES = ("keep-personal", "psa-wins", "ask")
+
+UNCHANGED = "unchanged since the last send; nothing to update"
+"""The reason of a Send's skip that is no failure: the CLI's exit code does not count it as "not sent"."""
 
 
 class ActionKind(StrEnum):
@@ -184,10 +188,16 @@ def plan_send(
     resource: Resource,
     options: SendOptions,
     now: datetime,
+    psa_versions: Mapping[PsaRef, str | None] | None = None,
 ) -> Plan:
-    """R13: only the selected items (already fetched by the caller) are considered; nothing else is sent."""
+    """R13: only the selected items (already fetched by the caller) are considered; nothing else is sent.
+
+    ``psa_versions`` are the current versions of linked PSA items (those the caller looked up): an item
+    unchanged on both sides since the last send is skipped instead of updated with what it already has.
+    """
     by_key, by_psa = _index(links)
-    actions = [_send_one(item, by_key.get(item.key), by_psa, resource, options) for item in items]
+    versions = psa_versions or {}
+    actions = [_send_one(item, by_key.get(item.key), by_psa, resource, options, versions) for item in items]
     return Plan("send", tuple(actions), now, _all_warnings(actions))
 
 
@@ -197,6 +207,7 @@ def _send_one(
     by_psa: Mapping[PsaRef, Link],
     resource: Resource,
     options: SendOptions,
+    psa_versions: Mapping[PsaRef, str | None],
 ) -> Action:
     copied = _copied_stamp(item, by_psa)
     if copied is not None:
@@ -218,9 +229,12 @@ def _send_one(
         mapped = personal_to_psa(item, resource, choice, None if link is None else link.psa.id)
     except MappingError as exc:
         # R14: a To-Do without company or action type (and other unmappable items) is not sent
-        return _skip(item.ref, None if link is None else link.psa, f"R14 {exc.message}")
+        return _skip(item.ref, None if link is None else link.psa, _unmappable(item, exc))
     new_link = _sent_link(item, link, choice)
     all_warnings = warnings + mapped.warnings
+    if link is not None and _unchanged(item, link, new_link, psa_versions):
+        # R17: neither side changed since the last send and the choice is the same: nothing to update
+        return _skip(item.ref, link.psa, UNCHANGED)
     if link is not None:
         # R17: a re-send (also of a downloaded item) updates the linked PSA item, never a duplicate
         reason = "R17 re-send updates the linked PSA item"
@@ -232,6 +246,25 @@ def _send_one(
         else "R16 first send creates the PSA item"
     )
     return _psa_write(ActionKind.CREATE, item, mapped.value, new_link, reason, all_warnings)
+
+
+def _unmappable(item: PersonalItem, exc: MappingError) -> str:
+    """The mapping error as a reason: its rule first, without the ref the action already names."""
+    text = exc.message.removeprefix(f"{item.ref}: ")
+    named = re.fullmatch(r"(.*) \((R\d+)\)", text)
+    return f"{named[2]} {named[1]}" if named else f"R14 {text}"
+
+
+def _unchanged(
+    item: PersonalItem, link: Link, new_link: Link, psa_versions: Mapping[PsaRef, str | None]
+) -> bool:
+    """The personal item is as last sent, the PSA item as last seen, and the send would choose the same."""
+    return (
+        link.psa_version is not None
+        and psa_versions.get(link.psa) == link.psa_version
+        and personal_hash(item) == link.personal_hash
+        and _link_choice(new_link) == _link_choice(link)
+    )
 
 
 def _choice(

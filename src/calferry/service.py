@@ -1,7 +1,8 @@
 """The use cases the CLI and the web UI share: fetch, plan, apply, report. Callers only parse and render.
 
 ``Service.open(settings)`` builds the configured adapters and takes the run lock; tests build a
-``Service`` directly from a ``MemoryCalendar`` and a ``MemoryPsa``. Every run first reconciles the
+``Service`` directly from a ``MemoryCalendar`` and a ``MemoryPsa``. ``Records.open()`` is status and the
+audit log from the link store alone. Every run first reconciles the
 journal of an interrupted run (B2) and restores links from stamps if the store was lost.
 
 Get is incremental (B3, :mod:`calferry.incremental`): the last Get's view of both sides inside the
@@ -35,6 +36,7 @@ from calferry.model import (
     PsaAppointment,
     PsaItem,
     PsaKind,
+    PsaRef,
     PsaServiceCall,
     PsaToDo,
     Resource,
@@ -42,6 +44,9 @@ from calferry.model import (
     When,
     Window,
     WorkKind,
+    format_recurrence_id,
+    parse_recurrence_id,
+    psa_kind_of,
 )
 from calferry.personal.base import PersonalCalendar
 from calferry.plan import (
@@ -104,6 +109,44 @@ def _no_checkpoint(step: str) -> None:
     """Production runs have no crash hook."""
 
 
+@dataclass(frozen=True)
+class Records:
+    """Status and the audit log: the settings and the link store only, no calendar and no PSA.
+
+    So ``status`` and ``log`` answer on a home that is disabled, not configured yet, or offline.
+    """
+
+    settings: Settings
+    store: LinkStore
+
+    @classmethod
+    @contextmanager
+    def open(cls, settings: Settings | None = None) -> Iterator[Records]:
+        """The link store in CALFERRY_HOME, read without the run lock (a running Send does not block it)."""
+        from calferry.config import load_settings
+
+        store = LinkStore.open()
+        try:
+            yield cls(settings or load_settings(), store)
+        finally:
+            store.close()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "enabled": self.settings.calendar.enabled,
+            "backends": {
+                "personal": self.settings.personal.backend,
+                "psa": self.settings.psa.base_url or "zone lookup",
+            },
+            "links": self.store.counts(),
+            "pending_intents": len(self.store.pending()),
+            "last_run": self.store.get_state("last_run"),
+        }
+
+    def log(self, limit: int = 50) -> list[AuditEntry]:
+        return self.store.log(limit)
+
+
 class Service:
     """Send, Get, Add, delete a series, resolve a conflict, status and log: for one person."""
 
@@ -129,13 +172,19 @@ class Service:
 
     @classmethod
     @contextmanager
-    def open(cls, settings: Settings | None = None) -> Iterator[Service]:
-        """The configured adapters and link store, holding the run lock until the block ends."""
+    def open(cls, settings: Settings | None = None, *, writing: str | None = None) -> Iterator[Service]:
+        """The configured adapters and link store, holding the run lock until the block ends.
+
+        ``writing`` names a use case that needs integration enabled (R1, e.g. "Send"): it is refused
+        before any adapter is opened, so a disabled home says so instead of failing to connect.
+        """
         from calferry.config import load_settings
         from calferry.personal.factory import open_calendar  # type: ignore[import-not-found,unused-ignore]
         from calferry.psa.gateway import open_psa  # type: ignore[import-not-found,unused-ignore]
 
         settings = settings or load_settings()
+        if writing is not None:
+            require_enabled(settings, writing)
         store = LinkStore.open()
         try:
             with store.lock():
@@ -162,19 +211,10 @@ class Service:
         return [_state(item, links.get(item.key), conflicts) for item in snapshot.items]
 
     def status(self) -> dict[str, Any]:
-        return {
-            "enabled": self.settings.calendar.enabled,
-            "backends": {
-                "personal": self.settings.personal.backend,
-                "psa": self.settings.psa.base_url or "zone lookup",
-            },
-            "links": self.store.counts(),
-            "pending_intents": len(self.store.pending()),
-            "last_run": self.store.get_state("last_run"),
-        }
+        return Records(self.settings, self.store).status()
 
     def log(self, limit: int = 50) -> list[AuditEntry]:
-        return self.store.log(limit)
+        return Records(self.settings, self.store).log(limit)
 
     # --- Send (R3, R13-R22) --------------------------------------------------------------------
 
@@ -194,8 +234,28 @@ class Service:
         """B1: what a Send of the selected items (or a series' occurrences in a range) would do."""
         items = self._selected(refs, series_uid, series_from, series_to)
         options = self._send_options(choice, kind, company, contact, action_type, items)
-        plan = plan_send(items, self._links(items), self._resource(), options, self.now())
+        links = self._links(items)
+        versions = self._psa_versions(items, links)
+        plan = plan_send(items, links, self._resource(), options, self.now(), versions)
         return self._noting_pending(plan)
+
+    def _psa_versions(self, items: Sequence[PersonalItem], links: Sequence[Link]) -> dict[PsaRef, str | None]:
+        """R17: the PSA versions now of linked items not edited since the last send, in one batched read.
+
+        Only those can turn out unchanged on both sides (and be skipped); edited ones are updated anyway.
+        """
+        by_key = {link.personal: link for link in links}
+        refs = [
+            link.psa
+            for i in items
+            if (link := by_key.get(i.key)) is not None
+            and link.psa_version is not None
+            and link.psa.kind is not PsaKind.SERVICE_CALL
+            and personal_hash(i) == link.personal_hash
+        ]
+        if not refs:
+            return {}
+        return {PsaRef(psa_kind_of(p), p.id or 0): psa_version(p) for p in self.psa.fetch(refs).items}
 
     def send(
         self,
@@ -378,23 +438,23 @@ class Service:
     def delete_series(self, series_uid: str, occurrence: str | None = None) -> RunResult:
         """R22: one or all occurrences of a series, on both sides, in one command."""
         self._require_enabled("Delete")
+        occurrence = None if occurrence is None else _recurrence_id(occurrence)
         recovered = self._reconcile()
-        links = [
-            link
-            for link in self.store.links()
-            if link.series_uid == series_uid
-            and (occurrence is None or link.personal.recurrence_id == occurrence)
-        ]
+        series = [link for link in self.store.links() if link.series_uid == series_uid]
+        links = [link for link in series if occurrence is None or link.personal.recurrence_id == occurrence]
         key = ItemKey(series_uid, occurrence)
         try:
-            self.personal.get(key)
-            present = True
+            found: PersonalItem | None = self.personal.get(key)
         except NotFound:
             if not links:
                 raise
-            present = False
+            found = None
+        if found is not None and not found.recurring and not series:
+            raise InputError(
+                f"{series_uid} is not a recurring series", hint="delete a single item in your calendar"
+            )
         actions = [_delete_psa(link) for link in links]
-        if present:
+        if found is not None:
             reason = (
                 "R22 delete the occurrence in the personal calendar"
                 if occurrence
@@ -438,11 +498,7 @@ class Service:
     # --- internals -----------------------------------------------------------------------------
 
     def _require_enabled(self, what: str) -> None:
-        if not self.settings.calendar.enabled:
-            raise IntegrationDisabled(
-                f"{what} refused: calendar integration is disabled (R1)",
-                hint="run `calferry config enable` first",
-            )
+        require_enabled(self.settings, what)
 
     def _applier(self) -> Applier:
         return Applier(
@@ -541,6 +597,15 @@ class Service:
         return any(link and link.psa.kind is PsaKind.TODO and link.action_type_id is None for link in links)
 
 
+def require_enabled(settings: Settings, what: str) -> None:
+    """R1: nothing is sent or fetched while calendar integration is disabled."""
+    if not settings.calendar.enabled:
+        raise IntegrationDisabled(
+            f"{what} refused: calendar integration is disabled (R1)",
+            hint="run `calferry config enable` first",
+        )
+
+
 def _state(item: PersonalItem, link: Link | None, conflicts: set[str]) -> ItemState:
     if link is None:
         state = "not sent"
@@ -562,6 +627,20 @@ def _delete_psa(link: Link) -> Action:
     return Action(
         ActionKind.DELETE, link.personal.ref, link.psa.kind, link.psa.id, reason, Target.PSA, link=link
     )
+
+
+def _recurrence_id(text: str) -> str:
+    """An occurrence's recurrence id in the form its refs use (the ``Z`` may be left out)."""
+    try:
+        canonical = format_recurrence_id(parse_recurrence_id(text))
+    except ValueError:
+        canonical = ""
+    if canonical.rstrip("Z") != text.rstrip("Z"):
+        raise InputError(
+            f"{text!r} is not a recurrence id",
+            hint="give it as in the occurrence's ref after '@', e.g. 20261130T140000Z (20261130 if all-day)",
+        )
+    return canonical
 
 
 def _expect(plan: Plan, operation: str) -> Plan:

@@ -128,7 +128,8 @@ def test_r20_each_occurrence_gets_its_own_psa_item_and_later_sends_join_the_seri
 
     later = cli.ok("send", "--series", "standup", *_series_range())
     by_ref = {a["ref"]: a for a in later.actions()}
-    assert by_ref[refs[0]]["action"] == "update" and by_ref[refs[0]]["psa_id"] == first["psa_id"]
+    # the occurrence sent before is unchanged on both sides: skipped, still its own PSA item (R17)
+    assert by_ref[refs[0]]["action"] == "skip" and by_ref[refs[0]]["psa_id"] == first["psa_id"]
     assert all(by_ref[r]["action"] == "create" for r in refs[1:])
 
     ids = _psa_ids(cli, refs)

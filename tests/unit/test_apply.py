@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from calferry.errors import StaleVersion
 from calferry.model import ItemKey, PsaAppointment, PsaKind, PsaRef
-from calferry.plan import downloaded_uid
+from calferry.plan import Plan, downloaded_uid
 from tests.unit.engine_helpers import NOW, Engine, at, item
 
 STEPS = ("journaled", "created", "stamped", "linked", "settled")
@@ -92,7 +93,9 @@ def test_b2_lost_create_answer_is_adopted_not_duplicated(tmp_path: Path) -> None
     assert [r["outcome"] for r in first.to_json()["actions"]] == ["failed", "done"]
     assert len(engine.store.pending()) == 1
     second = engine.service.send(["a"])
-    assert [r["outcome"] for r in second.to_json()["actions"]] == ["adopted", "done"]
+    adopted, resent = second.to_json()["actions"]
+    assert (adopted["outcome"], resent["outcome"]) == ("adopted", "skipped")  # the adopted item is current
+    assert resent["reason"].startswith("unchanged")
     assert_clean_send(engine, ["a", "b"])
 
 
@@ -136,3 +139,27 @@ def test_stale_personal_version_with_same_content_is_not_a_conflict(tmp_path: Pa
     engine.calendar.update(replace(current, description="touch another occurrence"))
     result = engine.service.send(plan=plan)
     assert [r["outcome"] for r in result.to_json()["actions"]] == ["done", "done"]
+
+
+def test_b1_a_saved_send_plan_applied_twice_creates_one_psa_item(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.calendar.create(item("a", subject="a"))
+    plan = Plan.from_json(engine.service.preview_send(["a"]).to_json())
+    first = engine.service.send(plan=plan)
+    assert [r.outcome for r in first.results] == ["done"]
+    again = engine.service.send(plan=plan)
+    (failed,) = again.failed
+    assert isinstance(failed.exc, StaleVersion)
+    assert failed.error == f"a already sent as appointment {first.results[0].psa_id}; make a new preview"
+    assert_clean_send(engine, ["a"])
+
+
+def test_b1_a_saved_create_of_an_item_stamped_since_fails_even_without_its_link(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.calendar.create(item("a", subject="a"))
+    plan = engine.service.preview_send(["a"])
+    engine.service.send(["a"])
+    engine.lose_store()  # the stamp is all that tells the item was sent
+    (failed,) = engine.service.send(plan=plan).failed
+    assert isinstance(failed.exc, StaleVersion) and "already sent as appointment" in (failed.error or "")
+    assert len(engine.psa.items) == 1

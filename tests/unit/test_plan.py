@@ -24,6 +24,7 @@ from calferry.model import (
     Window,
 )
 from calferry.plan import (
+    UNCHANGED,
     ActionKind,
     GetOptions,
     Plan,
@@ -357,3 +358,42 @@ def test_r5_item_gone_from_psa_but_edited_here_is_a_conflict() -> None:
         (replace(mine, subject="my notes"),), (other,), (linked(mine, psa_appt()),), policy="psa-wins"
     )
     assert [a.action for a in psa_wins.actions if a.ref == "a"] == [ActionKind.DELETE]
+
+
+# --- R17: an item unchanged on both sides is not sent again --------------------------------------
+
+
+def test_r17_resend_unchanged_on_both_sides_is_skipped() -> None:
+    mine = item("a", subject="Dentist")
+    link = linked(mine, psa_appt())
+    plan = plan_send((mine,), (link,), ME, SendOptions(), NOW, {APPT: link.psa_version})
+    action = only(plan)
+    assert (action.action, action.target, action.psa_id) == (ActionKind.SKIP, Target.NONE, 5)
+    assert action.reason == UNCHANGED and action.reason.startswith("unchanged")
+
+
+def test_r17_resend_after_a_change_on_either_side_or_of_the_choice_updates() -> None:
+    mine = item("a", subject="Dentist")
+    link = linked(mine, psa_appt())
+    current = {APPT: link.psa_version}
+    edited = replace(mine, subject="Dentist moved")
+    psa_edited = {APPT: psa_version(psa_appt(updated_s=2))}
+    todo = Link(mine.key, PsaRef(PsaKind.TODO, 9), Origin.SENT, company_id=1, action_type_id=4)
+    todo = replace(todo, personal_hash=personal_hash(mine), psa_version="v1")
+    cases = [
+        plan_send((edited,), (link,), ME, SendOptions(), NOW, current),
+        plan_send((mine,), (link,), ME, SendOptions(), NOW, psa_edited),
+        plan_send((mine,), (link,), ME, SendOptions(), NOW),  # the PSA item was not looked up
+        plan_send((mine,), (todo,), ME, SendOptions(company_id=2), NOW, {todo.psa: "v1"}),
+    ]
+    assert [only(plan).action for plan in cases] == [ActionKind.UPDATE] * 4
+    assert only(plan_send((mine,), (todo,), ME, SendOptions(), NOW, {todo.psa: "v1"})).reason == UNCHANGED
+
+
+def test_r14_reason_names_the_rule_once_without_the_ref() -> None:
+    action = only(send(item("demo-dentist"), kind=PsaKind.TODO, default_action_type_id=3))
+    assert action.reason == "R14 a To-Do needs a company"
+    no_type = only(send(item("demo-dentist"), kind=PsaKind.TODO, company_id=1))
+    assert no_type.reason == "R14 a To-Do needs an action type"
+    backwards = only(send(item("demo-dentist", hours=-1)))
+    assert backwards.reason.startswith("R14 ends before it starts")

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from calferry.errors import IntegrationDisabled, LockBusy, NotFound, PermissionDenied, SideLooksEmpty
+from calferry.errors import (
+    InputError,
+    IntegrationDisabled,
+    LockBusy,
+    NotFound,
+    PermissionDenied,
+    SideLooksEmpty,
+)
 from calferry.mapping import PRIVATE_TITLE, SERVICE_CALL_HEADER
 from calferry.model import (
     ItemKey,
@@ -21,7 +28,8 @@ from calferry.model import (
     PsaToDo,
 )
 from calferry.plan import Plan, downloaded_uid
-from tests.unit.engine_helpers import ACME, NO_CRM, NOW, Engine, at, item, new_psa
+from calferry.service import Records
+from tests.unit.engine_helpers import ACME, NO_CRM, NOW, Engine, at, item, new_psa, settings
 
 
 @pytest.fixture
@@ -88,6 +96,22 @@ def test_r17_resend_updates_same_psa_item(engine: Engine) -> None:
     engine.calendar.update(replace(current, subject="Dentist at 10"))
     engine.service.send(["a"])
     assert [i.title for i in psa_items(engine)] == ["Dentist at 10"]
+
+
+def test_r17_resend_of_an_unchanged_item_is_skipped_without_a_write(engine: Engine) -> None:
+    engine.calendar.create(item("a", subject="Dentist"))
+    engine.service.send(["a"])
+    engine.psa.counts.clear()
+    again = engine.service.send(["a"])
+    assert outcomes(again) == [("skip", "skipped")]
+    assert again.to_json()["actions"][0]["reason"].startswith("unchanged")
+    writes = [r for r in engine.psa.request_counts() if not r.startswith("GET") and not r.endswith("/query")]
+    assert writes == []  # one batched read of the PSA item's version, no PATCH
+    # R17 still holds: a change made in the PSA since is overwritten by the re-send
+    (appt,) = psa_items(engine)
+    engine.psa.edit(PsaRef(PsaKind.APPOINTMENT, appt.id or 0), title="Edited in the PSA")
+    assert outcomes(engine.service.send(["a"])) == [("update", "done")]
+    assert [i.title for i in psa_items(engine)] == ["Dentist"]
 
 
 def test_r14_todo_with_company_name_and_default_action_type(engine: Engine) -> None:
@@ -310,6 +334,35 @@ def test_r22_delete_one_occurrence_then_the_series_on_both_sides(engine: Engine)
         engine.calendar.get(ItemKey("s"))
 
 
+def test_r22_series_delete_refuses_a_plain_item_and_keeps_it(engine: Engine) -> None:
+    engine.calendar.create(item("plain", subject="Dentist"))
+    engine.service.send(["plain"])
+    with pytest.raises(InputError, match="plain is not a recurring series"):
+        engine.service.delete_series("plain")
+    assert engine.calendar.get(ItemKey("plain")).subject == "Dentist"
+    assert len(psa_items(engine)) == 1 and engine.store.link_for(ItemKey("plain")) is not None
+
+
+@pytest.mark.parametrize("occurrence", ["garbage", "2099", "209911", "20261130T1400", "20261340T140000Z"])
+def test_r22_a_malformed_occurrence_id_is_an_input_error_naming_the_form(
+    engine: Engine, occurrence: str
+) -> None:
+    engine.calendar.add_series(item("s", subject="Stand-up"), "FREQ=DAILY;COUNT=3")
+    with pytest.raises(InputError) as refused:
+        engine.service.delete_series("s", occurrence)
+    assert repr(occurrence) in refused.value.message and "20261130T140000Z" in (refused.value.hint or "")
+    assert len(engine.calendar.list(engine.service._window()).items) == 3
+
+
+def test_r22_an_occurrence_id_without_its_z_names_the_same_occurrence(engine: Engine) -> None:
+    engine.calendar.add_series(item("s", subject="Stand-up"), "FREQ=DAILY;COUNT=3")
+    engine.service.send(["s@20260312T090000Z"])
+    engine.service.delete_series("s", "20260312T090000")
+    assert psa_items(engine) == [] and engine.store.links() == []
+    with pytest.raises(NotFound):
+        engine.calendar.get(ItemKey("s", "20260312T090000Z"))
+
+
 # --- Add: R30-R32 -----------------------------------------------------------------------------
 
 
@@ -412,6 +465,16 @@ def test_run_lock_is_exclusive(engine: Engine) -> None:
         engine.store.lock().acquire()
     with engine.store.lock():
         pass  # released: the next run may go
+
+
+def test_status_and_log_need_only_the_link_store(engine: Engine) -> None:
+    engine.calendar.create(item("a", subject="Dentist"))
+    engine.service.send(["a"])
+    records = Records(settings(enabled=False), engine.store)
+    status = records.status()
+    assert status["enabled"] is False and status["links"] == {"appointment/sent": 1}
+    assert status["last_run"]["operation"] == "send"
+    assert [(e.action, e.ref) for e in records.log()] == [("create:psa", "a")]
 
 
 def test_status_and_items_states(engine: Engine) -> None:

@@ -26,7 +26,7 @@ from calferry.config import load_settings
 from calferry.errors import InputError, UserError
 from calferry.model import PsaKind
 from calferry.plan import ActionKind, Plan
-from calferry.service import Service
+from calferry.service import Records, Service
 
 series_app = typer.Typer(help="Recurring series: delete one or all occurrences on both sides (R22).")
 
@@ -146,7 +146,7 @@ def send(
         "series_to": series_to,
     }
     saved = _load_plan(plan)
-    with _service() as svc:
+    with _service("Send") as svc:
         if dry_run:
             _show_plan(svc.preview_send(refs or (), **choices), svc, json_output, verbose)
             return
@@ -173,7 +173,7 @@ def get(
     _alone_with_plan(plan, {"--policy": policy, "--force-delete": force_delete, "--dry-run": dry_run})
     chosen = None if policy is None else policy.value
     saved = _load_plan(plan)
-    with _service() as svc:
+    with _service("Get") as svc:
         if dry_run:
             _show_plan(svc.preview_get(chosen, force_delete), svc, json_output, verbose)
             return
@@ -218,7 +218,7 @@ def add(
         "tickets": ticket or (),
         "tasks": task or (),
     }
-    with _service() as svc:
+    with _service("Add") as svc:
         result = _with_progress(svc, json_output, lambda: svc.add(kind.value, **fields))
     _show_result(result, json_output, verbose)
 
@@ -234,7 +234,7 @@ def delete_series(
     json_output: JsonOption = False,
 ) -> None:
     """R22: delete one or all occurrences of a series in your calendar and in the PSA."""
-    with _service() as svc:
+    with _service("Delete") as svc:
         result = svc.delete_series(series_uid, occurrence)
     _show_result(result, json_output, verbose)
 
@@ -255,8 +255,8 @@ def resolve(
 @handles_errors
 def status(json_output: JsonOption = False) -> None:
     """Whether integration is on, which calendars are used, the links kept and the last run."""
-    with _service() as svc:
-        info = svc.status()
+    with Records.open(load_settings()) as records:
+        info = records.status()
     if json_output:
         emit_json(info)
         return
@@ -275,8 +275,8 @@ def log(
     json_output: JsonOption = False,
 ) -> None:
     """B4: the audit log: every applied action, when, which ids, the outcome."""
-    with _service() as svc:
-        entries = svc.log(limit)
+    with Records.open(load_settings()) as records:
+        entries = records.log(limit)
     if json_output:
         emit_json({"entries": [e.to_json() for e in entries]})
         return
@@ -360,7 +360,11 @@ def _exit_on_failure(result: RunResult, *, skips_fail: bool) -> None:
             f"[bold red]{len(failed)} item(s) failed[/]; the others were applied.", highlight=False
         )
         raise typer.Exit(code)
-    skipped = [r for r in result.results if r.action.action is ActionKind.SKIP]
+    skipped = [
+        r
+        for r in result.results
+        if r.action.action is ActionKind.SKIP and not r.action.reason.startswith("unchanged")
+    ]
     if skips_fail and skipped:
         err_console.print(
             f"[bold red]{len(skipped)} selected item(s) not sent[/] (see the reasons).", highlight=False
@@ -383,8 +387,8 @@ def _when(value: Any) -> str:
 
 
 @contextmanager
-def _service() -> Iterator[Service]:
-    with Service.open(load_settings()) as svc:
+def _service(writing: str | None = None) -> Iterator[Service]:
+    with Service.open(load_settings(), writing=writing) as svc:
         yield svc
 
 
