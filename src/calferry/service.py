@@ -518,7 +518,8 @@ class Service:
         self.store.set_state(
             "last_run", {"operation": plan.operation, "at": self.now().isoformat(), **_counts(results)}
         )
-        return RunResult(recovered + results, self.psa.request_counts(), list(plan.warnings))
+        warnings = [*plan.warnings, *self.psa.warnings()]  # e.g. the hourly API budget running low (B3)
+        return RunResult(recovered + results, self.psa.request_counts(), warnings)
 
     def _links(self, items: Sequence[PersonalItem]) -> list[Link]:
         """The stored links, restored from stamps where the store lost them (never re-created in the PSA)."""

@@ -491,3 +491,14 @@ def test_status_and_items_states(engine: Engine) -> None:
     assert status["enabled"] is True and status["pending_intents"] == 0
     assert status["links"] == {"appointment/sent": 1, "appointment/downloaded": 1}
     assert status["last_run"]["operation"] == "get"
+
+
+def test_b3_the_psa_clients_warnings_reach_the_run_result(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hourly API budget is shared with other integrations: a run says when it is running low."""
+    low = "the PSA's hourly API budget is 80% used (8000 of 10000 requests)"
+    monkeypatch.setattr(engine.psa, "warnings", lambda: [low])
+    engine.calendar.create(item("a"))
+    assert low in engine.service.send(["a"]).warnings
+    assert low in engine.service.get().to_json()["warnings"]
