@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import socket
 from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import expect
 
+from calferry import config
 from calferry.model import PsaKind, PsaServiceCall
 from tests.browser.conftest import Backend, WebUnderTest
 
@@ -122,3 +124,16 @@ def test_b4_audit_log_lists_the_transfer(web: WebUnderTest, backend: Backend) ->
     expect(page.locator("#audit tbody tr").first).to_contain_text("budget")
     expect(page.locator("#audit tbody tr").first).to_contain_text(f"appointment #{psa_id}")
     web.screenshot("audit-log")
+
+
+def test_b4_audit_log_shows_while_the_calendar_and_the_psa_are_down(
+    web: WebUnderTest, backend: Backend
+) -> None:
+    psa_id = send(backend, "budget")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+    config.set_value("psa.base_url", closed)
+    config.set_value("personal.url", closed)
+    page = web.goto("/log")
+    expect(page.locator("#audit tbody tr").first).to_contain_text(f"appointment #{psa_id}")
