@@ -20,7 +20,7 @@ from calferry.errors import (
     PsaUnavailable,
     PsaValidationError,
 )
-from calferry.psa.autotask import AutotaskClient, RetryPolicy
+from calferry.psa.autotask import REFUSED_RETRIES, AutotaskClient, RetryPolicy
 from calferry.psa.query import eq, gte
 from calferry.psa.server.faults import FaultPlan
 from tests.contract.test_autotask_client import make_client, resource_id, seed_appointments
@@ -90,6 +90,22 @@ def test_b3_hourly_limit_is_rate_limited_with_retry_after(psa_server_factory: An
             client.count("ActionTypes", gte("id", 0))
     assert caught.value.retry_after is not None and caught.value.retry_after > 60
     assert client.stats["total"] == 4  # the hour's wait is not slept through
+
+
+def test_a_refused_connection_is_retried_only_briefly_with_the_default_policy() -> None:
+    """Nothing listening: two quick retries (a restarting server), then the error, not a minute of backoff."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    waits: list[float] = []
+    client = AutotaskClient(
+        f"http://127.0.0.1:{port}/atservicesrest/v1.0/", username="u", integration_code="c", secret="s",
+        sleep=waits.append,
+    )  # fmt: skip
+    with client, pytest.raises(PsaUnavailable, match="connection refused"):
+        client.count("ActionTypes", gte("id", 0))
+    assert client.stats["POST ActionTypes/query/count"] == 1 + REFUSED_RETRIES
+    assert len(waits) == REFUSED_RETRIES and sum(waits) < 2
 
 
 def test_server_down_is_unavailable_after_bounded_retries() -> None:

@@ -101,6 +101,10 @@ class _Secret:
     __str__ = __repr__
 
 
+REFUSED_RETRIES = 2
+"""Retries of a refused connection: enough for a server restarting, not a wait on one that is down."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Backoff for safe retries: ``base_delay * 2**n`` (jittered), each wait at most ``max_delay``.
@@ -395,6 +399,8 @@ class AutotaskClient:
             return self.retry.backoff(attempt) if mode == "read" and (error.status or 0) >= 500 else None
         if mode == "write" and not isinstance(error.__cause__, httpx.ConnectError | httpx.ConnectTimeout):
             return None
+        if isinstance(error.__cause__, httpx.ConnectError) and attempt >= REFUSED_RETRIES:
+            return None  # nothing listens there (or no such host): say so now rather than after a minute
         return self.retry.backoff(attempt)
 
     def _once(self, method: str, url: str, label: str, payload: Any) -> dict[str, Any]:
