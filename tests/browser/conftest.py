@@ -37,19 +37,16 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from calferry import config
 from calferry.config import load_settings
 from calferry.model import ItemKey, PersonalItem, PsaItem, PsaKind, PsaRef
 from calferry.personal.caldav import CalDavCalendar
 from calferry.personal.radicale import DEFAULT_USER, bulk_put
 from calferry.psa.autotask import RetryPolicy
 from calferry.psa.gateway import AutotaskPsa
-from calferry.psa.server import DEMO_INTEGRATION_CODE, DEMO_USERNAME
-from calferry.psa.server.state import Settings as ServerSettings
 from calferry.service import Service
 from calferry.web.app import create_app
 from calferry.web.common import ServiceFactory
-from tests.fixtures.psa_server import PsaServer, _Running
+from tests.fixtures.psa_server import PsaServer, configure_calferry
 from tests.system.send_helpers import daily_series, vcalendar, vevent
 
 CHROMIUM = "/usr/bin/chromium"
@@ -204,33 +201,13 @@ class Backend:
         return int(row["id"])
 
 
-@pytest.fixture(scope="session")
-def _browser_psa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsaServer]:
-    """One demo PSA server (SQLite) for the session; each test resets it (see ``backend``)."""
-    db_url = f"sqlite:///{tmp_path_factory.mktemp('web-psa') / 'psa.sqlite3'}"
-    running = _Running(ServerSettings(db_url=db_url, seed="demo"))
-    yield running.info
-    running.stop()
-
-
 @pytest.fixture
-def backend(_browser_psa: PsaServer, radicale_calendar_url: str, monkeypatch: pytest.MonkeyPatch) -> Backend:
+def backend(demo_psa: PsaServer, radicale_calendar_url: str, monkeypatch: pytest.MonkeyPatch) -> Backend:
     """Calendar integration enabled (R1), Nora York's fresh demo PSA, a week of personal items."""
-    _browser_psa.state.reset()
-    monkeypatch.setenv("CALFERRY_PSA_SECRET", _browser_psa.headers["Secret"])
-    for key, value in {
-        "calendar.enabled": "true",
-        "personal.backend": "caldav",
-        "personal.url": radicale_calendar_url,
-        "personal.username": DEFAULT_USER,
-        "psa.base_url": _browser_psa.base_url,
-        "psa.username": DEMO_USERNAME,
-        "psa.integration_code": DEMO_INTEGRATION_CODE,
-        "psa.resource": NORA,
-    }.items():
-        config.set_value(key, value)
+    demo_psa.state.reset()
+    configure_calferry(demo_psa, radicale_calendar_url, NORA, monkeypatch)
     today = date.today()
-    backend = Backend(_browser_psa, radicale_calendar_url, today - timedelta(days=today.weekday()))
+    backend = Backend(demo_psa, radicale_calendar_url, today - timedelta(days=today.weekday()))
     bulk_put(radicale_calendar_url, seed_week(backend).encode("utf-8"))
     return backend
 

@@ -11,7 +11,6 @@ from typing import Any
 import keyring
 import pytest
 from keyring.backends import fail
-from keyrings.alt.file import PlaintextKeyring
 from typer.testing import CliRunner
 
 from calferry import config, secrets
@@ -20,16 +19,6 @@ from calferry.errors import CredentialsMissing
 from calferry.psa.gateway import open_psa
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def file_keyring() -> Iterator[PlaintextKeyring]:
-    """The keyrings.alt file backend, under this test's XDG_DATA_HOME."""
-    previous = keyring.get_keyring()
-    backend = PlaintextKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ look at both sides directly. ``cli.run(...)`` parses ``--json`` output; tests as
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,9 +23,7 @@ from calferry.cli import app
 from calferry.model import ItemKey, PersonalItem, Window
 from calferry.personal.caldav import CalDavCalendar
 from calferry.personal.radicale import DEFAULT_USER, bulk_put
-from calferry.psa.server import DEMO_INTEGRATION_CODE, DEMO_USERNAME
-from calferry.psa.server.state import Settings as ServerSettings
-from tests.fixtures.psa_server import PsaServer, _Running
+from tests.fixtures.psa_server import PsaServer, configure_calferry
 
 NORA = "tech.ny@demo.calferry.local"  # CRM access, America/New_York
 NOAH = "tech.nocrm@demo.calferry.local"  # no CRM access (R33)
@@ -123,40 +120,21 @@ class Cli:
         return items
 
 
-@pytest.fixture(scope="session")
-def _system_psa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PsaServer]:
-    db_url = f"sqlite:///{tmp_path_factory.mktemp('system-psa') / 'psa.sqlite3'}"
-    running = _Running(ServerSettings(db_url=db_url, seed="demo"))
-    yield running.info
-    running.stop()
-
-
 @pytest.fixture
 def cli(
     calferry_home: Path,
-    _system_psa: PsaServer,
+    demo_psa: PsaServer,
     radicale_calendar_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Cli:
     """A configured, enabled calferry for Nora York: fresh demo PSA data and an empty personal calendar."""
-    _system_psa.state.reset()
+    demo_psa.state.reset()
     bulk_put(
         radicale_calendar_url, b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nEND:VCALENDAR\r\n"
     )
-    monkeypatch.setenv("CALFERRY_PSA_SECRET", _system_psa.headers["Secret"])
     monkeypatch.setenv("COLUMNS", "200")
-    for key, value in {
-        "calendar.enabled": "true",
-        "personal.backend": "caldav",
-        "personal.url": radicale_calendar_url,
-        "personal.username": DEFAULT_USER,
-        "psa.base_url": _system_psa.base_url,
-        "psa.username": DEMO_USERNAME,
-        "psa.integration_code": DEMO_INTEGRATION_CODE,
-        "psa.resource": NORA,
-    }.items():
-        config.set_value(key, value)
-    return Cli(calferry_home, _system_psa, radicale_calendar_url)
+    configure_calferry(demo_psa, radicale_calendar_url, NORA, monkeypatch)
+    return Cli(calferry_home, demo_psa, radicale_calendar_url)
 
 
 def at(days: int, hour: int = 9, minutes: int = 0) -> datetime:

@@ -7,11 +7,9 @@ test_send_preview_and_errors.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 
-import keyring
 import pytest
 from keyrings.alt.file import PlaintextKeyring
 
@@ -105,16 +103,6 @@ def test_r13_several_selected_items_are_sent_in_one_run_and_nothing_else(cli: Cl
 
 
 # --- R12: authentication, reused once logged in ------------------------------------------------
-
-
-@pytest.fixture
-def file_keyring() -> Iterator[PlaintextKeyring]:
-    """The keyrings.alt file backend, under this test's XDG_DATA_HOME (empty at the start)."""
-    previous = keyring.get_keyring()
-    backend = PlaintextKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def test_r12_without_a_secret_send_asks_for_login_and_a_login_is_reused(
