@@ -102,7 +102,15 @@ class MalformedCalendar(InputError):
 
 
 class MappingError(InputError):
-    """An item that cannot be mapped to the other side as asked."""
+    """An item that cannot be mapped to the other side as asked; ``rule`` names the rule it breaks."""
+
+    def __init__(self, message: str, *, rule: str = "R14", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.rule = rule
+
+    def __str__(self) -> str:
+        named = f"{self.message} ({self.rule})"
+        return named if self.hint is None else f"{named} ({self.hint})"
 
 
 class LookupFailed(InputError):

@@ -87,9 +87,9 @@ def personal_to_psa(
 ) -> Mapped[PsaAppointment | PsaToDo]:
     """Map one personal item (or occurrence) to the PSA item the mapping page chose (R14-R19)."""
     if choice.kind is PsaKind.SERVICE_CALL:
-        raise MappingError(f"{item.ref}: a service call cannot be sent from the personal calendar (R7)")
+        raise MappingError(f"{item.ref}: a service call cannot be sent from the personal calendar", rule="R7")
     if item.recurring and choice.kind is not PsaKind.APPOINTMENT:
-        raise MappingError(f"{item.ref}: a recurring item is always sent as an Appointment (R15)")
+        raise MappingError(f"{item.ref}: a recurring item is always sent as an Appointment", rule="R15")
     if choice.kind is PsaKind.TODO:
         todo = personal_to_todo(item, resource, choice, psa_id)
         return Mapped(todo.value, todo.warnings)
@@ -119,9 +119,9 @@ def personal_to_todo(
 ) -> Mapped[PsaToDo]:
     """R14, R18: a To-Do needs a company and an action type; the subject is not mapped."""
     if choice.company_id is None:
-        raise MappingError(f"{item.ref}: a To-Do needs a company (R14)", hint="choose one with --company")
+        raise MappingError(f"{item.ref}: a To-Do needs a company", hint="choose one with --company")
     if choice.action_type_id is None:
-        raise MappingError(f"{item.ref}: a To-Do needs an action type (R14)", hint="set --action-type")
+        raise MappingError(f"{item.ref}: a To-Do needs an action type", hint="set --action-type")
     start, end = psa_times(item, resource.time_zone)
     _, description = _public_text(item)
     warnings: list[str] = []

@@ -11,7 +11,6 @@ unit test named after that rule (``tests/unit/test_plan.py``).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
@@ -250,9 +249,7 @@ def _send_one(
 
 def _unmappable(item: PersonalItem, exc: MappingError) -> str:
     """The mapping error as a reason: its rule first, without the ref the action already names."""
-    text = exc.message.removeprefix(f"{item.ref}: ")
-    named = re.fullmatch(r"(.*) \((R\d+)\)", text)
-    return f"{named[2]} {named[1]}" if named else f"R14 {text}"
+    return f"{exc.rule} {exc.message.removeprefix(f'{item.ref}: ')}"
 
 
 def _unchanged(
