@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from calferry.psa.server.problems import NO_MATCHING_RECORDS
+
 PERMISSION = "The logged in Resource does not have the adequate permissions to create this entity type."
 
 
@@ -151,10 +153,10 @@ def test_put_without_a_required_field_is_refused(client, ids):
     assert client.get(f"Appointments/{item_id}").json()["item"]["title"] == "Site survey"
 
 
-def test_update_and_delete_of_missing_item_is_404(client):
+def test_update_of_missing_item_is_404_and_delete_is_autotasks_500(client):
     assert client.patch("Appointments", json={"id": 987654, "title": "x"}).status_code == 404
     answer = client.delete("Appointments/987654")
-    assert answer.status_code == 404 and answer.json()["errors"]
+    assert answer.status_code == 500 and answer.json() == {"errors": [NO_MATCHING_RECORDS]}
 
 
 def test_delete_answers_item_id_and_removes(client, ids):
@@ -175,7 +177,7 @@ def test_todo_is_written_through_the_company_url(client, ids):
     assert client.get(f"CompanyToDos/{item_id}").json()["item"]["activityDescription"] == "Done"
     assert client.put(url, json=_todo(ids, id=item_id)).status_code == 200
     wrong_parent = client.delete(f"Companies/{ids['other_company']}/ToDos/{item_id}")
-    assert wrong_parent.status_code == 404
+    assert wrong_parent.status_code == 500 and wrong_parent.json() == {"errors": [NO_MATCHING_RECORDS]}
     assert client.delete(f"{url}/{item_id}").json() == {"itemId": item_id}
     assert client.get(f"CompanyToDos/{item_id}").json() == {"item": None}
 
@@ -455,7 +457,7 @@ def test_delete_through_the_parent_url_answers_item_id_and_removes_it(client, ca
         children = [c["id"] for c in _all(client, case.cascade[0]) if c[case.cascade[1]] == item["id"]]
         assert children
     wrong = client.delete(case.url.format(**(item | {key: 999999})))
-    assert wrong.status_code == 404 and wrong.json()["errors"]
+    assert wrong.status_code == 500 and wrong.json() == {"errors": [NO_MATCHING_RECORDS]}
     assert _item(client, case.entity, item["id"]) is not None
     answer = client.delete(case.url.format(**item))
     assert answer.status_code == 200 and answer.json() == {"itemId": item["id"]}

@@ -66,6 +66,8 @@ __all__ = [
 log = logging.getLogger("calferry.psa")
 
 DEFAULT_ZONE_URL = "https://webservices.autotask.net/atservicesrest/v1.0/"
+# Autotask's 500 to a DELETE of an id that is not (or no longer) there.
+_GONE_WORDING = "no matching records found"
 # Autotask refuses for lack of permission with a 500 and these words (R33: also an assignee without CRM).
 _PERMISSION_WORDINGS = ("does not have the adequate permissions", "no crm access")
 
@@ -539,10 +541,10 @@ def _error_for(response: httpx.Response, label: str) -> PsaError | PermissionDen
             status=status,
             hint="run `calferry login` again",
         )
+    if status == 404 or _GONE_WORDING in text.lower():
+        return NotFound(f"the PSA has no such item ({label}): {text}", side="psa")
     if status == 403 or any(words in text.lower() for words in _PERMISSION_WORDINGS):
         return PermissionDenied(f"the PSA refused {label}: {text}", side="psa")
-    if status == 404:
-        return NotFound(f"the PSA has no such item ({label}): {text}", side="psa")
     if status == 429 or "threshold" in text.lower():
         return PsaRateLimited(
             f"the PSA limits requests: {text}", retry_after=_retry_after(response), status=status

@@ -7,6 +7,11 @@ from calferry.errors import CalferryError
 PERMISSION_CREATE = (
     "The logged in Resource does not have the adequate permissions to create this entity type."
 )
+NO_MATCHING_RECORDS = (
+    "No message. No matching records found. "
+    "The logged in Resource may not have the required permissions to delete the data."
+)
+"""Autotask's 500 answer to a DELETE of an id that is not there (django-autotask quotes it)."""
 
 
 class ApiError(CalferryError):

@@ -1,8 +1,8 @@
 """The REST routes: thin, each parses, calls ``store`` and renders Autotask's answer shape.
 
 Paths are canonicalised (case-insensitive) by ``gate.Gate`` before they reach these routes.
-A missing item answers ``200 {"item": null}`` on GET (as Autotask does) and ``404 {"errors": [...]}``
-on PUT/PATCH/DELETE.
+A missing item answers ``200 {"item": null}`` on GET (as Autotask does), ``404 {"errors": [...]}``
+on PUT/PATCH and Autotask's ``500 "No matching records found"`` on DELETE.
 """
 
 from __future__ import annotations

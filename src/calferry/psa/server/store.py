@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, func, select
 from calferry.psa.server import rules
 from calferry.psa.server.entities import Entity, entity
 from calferry.psa.server.models import TABLES
-from calferry.psa.server.problems import ApiError
+from calferry.psa.server.problems import NO_MATCHING_RECORDS, ApiError
 from calferry.psa.server.query import PageToken, Query
 from calferry.psa.server.values import coerce, to_wire
 
@@ -131,7 +131,7 @@ def update(engine: Engine, w: Write, body: Any, *, replace: bool) -> int:
 
 def delete(engine: Engine, w: Write, item_id: int) -> int:
     with engine.begin() as conn:
-        before = _existing(conn, w, item_id)
+        before = _existing(conn, w, item_id, deleting=True)
         rules.check(conn, w.entity, before, w.actor, rules.DELETE, before=before)
         _delete_children(conn, w.entity.name, [item_id])
         table = TABLES[w.entity.name]
@@ -161,15 +161,17 @@ def _body_id(ent: Entity, body: Any) -> int:
     return item_id
 
 
-def _existing(conn: Connection, w: Write, item_id: int) -> Row:
+def _existing(conn: Connection, w: Write, item_id: int, *, deleting: bool = False) -> Row:
+    """The stored row; a missing one (or one under another parent) is refused as Autotask does:
+    a DELETE gets 500 "No matching records found", an update 404."""
     row = fetch(conn, w.entity, item_id)
+    if row is not None and (w.parent_key is None or row[w.parent_key] == w.parent_id):
+        return row
+    if deleting:
+        raise ApiError(NO_MATCHING_RECORDS)
     if row is None:
         raise ApiError(f"{w.entity.name} {item_id} does not exist.", status=404)
-    if w.parent_key is not None and row[w.parent_key] != w.parent_id:
-        raise ApiError(
-            f"{w.entity.name} {item_id} does not belong to {w.parent_key} {w.parent_id}.", status=404
-        )
-    return row
+    raise ApiError(f"{w.entity.name} {item_id} does not belong to {w.parent_key} {w.parent_id}.", status=404)
 
 
 def _values(w: Write, body: Any, *, replace: bool) -> Row:
