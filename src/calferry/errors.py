@@ -25,7 +25,7 @@ other exception is a bug and gets a traceback.
      │    ├── PermissionDenied             exit 8   R33: the PSA refused for lack of permission
      │    └── RemoteError                  exit 9   a server answered badly or not at all
      │         ├── PsaError                         the Autotask API (or ``calferry psa serve``)
-     │         │    ├── PsaAuthError                401: bad integration code, user name or secret
+     │         │    ├── PsaAuthError                bad integration code, user name (500) or secret (401)
      │         │    ├── PsaValidationError          the PSA rejected the data (its messages kept)
      │         │    ├── PsaRateLimited              429 / thread or hourly threshold (retry_after)
      │         │    └── PsaUnavailable              5xx, timeouts, refused connections
@@ -178,7 +178,7 @@ class PsaError(RemoteError):
 
 
 class PsaAuthError(PsaError):
-    """401: the integration code, user name or secret is wrong."""
+    """The credentials are wrong: a secret (401), or an integration code or user name (Autotask's 500)."""
 
 
 class PsaValidationError(PsaError):

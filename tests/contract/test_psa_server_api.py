@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from calferry.psa.server.entities import ENTITIES
+from calferry.psa.server.problems import INVALID_CODE, UNKNOWN_USER
 
 ALL = {"filter": [{"op": "gte", "field": "id", "value": 0}]}
 
@@ -46,12 +47,25 @@ def test_threshold_information_counts_requests(psa_server):
     assert second["currentTimeframeRequestCount"] == first["currentTimeframeRequestCount"] + 2
 
 
-@pytest.mark.parametrize("drop", ["ApiIntegrationCode", "UserName", "Secret"])
-def test_missing_auth_header_is_401(psa_server, drop):
-    headers = {k: v for k, v in psa_server.headers.items() if k != drop}
+CREDENTIAL_ANSWERS = [
+    ("ApiIntegrationCode", 500, INVALID_CODE),
+    ("UserName", 500, UNKNOWN_USER),
+    ("Secret", 401, "Authentication failed"),
+]
+
+
+@pytest.mark.parametrize("missing", [True, False], ids=["missing", "wrong"])
+@pytest.mark.parametrize(("header", "status", "words"), CREDENTIAL_ANSWERS)
+def test_r12_only_a_wrong_secret_is_401_a_wrong_user_or_code_is_500(
+    psa_server, missing, header, status, words
+):
+    headers = {k: v for k, v in psa_server.headers.items() if k != header}
+    if not missing:
+        headers[header] = "someone-else"
     answer = httpx.post(f"{psa_server.base_url}Appointments/query", json=ALL, headers=headers)
-    assert answer.status_code == 401
-    assert answer.json()["errors"]
+    assert answer.status_code == status
+    [message] = answer.json()["errors"]
+    assert words in message
 
 
 def test_wrong_secret_is_401_and_not_counted(psa_server):

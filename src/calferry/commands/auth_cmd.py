@@ -87,10 +87,11 @@ def _verify(settings: Settings, secret: str) -> None:
     try:
         client.verify()
     except PsaAuthError as error:
+        secret_refused = error.status == 401
         raise PsaAuthError(
-            "the PSA did not accept these credentials; nothing was stored",
+            f"the PSA did not accept these credentials ({error.message}); nothing was stored",
             status=error.status,
-            hint="check the secret, psa.username and psa.integration_code",
+            hint="check the secret" if secret_refused else error.hint,
         ) from None
     finally:
         client.close()

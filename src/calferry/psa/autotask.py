@@ -66,6 +66,18 @@ __all__ = [
 log = logging.getLogger("calferry.psa")
 
 DEFAULT_ZONE_URL = "https://webservices.autotask.net/atservicesrest/v1.0/"
+# Autotask refuses a wrong integration code or an unknown user name with a 500 and these words (only a
+# wrong secret gets 401): what is wrong, and where to put it right.
+_CREDENTIAL_WORDINGS = {
+    "integrationcode is invalid": (
+        "the PSA does not accept the integration code",
+        "check psa.integration_code (the API tracking identifier) in the config",
+    ),
+    "zone information could not be determined": (
+        "the PSA does not know the API user name",
+        "check psa.username in the config",
+    ),
+}
 # Autotask's 500 to a DELETE of an id that is not (or no longer) there.
 _GONE_WORDING = "no matching records found"
 # Autotask refuses for lack of permission with a 500 and these words (R33: also an assignee without CRM).
@@ -537,10 +549,11 @@ def _error_for(response: httpx.Response, label: str) -> PsaError | PermissionDen
     text = "; ".join(messages) or response.reason_phrase or f"HTTP {status}"
     if status == 401:
         return PsaAuthError(
-            "the PSA refused the API credentials (integration code, user name or secret)",
-            status=status,
-            hint="run `calferry login` again",
+            "the PSA refused the API secret", status=status, hint="run `calferry login` again"
         )
+    refusal = next((words for key, words in _CREDENTIAL_WORDINGS.items() if key in text.lower()), None)
+    if refusal is not None:
+        return PsaAuthError(f"{refusal[0]} ({text})", status=status, hint=refusal[1])
     if status == 404 or _GONE_WORDING in text.lower():
         return NotFound(f"the PSA has no such item ({label}): {text}", side="psa")
     if status == 403 or any(words in text.lower() for words in _PERMISSION_WORDINGS):

@@ -1,6 +1,7 @@
 """The ASGI layer in front of the routes: case-insensitive paths, auth, limits, then faults.
 
-Order matters and mirrors Autotask: a request with bad credentials is refused (401) before it counts;
+Order matters and mirrors Autotask: a request with bad credentials is refused before it counts (an unknown
+user name or integration code with 500 and Autotask's words, a wrong secret with 401);
 an accepted one counts toward the hour, takes one of the 3 threads of its (code, endpoint), and only
 then may get a fault. ``zoneInformation`` and ``versionInformation`` need no credentials and are exempt.
 """
@@ -14,7 +15,7 @@ from typing import Any
 from calferry.psa.server import faults
 from calferry.psa.server.entities import ENTITIES
 from calferry.psa.server.limits import HourlyCounter, ThreadLimiter
-from calferry.psa.server.problems import ApiError
+from calferry.psa.server.problems import INVALID_CODE, UNKNOWN_USER, ApiError
 
 ROOT = "/atservicesrest"
 PREFIX = f"{ROOT}/v1.0"
@@ -45,13 +46,18 @@ class Credentials:
     username: str
     secret: str
 
-    def accepts(self, headers: dict[str, str]) -> bool:
-        """All three headers must match (the user name case-insensitively, as e-mail addresses are)."""
-        return (
-            hmac.compare_digest(headers.get("apiintegrationcode", ""), self.integration_code)
-            and headers.get("username", "").lower() == self.username.lower()
-            and hmac.compare_digest(headers.get("secret", ""), self.secret)
-        )
+    def check(self, headers: dict[str, str]) -> None:
+        """All three headers must match (the user name case-insensitively, as e-mail addresses are).
+
+        Refused as Autotask does: an unknown user name or a wrong integration code with 500 and its
+        words, a wrong secret (for a known user and code) with 401.
+        """
+        if headers.get("username", "").lower() != self.username.lower():
+            raise ApiError(UNKNOWN_USER)
+        if not hmac.compare_digest(headers.get("apiintegrationcode", ""), self.integration_code):
+            raise ApiError(INVALID_CODE)
+        if not hmac.compare_digest(headers.get("secret", ""), self.secret):
+            raise ApiError("Authentication failed: the Secret does not match the UserName.", status=401)
 
 
 class Gate:
@@ -95,10 +101,7 @@ class Gate:
             self.threads.release(code, endpoint)
 
     def _admit(self, headers: dict[str, str], code: str, endpoint: str) -> None:
-        if not self.credentials.accepts(headers):
-            raise ApiError(
-                "Authentication failed: check ApiIntegrationCode, UserName and Secret.", status=401
-            )
+        self.credentials.check(headers)
         self.hourly.admit()
         self.threads.acquire(code, endpoint)
 

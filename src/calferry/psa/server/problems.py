@@ -12,6 +12,10 @@ NO_MATCHING_RECORDS = (
     "The logged in Resource may not have the required permissions to delete the data."
 )
 """Autotask's 500 answer to a DELETE of an id that is not there (django-autotask quotes it)."""
+UNKNOWN_USER = "Zone information could not be determined"
+"""Autotask's 500 for a user name it does not know (zone look-up and API calls alike)."""
+INVALID_CODE = "IntegrationCode is invalid."
+"""Autotask's 500 for a wrong ``ApiIntegrationCode`` (only a wrong ``Secret`` gets 401)."""
 
 
 class ApiError(CalferryError):

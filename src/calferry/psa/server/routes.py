@@ -18,7 +18,7 @@ from calferry.psa.server import store
 from calferry.psa.server.entities import CREATE, DELETE, ENTITIES, UPDATE, Entity, Field, child_entity, entity
 from calferry.psa.server.gate import PREFIX, ROOT
 from calferry.psa.server.models import TABLES
-from calferry.psa.server.problems import ApiError
+from calferry.psa.server.problems import UNKNOWN_USER, ApiError
 from calferry.psa.server.state import ServerState
 
 EntityName = StrEnum("EntityName", {e.name: e.name for e in ENTITIES})  # type: ignore[misc]
@@ -54,7 +54,7 @@ def version_information() -> dict[str, Any]:
 def zone_information(request: Request, user: str = "") -> dict[str, Any]:
     """No credentials needed; ``url`` points back at this server, without the version (like Autotask)."""
     if not user.strip() or not _state(request).knows_user(user):
-        raise ApiError(f"Zone information could not be found for user '{user}'.")
+        raise ApiError(UNKNOWN_USER)
     base = str(request.base_url)
     return {"zoneName": "Calferry local", "url": f"{base}atservicesrest/", "webUrl": base, "ci": 0}
 
