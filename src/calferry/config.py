@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomli_w
 
@@ -28,7 +29,7 @@ class Option:
     """One setting: its dotted key, kind of value, default and help (shown by ``config show`` and the docs)."""
 
     key: str
-    kind: str  # "bool" | "int" | "str" | "choice" | "kinds"
+    kind: str  # "bool" | "int" | "str" | "choice" | "kinds" | "zone"
     default: Any
     help: str
     choices: tuple[str, ...] = ()
@@ -86,6 +87,12 @@ SCHEMA: tuple[Option, ...] = (
     Option("psa.username", "str", "", "Autotask API user name (the secret lives in the keyring)."),
     Option("psa.integration_code", "str", "", "Autotask API tracking identifier (integration code)."),
     Option("psa.resource", "str", "", "You in the PSA: resource id or e-mail; your items and calendar."),
+    Option(
+        "psa.time_zone",
+        "zone",
+        "",
+        "Your time zone (e.g. Europe/Berlin) if the PSA's location zone is wrong; empty = the location's.",
+    ),
 )
 
 OPTIONS: dict[str, Option] = {o.key: o for o in SCHEMA}
@@ -123,6 +130,7 @@ class PsaSettings:
     username: str
     integration_code: str
     resource: str
+    time_zone: str
 
 
 @dataclass(frozen=True)
@@ -283,6 +291,17 @@ def _to_choice(option: Option, raw: Any) -> str:
     return str(raw)
 
 
+def _to_zone(option: Option, raw: Any) -> str:
+    """Empty, or a zone name this machine's time-zone database knows (IANA, e.g. Europe/Berlin)."""
+    name = _to_str(option, raw).strip()
+    if name:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}; use a name such as Europe/Berlin") from None
+    return name
+
+
 def _to_kinds(option: Option, raw: Any) -> tuple[PsaKind, ...]:
     items = [p.strip() for p in raw.split(",")] if isinstance(raw, str) else raw
     if not isinstance(items, list | tuple):
@@ -299,6 +318,7 @@ _CONVERTERS: dict[str, Callable[[Option, Any], Any]] = {
     "str": _to_str,
     "choice": _to_choice,
     "kinds": _to_kinds,
+    "zone": _to_zone,
 }
 
 

@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
-from calferry.errors import NotFound
+from calferry.config import Settings
+from calferry.errors import ConfigError, NotFound
 from calferry.model import PsaAppointment, PsaKind, PsaRef, PsaServiceCall
-from calferry.psa.gateway import AutotaskPsa
+from calferry.psa.gateway import AutotaskPsa, open_psa
 from calferry.psa.query import gte
 from calferry.psa.server.problems import NO_MATCHING_RECORDS
 from tests.contract.test_autotask_client import make_client
@@ -55,3 +57,62 @@ def test_r22_a_service_call_removed_in_the_psa_is_deleted_without_error(psa: Aut
     with pytest.raises(NotFound):
         psa.get(ref)
     assert psa.client.count("ServiceCalls", gte("id", 0)) >= 1
+
+
+def _set_location_zone(server: Any, location_id: int, value: str) -> None:
+    """InternalLocations are read-only over the API, as in Autotask: change one in the database."""
+    engine = create_engine(server.db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text('UPDATE "InternalLocations" SET "timeZone" = :v WHERE id = :i'),
+                         {"v": value, "i": location_id})  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def test_location_time_zone_as_index_text_or_windows_name(psa_server: Any, psa: AutotaskPsa) -> None:
+    assert psa.me().time_zone == "America/New_York"  # "35", Microsoft's index as text
+    berlin = AutotaskPsa(make_client(psa_server), resource="tech.berlin@demo.calferry.local")
+    assert berlin.me().time_zone == "Europe/Berlin"  # "W. Europe Standard Time"
+    assert berlin.warnings() == []
+    berlin.close()
+
+
+@pytest.mark.parametrize("value", ["(GMT-05:00) Eastern Time (US & Canada)", "999", "", "Mars/Olympus"])
+def test_an_unknown_location_zone_warns_and_uses_utc_instead_of_failing(
+    psa_server: Any, psa: AutotaskPsa, value: str
+) -> None:
+    location = psa.client.get("Resources", psa.me().id)["locationID"]
+    _set_location_zone(psa_server, location, value)
+    fresh = AutotaskPsa(make_client(psa_server), resource=NY)
+    try:
+        assert fresh.me().time_zone == "UTC"
+        [warning] = fresh.warnings()
+        assert repr(value) in warning and "UTC" in warning and "psa.time_zone" in warning
+    finally:
+        fresh.close()
+
+
+def test_the_configured_time_zone_wins_over_the_location(psa_server: Any) -> None:
+    _set_location_zone(psa_server, 1, "not a zone at all")
+    psa = AutotaskPsa(make_client(psa_server), resource=NY, time_zone="America/Detroit")
+    try:
+        assert psa.me().time_zone == "America/Detroit" and psa.warnings() == []
+        assert "GET InternalLocations/{id}" not in psa.request_counts()
+    finally:
+        psa.close()
+
+
+def test_psa_time_zone_setting_is_checked_and_used(psa_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    headers = psa_server.headers
+    psa_section = {"base_url": psa_server.base_url, "username": headers["UserName"],
+                   "integration_code": headers["ApiIntegrationCode"], "resource": NY}  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_dict({"psa": psa_section | {"time_zone": "Eastern Standard Time"}})
+    assert "psa.time_zone" in caught.value.problems[0] and "Europe/Berlin" in caught.value.problems[0]
+    monkeypatch.setenv("CALFERRY_PSA_SECRET", headers["Secret"])
+    gateway = open_psa(Settings.from_dict({"psa": psa_section | {"time_zone": "Pacific/Auckland"}}))
+    try:
+        assert gateway.me().time_zone == "Pacific/Auckland"
+    finally:
+        gateway.close()

@@ -159,13 +159,15 @@ def test_unknown_entity_is_404_with_errors(psa_server):
     assert answer.json()["errors"]
 
 
-def test_internal_location_carries_microsoft_index_and_iana_zone(psa_server):
+def test_internal_location_time_zone_is_a_string_as_in_autotask(psa_server):
     with psa_server.client() as client:
         flt = {"filter": [{"op": "eq", "field": "email", "value": "tech.berlin@demo.calferry.local"}]}
         tech = client.post("Resources/query", json=flt).json()["items"][0]
         location = client.get(f"InternalLocations/{tech['locationID']}").json()["item"]
-    assert location["timeZone"] == 110
-    assert location["ianaTimeZone"] == "Europe/Berlin"
+        fields = client.get("InternalLocations/entityInformation/fields").json()["fields"]
+    assert location["timeZone"] == "W. Europe Standard Time"
+    assert "ianaTimeZone" not in location  # Autotask has no IANA field
+    assert {f["name"]: f["dataType"] for f in fields}["timeZone"] == "string"
 
 
 def test_countries_answer_get_query_and_count_with_autotask_fields(psa_server):

@@ -38,7 +38,7 @@ def test_technicians_have_email_and_location_with_time_zone(client):
     assert len(techs) >= 3
     for tech in techs:
         location = locations[tech["locationID"]]
-        assert isinstance(location["timeZone"], int) and location["ianaTimeZone"]
+        assert isinstance(location["timeZone"], str) and location["timeZone"]
     assert [t["hasCrmAccess"] for t in techs if t["email"].startswith("tech.nocrm@")] == [False]
 
 

@@ -52,6 +52,7 @@ from calferry.psa.query import (
     overlapping,
     parse_utc,
 )
+from calferry.psa.zones import iana_zone
 
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -86,16 +87,6 @@ _CHILD_KEY = {
 ZONE_URL_ENV = "CALFERRY_AUTOTASK_ZONE_URL"
 """Overrides the zone look-up URL (a test or demo server); the real one is Autotask's."""
 
-# Microsoft time-zone indexes (InternalLocations.timeZone) for locations without an IANA name.
-_MS_ZONES = {
-    2: "Pacific/Honolulu", 3: "America/Anchorage", 4: "America/Los_Angeles", 10: "America/Denver",
-    15: "America/Phoenix", 20: "America/Chicago", 35: "America/New_York", 50: "America/Halifax",
-    85: "Europe/London", 90: "Atlantic/Reykjavik", 95: "Europe/Budapest", 100: "Europe/Warsaw",
-    105: "Europe/Paris", 110: "Europe/Berlin", 115: "Europe/Bucharest", 190: "Asia/Kolkata",
-    210: "Asia/Shanghai", 235: "Asia/Tokyo", 250: "Australia/Adelaide", 255: "Australia/Sydney",
-    290: "Pacific/Auckland",
-}  # fmt: skip
-
 
 def version_of(item: PsaItem) -> str | None:
     """The link version of an item: its change marker as UTC text."""
@@ -106,10 +97,18 @@ class AutotaskPsa:
     """One technician's PSA calendar through the Autotask REST API (or ``calferry psa serve``)."""
 
     def __init__(
-        self, client: AutotaskClient, resource: str | int | None = None, *, workers: int = 3
+        self,
+        client: AutotaskClient,
+        resource: str | int | None = None,
+        *,
+        workers: int = 3,
+        time_zone: str | None = None,
     ) -> None:
+        """``time_zone`` (``psa.time_zone``), when given, is the technician's zone whatever the PSA says."""
         self.client = client
         self._resource_ref = resource
+        self._zone_override = time_zone or None
+        self._warnings: list[str] = []
         self._me: Resource | None = None
         self._action_types: dict[int, ActionType] | None = None
         self._countries: dict[int, str] = {}  # countryID -> display name, for the client's lifetime
@@ -122,7 +121,8 @@ class AutotaskPsa:
         """The configured resource (id, e-mail or user name), with its location's zone and CRM access."""
         if self._me is None:
             row = self._resource_row(self._resource_ref)
-            self._me = _resource(row, self._time_zone(row.get("locationID")))
+            zone = self._zone_override or self._location_zone(row.get("locationID"))
+            self._me = _resource(row, zone)
         return self._me
 
     def _resource_row(self, ref: str | int | None) -> Row:
@@ -141,15 +141,25 @@ class AutotaskPsa:
             )
         return rows[0]
 
-    def _time_zone(self, location_id: Any) -> str:
+    def _location_zone(self, location_id: Any) -> str:
+        """The zone of the resource's location (``InternalLocations.timeZone``, a string in any of the
+        forms ``zones.iana_zone`` reads); one it cannot read is warned about and UTC used, never fatal."""
         if not location_id:
             return "UTC"
         try:
             location = self.client.get("InternalLocations", int(location_id))
         except NotFound:
             return "UTC"
-        iana = location.get("ianaTimeZone")
-        return str(iana) if iana else _MS_ZONES.get(int(location.get("timeZone") or -1), "UTC")
+        raw = location.get("timeZone")
+        zone = iana_zone(raw)
+        if zone is None:
+            self._warnings.append(
+                f"the PSA gives your location {location.get('name') or location_id!r} the time zone "
+                f"{raw!r}, which calferry does not know, so times are in UTC; set your zone with "
+                "`calferry config set psa.time_zone <zone>` (e.g. Europe/Berlin)"
+            )
+            return "UTC"
+        return zone
 
     # --- reading the calendar ------------------------------------------------------------------
 
@@ -436,8 +446,9 @@ class AutotaskPsa:
         return self.client.stats
 
     def warnings(self) -> list[str]:
-        """The client's warnings so far (the hourly budget at 75 % / 90 %), for the run's warnings."""
-        return list(self.client.warnings)
+        """What the user should know so far (an unknown location zone; the client's hourly budget at
+        75 % / 90 %), for the run's warnings."""
+        return [*self._warnings, *self.client.warnings]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -454,7 +465,8 @@ def open_psa(settings: Any) -> AutotaskPsa:
             "psa.username and psa.integration_code must be set",
             hint="calferry config set psa.username ... / psa.integration_code ...",
         )
-    return AutotaskPsa(build_client(psa, secrets.psa_secret(psa.username)), psa.resource or None)
+    client = build_client(psa, secrets.psa_secret(psa.username))
+    return AutotaskPsa(client, psa.resource or None, time_zone=psa.time_zone or None)
 
 
 def build_client(psa: Any, secret: str) -> AutotaskClient:

@@ -369,8 +369,9 @@ ENTITIES: tuple[Entity, ...] = (
         (
             _id(),
             _s("name", 100, required=True),
-            Field("timeZone", INT, required=True),
-            _s("ianaTimeZone", 64),
+            # A string in the swagger ("the Microsoft Time Zone Index value" says the entity page); the
+            # demo uses every form calferry accepts: an index as text, a Windows and an IANA zone name.
+            _s("timeZone", 100, required=True),
             Field("isDefault", BOOL),
         ),
     ),

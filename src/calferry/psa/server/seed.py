@@ -16,10 +16,11 @@ from calferry.psa.server.entities import ADMIN_LEVEL, API_LEVEL, NO_CRM_LEVEL
 from calferry.psa.server.models import TABLES, sync_sequences
 
 DEMO_DOMAIN = "demo.calferry.local"
-LOCATIONS = (  # name, Microsoft time-zone index (Autotask's timeZone), IANA name
-    (1, "Head Office New York", 35, "America/New_York"),
-    (2, "Berlin Office", 110, "Europe/Berlin"),
-    (3, "Sydney Office", 255, "Australia/Sydney"),
+LOCATIONS = (  # id, name, Autotask's timeZone in the forms a tenant may answer: an index as text and
+    # Windows zone names
+    (1, "Head Office New York", "35"),
+    (2, "Berlin Office", "W. Europe Standard Time"),
+    (3, "Sydney Office", "AUS Eastern Standard Time"),
 )
 TECHNICIANS = (  # first, last, mail name, location, security level
     ("Ada", "Admin", "admin", 1, ADMIN_LEVEL),
@@ -87,9 +88,7 @@ def _ensure_location(conn: Connection) -> int:
     found = conn.execute(select(table.c.id).order_by(table.c.id)).scalars().first()
     if found is not None:
         return int(found)
-    return _insert(
-        conn, "InternalLocations", name="Head Office", timeZone=85, ianaTimeZone="UTC", isDefault=True
-    )
+    return _insert(conn, "InternalLocations", name="Head Office", timeZone="UTC", isDefault=True)
 
 
 def ensure_countries(engine: Engine) -> None:
@@ -135,8 +134,8 @@ def seed_demo(engine: Engine, username: str) -> bool:
         if conn.execute(select(func.count()).select_from(TABLES["Companies"])).scalar_one():
             return False
     with engine.begin() as conn:
-        for loc_id, name, zone, iana in LOCATIONS:
-            _insert(conn, "InternalLocations", id=loc_id, name=name, timeZone=zone, ianaTimeZone=iana)
+        for loc_id, name, zone in LOCATIONS:
+            _insert(conn, "InternalLocations", id=loc_id, name=name, timeZone=zone)
         for at_id, name, view, system in ACTION_TYPES:
             _insert(
                 conn, "ActionTypes", id=at_id, name=name, view=view, isActive=True, isSystemActionType=system
