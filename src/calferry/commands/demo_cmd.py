@@ -57,10 +57,11 @@ class DemoResource:
 def demo_resource() -> DemoResource:
     """Read from the seed's tables, so the demo follows the seed if it changes."""
     from calferry.psa.server.seed import DEMO_DOMAIN, LOCATIONS, TECHNICIANS
+    from calferry.psa.zones import iana_zone
 
     first, last, mail, location, _level = next(t for t in TECHNICIANS if t[2] == DEMO_RESOURCE)
-    zone = next(iana for loc_id, _name, _tz, iana in LOCATIONS if loc_id == location)
-    return DemoResource(f"{mail}@{DEMO_DOMAIN}", f"{first} {last}", zone)
+    zone = next(iana_zone(tz) for loc_id, _name, tz in LOCATIONS if loc_id == location)
+    return DemoResource(f"{mail}@{DEMO_DOMAIN}", f"{first} {last}", zone or "UTC")
 
 
 @handles_errors
