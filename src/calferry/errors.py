@@ -23,6 +23,7 @@ other exception is a bug and gets a traceback.
      │    │    │    └── TooManyDeletions            a Get would delete more than the threshold
      │    │    └── LockBusy                         another calferry run holds the link store
      │    ├── PermissionDenied             exit 8   R33: the PSA refused for lack of permission
+     │    │    └── ImpersonationRefused                the PSA will not let the API user act as you
      │    └── RemoteError                  exit 9   a server answered badly or not at all
      │         ├── PsaError                         the Autotask API (or ``calferry psa serve``)
      │         │    ├── PsaAuthError                bad integration code, user name (500) or secret (401)
@@ -161,6 +162,10 @@ class PermissionDenied(UserError):
     def __init__(self, message: str, *, side: str | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.side = side
+
+
+class ImpersonationRefused(PermissionDenied):
+    """The PSA refused to let the API user act as the technician (``ImpersonationResourceId``)."""
 
 
 class RemoteError(UserError):

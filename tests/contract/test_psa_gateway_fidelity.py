@@ -6,6 +6,7 @@ Each test pins an answer the real service gives (autotask-fidelity-review.md) an
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,9 +14,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from calferry.config import Settings
-from calferry.errors import ConfigError, NotFound
+from calferry.errors import ConfigError, NotFound, PermissionDenied
 from calferry.model import PsaAppointment, PsaKind, PsaRef, PsaServiceCall
-from calferry.psa.gateway import AutotaskPsa, open_psa
+from calferry.psa.gateway import ADMIN_HINT, AutotaskPsa, open_psa
 from calferry.psa.query import gte
 from calferry.psa.server.problems import NO_MATCHING_RECORDS
 from tests.contract.test_autotask_client import make_client
@@ -116,3 +117,59 @@ def test_psa_time_zone_setting_is_checked_and_used(psa_server: Any, monkeypatch:
         assert gateway.me().time_zone == "Pacific/Auckland"
     finally:
         gateway.close()
+
+
+def _draft(psa: AutotaskPsa, day: int = 6) -> PsaAppointment:
+    start = datetime(2031, 5, day, 8, 30, tzinfo=UTC)
+    return PsaAppointment(None, "Dentist", start, start + timedelta(hours=1), psa.me().id)
+
+
+def test_r16_own_appointments_are_written_as_the_technician_where_others_are_refused(
+    psa_server_factory: Any,
+) -> None:
+    server = psa_server_factory(appointments_for_others=False)
+    psa = AutotaskPsa(make_client(server), resource=NY)
+    try:
+        me = psa.me().id
+        with server.client() as raw:  # the API user writing someone else's appointment is refused
+            body = {"title": "x", "resourceID": me, "startDateTime": "2031-05-06T08:00:00Z",
+                    "endDateTime": "2031-05-06T09:00:00Z"}  # fmt: skip
+            refused = raw.post("Appointments", json=body)
+        assert refused.status_code == 500 and "adequate permissions" in refused.json()["errors"][0]
+        made = psa.create(_draft(psa))
+        assert psa.client.get("Appointments", made.id or 0)["creatorResourceID"] == me
+        moved = psa.update(replace(made, title="Dentist (moved)"))
+        assert isinstance(moved, PsaAppointment) and moved.title == "Dentist (moved)"
+        psa.delete(PsaRef(PsaKind.APPOINTMENT, made.id or 0))
+        with pytest.raises(NotFound):
+            psa.get(PsaRef(PsaKind.APPOINTMENT, made.id or 0))
+    finally:
+        psa.close()
+
+
+def test_r16_without_impersonation_the_api_user_writes_and_asks_only_once(psa_server_factory: Any) -> None:
+    server = psa_server_factory(impersonation=False)
+    psa = AutotaskPsa(make_client(server), resource=NY)
+    try:
+        first, second = psa.create(_draft(psa, 6)), psa.create(_draft(psa, 7))
+        api_user = psa.client.get("Appointments", first.id or 0)["creatorResourceID"]
+        assert api_user != psa.me().id and second.id
+        assert (
+            psa.request_counts()["POST Appointments"] == 3
+        )  # one refused impersonation, then as the API user
+    finally:
+        psa.close()
+
+
+def test_r16_refused_both_ways_says_what_the_admin_must_enable(psa_server_factory: Any) -> None:
+    server = psa_server_factory(impersonation=False, appointments_for_others=False)
+    psa = AutotaskPsa(make_client(server), resource=NY)
+    try:
+        with pytest.raises(PermissionDenied) as caught:
+            psa.create(_draft(psa))
+        assert caught.value.hint == ADMIN_HINT and "Allow users that can view all tickets" in str(
+            caught.value
+        )
+        assert psa.find_matching(_draft(psa)) == []
+    finally:
+        psa.close()

@@ -43,6 +43,7 @@ import httpx
 
 from calferry import paths
 from calferry.errors import (
+    ImpersonationRefused,
     NotFound,
     PermissionDenied,
     PsaAuthError,
@@ -289,25 +290,31 @@ class AutotaskClient:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def create(self, entity: str, data: Mapping[str, Any]) -> int:
+    # ``as_resource`` writes as that resource (``ImpersonationResourceId``, this request only): Autotask
+    # lets everyone manage their own appointments, but another resource's only with a service-desk
+    # setting the tenant may have off. A refusal to impersonate raises ``ImpersonationRefused``.
+
+    def create(self, entity: str, data: Mapping[str, Any], *, as_resource: int | None = None) -> int:
         """POST a new row (through its parent's URL where Autotask needs it); never retried."""
         url = self._write_url(entity, data)
-        answer = self._call("POST", url, f"POST {_label(url)}", "never", _wire(data))
+        answer = self._call("POST", url, f"POST {_label(url)}", "never", _wire(data), acting=as_resource)
         return int(answer["itemId"])
 
-    def update(self, entity: str, data: Mapping[str, Any]) -> int:
+    def update(self, entity: str, data: Mapping[str, Any], *, as_resource: int | None = None) -> int:
         """PATCH the fields in ``data`` (which carries ``id``); other fields stay as they are."""
         url = self._write_url(entity, data)
-        answer = self._call("PATCH", url, f"PATCH {_label(url)}", "write", _wire(data))
+        answer = self._call("PATCH", url, f"PATCH {_label(url)}", "write", _wire(data), acting=as_resource)
         return int(answer.get("itemId", data["id"]))
 
-    def delete(self, entity: str, item_id: int, parent_id: int | None = None) -> None:
+    def delete(
+        self, entity: str, item_id: int, parent_id: int | None = None, *, as_resource: int | None = None
+    ) -> None:
         """DELETE one row; a child entity's parent id is looked up when not given."""
         if entity in CHILD_URLS and parent_id is None:
             parent_id = int(self.get(entity, item_id)[CHILD_URLS[entity][1]])
         base = self._write_url(entity, {CHILD_URLS[entity][1]: parent_id} if entity in CHILD_URLS else {})
         url = f"{base}/{item_id}"
-        self._call("DELETE", url, f"DELETE {_label(url)}", "write")
+        self._call("DELETE", url, f"DELETE {_label(url)}", "write", acting=as_resource)
 
     # --- bookkeeping --------------------------------------------------------------------------
 
@@ -383,13 +390,14 @@ class AutotaskClient:
         payload: Any = None,
         *,
         watch: bool = True,
+        acting: int | None = None,
     ) -> dict[str, Any]:
         attempt = 0
         while True:
             if watch:
                 self._watch.tick(self)
             try:
-                return self._once(method, url, label, payload)
+                return self._once(method, url, label, payload, acting)
             except (PsaUnavailable, PsaRateLimited, PsaValidationError) as error:
                 delay = self._retry_delay(error, attempt, mode)
                 if delay is None:
@@ -417,13 +425,13 @@ class AutotaskClient:
             return None  # nothing listens there (or no such host): say so now rather than after a minute
         return self.retry.backoff(attempt)
 
-    def _once(self, method: str, url: str, label: str, payload: Any) -> dict[str, Any]:
+    def _once(self, method: str, url: str, label: str, payload: Any, acting: int | None) -> dict[str, Any]:
         endpoint = label.split(" ", 1)[1].split("/", 1)[0]
         with self._slot(endpoint):
             self._count(label)
             try:
                 response = self._http.request(
-                    method, self._absolute(url), headers=self._headers(), json=payload
+                    method, self._absolute(url), headers=self._headers(acting), json=payload
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 raise PsaUnavailable(
@@ -449,15 +457,16 @@ class AutotaskClient:
     def _absolute(self, url: str) -> str:
         return url if url.startswith(("http://", "https://")) else self.base_url + url
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, acting: int | None = None) -> dict[str, str]:
         headers = {
             "ApiIntegrationCode": self._integration_code,
             "UserName": self.username,
             "Secret": self._secret.reveal(),
             "Content-Type": "application/json",
         }
-        if self.impersonation_resource_id is not None:
-            headers["ImpersonationResourceId"] = str(self.impersonation_resource_id)
+        impersonated = acting if acting is not None else self.impersonation_resource_id
+        if impersonated is not None:
+            headers["ImpersonationResourceId"] = str(impersonated)
         return headers
 
 
@@ -556,6 +565,8 @@ def _error_for(response: httpx.Response, label: str) -> PsaError | PermissionDen
         return PsaAuthError(f"{refusal[0]} ({text})", status=status, hint=refusal[1])
     if status == 404 or _GONE_WORDING in text.lower():
         return NotFound(f"the PSA has no such item ({label}): {text}", side="psa")
+    if "impersonat" in text.lower():
+        return ImpersonationRefused(f"the PSA refused to let the API user act as you: {text}", side="psa")
     if status == 403 or any(words in text.lower() for words in _PERMISSION_WORDINGS):
         return PermissionDenied(f"the PSA refused {label}: {text}", side="psa")
     if status == 429 or "threshold" in text.lower():

@@ -19,7 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
-from calferry.errors import ConfigError, LookupFailed, NotFound, PsaError
+from calferry.errors import (
+    ConfigError,
+    ImpersonationRefused,
+    LookupFailed,
+    NotFound,
+    PermissionDenied,
+    PsaError,
+)
 from calferry.model import (
     ActionType,
     Address,
@@ -84,6 +91,12 @@ _CHILD_KEY = {
     "ServiceCallTicketResources": "serviceCallTicketID",
     "ServiceCallTaskResources": "serviceCallTaskID",
 }
+ADMIN_HINT = (
+    "ask your Autotask administrator to let the API user act as you (its security level may impersonate "
+    'and yours allows being impersonated), or to turn on the service-desk setting "Allow users that can '
+    'view all tickets to create, edit, and delete appointments for other resources"'
+)
+"""What the admin must enable when the PSA refuses the technician's own appointments."""
 ZONE_URL_ENV = "CALFERRY_AUTOTASK_ZONE_URL"
 """Overrides the zone look-up URL (a test or demo server); the real one is Autotask's."""
 
@@ -109,6 +122,7 @@ class AutotaskPsa:
         self._resource_ref = resource
         self._zone_override = time_zone or None
         self._warnings: list[str] = []
+        self._impersonate = resource is not None  # until the PSA refuses it once
         self._me: Resource | None = None
         self._action_types: dict[int, ActionType] | None = None
         self._countries: dict[int, str] = {}  # countryID -> display name, for the client's lifetime
@@ -292,7 +306,10 @@ class AutotaskPsa:
         """Create the item; a service call also gets its tickets/tasks and their assignment to ``me``.
         If any child fails, what was made is deleted again, so nothing is left half-made (R33)."""
         kind = psa_kind_of(item)
-        new_id = self.client.create(ENTITY[kind], _row(item))
+        if isinstance(item, PsaAppointment):
+            new_id = self._as_owner(lambda who: self.client.create(ENTITY[kind], _row(item), as_resource=who))
+        else:
+            new_id = self.client.create(ENTITY[kind], _row(item))
         if isinstance(item, PsaServiceCall):
             self._create_work(new_id, item.work)
         return self.get(PsaRef(kind, new_id))
@@ -322,7 +339,11 @@ class AutotaskPsa:
         if item.id is None:
             raise NotFound("cannot update an item that was never created", side="psa")
         kind = psa_kind_of(item)
-        self.client.update(ENTITY[kind], {"id": item.id, **_owned(item)})
+        data = {"id": item.id, **_owned(item)}
+        if isinstance(item, PsaAppointment):
+            self._as_owner(lambda who: self.client.update(ENTITY[kind], data, as_resource=who))
+        else:
+            self.client.update(ENTITY[kind], data)
         return self.get(PsaRef(kind, item.id))
 
     def delete(self, ref: PsaRef) -> None:
@@ -330,9 +351,27 @@ class AutotaskPsa:
         try:
             if ref.kind == PsaKind.SERVICE_CALL:
                 self._delete_children(ref.id)
-            self.client.delete(ENTITY[ref.kind], ref.id)
+            if ref.kind == PsaKind.APPOINTMENT:
+                self._as_owner(lambda who: self.client.delete(ENTITY[ref.kind], ref.id, as_resource=who))
+            else:
+                self.client.delete(ENTITY[ref.kind], ref.id)
         except NotFound:
             return
+
+    def _as_owner(self, write: Callable[[int | None], T]) -> T:
+        """Write one of the technician's appointments as the technician (impersonated): Autotask lets
+        everyone manage their own appointments, but the API user another resource's only where a
+        service-desk setting is on. Where impersonation is refused, write as the API user from then on;
+        if that is refused too, say what the administrator must enable."""
+        if self._impersonate:
+            try:
+                return write(self.me().id)
+            except ImpersonationRefused:
+                self._impersonate = False
+        try:
+            return write(None)
+        except PermissionDenied as error:
+            raise PermissionDenied(error.message, side="psa", hint=ADMIN_HINT) from error
 
     def _delete_children(self, call_id: int) -> None:
         for _, _, child, _, assignment in _WORK.values():

@@ -3,8 +3,10 @@
 Security model (ours; the REST API hides security levels): ``Resources.securityLevel`` with
 ``hasCrmAccess`` beside it. The acting resource is the impersonated one, else the API user's resource.
 CRM to-dos need CRM access from both the acting resource and the assignee. Appointments belong to their
-resource: an impersonated non-administrator manages only their own; the API user (not impersonating)
-manages anyone's, but an API-only resource never owns one (autotask-api.md §2.2).
+resource, as Autotask's Appointments page says: everyone manages their own; another resource's only an
+administrator (or the API user) may, and only while the service-desk setting "Allow users that can view
+all tickets to create, edit, and delete appointments for other resources" is on
+(``Settings.appointments_for_others``). An API-only resource never owns one (autotask-api.md §2.2).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Actor:
     resource: Row | None
     api_user_id: int | None
     impersonating: bool = False
+    appointments_for_others: bool = True
 
     @property
     def id(self) -> int | None:
@@ -99,8 +102,11 @@ def _same_company(conn: Connection, row: Row, key: str, target: str) -> None:
 
 def _check_appointment(conn: Connection, row: Row, actor: Actor, verb: str, before: Row | None) -> None:
     owners = {row["resourceID"]} | ({before["resourceID"]} if before else set())
-    if not actor.admin and owners != {actor.id}:
-        raise ApiError(f"Resource {actor.id} may only {verb} their own appointments.")
+    if owners != {actor.id} and not (actor.admin and actor.appointments_for_others):
+        raise ApiError(
+            f"The logged in Resource does not have the adequate permissions to {verb} this entity type: "
+            f"Resource {actor.id} may only {verb} their own appointments."
+        )
     owner = _resource(conn, row["resourceID"]) if verb != DELETE else None
     if owner is not None and owner["securityLevel"] == API_LEVEL:
         raise ApiError(

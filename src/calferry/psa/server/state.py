@@ -26,6 +26,11 @@ class Settings:
     hourly_limit: int = 10_000
     thread_limit: int = 3
     faults: FaultPlan = field(default_factory=FaultPlan)
+    impersonation: bool = True
+    """The API user's security level may impersonate (and the technicians' levels allow it)."""
+    appointments_for_others: bool = True
+    """Autotask's service-desk setting "Allow users that can view all tickets to create, edit, and
+    delete appointments for other resources"."""
 
 
 class ServerState:
@@ -71,10 +76,15 @@ class ServerState:
         """The API user's resource, or the impersonated one (which must exist and be active)."""
         api_user = self._resource_by_user(self.settings.username)
         api_id = int(api_user["id"]) if api_user else None  # type: ignore[call-overload]
+        others = self.settings.appointments_for_others
         if impersonation is None or not impersonation.strip():
-            return Actor(api_user, api_id)
+            return Actor(api_user, api_id, appointments_for_others=others)
+        if not self.settings.impersonation:
+            raise ApiError(
+                f"Impersonation of resource {impersonation.strip()} is not allowed for the logged in Resource."
+            )
         target = self._active_resource(impersonation.strip())
-        return Actor(target, api_id, impersonating=True)
+        return Actor(target, api_id, impersonating=True, appointments_for_others=others)
 
     def _active_resource(self, text: str) -> dict[str, object]:
         if not text.isdigit():
