@@ -65,7 +65,7 @@ def test_fourth_concurrent_request_per_endpoint_gets_thread_threshold_429(psa_se
     assert statuses == [200, 200, 200, 429]
     refused = next(a for a in answers if a.status_code == 429)
     assert "thread threshold of 3 threads" in refused.json()["errors"][0]
-    assert refused.headers["Retry-After"]
+    assert "Retry-After" not in refused.headers  # Autotask's thread refusal names no wait
 
 
 def _statuses(server, n: int) -> list[str]:

@@ -1,7 +1,8 @@
 """A synchronous client for the Autotask REST API (and ``calferry psa serve``, which speaks the same).
 
 It owns everything the wire needs: the zone look-up, the auth headers, paging, chunked ``in`` lists,
-metadata, the per-endpoint thread limit, the hourly threshold, retries and error translation. Nothing
+metadata, the thread limit (through a ``ThreadGate``, shareable by every client using one integration
+code), the hourly threshold, retries and error translation. Nothing
 above it sees ``httpx``; every failure leaves as a ``calferry.errors`` exception. (It runs past 500
 lines on purpose: these concerns share one request path, and splitting them would spread the edge
 where httpx is translated over several modules.)
@@ -14,8 +15,9 @@ Retry policy (B2, B3):
 - PATCH and DELETE are retried only when the failure proves nothing was applied: 429 (refused before
   handling) and connections that were never made; a lost answer might hide an applied change, so it
   is raised;
-- creates are never retried: a create whose answer is lost raises, and the engine reconciles by its
-  fingerprint (``AutotaskPsa.find_matching``).
+- creates are retried only when refused by a limit (429, or Autotask's thread/threshold words with any
+  status and no ``Retry-After``): refused before handling, nothing was made. Otherwise never: a create
+  whose answer is lost raises, and the engine reconciles by its fingerprint (``AutotaskPsa.find_matching``).
 
 Hourly budget (B3): the first request of a client looks at ``ThresholdInformation`` once (one cheap
 call, so even a short CLI run warns), then every ``threshold_every`` requests or ``threshold_seconds``.
@@ -32,7 +34,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -54,6 +55,7 @@ from calferry.errors import (
     connection_failure,
 )
 from calferry.psa.query import Filter, Split, body, eq, format_utc, parse_utc, split
+from calferry.psa.threads import LocalThreadGate, ThreadGate
 
 __all__ = [
     "DEFAULT_ZONE_URL",
@@ -79,6 +81,9 @@ _CREDENTIAL_WORDINGS = {
         "check psa.username in the config",
     ),
 }
+# A limit's refusal, which may come without 429 or Retry-After (thread limit: "Thread Threshold Exceeded
+# ... (Itgenatr005)"; hourly: "Request Threshold Exceeded").
+_LIMIT_WORDINGS = ("threshold", "itgenatr005")
 # Autotask's 500 to a DELETE of an id that is not (or no longer) there.
 _GONE_WORDING = "no matching records found"
 # Autotask refuses for lack of permission with a 500 and these words (R33: also an assignee without CRM).
@@ -96,7 +101,7 @@ CHILD_URLS: dict[str, tuple[str, str, str]] = {
     "Tasks": ("Projects", "projectID", "Tasks"),
 }
 
-Mode = Literal["read", "write", "never"]
+Mode = Literal["read", "write", "create", "never"]
 
 
 class _Secret:
@@ -188,7 +193,7 @@ class AutotaskClient:
         impersonation_resource_id: int | None = None,
         http: httpx.Client | None = None,
         retry: RetryPolicy | None = None,
-        max_in_flight: int = 3,
+        gate: ThreadGate | None = None,
         threshold_every: int = 100,
         threshold_seconds: float = 60.0,
         pace_delays: tuple[float, float] = (0.1, 0.5),
@@ -203,8 +208,7 @@ class AutotaskClient:
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client(timeout=timeout)
         self.retry = retry or RetryPolicy()
-        self._max_in_flight = max_in_flight
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self.gate: ThreadGate = gate if gate is not None else LocalThreadGate()
         self._lock = threading.Lock()
         self._stats: Counter[str] = Counter()
         self._fields: dict[str, dict[str, FieldInfo]] = {}
@@ -295,9 +299,10 @@ class AutotaskClient:
     # setting the tenant may have off. A refusal to impersonate raises ``ImpersonationRefused``.
 
     def create(self, entity: str, data: Mapping[str, Any], *, as_resource: int | None = None) -> int:
-        """POST a new row (through its parent's URL where Autotask needs it); never retried."""
+        """POST a new row (through its parent's URL where Autotask needs it); retried only when a limit
+        refused it (nothing was made)."""
         url = self._write_url(entity, data)
-        answer = self._call("POST", url, f"POST {_label(url)}", "never", _wire(data), acting=as_resource)
+        answer = self._call("POST", url, f"POST {_label(url)}", "create", _wire(data), acting=as_resource)
         return int(answer["itemId"])
 
     def update(self, entity: str, data: Mapping[str, Any], *, as_resource: int | None = None) -> int:
@@ -410,6 +415,8 @@ class AutotaskClient:
         """How long to wait before retrying, or None to raise now (see the module docstring)."""
         if mode == "never" or attempt + 1 >= self.retry.attempts:
             return None
+        if mode == "create" and not isinstance(error, PsaRateLimited):
+            return None
         if isinstance(error, PsaRateLimited):
             if error.retry_after is None:
                 return self.retry.backoff(attempt)
@@ -427,7 +434,7 @@ class AutotaskClient:
 
     def _once(self, method: str, url: str, label: str, payload: Any, acting: int | None) -> dict[str, Any]:
         endpoint = label.split(" ", 1)[1].split("/", 1)[0]
-        with self._slot(endpoint):
+        with self.gate.slot(self._integration_code, endpoint):
             self._count(label)
             try:
                 response = self._http.request(
@@ -441,14 +448,6 @@ class AutotaskClient:
             except httpx.HTTPError as exc:
                 raise PsaUnavailable(f"the PSA did not answer {label}: {type(exc).__name__}") from exc
         return _decode(response, label)
-
-    @contextmanager
-    def _slot(self, endpoint: str) -> Iterator[None]:
-        """At most ``max_in_flight`` requests per endpoint, as Autotask's thread limit allows."""
-        with self._lock:
-            slot = self._slots.setdefault(endpoint.lower(), threading.BoundedSemaphore(self._max_in_flight))
-        with slot:
-            yield
 
     def _count(self, label: str) -> None:
         with self._lock:
@@ -569,7 +568,7 @@ def _error_for(response: httpx.Response, label: str) -> PsaError | PermissionDen
         return ImpersonationRefused(f"the PSA refused to let the API user act as you: {text}", side="psa")
     if status == 403 or any(words in text.lower() for words in _PERMISSION_WORDINGS):
         return PermissionDenied(f"the PSA refused {label}: {text}", side="psa")
-    if status == 429 or "threshold" in text.lower():
+    if status == 429 or any(words in text.lower() for words in _LIMIT_WORDINGS):
         return PsaRateLimited(
             f"the PSA limits requests: {text}", retry_after=_retry_after(response), status=status
         )

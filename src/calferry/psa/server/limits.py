@@ -1,7 +1,9 @@
 """Autotask's usage limits: requests per rolling hour per database, and 3 threads per (code, endpoint).
 
-Both answer 429 with ``Retry-After`` (autotask-api.md §2.8). The hourly count is kept per server
-process (one server serves one database); ``ThresholdInformation`` reports it.
+The hourly limit answers 429 with ``Retry-After`` (autotask-api.md §2.8). The thread limit answers
+without ``Retry-After``, and with 429 or another status (``refusal_status``), as production reports of
+Autotask show; only its words say what it is. The hourly count is kept per server process (one server
+serves one database); ``ThresholdInformation`` reports it.
 """
 
 from __future__ import annotations
@@ -58,9 +60,9 @@ class HourlyCounter:
 class ThreadLimiter:
     """At most ``limit`` requests in flight per (integration code, endpoint); the next is refused."""
 
-    def __init__(self, limit: int = 3, retry_after: int = 1) -> None:
+    def __init__(self, limit: int = 3, refusal_status: int = 429) -> None:
         self.limit = limit
-        self.retry_after = retry_after
+        self.refusal_status = refusal_status
         self._busy: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
@@ -71,8 +73,7 @@ class ThreadLimiter:
                 raise ApiError(
                     f"Thread Threshold Exceeded — The Autotask API thread threshold of {self.limit} threads "
                     f"has been exceeded. ({THREAD_CODE})",
-                    status=429,
-                    headers={"Retry-After": str(self.retry_after)},
+                    status=self.refusal_status,
                 )
             self._busy[key] = self._busy.get(key, 0) + 1
 

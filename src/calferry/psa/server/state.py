@@ -25,6 +25,8 @@ class Settings:
     secret: str = DEMO_SECRET
     hourly_limit: int = 10_000
     thread_limit: int = 3
+    thread_refusal_status: int = 429
+    """The status of a thread-limit refusal: Autotask's may come as 429 or not (500)."""
     faults: FaultPlan = field(default_factory=FaultPlan)
     impersonation: bool = True
     """The API user's security level may impersonate (and the technicians' levels allow it)."""
@@ -42,7 +44,7 @@ class ServerState:
         self.settings = settings
         self.engine: Engine = models.make_engine(settings.db_url)
         self.hourly = HourlyCounter(settings.hourly_limit)
-        self.threads = ThreadLimiter(settings.thread_limit)
+        self.threads = ThreadLimiter(settings.thread_limit, settings.thread_refusal_status)
         self.clock = MarkerClock()
         models.create_schema(self.engine)
         self._fill()
