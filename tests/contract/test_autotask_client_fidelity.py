@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 from calferry import config, secrets
 from calferry.cli import app
 from calferry.errors import PsaAuthError
-from calferry.psa.autotask import RetryPolicy
+from calferry.psa.autotask import AutotaskClient, RetryPolicy, _cached_zone, _save_zone
 from calferry.psa.query import gte
 from calferry.psa.server.faults import FaultPlan
 from calferry.psa.threads import LocalThreadGate
@@ -94,3 +95,58 @@ def test_b3_a_thread_refusal_without_429_is_waited_out_even_by_a_create(psa_serv
         sent = one.stats["POST Appointments"] + two.stats["POST Appointments"]
     assert sorted(titles) == [f"Visit {i}" for i in range(6)]  # each made exactly once
     assert sent > 6  # some were refused by the thread limit (a 500 without Retry-After) and sent again
+
+
+def _zone_root(server: Any) -> str:
+    return server.base_url.rstrip("/").rsplit("/", 1)[0] + "/v1.0/"
+
+
+def _credentials(server: Any) -> dict[str, str]:
+    headers = server.headers
+    return {"username": headers["UserName"], "integration_code": headers["ApiIntegrationCode"],
+            "secret": headers["Secret"]}  # fmt: skip
+
+
+HOUR = 3600.0
+
+
+@pytest.mark.parametrize(("age_hours", "expect_cached"), [(11.5, True), (12.5, False)])
+def test_the_zone_cache_expires_after_12_hours(psa_server: Any, age_hours: float, expect_cached: bool) -> None:
+    user, root = psa_server.headers["UserName"], _zone_root(psa_server)
+    stale = "http://127.0.0.1:9/atservicesrest/V1.0/"
+    _save_zone(user, root, stale, 1_000_000.0)
+    later = 1_000_000.0 + age_hours * HOUR
+    with AutotaskClient.from_zone(user, zone_url=root, clock=lambda: later, **_credentials(psa_server)) as client:
+        assert (client.base_url == stale) is expect_cached
+        if not expect_cached:
+            assert client.count("ActionTypes", gte("id", 0)) >= 5
+    assert _cached_zone(user, root, later) == client.base_url
+
+
+def test_a_zone_answering_404_is_looked_up_again_and_followed(psa_server: Any) -> None:
+    user, root = psa_server.headers["UserName"], _zone_root(psa_server)
+    moved_away = psa_server.base_url.replace("/atservicesrest/", "/old-zone/atservicesrest/")
+    _save_zone(user, root, moved_away, time.time())
+    with AutotaskClient.from_zone(user, zone_url=root, **_credentials(psa_server)) as client:
+        assert client.base_url == moved_away
+        assert client.count("ActionTypes", gte("id", 0)) >= 5
+        assert client.base_url.lower() == psa_server.base_url.lower()
+    assert _cached_zone(user, root, time.time()) == client.base_url
+
+
+def test_a_zone_refusing_the_credentials_is_looked_up_again_once(
+    psa_server: Any, psa_server_factory: Any
+) -> None:
+    old_zone = psa_server_factory(seed=None, secret="another-tenants-secret")  # knows the user, not the secret
+    user, root = psa_server.headers["UserName"], _zone_root(psa_server)
+    _save_zone(user, root, old_zone.base_url, time.time())
+    with AutotaskClient.from_zone(user, zone_url=root, **_credentials(psa_server)) as client:
+        assert client.count("ActionTypes", gte("id", 0)) >= 5  # refused at the old zone, then followed
+        assert client.base_url.lower() == psa_server.base_url.lower()
+    _save_zone(user, root, old_zone.base_url, time.time())
+    with make_client(psa_server, secret="wrong") as wrong, pytest.raises(PsaAuthError):
+        wrong.verify()  # a wrong secret in the right zone stays a credentials error
+    zoned = AutotaskClient.from_zone(user, zone_url=root, **(_credentials(psa_server) | {"secret": "wrong"}))
+    with zoned, pytest.raises(PsaAuthError):
+        zoned.verify()  # looked up again once (the zone moved), then refused there too: no loop
+    assert zoned.base_url.lower() == psa_server.base_url.lower()

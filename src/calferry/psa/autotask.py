@@ -215,6 +215,7 @@ class AutotaskClient:
         self.warnings: list[str] = []
         self._sleep = sleep
         self._watch = _ThresholdWatch(threshold_every, threshold_seconds, pace_delays, sleep)
+        self._zone: _ZoneSource | None = None  # set by from_zone; cleared once looked up again
 
     def __repr__(self) -> str:
         return f"AutotaskClient({self.base_url!r}, username={self.username!r})"
@@ -228,11 +229,16 @@ class AutotaskClient:
         *,
         zone_url: str = DEFAULT_ZONE_URL,
         http: httpx.Client | None = None,
+        clock: Callable[[], float] = time.time,
         **kwargs: Any,
     ) -> AutotaskClient:
-        """Find the API user's zone (no credentials needed; cached under CALFERRY_HOME) and connect."""
-        base = _cached_zone(zone_user, zone_url) or _lookup_zone(zone_user, zone_url, http)
-        return cls(base, http=http, **kwargs)
+        """Find the API user's zone (no credentials needed; cached under CALFERRY_HOME for
+        ``ZONE_TTL``) and connect. A client made so looks the zone up again, once, when the PSA refuses
+        it as a stranger (credentials refused, or 404 for everything): the tenant may have moved."""
+        base = _cached_zone(zone_user, zone_url, clock()) or _lookup_zone(zone_user, zone_url, http, clock())
+        client = cls(base, http=http, **kwargs)
+        client._zone = _ZoneSource(zone_user, zone_url, clock)
+        return client
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -447,7 +453,25 @@ class AutotaskClient:
                 ) from exc
             except httpx.HTTPError as exc:
                 raise PsaUnavailable(f"the PSA did not answer {label}: {type(exc).__name__}") from exc
+        if _stranger(response) and self._moved_zone():
+            return self._once(method, url, label, payload, acting)  # the same request, at the new zone
         return _decode(response, label)
+
+    def _moved_zone(self) -> bool:
+        """Look the zone up again (once per client); True when it moved and ``base_url`` now follows."""
+        with self._lock:
+            zone, self._zone = self._zone, None
+        if zone is None:
+            return False
+        try:
+            base = _lookup_zone(zone.user, zone.url, self._http, zone.clock())
+        except PsaError:
+            return False
+        moved = base.rstrip("/").lower() != self.base_url.rstrip("/").lower()
+        if moved:
+            log.info("the Autotask zone moved to %s", base)
+            self.base_url = base
+        return moved
 
     def _count(self, label: str) -> None:
         with self._lock:
@@ -637,20 +661,47 @@ def _distinct(parts: Iterable[Iterator[dict[str, Any]]]) -> Iterator[dict[str, A
                 yield row
 
 
+ZONE_TTL = 12 * 3600.0
+"""Seconds a looked-up zone is trusted (django-autotask's 12 hours): tenants are moved between zones."""
+
+
+@dataclass(frozen=True)
+class _ZoneSource:
+    """Where a client's zone came from, so that it can be looked up again."""
+
+    user: str
+    url: str
+    clock: Callable[[], float]
+
+
+def _stranger(response: httpx.Response) -> bool:
+    """An answer a zone gives a tenant it does not hold: 404, or the credentials refused (401, or a
+    500 in Autotask's words for an unknown user or code)."""
+    if response.status_code in (401, 404):
+        return True
+    text = "; ".join(_messages(response)).lower()
+    return response.status_code == 500 and any(words in text for words in _CREDENTIAL_WORDINGS)
+
+
 def _zone_file() -> Path:
     return paths.data_dir("psa") / "zone.json"
 
 
-def _cached_zone(user: str, zone_url: str) -> str | None:
+def _cached_zone(user: str, zone_url: str, now: float) -> str | None:
+    """The cached zone, if looked up less than ``ZONE_TTL`` ago."""
     try:
         cache = json.loads(_zone_file().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     entry = cache.get(f"{zone_url}|{user.lower()}") if isinstance(cache, dict) else None
-    return entry if isinstance(entry, str) else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+        return None
+    at = entry.get("at")
+    fresh = isinstance(at, int | float) and 0 <= now - at < ZONE_TTL
+    return str(entry["url"]) if fresh else None
 
 
-def _lookup_zone(user: str, zone_url: str, http: httpx.Client | None) -> str:
+def _lookup_zone(user: str, zone_url: str, http: httpx.Client | None, now: float) -> str:
     """``zoneInformation?user=``: the zone's ``url`` (no version in it) plus ``V1.0/``."""
     client = http or httpx.Client(timeout=30.0)
     url = zone_url.rstrip("/") + "/zoneInformation"
@@ -677,7 +728,7 @@ def _lookup_zone(user: str, zone_url: str, http: httpx.Client | None) -> str:
         base = _versioned(str(response.json()["url"]))
     except (ValueError, KeyError, TypeError) as exc:
         raise PsaUnavailable("the Autotask zone look-up sent an unreadable answer") from exc
-    _save_zone(user, zone_url, base)
+    _save_zone(user, zone_url, base, now)
     return base
 
 
@@ -692,11 +743,13 @@ def _versioned(url: str) -> str:
     return trimmed + "/" if trimmed.lower().endswith("/v1.0") else trimmed + "/V1.0/"
 
 
-def _save_zone(user: str, zone_url: str, base: str) -> None:
+def _save_zone(user: str, zone_url: str, base: str, now: float) -> None:
     path = _zone_file()
     try:
         cache = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         cache = {}
-    cache[f"{zone_url}|{user.lower()}"] = base
+    if not isinstance(cache, dict):
+        cache = {}
+    cache[f"{zone_url}|{user.lower()}"] = {"url": base, "at": now}
     path.write_text(json.dumps(cache, indent=2), encoding="utf-8")
