@@ -111,12 +111,16 @@ HOUR = 3600.0
 
 
 @pytest.mark.parametrize(("age_hours", "expect_cached"), [(11.5, True), (12.5, False)])
-def test_the_zone_cache_expires_after_12_hours(psa_server: Any, age_hours: float, expect_cached: bool) -> None:
+def test_the_zone_cache_expires_after_12_hours(
+    psa_server: Any, age_hours: float, expect_cached: bool
+) -> None:
     user, root = psa_server.headers["UserName"], _zone_root(psa_server)
     stale = "http://127.0.0.1:9/atservicesrest/V1.0/"
     _save_zone(user, root, stale, 1_000_000.0)
     later = 1_000_000.0 + age_hours * HOUR
-    with AutotaskClient.from_zone(user, zone_url=root, clock=lambda: later, **_credentials(psa_server)) as client:
+    with AutotaskClient.from_zone(
+        user, zone_url=root, clock=lambda: later, **_credentials(psa_server)
+    ) as client:
         assert (client.base_url == stale) is expect_cached
         if not expect_cached:
             assert client.count("ActionTypes", gte("id", 0)) >= 5
@@ -137,7 +141,9 @@ def test_a_zone_answering_404_is_looked_up_again_and_followed(psa_server: Any) -
 def test_a_zone_refusing_the_credentials_is_looked_up_again_once(
     psa_server: Any, psa_server_factory: Any
 ) -> None:
-    old_zone = psa_server_factory(seed=None, secret="another-tenants-secret")  # knows the user, not the secret
+    old_zone = psa_server_factory(
+        seed=None, secret="another-tenants-secret"
+    )  # knows the user, not the secret
     user, root = psa_server.headers["UserName"], _zone_root(psa_server)
     _save_zone(user, root, old_zone.base_url, time.time())
     with AutotaskClient.from_zone(user, zone_url=root, **_credentials(psa_server)) as client:

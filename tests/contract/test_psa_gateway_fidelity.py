@@ -15,9 +15,9 @@ from sqlalchemy import create_engine, text
 
 from calferry.config import Settings
 from calferry.errors import ConfigError, NotFound, PermissionDenied
-from calferry.model import PsaAppointment, PsaKind, PsaRef, PsaServiceCall
+from calferry.model import PsaAppointment, PsaKind, PsaRef, PsaServiceCall, PsaToDo
 from calferry.psa.gateway import ADMIN_HINT, AutotaskPsa, open_psa
-from calferry.psa.query import gte
+from calferry.psa.query import eq, gte
 from calferry.psa.server.problems import NO_MATCHING_RECORDS
 from tests.contract.test_autotask_client import make_client
 from tests.contract.test_psa_gateway import NY, around_now
@@ -173,3 +173,25 @@ def test_r16_refused_both_ways_says_what_the_admin_must_enable(psa_server_factor
         assert psa.find_matching(_draft(psa)) == []
     finally:
         psa.close()
+
+
+def test_r33_no_invented_crm_fields_and_the_refusal_is_read_from_autotasks_words(
+    psa_server: Any, psa: AutotaskPsa
+) -> None:
+    nocrm = psa.client.query("Resources", eq("email", "tech.nocrm@demo.calferry.local"))
+    nocrm_id = next(iter(nocrm))["id"]
+    with psa_server.client() as raw:
+        fields = {f["name"] for f in raw.get("Resources/entityInformation/fields").json()["fields"]}
+        row = raw.get(f"Resources/{nocrm_id}").json()["item"]
+        by_flag = raw.post(
+            "Resources/query", json={"filter": [{"op": "eq", "field": "hasCrmAccess", "value": False}]}
+        )
+    assert not {"hasCrmAccess", "securityLevel"} & (fields | set(row))  # Autotask has neither
+    assert by_flag.status_code == 500
+    start = datetime(2031, 5, 8, 9, tzinfo=UTC)
+    draft = PsaToDo(None, psa.company("Contoso Dental").id, 3, nocrm_id, start, start + timedelta(minutes=30))
+    with pytest.raises(PermissionDenied) as caught:  # assigned to a technician without CRM access
+        psa.create(draft)
+    assert "CRM access" in caught.value.message and "adequate permissions" in caught.value.message
+    assert caught.value.exit_code == 8 and caught.value.hint
+    assert psa.find_matching(draft) == []

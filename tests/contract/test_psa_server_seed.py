@@ -39,12 +39,13 @@ def test_technicians_have_email_and_location_with_time_zone(client):
     for tech in techs:
         location = locations[tech["locationID"]]
         assert isinstance(location["timeZone"], str) and location["timeZone"]
-    assert [t["hasCrmAccess"] for t in techs if t["email"].startswith("tech.nocrm@")] == [False]
+    assert [t["lastName"] for t in techs if t["email"].startswith("tech.nocrm@")] == ["Crmless"]
+    assert all("hasCrmAccess" not in t and "securityLevel" not in t for t in techs)  # not Autotask fields
 
 
 def test_api_user_matches_the_demo_username(client, psa_server):
     users = [r for r in _all(client, "Resources") if r["userName"] == psa_server.headers["UserName"]]
-    assert len(users) == 1 and users[0]["securityLevel"] == 4
+    assert len(users) == 1 and users[0]["userType"] == 17
 
 
 def test_companies_have_full_addresses_and_contacts(client):

@@ -86,8 +86,9 @@ _CREDENTIAL_WORDINGS = {
 _LIMIT_WORDINGS = ("threshold", "itgenatr005")
 # Autotask's 500 to a DELETE of an id that is not (or no longer) there.
 _GONE_WORDING = "no matching records found"
-# Autotask refuses for lack of permission with a 500 and these words (R33: also an assignee without CRM).
-_PERMISSION_WORDINGS = ("does not have the adequate permissions", "no crm access")
+# Autotask refuses for lack of permission with a 500 and these words (R33: a to-do without CRM access too;
+# the REST API shows no CRM flag or security level, so the refusal is all there is to go by).
+_PERMISSION_WORDINGS = ("does not have the adequate permissions",)
 
 # Entities written through their parent's URL: entity -> (parent entity, parent id field, child segment).
 CHILD_URLS: dict[str, tuple[str, str, str]] = {

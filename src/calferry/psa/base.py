@@ -50,7 +50,8 @@ class Psa(Protocol):
     """One technician's view of the PSA calendar."""
 
     def me(self) -> Resource:
-        """The logged-in resource (``psa.resource`` in the config), with its time zone and CRM access."""
+        """The logged-in resource (``psa.resource`` in the config), with its time zone and CRM access
+        (as far as known: Autotask shows no CRM flag, only refuses a to-do)."""
         ...
 
     def snapshot(self, window: Window, resource_id: int, kinds: Iterable[PsaKind]) -> PsaSnapshot:

@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -132,7 +133,8 @@ class AutotaskPsa:
     # --- who am I ------------------------------------------------------------------------------
 
     def me(self) -> Resource:
-        """The configured resource (id, e-mail or user name), with its location's zone and CRM access."""
+        """The configured resource (id, e-mail or user name), with its location's zone; CRM access is
+        assumed until the PSA refuses a to-do (R33)."""
         if self._me is None:
             row = self._resource_row(self._resource_ref)
             zone = self._zone_override or self._location_zone(row.get("locationID"))
@@ -308,6 +310,8 @@ class AutotaskPsa:
         kind = psa_kind_of(item)
         if isinstance(item, PsaAppointment):
             new_id = self._as_owner(lambda who: self.client.create(ENTITY[kind], _row(item), as_resource=who))
+        elif isinstance(item, PsaToDo):
+            new_id = self._crm(lambda: self.client.create(ENTITY[kind], _row(item)))
         else:
             new_id = self.client.create(ENTITY[kind], _row(item))
         if isinstance(item, PsaServiceCall):
@@ -342,6 +346,8 @@ class AutotaskPsa:
         data = {"id": item.id, **_owned(item)}
         if isinstance(item, PsaAppointment):
             self._as_owner(lambda who: self.client.update(ENTITY[kind], data, as_resource=who))
+        elif isinstance(item, PsaToDo):
+            self._crm(lambda: self.client.update(ENTITY[kind], data))
         else:
             self.client.update(ENTITY[kind], data)
         return self.get(PsaRef(kind, item.id))
@@ -357,6 +363,21 @@ class AutotaskPsa:
                 self.client.delete(ENTITY[ref.kind], ref.id)
         except NotFound:
             return
+
+    def _crm(self, write: Callable[[], T]) -> T:
+        """A to-do write; Autotask's permission refusal is R33 (CRM access missing, for the technician or
+        the assignee). The REST API shows no CRM flag, so the refusal is how calferry learns it: ``me``
+        says so from then on."""
+        try:
+            return write()
+        except PermissionDenied as error:
+            if self._me is not None:
+                self._me = replace(self._me, crm_access=False)
+            raise PermissionDenied(
+                f"the PSA refused the To-Do: CRM access is missing ({error.message})",
+                side="psa",
+                hint="To-Dos need CRM access for you and the assignee: ask your Autotask administrator",
+            ) from error
 
     def _as_owner(self, write: Callable[[int | None], T]) -> T:
         """Write one of the technician's appointments as the technician (impersonated): Autotask lets
@@ -612,7 +633,7 @@ def _resource(row: Row, time_zone: str) -> Resource:
         email=row.get("email") or "",
         user_name=row.get("userName") or "",
         time_zone=time_zone,
-        crm_access=row.get("hasCrmAccess") is not False,
+        crm_access=True,  # Autotask shows no CRM flag: assumed until a to-do is refused (``_crm``)
         active=row.get("isActive") is not False,
     )
 

@@ -52,6 +52,8 @@ class Entity:
     creator: str | None = None  # creatorResourceID
     impersonator: str | None = None  # impersonatorCreatorResourceID
     indexes: tuple[tuple[str, ...], ...] = ()
+    internal: tuple[Field, ...] = ()
+    """Columns only this server keeps (its security model): never on the wire, in a filter or a body."""
     by_lower: dict[str, Field] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -92,7 +94,8 @@ SECURITY_LEVELS = (
     (3, "Technician (no CRM)"),
     (4, "API User"),
 )
-"""``Resources.securityLevel`` (ours: the REST API hides security levels); ``hasCrmAccess`` follows it."""
+"""The server's own security levels, kept in ``Resources``' internal columns ``securityLevel`` and
+``hasCrmAccess``: Autotask's REST API exposes neither, it only refuses (rules.py)."""
 ADMIN_LEVEL, NO_CRM_LEVEL, API_LEVEL = 1, 3, 4
 
 ENTITIES: tuple[Entity, ...] = (
@@ -297,10 +300,9 @@ ENTITIES: tuple[Entity, ...] = (
             _s("initials", 32),
             Field("licenseType", INT),
             Field("defaultServiceDeskRoleID", LONG, queryable=False),
-            Field("securityLevel", INT, read_only=True, picklist=SECURITY_LEVELS),
-            _ro("hasCrmAccess", BOOL),
         ),
         root_verbs=frozenset({READ, UPDATE}),
+        internal=(Field("securityLevel", INT, picklist=SECURITY_LEVELS), Field("hasCrmAccess", BOOL)),
         indexes=(("email",), ("userName",)),
     ),
     Entity(
@@ -410,6 +412,8 @@ ENTITIES: tuple[Entity, ...] = (
 )
 
 BY_NAME: dict[str, Entity] = {e.name.lower(): e for e in ENTITIES}
+INTERNAL: frozenset[str] = frozenset(f.name for e in ENTITIES for f in e.internal)
+"""Names of the internal columns, which no answer shows."""
 CHILD_URLS: dict[tuple[str, str], Entity] = {
     (e.parent.parent.lower(), e.parent.child.lower()): e for e in ENTITIES if e.parent is not None
 }

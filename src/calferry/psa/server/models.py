@@ -44,7 +44,7 @@ def _table(entity: Entity) -> Table:
         Column("id", _ID_TYPE, primary_key=True, autoincrement=True)
         if spec.name == "id"
         else Column(spec.name, _column_type(spec), nullable=True)
-        for spec in entity.fields
+        for spec in (*entity.fields, *entity.internal)
     ]
     table = Table(entity.name, metadata, *columns)
     indexed = {cols for cols in entity.indexes}

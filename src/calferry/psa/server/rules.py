@@ -1,7 +1,8 @@
 """Entity rules the field table cannot express: permissions (R33), ownership, consistency, stamps.
 
-Security model (ours; the REST API hides security levels): ``Resources.securityLevel`` with
-``hasCrmAccess`` beside it. The acting resource is the impersonated one, else the API user's resource.
+Security model (ours; the REST API exposes no security level and no CRM flag, it only refuses with
+"does not have the adequate permissions"): the internal ``Resources`` columns ``securityLevel`` and
+``hasCrmAccess``. The acting resource is the impersonated one, else the API user's resource.
 CRM to-dos need CRM access from both the acting resource and the assignee. Appointments belong to their
 resource, as Autotask's Appointments page says: everyone manages their own; another resource's only an
 administrator (or the API user) may, and only while the service-desk setting "Allow users that can view
@@ -82,8 +83,8 @@ def _check_todo(conn: Connection, row: Row, actor: Actor, verb: str, before: Row
     assignee = _resource(conn, row["assignedToResourceID"])
     if assignee is not None and not assignee["hasCrmAccess"]:
         raise ApiError(
-            f"CompanyToDos.assignedToResourceID: resource {assignee['id']} has no CRM access; "
-            "a to-do can only be assigned to a resource with CRM access."
+            f"The logged in Resource does not have the adequate permissions to assign this entity type to "
+            f"resource {assignee['id']}: a to-do can only be assigned to a resource with CRM access."
         )
     _same_company(conn, row, "contactID", "Contacts")
     _same_company(conn, row, "ticketID", "Tickets")

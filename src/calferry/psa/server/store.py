@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select
 
 from calferry.psa.server import rules
-from calferry.psa.server.entities import Entity, entity
+from calferry.psa.server.entities import INTERNAL, Entity, entity
 from calferry.psa.server.models import TABLES
 from calferry.psa.server.problems import NO_MATCHING_RECORDS, ApiError
 from calferry.psa.server.query import PageToken, Query
@@ -31,7 +31,7 @@ class Page:
 
 def wire(row: Row, include: tuple[str, ...] | None = None) -> Row:
     """A stored row as Autotask answers it (UTC times with ``Z``, ``userDefinedFields`` always there)."""
-    names = include if include is not None else tuple(row)
+    names = include if include is not None else tuple(name for name in row if name not in INTERNAL)
     answer = {name: to_wire(row[name]) for name in names}
     if include is None:
         answer["userDefinedFields"] = []
