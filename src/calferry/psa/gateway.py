@@ -389,6 +389,8 @@ class AutotaskPsa:
                 return write(self.me().id)
             except ImpersonationRefused:
                 self._impersonate = False
+            except PermissionDenied:
+                pass  # refused to the technician (in words we do not know): perhaps the API user may
         try:
             return write(None)
         except PermissionDenied as error:
