@@ -56,14 +56,11 @@ def _nocrm_todo(server: Any) -> httpx.Response:
     """A to-do written as (and for) the demo technician without CRM access."""
     with server.client() as client:
 
-        def first(entity: str, field: str, value: Any) -> dict[str, Any]:
-            flt = {
-                "filter": [{"op": "eq" if value is not None else "gte", "field": field, "value": value or 0}]
-            }
-            return client.post(f"{entity}/query", json=flt).json()["items"][0]
+        def first(entity: str, condition: dict[str, Any]) -> int:
+            return int(client.post(f"{entity}/query", json={"filter": [condition]}).json()["items"][0]["id"])
 
-        nocrm = first("Resources", "email", "tech.nocrm@demo.calferry.local")["id"]
-        company = first("Companies", "id", None)["id"]
+        nocrm = first("Resources", {"op": "eq", "field": "email", "value": "tech.nocrm@demo.calferry.local"})
+        company = first("Companies", {"op": "gte", "field": "id", "value": 0})
         todo = {"companyID": company, "actionType": 3, "assignedToResourceID": nocrm,
                 "startDateTime": "2032-05-04T09:00:00Z", "endDateTime": "2032-05-04T09:30:00Z"}  # fmt: skip
         return client.post(f"Companies/{company}/ToDos", json=todo,
