@@ -11,7 +11,7 @@ import json
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi import APIRouter, Body, Header, Path, Query, Request
 
 from calferry.psa.server import query as q
 from calferry.psa.server import store
@@ -27,6 +27,8 @@ ChildName = StrEnum("ChildName", {c: c for c in sorted({e.parent.child for e in 
 
 JsonBody = Annotated[dict[str, Any], Body()]
 Impersonation = Annotated[str | None, Header(alias="ImpersonationResourceId")]
+ItemId = Annotated[int, Path(ge=0, le=2**63 - 1)]
+"""An id the database can hold; any other (negative, 2^63 and up, 4,300 digits) is a 404 like a missing one."""
 
 router = APIRouter()
 api = APIRouter(prefix=PREFIX)
@@ -134,7 +136,7 @@ def entity_udfs(entity_name: EntityName) -> dict[str, Any]:
 def _search(search: str) -> Any:
     try:
         return json.loads(search)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError("The 'search' parameter is not valid JSON.") from None
 
 
@@ -196,8 +198,8 @@ def count_post(request: Request, entity_name: EntityName, body: JsonBody) -> dic
     return _count(request, _entity(entity_name), body)
 
 
-@api.get("/{entity_name}/{item_id:int}")
-def get_item(request: Request, entity_name: EntityName, item_id: int) -> dict[str, Any]:
+@api.get("/{entity_name}/{item_id}")
+def get_item(request: Request, entity_name: EntityName, item_id: ItemId) -> dict[str, Any]:
     row = store.get(_state(request).engine, _entity(entity_name), item_id)
     return {"item": store.wire(row) if row is not None else None}
 
@@ -252,19 +254,19 @@ def put_root(
     return {"itemId": store.update(_state(request).engine, w, body, replace=True)}
 
 
-@api.delete("/{entity_name}/{item_id:int}")
+@api.delete("/{entity_name}/{item_id}")
 def delete_root(
-    request: Request, entity_name: EntityName, item_id: int, imp: Impersonation = None
+    request: Request, entity_name: EntityName, item_id: ItemId, imp: Impersonation = None
 ) -> dict[str, int]:
     w = _root_write(request, entity_name, DELETE, imp)
     return {"itemId": store.delete(_state(request).engine, w, item_id)}
 
 
-@api.post("/{parent}/{parent_id:int}/{child}")
+@api.post("/{parent}/{parent_id}/{child}")
 def create_child(
     request: Request,
     parent: ParentName,
-    parent_id: int,
+    parent_id: ItemId,
     child: ChildName,
     body: JsonBody,
     imp: Impersonation = None,
@@ -273,11 +275,11 @@ def create_child(
     return {"itemId": store.create(_state(request).engine, w, body)}
 
 
-@api.patch("/{parent}/{parent_id:int}/{child}")
+@api.patch("/{parent}/{parent_id}/{child}")
 def patch_child(
     request: Request,
     parent: ParentName,
-    parent_id: int,
+    parent_id: ItemId,
     child: ChildName,
     body: JsonBody,
     imp: Impersonation = None,
@@ -286,11 +288,11 @@ def patch_child(
     return {"itemId": store.update(_state(request).engine, w, body, replace=False)}
 
 
-@api.put("/{parent}/{parent_id:int}/{child}")
+@api.put("/{parent}/{parent_id}/{child}")
 def put_child(
     request: Request,
     parent: ParentName,
-    parent_id: int,
+    parent_id: ItemId,
     child: ChildName,
     body: JsonBody,
     imp: Impersonation = None,
@@ -299,13 +301,13 @@ def put_child(
     return {"itemId": store.update(_state(request).engine, w, body, replace=True)}
 
 
-@api.delete("/{parent}/{parent_id:int}/{child}/{item_id:int}")
+@api.delete("/{parent}/{parent_id}/{child}/{item_id}")
 def delete_child(
     request: Request,
     parent: ParentName,
-    parent_id: int,
+    parent_id: ItemId,
     child: ChildName,
-    item_id: int,
+    item_id: ItemId,
     imp: Impersonation = None,
 ) -> dict[str, int]:
     w = _child_write(request, parent, parent_id, child, DELETE, imp)

@@ -158,6 +158,8 @@ def _body_id(ent: Entity, body: Any) -> int:
     item_id = next((v for k, v in body.items() if k.lower() == "id"), None)
     if isinstance(item_id, bool) or not isinstance(item_id, int):
         raise ApiError(f"An update of {ent.name} needs the item's integer 'id' in the body.")
+    if not 0 <= item_id < 2**63:
+        raise ApiError(f"{ent.name} {item_id} does not exist.", status=404)
     return item_id
 
 
