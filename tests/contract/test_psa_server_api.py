@@ -167,7 +167,8 @@ def test_countries_answer_get_query_and_count_with_autotask_fields(psa_server):
         fields = {f["name"]: f for f in client.get("Countries/entityInformation/fields").json()["fields"]}
     assert us == {
         "id": 237, "name": "United States of America", "displayName": "United States", "countryCode": "US",
-        "addressFormatID": 1, "isActive": True, "isDefaultCountry": True, "userDefinedFields": [],
+        "addressFormatID": 1, "isActive": True, "isDefaultCountry": True, "invoiceTemplateID": None,
+        "quoteTemplateID": None, "userDefinedFields": [],
     }  # fmt: skip
     assert [(c["id"], c["displayName"], c["countryCode"]) for c in some.json()["items"]] == [
         (14, "Australia", "AU"),

@@ -293,7 +293,13 @@ def test_contacts_and_tasks_through_parent_urls(client, ids):
 
 
 def test_ticket_gets_a_number_and_cannot_be_deleted(client, ids):
-    body = {"companyID": ids["company"], "title": "VPN down", "status": 1, "priority": 2}
+    body = {
+        "companyID": ids["company"],
+        "title": "VPN down",
+        "status": 1,
+        "priority": 2,
+        "dueDateTime": "2030-01-01T17:00:00Z",
+    }
     ticket_id = client.post("Tickets", json=body).json()["itemId"]
     ticket = client.get(f"Tickets/{ticket_id}").json()["item"]
     assert re.fullmatch(r"T\d{8}\.\d{4}", ticket["ticketNumber"])
@@ -356,7 +362,7 @@ CONTACTS = UpdateCase(
     {"createDate": OLD, "lastActivityDate": OLD, "lastModifiedDate": OLD}, ("lastModifiedDate",),
 )  # fmt: skip
 TICKETS = UpdateCase(
-    "Tickets", "Tickets", None, ("companyID", "title", "status", "priority"), {"status": 8},
+    "Tickets", "Tickets", None, ("companyID", "title", "status", "priority", "dueDateTime"), {"status": 8},
     ("description", "Paper jam again"),
     {"ticketNumber": "T20000101.9999", "creatorType": 4, "createDate": OLD, "lastActivityDate": OLD,
      "lastTrackedModificationDateTime": OLD},

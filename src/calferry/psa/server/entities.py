@@ -3,12 +3,15 @@
 Tables (``models.py``), write validation (``store.py``), query field lookup (``query.py``) and the
 ``entityInformation`` / ``entityInformation/fields`` answers are all derived from ``ENTITIES`` below,
 so a field is described exactly once. Lengths and flags follow autotask-api.md §3 (SOAP-derived where
-the REST pages are silent).
+the REST pages are silent). The fields below are those calferry relies on; ``catalog.py`` adds every other
+field Autotask documents for the entity, after these.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from calferry.psa.server.catalog import CATALOG
 
 LONG, INT, STR, DT, BOOL, DOUBLE = "long", "integer", "string", "dateTime", "boolean", "double"
 
@@ -27,6 +30,7 @@ class Field:
     queryable: bool = True
     reference: str | None = None
     picklist: tuple[tuple[int, str], ...] = ()
+    tenant_picklist: bool = False  # a picklist whose values each tenant defines: none listed, any accepted
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ SECURITY_LEVELS = (
 """``Resources.securityLevel`` (ours: the REST API hides security levels); ``hasCrmAccess`` follows it."""
 ADMIN_LEVEL, NO_CRM_LEVEL, API_LEVEL = 1, 3, 4
 
-ENTITIES: tuple[Entity, ...] = (
+_OWN: tuple[Entity, ...] = (
     Entity(
         "Appointments",
         (
@@ -330,7 +334,7 @@ ENTITIES: tuple[Entity, ...] = (
             Field("ticketNumber", STR, 50, read_only=True),
             _s("description", 8000),
             _ref("assignedResourceID", "Resources"),
-            Field("dueDateTime", DT),
+            Field("dueDateTime", DT, required=True),
             _ro("creatorType", INT, queryable=False),
             _ro("lastActivityPersonType", INT, queryable=False),
             _ro("createDate"),
@@ -396,9 +400,14 @@ ENTITIES: tuple[Entity, ...] = (
             _s("projectName", 100, required=True),
             _ref("companyID", "Companies", required=True),
             Field("status", INT, required=True, picklist=((1, "New"), (5, "Complete"))),
-            Field("type", INT, picklist=((4, "Proposal"), (5, "Template"), (8, "Baseline"))),
-            Field("startDateTime", DT),
-            Field("endDateTime", DT),
+            Field(
+                "projectType",
+                INT,
+                required=True,
+                picklist=((4, "Proposal"), (5, "Template"), (8, "Baseline")),
+            ),
+            Field("startDateTime", DT, required=True),
+            Field("endDateTime", DT, required=True),
             _ro("createDateTime"),
             _ro("lastActivityDateTime"),
         ),
@@ -408,6 +417,25 @@ ENTITIES: tuple[Entity, ...] = (
     ),
 )
 
+
+def _documented(entity: Entity) -> Entity:
+    """``entity`` with the further fields ``catalog.py`` lists for it (one it already has stays as it is)."""
+    extra = tuple(
+        Field(
+            name,
+            kind,
+            length,
+            read_only="O" in flags,
+            reference=reference[0] if reference else None,
+            tenant_picklist="P" in flags,
+        )
+        for name, kind, length, flags, *reference in CATALOG.get(entity.name, ())
+        if entity.field(name) is None
+    )
+    return replace(entity, fields=entity.fields + extra)
+
+
+ENTITIES: tuple[Entity, ...] = tuple(_documented(e) for e in _OWN)
 BY_NAME: dict[str, Entity] = {e.name.lower(): e for e in ENTITIES}
 CHILD_URLS: dict[tuple[str, str], Entity] = {
     (e.parent.parent.lower(), e.parent.child.lower()): e for e in ENTITIES if e.parent is not None

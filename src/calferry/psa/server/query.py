@@ -2,7 +2,7 @@
 
 ``{"filter": [cond, ...], "IncludeFields": [...], "MaxRecords": n}``; the top-level conditions are
 ANDed; a condition is ``{"op", "field", "value"}`` or a group ``{"op": "and"|"or", "items": [...]}``.
-Keys and field names are case-insensitive. ORs are counted as Autotask counts them: every condition
+Keys (``filter``, ``op``, ``Field``, ...) and field names are case-insensitive, as .NET binds them. ORs are counted as Autotask counts them: every condition
 inside an ``or`` group and every value of an ``in``/``notIn`` list counts once (limit 500).
 
 A query is measured (without recursion) before it is translated, so no filter can exhaust the stack or
@@ -99,7 +99,8 @@ def _check_size(conditions: list[Any]) -> None:
     while stack:
         items, depth, inside_or = stack.pop()
         deepest = max(deepest, depth)
-        for cond in items:
+        for raw in items:
+            cond = _lower_keys(raw)
             op = str(cond.get("op", "")).lower() if isinstance(cond, dict) else ""
             children = cond.get("items") if isinstance(cond, dict) else None
             if op in {"and", "or"} and isinstance(children, list):
@@ -119,7 +120,12 @@ def _check_size(conditions: list[Any]) -> None:
         raise ApiError(CONDITION_LIMIT_MESSAGE)
 
 
-def _condition(entity: Entity, table: Table, cond: Any) -> ColumnElement[bool]:
+def _lower_keys(cond: Any) -> Any:
+    return {str(k).lower(): v for k, v in cond.items()} if isinstance(cond, dict) else cond
+
+
+def _condition(entity: Entity, table: Table, raw: Any) -> ColumnElement[bool]:
+    cond = _lower_keys(raw)
     if not isinstance(cond, dict):
         raise ApiError(f"A filter condition must be an object, got {cond!r}.")
     op = str(cond.get("op", "")).lower()

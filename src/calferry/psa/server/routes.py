@@ -115,8 +115,8 @@ def _field_info(spec: Field) -> dict[str, Any]:
         "isQueryable": spec.queryable,
         "isReference": spec.reference is not None,
         "referenceEntityType": spec.reference or "",
-        "isPickList": bool(spec.picklist),
-        "picklistValues": picklist or None,
+        "isPickList": bool(spec.picklist) or spec.tenant_picklist,
+        "picklistValues": picklist if (picklist or spec.tenant_picklist) else None,
         "picklistParentValueField": "",
         "isSupportedWebhookField": False,
     }
