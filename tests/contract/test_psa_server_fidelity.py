@@ -57,11 +57,10 @@ def test_a_pascal_case_client_creates_a_ticket_an_appointment_and_a_to_do(pascal
         "ActivityDescription": "Call back about the printer",
     })  # fmt: skip
     [stored] = pascal.find("Tickets", "QueueID", 8, "Id", "QueueID", "TicketType", "Source")
-    assert stored == {"id": ticket, "queueID": 8, "ticketType": 2, "source": 2}
-    assert pascal.find("Appointments", "Title", "site visit", "Id") == [{"id": appointment}]
-    assert pascal.find("CompanyToDos", "TicketID", ticket, "ID", "ActivityDescription") == [
-        {"id": to_do, "activityDescription": "Call back about the printer"}
-    ]
+    assert stored == {"id": ticket, "queueID": 8, "ticketType": 2, "source": 2, "userDefinedFields": []}
+    assert [a["id"] for a in pascal.find("Appointments", "Title", "site visit", "Id")] == [appointment]
+    [found] = pascal.find("CompanyToDos", "TicketID", ticket, "ID", "ActivityDescription")
+    assert (found["id"], found["activityDescription"]) == (to_do, "Call back about the printer")
 
 
 def test_field_names_are_case_insensitive_in_patch_put_and_groups(pascal):
@@ -117,3 +116,15 @@ def test_a_database_from_an_older_version_gets_the_new_columns(tmp_path):
     assert "queueID" in {c["name"] for c in inspect(state.engine).get_columns("Tickets")}
     state.engine.dispose()
     engine.dispose()
+
+
+def test_projects_answer_project_type_and_countries_take_updates(psa_server):
+    with psa_server.client() as client:
+        fields = {f["name"]: f for f in client.get("Projects/entityInformation/fields").json()["fields"]}
+        project = client.post("Projects/query", json={"filter": [{"op": "exist", "field": "projectType"}]})
+        typed = client.post("Projects/query", json={"filter": [{"op": "exist", "field": "type"}]})
+    assert (
+        "type" not in fields and fields["projectType"]["isRequired"] and fields["projectType"]["isPickList"]
+    )
+    assert project.json()["items"][0]["projectType"] == 8
+    assert typed.status_code == 500 and "no field 'type'" in typed.json()["errors"][0]

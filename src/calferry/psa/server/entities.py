@@ -267,7 +267,7 @@ _OWN: tuple[Entity, ...] = (
             _ro("lastActivityDate"),
             _ro("lastModifiedDate"),
         ),
-        parent=ParentUrl("Companies", "Contacts", "companyID", CU),
+        parent=ParentUrl("Companies", "Contacts", "companyID", frozenset({CREATE, UPDATE, DELETE})),
         markers=("lastModifiedDate",),
         created="createDate",
         indexes=(("companyID",),),
@@ -379,19 +379,20 @@ _OWN: tuple[Entity, ...] = (
         ),
     ),
     Entity(
-        # Autotask's fixed country list: a tenant can rename, (de)activate or re-default a country in the
-        # UI but never add or delete one; this server only reads them. ``name`` is the ISO standard name,
-        # ``displayName`` what Autotask shows (and calferry puts into an address).
+        # Autotask's fixed country list: a client can rename, (de)activate or re-default a country
+        # (PATCH/PUT) but never add or delete one. ``name`` is the ISO standard name, ``displayName`` what
+        # Autotask shows (and calferry puts into an address).
         "Countries",
         (
             _id(),
             Field("name", STR, 50, read_only=True),
-            _s("displayName", 100),
+            _s("displayName", 100, required=True),
             Field("countryCode", STR, 2, read_only=True),
-            Field("addressFormatID", LONG),
+            Field("addressFormatID", LONG, required=True),
             Field("isActive", BOOL),
             Field("isDefaultCountry", BOOL),
         ),
+        root_verbs=frozenset({READ, UPDATE}),
     ),
     Entity(
         "Projects",

@@ -1,8 +1,8 @@
 """The REST routes: thin, each parses, calls ``store`` and renders Autotask's answer shape.
 
 Paths are canonicalised (case-insensitive) by ``gate.Gate`` before they reach these routes.
-A missing item answers ``200 {"item": null}`` on GET (as Autotask does) and ``404 {"errors": [...]}``
-on PUT/PATCH/DELETE.
+A missing item answers ``404 {"errors": [...]}`` on GET (as Autotask does; clients also guard against
+``{"item": null}``) and on PUT/PATCH/DELETE.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request
 
@@ -49,7 +50,7 @@ def _entity(name: str) -> Entity:
 @router.get(f"{ROOT}/versionInformation")
 @api.get("/versionInformation")
 def version_information() -> dict[str, Any]:
-    return {"apiVersions": ["1.0"]}
+    return {"apiVersions": ["V1.0"]}
 
 
 @api.get("/zoneInformation")
@@ -140,7 +141,10 @@ def _search(search: str) -> Any:
         raise ApiError("The 'search' parameter is not valid JSON.") from None
 
 
-def _query_answer(request: Request, ent: Entity, body: Any, paging: str | None = None) -> dict[str, Any]:
+def _query_answer(
+    request: Request, ent: Entity, body: Any, paging: str | None = None, search: str | None = None
+) -> dict[str, Any]:
+    """One page; the page URLs carry ``search`` when the query came by GET, so they are followed by GET."""
     parsed = q.parse(ent, TABLES[ent.name], body)
     token = q.PageToken.decode(paging, ent, parsed) if paging else None
     page = store.page(_state(request).engine, ent, parsed, token)
@@ -148,11 +152,10 @@ def _query_answer(request: Request, ent: Entity, body: Any, paging: str | None =
         raise ApiError("IncludeFields must contain 'id' when the result has more than 500 records.")
 
     def url(tok: q.PageToken | None) -> str | None:
-        return (
-            f"{request.base_url}atservicesrest/v1.0/{ent.name}/query/next?paging={tok.encode()}"
-            if tok
-            else None
-        )
+        if tok is None:
+            return None
+        params = {"paging": tok.encode()} | ({"search": search} if search is not None else {})
+        return f"{request.base_url}atservicesrest/v1.0/{ent.name}/query/next?{urlencode(params)}"
 
     return {
         "items": [store.wire(row, parsed.include) for row in page.items],
@@ -167,7 +170,19 @@ def _query_answer(request: Request, ent: Entity, body: Any, paging: str | None =
 
 @api.get("/{entity_name}/query")
 def query_get(request: Request, entity_name: EntityName, search: str = Query()) -> dict[str, Any]:
-    return _query_answer(request, _entity(entity_name), _search(search))
+    return _query_answer(request, _entity(entity_name), _search(search), search=search)
+
+
+@api.get("/{entity_name}/query/next")
+def query_next_get(
+    request: Request, entity_name: EntityName, paging: str = Query(), search: str | None = Query(None)
+) -> dict[str, Any]:
+    """Follow the page URLs of a GET ``?search=`` query with GET; those of a POST query answer 405."""
+    if search is None:
+        raise ApiError(
+            "This page belongs to a POST query: follow it with POST and the same body.", status=405
+        )
+    return _query_answer(request, _entity(entity_name), _search(search), paging, search=search)
 
 
 @api.post("/{entity_name}/query")
@@ -179,7 +194,7 @@ def query_post(request: Request, entity_name: EntityName, body: JsonBody) -> dic
 def query_next(
     request: Request, entity_name: EntityName, body: JsonBody, paging: str = Query()
 ) -> dict[str, Any]:
-    """Follow ``nextPageUrl``/``prevPageUrl`` with POST and the original body (GET answers 405)."""
+    """Follow the page URLs of a POST query with POST and the original body."""
     return _query_answer(request, _entity(entity_name), body, paging)
 
 
@@ -200,8 +215,11 @@ def count_post(request: Request, entity_name: EntityName, body: JsonBody) -> dic
 
 @api.get("/{entity_name}/{item_id}")
 def get_item(request: Request, entity_name: EntityName, item_id: ItemId) -> dict[str, Any]:
-    row = store.get(_state(request).engine, _entity(entity_name), item_id)
-    return {"item": store.wire(row) if row is not None else None}
+    ent = _entity(entity_name)
+    row = store.get(_state(request).engine, ent, item_id)
+    if row is None:
+        raise ApiError(f"{ent.name} {item_id} does not exist.", status=404)
+    return {"item": store.wire(row)}
 
 
 def _root_write(request: Request, name: str, verb: str, imp: str | None) -> store.Write:

@@ -30,12 +30,10 @@ class Page:
 
 
 def wire(row: Row, include: tuple[str, ...] | None = None) -> Row:
-    """A stored row as Autotask answers it (UTC times with ``Z``, ``userDefinedFields`` always there)."""
+    """A stored row as Autotask answers it: UTC times with ``Z``, only the ``include``d fields if given,
+    and ``userDefinedFields`` always there (Autotask keeps it in IncludeFields answers too)."""
     names = include if include is not None else tuple(row)
-    answer = {name: to_wire(row[name]) for name in names}
-    if include is None:
-        answer["userDefinedFields"] = []
-    return answer
+    return {name: to_wire(row[name]) for name in names} | {"userDefinedFields": []}
 
 
 def fetch(conn: Connection, ent: Entity, item_id: int) -> Row | None:
