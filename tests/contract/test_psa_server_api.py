@@ -33,8 +33,8 @@ def test_zone_information_refuses_unknown_or_blank_user_with_500(psa_server, use
 
 def test_version_information_on_root_and_versioned_path(psa_server):
     root = psa_server.base_url.removesuffix("v1.0/")
-    assert httpx.get(root + "versioninformation").json() == {"apiVersions": ["1.0"]}
-    assert httpx.get(root + "VersionInformation").json() == {"apiVersions": ["1.0"]}
+    assert httpx.get(root + "versioninformation").json() == {"apiVersions": ["V1.0"]}
+    assert httpx.get(root + "VersionInformation").json() == {"apiVersions": ["V1.0"]}
 
 
 def test_threshold_information_counts_requests(psa_server):
@@ -83,14 +83,14 @@ def test_paths_are_case_insensitive(psa_server):
     assert answer.json()["queryCount"] > 0
 
 
-def test_get_by_id_answers_item_and_null_when_missing(psa_server):
+def test_get_by_id_answers_item_and_404_when_missing(psa_server):
     with psa_server.client() as client:
         first = client.post("Companies/query", json=ALL).json()["items"][0]
         found = client.get(f"Companies/{first['id']}")
         missing = client.get("Companies/987654321")
     assert found.json()["item"]["companyName"] == first["companyName"]
-    assert missing.status_code == 200
-    assert missing.json() == {"item": None}
+    assert missing.status_code == 404
+    assert missing.json()["errors"] == ["Companies 987654321 does not exist."]
 
 
 def test_query_by_get_search_and_post_agree(psa_server):
@@ -183,7 +183,8 @@ def test_countries_answer_get_query_and_count_with_autotask_fields(psa_server):
         fields = {f["name"]: f for f in client.get("Countries/entityInformation/fields").json()["fields"]}
     assert us == {
         "id": 237, "name": "United States of America", "displayName": "United States", "countryCode": "US",
-        "addressFormatID": 1, "isActive": True, "isDefaultCountry": True, "userDefinedFields": [],
+        "addressFormatID": 1, "isActive": True, "isDefaultCountry": True, "invoiceTemplateID": None,
+        "quoteTemplateID": None, "userDefinedFields": [],
     }  # fmt: skip
     assert [(c["id"], c["displayName"], c["countryCode"]) for c in some.json()["items"]] == [
         (14, "Australia", "AU"),
@@ -199,19 +200,22 @@ def test_countries_answer_get_query_and_count_with_autotask_fields(psa_server):
     )
 
 
-def test_countries_cannot_be_created_updated_or_deleted(psa_server):
+def test_countries_can_be_renamed_but_not_created_or_deleted(psa_server):
     with psa_server.client() as client:
         info = client.get("Countries/entityInformation").json()["info"]
         create = client.post("Countries", json={"name": "Atlantis", "countryCode": "AT"})
-        patch = client.patch("Countries", json={"id": 237, "displayName": "USA"})
-        put = client.put("Countries", json={"id": 237, "displayName": "USA"})
         delete = client.delete("Countries/83")
+        patch = client.patch("Countries", json={"id": 237, "displayName": "USA", "name": "Renamed"})
+        put_missing = client.put("Countries", json={"id": 237, "displayName": "USA"})
+        put = client.put("Countries", json={"id": 237, "displayName": "U.S.", "addressFormatID": 1})
         after = client.post("Countries/query/count", json=ALL).json()["queryCount"]
         us = client.get("Countries/237").json()["item"]
-    assert info["canQuery"] and not (info["canCreate"] or info["canUpdate"] or info["canDelete"])
-    assert [r.status_code for r in (create, patch, put, delete)] == [405] * 4
-    assert all(r.json()["errors"] for r in (create, patch, put, delete))
-    assert after == 3 and us["displayName"] == "United States"
+    assert info["canQuery"] and info["canUpdate"] and not (info["canCreate"] or info["canDelete"])
+    assert [r.status_code for r in (create, delete)] == [405] * 2
+    assert patch.json() == put.json() == {"itemId": 237}
+    assert put_missing.status_code == 500 and "addressFormatID" in put_missing.json()["errors"][0]
+    assert after == 3 and us["displayName"] == "U.S." and us["name"] == "United States of America"
+    assert us["isActive"] is None  # PUT nulls what it was not sent, as Autotask does
 
 
 def test_company_country_is_a_reference_to_countries(psa_server):

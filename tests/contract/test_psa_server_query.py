@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import httpx
@@ -87,7 +88,7 @@ def test_field_names_and_keys_are_case_insensitive(three):
         "Appointments/query",
         json={"Filter": [{"op": "EQ", "field": "TITLE", "value": "Gamma"}], "includefields": ["Title"]},
     )
-    assert answer.json()["items"] == [{"title": "Gamma"}]
+    assert answer.json()["items"] == [{"title": "Gamma", "userDefinedFields": []}]
 
 
 def test_offsets_are_converted_and_no_offset_means_utc(three, tech):
@@ -186,7 +187,7 @@ def test_the_500_or_limit_counts_in_values(psa_server, condition, ok):
 
 def test_include_fields_answers_only_those(three):
     answer = _query(three, "Appointments", IN_2030, IncludeFields=["id", "updateDateTime"]).json()
-    assert all(set(item) == {"id", "updateDateTime"} for item in answer["items"])
+    assert all(set(item) == {"id", "updateDateTime", "userDefinedFields"} for item in answer["items"])
 
 
 @pytest.fixture
@@ -224,6 +225,20 @@ def test_prev_page_url_leads_back(many):
     assert [i["id"] for i in back["items"]] == [i["id"] for i in first["items"]]
     assert back["pageDetails"]["prevPageUrl"] is None
     assert back["pageDetails"]["nextPageUrl"]
+
+
+def test_a_get_search_query_pages_by_get(many):
+    """Autotask's page URLs of a GET ``?search=`` query carry the search and are followed with GET."""
+    answer = many.get("Appointments/query", params={"search": json.dumps(IN_2031)}).json()
+    ids, urls = [i["id"] for i in answer["items"]], []
+    while answer["pageDetails"]["nextPageUrl"]:
+        urls.append(answer["pageDetails"]["nextPageUrl"])
+        answer = many.get(urls[-1]).json()
+        ids += [i["id"] for i in answer["items"]]
+    back = many.get(answer["pageDetails"]["prevPageUrl"]).json()
+    assert len(ids) == 1205 and ids == sorted(set(ids))
+    assert all("search=" in url and "paging=" in url for url in urls)
+    assert [i["id"] for i in back["items"]] == ids[500:1000]
 
 
 def test_next_page_url_with_get_is_405(many):

@@ -162,7 +162,7 @@ def test_update_of_missing_item_is_404_and_delete_is_autotasks_500(client):
 def test_delete_answers_item_id_and_removes(client, ids):
     item_id = client.post("Appointments", json=_appointment(ids["ny"])).json()["itemId"]
     assert client.delete(f"Appointments/{item_id}").json() == {"itemId": item_id}
-    assert client.get(f"Appointments/{item_id}").json() == {"item": None}
+    assert client.get(f"Appointments/{item_id}").status_code == 404
 
 
 def test_todo_is_written_through_the_company_url(client, ids):
@@ -179,7 +179,7 @@ def test_todo_is_written_through_the_company_url(client, ids):
     wrong_parent = client.delete(f"Companies/{ids['other_company']}/ToDos/{item_id}")
     assert wrong_parent.status_code == 500 and wrong_parent.json() == {"errors": [NO_MATCHING_RECORDS]}
     assert client.delete(f"{url}/{item_id}").json() == {"itemId": item_id}
-    assert client.get(f"CompanyToDos/{item_id}").json() == {"item": None}
+    assert client.get(f"CompanyToDos/{item_id}").status_code == 404
 
 
 def test_todo_contact_of_another_company_is_refused(client, ids):
@@ -278,8 +278,8 @@ def test_service_call_children_through_parent_urls(client, ids):
     assert client.patch(f"ServiceCalls/{call_id}/Tickets", json={"id": sct}).status_code == 405
     assert client.delete(f"ServiceCallTickets/{sct}/Resources/{sctr}").json() == {"itemId": sctr}
     assert client.delete(f"ServiceCalls/{call_id}").json() == {"itemId": call_id}
-    assert client.get(f"ServiceCallTasks/{sck}").json() == {"item": None}  # children go with the call
-    assert client.get(f"ServiceCallTaskResources/{sckr}").json() == {"item": None}
+    assert client.get(f"ServiceCallTasks/{sck}").status_code == 404  # children go with the call
+    assert client.get(f"ServiceCallTaskResources/{sckr}").status_code == 404
 
 
 def test_contacts_and_tasks_through_parent_urls(client, ids):
@@ -296,7 +296,13 @@ def test_contacts_and_tasks_through_parent_urls(client, ids):
 
 
 def test_ticket_gets_a_number_and_cannot_be_deleted(client, ids):
-    body = {"companyID": ids["company"], "title": "VPN down", "status": 1, "priority": 2}
+    body = {
+        "companyID": ids["company"],
+        "title": "VPN down",
+        "status": 1,
+        "priority": 2,
+        "dueDateTime": "2030-01-01T17:00:00Z",
+    }
     ticket_id = client.post("Tickets", json=body).json()["itemId"]
     ticket = client.get(f"Tickets/{ticket_id}").json()["item"]
     assert re.fullmatch(r"T\d{8}\.\d{4}", ticket["ticketNumber"])
@@ -358,7 +364,7 @@ CONTACTS = UpdateCase(
     {"createDate": OLD, "lastActivityDate": OLD, "lastModifiedDate": OLD}, ("lastModifiedDate",),
 )  # fmt: skip
 TICKETS = UpdateCase(
-    "Tickets", "Tickets", None, ("companyID", "title", "status", "priority"), {"status": 8},
+    "Tickets", "Tickets", None, ("companyID", "title", "status", "priority", "dueDateTime"), {"status": 8},
     ("description", "Paper jam again"),
     {"ticketNumber": "T20000101.9999", "creatorType": 4, "createDate": OLD, "lastActivityDate": OLD,
      "lastTrackedModificationDateTime": OLD},
@@ -387,8 +393,10 @@ def _when(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def _item(client: httpx.Client, entity: str, item_id: int) -> dict:
-    return client.get(f"{entity}/{item_id}").json()["item"]
+def _item(client: httpx.Client, entity: str, item_id: int) -> dict | None:
+    """The item, or None when the server answers 404 (it does not exist)."""
+    answer = client.get(f"{entity}/{item_id}")
+    return None if answer.status_code == 404 else answer.json()["item"]
 
 
 def _writable(client: httpx.Client, entity: str) -> set[str]:
@@ -461,7 +469,7 @@ def test_delete_through_the_parent_url_answers_item_id_and_removes_it(client, ca
     assert _item(client, case.entity, item["id"]) is not None
     answer = client.delete(case.url.format(**item))
     assert answer.status_code == 200 and answer.json() == {"itemId": item["id"]}
-    assert client.get(f"{case.entity}/{item['id']}").json() == {"item": None}
+    assert client.get(f"{case.entity}/{item['id']}").status_code == 404
     assert _item(client, parent_entity, item[key]) is not None  # the parent stays
     if case.cascade:
         assert all(_item(client, case.cascade[0], child) is None for child in children)
@@ -470,3 +478,15 @@ def test_delete_through_the_parent_url_answers_item_id_and_removes_it(client, ca
 def _all(client: httpx.Client, entity: str) -> list[dict]:
     body = {"filter": [{"op": "gte", "field": "id", "value": 0}]}
     return client.post(f"{entity}/query", json=body).json()["items"]
+
+
+def test_a_contact_is_deleted_through_its_company_url_only(client, ids):
+    contact = _one(client, "Contacts", "companyID", ids["company"])
+    assert client.delete(f"Contacts/{contact['id']}").status_code == 405
+    foreign = client.delete(f"Companies/{ids['other_company']}/Contacts/{contact['id']}")
+    assert foreign.status_code == 500  # Autotask: "No matching records found"
+    assert "No matching records found" in foreign.json()["errors"][0]
+    answer = client.delete(f"Companies/{ids['company']}/Contacts/{contact['id']}")
+    assert answer.json() == {"itemId": contact["id"]}
+    assert _item(client, "Contacts", contact["id"]) is None
+    assert client.get("Contacts/entityInformation").json()["info"]["canDelete"] is True

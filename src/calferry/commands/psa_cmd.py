@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,6 +19,7 @@ from calferry.psa.server.faults import ALL_KINDS, FaultPlan
 psa_app = typer.Typer(help="The local Autotask-compatible PSA server.")
 
 ALL_FAULT_KINDS = ",".join(ALL_KINDS)
+SECRET_ENV = "CALFERRY_PSA_SERVE_SECRET"
 
 
 def default_db_url() -> str:
@@ -36,7 +39,16 @@ def serve(
         str, typer.Option(help="Accepted ApiIntegrationCode.")
     ] = DEMO_INTEGRATION_CODE,
     username: Annotated[str, typer.Option(help="Accepted UserName (the API user).")] = DEMO_USERNAME,
-    secret: Annotated[str, typer.Option(help="Accepted Secret.")] = DEMO_SECRET,
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Accepted Secret (default '{DEMO_SECRET}'). Visible to other users in `ps`: "
+            f"prefer --secret-file or the {SECRET_ENV} environment variable."
+        ),
+    ] = None,
+    secret_file: Annotated[
+        Path | None, typer.Option(help="Read the accepted Secret from the first line of this file.")
+    ] = None,
     hourly_limit: Annotated[int, typer.Option(help="Requests per rolling hour before 429.")] = 10_000,
     faults: Annotated[float, typer.Option(help="Share of requests that get an injected fault (0-1).")] = 0.0,
     fault_seed: Annotated[int, typer.Option(help="Seed for reproducible faults.")] = 0,
@@ -55,11 +67,27 @@ def serve(
         raise InputError(f"--faults must be between 0 and 1, got {faults}")
     try:
         plan = FaultPlan(faults, fault_seed, _kinds(fault_kinds), fault_retry_after, fault_delay)
-        settings = Settings(db or default_db_url(), seed, integration_code, username, secret, hourly_limit)
+        accepted = _secret(secret, secret_file)
+        settings = Settings(db or default_db_url(), seed, integration_code, username, accepted, hourly_limit)
         settings.faults = plan
         run(settings, host, port, lambda url: _announce(url, json_output))
     except ValueError as exc:
         raise InputError(str(exc)) from None
+
+
+def _secret(given: str | None, path: Path | None) -> str:
+    """The file, else the command line, else the environment, else the demo secret."""
+    if given is not None and path is not None:
+        raise InputError("give the secret once: either in a file or on the command line, not both")
+    if path is None:
+        return given or os.environ.get(SECRET_ENV) or DEMO_SECRET
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the secret file {path}: {exc}") from None
+    if not lines or not lines[0].strip():
+        raise InputError(f"the secret file {path} is empty; put the secret on its first line")
+    return lines[0]
 
 
 def _kinds(text: str) -> tuple[str, ...]:

@@ -3,12 +3,15 @@
 Tables (``models.py``), write validation (``store.py``), query field lookup (``query.py``) and the
 ``entityInformation`` / ``entityInformation/fields`` answers are all derived from ``ENTITIES`` below,
 so a field is described exactly once. Lengths and flags follow autotask-api.md §3 (SOAP-derived where
-the REST pages are silent).
+the REST pages are silent). The fields below are those calferry relies on; ``catalog.py`` adds every other
+field Autotask documents for the entity, after these.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from calferry.psa.server.catalog import CATALOG
 
 LONG, INT, STR, DT, BOOL, DOUBLE = "long", "integer", "string", "dateTime", "boolean", "double"
 
@@ -27,6 +30,7 @@ class Field:
     queryable: bool = True
     reference: str | None = None
     picklist: tuple[tuple[int, str], ...] = ()
+    tenant_picklist: bool = False  # a picklist whose values each tenant defines: none listed, any accepted
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ SECURITY_LEVELS = (
 ``hasCrmAccess``: Autotask's REST API exposes neither, it only refuses (rules.py)."""
 ADMIN_LEVEL, NO_CRM_LEVEL, API_LEVEL = 1, 3, 4
 
-ENTITIES: tuple[Entity, ...] = (
+_OWN: tuple[Entity, ...] = (
     Entity(
         "Appointments",
         (
@@ -266,7 +270,7 @@ ENTITIES: tuple[Entity, ...] = (
             _ro("lastActivityDate"),
             _ro("lastModifiedDate"),
         ),
-        parent=ParentUrl("Companies", "Contacts", "companyID", CU),
+        parent=ParentUrl("Companies", "Contacts", "companyID", frozenset({CREATE, UPDATE, DELETE})),
         markers=("lastModifiedDate",),
         created="createDate",
         indexes=(("companyID",),),
@@ -332,7 +336,7 @@ ENTITIES: tuple[Entity, ...] = (
             Field("ticketNumber", STR, 50, read_only=True),
             _s("description", 8000),
             _ref("assignedResourceID", "Resources"),
-            Field("dueDateTime", DT),
+            Field("dueDateTime", DT, required=True),
             _ro("creatorType", INT, queryable=False),
             _ro("lastActivityPersonType", INT, queryable=False),
             _ro("createDate"),
@@ -378,19 +382,20 @@ ENTITIES: tuple[Entity, ...] = (
         ),
     ),
     Entity(
-        # Autotask's fixed country list: a tenant can rename, (de)activate or re-default a country in the
-        # UI but never add or delete one; this server only reads them. ``name`` is the ISO standard name,
-        # ``displayName`` what Autotask shows (and calferry puts into an address).
+        # Autotask's fixed country list: a client can rename, (de)activate or re-default a country
+        # (PATCH/PUT) but never add or delete one. ``name`` is the ISO standard name, ``displayName`` what
+        # Autotask shows (and calferry puts into an address).
         "Countries",
         (
             _id(),
             Field("name", STR, 50, read_only=True),
-            _s("displayName", 100),
+            _s("displayName", 100, required=True),
             Field("countryCode", STR, 2, read_only=True),
-            Field("addressFormatID", LONG),
+            Field("addressFormatID", LONG, required=True),
             Field("isActive", BOOL),
             Field("isDefaultCountry", BOOL),
         ),
+        root_verbs=frozenset({READ, UPDATE}),
     ),
     Entity(
         "Projects",
@@ -399,9 +404,14 @@ ENTITIES: tuple[Entity, ...] = (
             _s("projectName", 100, required=True),
             _ref("companyID", "Companies", required=True),
             Field("status", INT, required=True, picklist=((1, "New"), (5, "Complete"))),
-            Field("type", INT, picklist=((4, "Proposal"), (5, "Template"), (8, "Baseline"))),
-            Field("startDateTime", DT),
-            Field("endDateTime", DT),
+            Field(
+                "projectType",
+                INT,
+                required=True,
+                picklist=((4, "Proposal"), (5, "Template"), (8, "Baseline")),
+            ),
+            Field("startDateTime", DT, required=True),
+            Field("endDateTime", DT, required=True),
             _ro("createDateTime"),
             _ro("lastActivityDateTime"),
         ),
@@ -411,6 +421,25 @@ ENTITIES: tuple[Entity, ...] = (
     ),
 )
 
+
+def _documented(entity: Entity) -> Entity:
+    """``entity`` with the further fields ``catalog.py`` lists for it (one it already has stays as it is)."""
+    extra = tuple(
+        Field(
+            name,
+            kind,
+            length,
+            read_only="O" in flags,
+            reference=reference[0] if reference else None,
+            tenant_picklist="P" in flags,
+        )
+        for name, kind, length, flags, *reference in CATALOG.get(entity.name, ())
+        if entity.field(name) is None
+    )
+    return replace(entity, fields=entity.fields + extra)
+
+
+ENTITIES: tuple[Entity, ...] = tuple(_documented(e) for e in _OWN)
 BY_NAME: dict[str, Entity] = {e.name.lower(): e for e in ENTITIES}
 INTERNAL: frozenset[str] = frozenset(f.name for e in ENTITIES for f in e.internal)
 """Names of the internal columns, which no answer shows."""

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     text,
 )
 
@@ -74,7 +75,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_schema(engine: Engine) -> None:
+    """Create missing tables, and add the columns a database made by an older version lacks."""
     metadata.create_all(engine)
+    existing = inspect(engine)
+    with engine.begin() as conn:
+        for name, table in TABLES.items():
+            have = {c["name"] for c in existing.get_columns(name)}
+            for column in table.columns:
+                if column.name not in have:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(text(f'ALTER TABLE "{name}" ADD COLUMN "{column.name}" {kind}'))
 
 
 def clear(engine: Engine) -> None:

@@ -2,8 +2,13 @@
 
 ``{"filter": [cond, ...], "IncludeFields": [...], "MaxRecords": n}``; the top-level conditions are
 ANDed; a condition is ``{"op", "field", "value"}`` or a group ``{"op": "and"|"or", "items": [...]}``.
-Keys and field names are case-insensitive. ORs are counted as Autotask counts them: every condition
+Keys (``filter``, ``op``, ``Field``, ...) and field names are case-insensitive, as .NET binds them. ORs are counted as Autotask counts them: every condition
 inside an ``or`` group and every value of an ``in``/``notIn`` list counts once (limit 500).
+
+A query is measured (without recursion) before it is translated, so no filter can exhaust the stack or
+the database's expression depth: at most 500 conditions, groups nested at most 10 deep, and a text value
+of a pattern operator (``beginsWith``, ``endsWith``, ``contains``) at most 4,000 characters (SQL Server's
+limit for a LIKE pattern on Autotask's Unicode columns).
 """
 
 from __future__ import annotations
@@ -18,11 +23,16 @@ from sqlalchemy import ColumnElement, Table, and_, func, not_, or_
 
 from calferry.psa.server.entities import STR, Entity
 from calferry.psa.server.problems import ApiError
-from calferry.psa.server.values import coerce
+from calferry.psa.server.values import coerce, storable_text
 
 PAGE_SIZE = 500
 MAX_ORS = 500
 OR_LIMIT_MESSAGE = "Queries are limited to 500 or fewer 'OR' conditions."
+MAX_CONDITIONS = 500
+CONDITION_LIMIT_MESSAGE = "Queries are limited to 500 or fewer conditions."
+MAX_DEPTH = 10
+DEPTH_LIMIT_MESSAGE = "Queries are limited to 10 or fewer levels of nested 'and'/'or' groups."
+MAX_PATTERN = 4000
 MAX_RECORDS_MESSAGE = "maxCountOfRecordsToReturn must be between 1 and 500"
 COMPARISONS = {"eq", "noteq", "gt", "gte", "lt", "lte"}
 TEXT_OPS = {"beginswith", "endswith", "contains"}
@@ -50,8 +60,7 @@ def parse(entity: Entity, table: Table, body: Any) -> Query:
         conditions = [conditions]
     if not isinstance(conditions, list) or not conditions:
         raise ApiError("A query needs a non-empty 'filter' array.")
-    if _count_ors(conditions, inside_or=False) > MAX_ORS:
-        raise ApiError(OR_LIMIT_MESSAGE)
+    _check_size(conditions)
     where = and_(*(_condition(entity, table, c) for c in conditions))
     return Query(
         where=where,
@@ -83,25 +92,40 @@ def _include(entity: Entity, value: Any) -> tuple[str, ...] | None:
     return tuple(names)
 
 
-def _count_ors(conditions: list[Any], *, inside_or: bool) -> int:
-    total = 0
-    for cond in conditions:
-        if not isinstance(cond, dict):
-            continue
-        op = str(cond.get("op", "")).lower()
-        items = cond.get("items")
-        if op in {"and", "or"} and isinstance(items, list):
-            total += _count_ors(items, inside_or=op == "or")
-            continue
-        value = cond.get("value")
-        if op in LIST_OPS and isinstance(value, list):
-            total += len(value)
-        elif inside_or:
-            total += 1
-    return total
+def _check_size(conditions: list[Any]) -> None:
+    """Depth, conditions and ORs, measured with an explicit stack (no recursion); the OR limit first."""
+    leaves = ors = deepest = 0
+    stack: list[tuple[list[Any], int, bool]] = [(conditions, 0, False)]
+    while stack:
+        items, depth, inside_or = stack.pop()
+        deepest = max(deepest, depth)
+        for raw in items:
+            cond = _lower_keys(raw)
+            op = str(cond.get("op", "")).lower() if isinstance(cond, dict) else ""
+            children = cond.get("items") if isinstance(cond, dict) else None
+            if op in {"and", "or"} and isinstance(children, list):
+                stack.append((children, depth + 1, op == "or"))
+                continue
+            leaves += 1
+            value = cond.get("value") if isinstance(cond, dict) else None
+            if op in LIST_OPS and isinstance(value, list):
+                ors += len(value)
+            elif inside_or:
+                ors += 1
+    if deepest > MAX_DEPTH:
+        raise ApiError(DEPTH_LIMIT_MESSAGE)
+    if ors > MAX_ORS:
+        raise ApiError(OR_LIMIT_MESSAGE)
+    if leaves > MAX_CONDITIONS:
+        raise ApiError(CONDITION_LIMIT_MESSAGE)
 
 
-def _condition(entity: Entity, table: Table, cond: Any) -> ColumnElement[bool]:
+def _lower_keys(cond: Any) -> Any:
+    return {str(k).lower(): v for k, v in cond.items()} if isinstance(cond, dict) else cond
+
+
+def _condition(entity: Entity, table: Table, raw: Any) -> ColumnElement[bool]:
+    cond = _lower_keys(raw)
     if not isinstance(cond, dict):
         raise ApiError(f"A filter condition must be an object, got {cond!r}.")
     op = str(cond.get("op", "")).lower()
@@ -138,6 +162,11 @@ def _leaf(entity: Entity, table: Table, op: str, cond: dict[str, Any]) -> Column
     if op in COMPARISONS:
         return _compare(column, op, typed, spec.type == STR)
     if op in TEXT_OPS and spec.type == STR:
+        if len(typed) > MAX_PATTERN:
+            raise ApiError(
+                f"The value for '{cond.get('op')}' on '{spec.name}' is {len(typed)} characters long; "
+                f"a pattern may have at most {MAX_PATTERN}."
+            )
         return _like(column, op, typed)
     raise ApiError(f"Unknown or unsuitable operator '{cond.get('op')}' for '{spec.name}'.")
 
@@ -145,7 +174,10 @@ def _leaf(entity: Entity, table: Table, op: str, cond: dict[str, Any]) -> Column
 def _text(name: str, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ApiError(f"'{name}' takes a text value, got {value!r}.")
-    return str(value)
+    try:
+        return storable_text(str(value))
+    except ValueError as exc:
+        raise ApiError(f"'{name}': {exc}.") from None
 
 
 def _compare(column: Any, op: str, value: Any, is_text: bool) -> ColumnElement[bool]:
@@ -195,9 +227,20 @@ class PageToken:
         """The token for this entity and this very filter; a token from another query is refused."""
         try:
             data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-            token = cls(data["e"], data["f"], int(data["n"]), data["a"], data["b"])
-        except (ValueError, KeyError, TypeError):
+            token = cls(data["e"], data["f"], data["n"], _bound(data["a"]), _bound(data["b"]))
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise ApiError("The paging token is not valid.") from None
+        if type(token.page_size) is not int or not 1 <= token.page_size <= PAGE_SIZE:
+            raise ApiError("The paging token is not valid.")
         if token.entity != entity.name or token.fingerprint != query.fingerprint:
             raise ApiError("The paging token does not belong to this query; send the same body again.")
         return token
+
+
+def _bound(value: Any) -> int | None:
+    """A token's id bound: None or an id the database can hold (the token comes back from a client)."""
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value < 2**63:
+        raise ValueError("not an id")
+    return value

@@ -1,8 +1,8 @@
 """The REST routes: thin, each parses, calls ``store`` and renders Autotask's answer shape.
 
 Paths are canonicalised (case-insensitive) by ``gate.Gate`` before they reach these routes.
-A missing item answers ``200 {"item": null}`` on GET (as Autotask does), ``404 {"errors": [...]}``
-on PUT/PATCH and Autotask's ``500 "No matching records found"`` on DELETE.
+A missing item answers ``404 {"errors": [...]}`` on GET (as Autotask does; clients also guard against
+``{"item": null}``) and on PUT/PATCH, and Autotask's ``500 "No matching records found"`` on DELETE.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi import APIRouter, Body, Header, Path, Query, Request
 
 from calferry.psa.server import query as q
 from calferry.psa.server import store
@@ -27,6 +28,8 @@ ChildName = StrEnum("ChildName", {c: c for c in sorted({e.parent.child for e in 
 
 JsonBody = Annotated[dict[str, Any], Body()]
 Impersonation = Annotated[str | None, Header(alias="ImpersonationResourceId")]
+ItemId = Annotated[int, Path(ge=0, le=2**63 - 1)]
+"""An id the database can hold; any other (negative, 2^63 and up, 4,300 digits) is a 404 like a missing one."""
 
 router = APIRouter()
 api = APIRouter(prefix=PREFIX)
@@ -47,7 +50,7 @@ def _entity(name: str) -> Entity:
 @router.get(f"{ROOT}/versionInformation")
 @api.get("/versionInformation")
 def version_information() -> dict[str, Any]:
-    return {"apiVersions": ["1.0"]}
+    return {"apiVersions": ["V1.0"]}
 
 
 @api.get("/zoneInformation")
@@ -113,8 +116,8 @@ def _field_info(spec: Field) -> dict[str, Any]:
         "isQueryable": spec.queryable,
         "isReference": spec.reference is not None,
         "referenceEntityType": spec.reference or "",
-        "isPickList": bool(spec.picklist),
-        "picklistValues": picklist or None,
+        "isPickList": bool(spec.picklist) or spec.tenant_picklist,
+        "picklistValues": picklist if (picklist or spec.tenant_picklist) else None,
         "picklistParentValueField": "",
         "isSupportedWebhookField": False,
     }
@@ -134,11 +137,14 @@ def entity_udfs(entity_name: EntityName) -> dict[str, Any]:
 def _search(search: str) -> Any:
     try:
         return json.loads(search)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError("The 'search' parameter is not valid JSON.") from None
 
 
-def _query_answer(request: Request, ent: Entity, body: Any, paging: str | None = None) -> dict[str, Any]:
+def _query_answer(
+    request: Request, ent: Entity, body: Any, paging: str | None = None, search: str | None = None
+) -> dict[str, Any]:
+    """One page; the page URLs carry ``search`` when the query came by GET, so they are followed by GET."""
     parsed = q.parse(ent, TABLES[ent.name], body)
     token = q.PageToken.decode(paging, ent, parsed) if paging else None
     page = store.page(_state(request).engine, ent, parsed, token)
@@ -146,11 +152,10 @@ def _query_answer(request: Request, ent: Entity, body: Any, paging: str | None =
         raise ApiError("IncludeFields must contain 'id' when the result has more than 500 records.")
 
     def url(tok: q.PageToken | None) -> str | None:
-        return (
-            f"{request.base_url}atservicesrest/v1.0/{ent.name}/query/next?paging={tok.encode()}"
-            if tok
-            else None
-        )
+        if tok is None:
+            return None
+        params = {"paging": tok.encode()} | ({"search": search} if search is not None else {})
+        return f"{request.base_url}atservicesrest/v1.0/{ent.name}/query/next?{urlencode(params)}"
 
     return {
         "items": [store.wire(row, parsed.include) for row in page.items],
@@ -165,7 +170,19 @@ def _query_answer(request: Request, ent: Entity, body: Any, paging: str | None =
 
 @api.get("/{entity_name}/query")
 def query_get(request: Request, entity_name: EntityName, search: str = Query()) -> dict[str, Any]:
-    return _query_answer(request, _entity(entity_name), _search(search))
+    return _query_answer(request, _entity(entity_name), _search(search), search=search)
+
+
+@api.get("/{entity_name}/query/next")
+def query_next_get(
+    request: Request, entity_name: EntityName, paging: str = Query(), search: str | None = Query(None)
+) -> dict[str, Any]:
+    """Follow the page URLs of a GET ``?search=`` query with GET; those of a POST query answer 405."""
+    if search is None:
+        raise ApiError(
+            "This page belongs to a POST query: follow it with POST and the same body.", status=405
+        )
+    return _query_answer(request, _entity(entity_name), _search(search), paging, search=search)
 
 
 @api.post("/{entity_name}/query")
@@ -177,7 +194,7 @@ def query_post(request: Request, entity_name: EntityName, body: JsonBody) -> dic
 def query_next(
     request: Request, entity_name: EntityName, body: JsonBody, paging: str = Query()
 ) -> dict[str, Any]:
-    """Follow ``nextPageUrl``/``prevPageUrl`` with POST and the original body (GET answers 405)."""
+    """Follow the page URLs of a POST query with POST and the original body."""
     return _query_answer(request, _entity(entity_name), body, paging)
 
 
@@ -196,10 +213,13 @@ def count_post(request: Request, entity_name: EntityName, body: JsonBody) -> dic
     return _count(request, _entity(entity_name), body)
 
 
-@api.get("/{entity_name}/{item_id:int}")
-def get_item(request: Request, entity_name: EntityName, item_id: int) -> dict[str, Any]:
-    row = store.get(_state(request).engine, _entity(entity_name), item_id)
-    return {"item": store.wire(row) if row is not None else None}
+@api.get("/{entity_name}/{item_id}")
+def get_item(request: Request, entity_name: EntityName, item_id: ItemId) -> dict[str, Any]:
+    ent = _entity(entity_name)
+    row = store.get(_state(request).engine, ent, item_id)
+    if row is None:
+        raise ApiError(f"{ent.name} {item_id} does not exist.", status=404)
+    return {"item": store.wire(row)}
 
 
 def _root_write(request: Request, name: str, verb: str, imp: str | None) -> store.Write:
@@ -252,19 +272,19 @@ def put_root(
     return {"itemId": store.update(_state(request).engine, w, body, replace=True)}
 
 
-@api.delete("/{entity_name}/{item_id:int}")
+@api.delete("/{entity_name}/{item_id}")
 def delete_root(
-    request: Request, entity_name: EntityName, item_id: int, imp: Impersonation = None
+    request: Request, entity_name: EntityName, item_id: ItemId, imp: Impersonation = None
 ) -> dict[str, int]:
     w = _root_write(request, entity_name, DELETE, imp)
     return {"itemId": store.delete(_state(request).engine, w, item_id)}
 
 
-@api.post("/{parent}/{parent_id:int}/{child}")
+@api.post("/{parent}/{parent_id}/{child}")
 def create_child(
     request: Request,
     parent: ParentName,
-    parent_id: int,
+    parent_id: ItemId,
     child: ChildName,
     body: JsonBody,
     imp: Impersonation = None,
@@ -273,11 +293,11 @@ def create_child(
     return {"itemId": store.create(_state(request).engine, w, body)}
 
 
-@api.patch("/{parent}/{parent_id:int}/{child}")
+@api.patch("/{parent}/{parent_id}/{child}")
 def patch_child(
     request: Request,
     parent: ParentName,
-    parent_id: int,
+    parent_id: ItemId,
     child: ChildName,
     body: JsonBody,
     imp: Impersonation = None,
@@ -286,11 +306,11 @@ def patch_child(
     return {"itemId": store.update(_state(request).engine, w, body, replace=False)}
 
 
-@api.put("/{parent}/{parent_id:int}/{child}")
+@api.put("/{parent}/{parent_id}/{child}")
 def put_child(
     request: Request,
     parent: ParentName,
-    parent_id: int,
+    parent_id: ItemId,
     child: ChildName,
     body: JsonBody,
     imp: Impersonation = None,
@@ -299,13 +319,13 @@ def put_child(
     return {"itemId": store.update(_state(request).engine, w, body, replace=True)}
 
 
-@api.delete("/{parent}/{parent_id:int}/{child}/{item_id:int}")
+@api.delete("/{parent}/{parent_id}/{child}/{item_id}")
 def delete_child(
     request: Request,
     parent: ParentName,
-    parent_id: int,
+    parent_id: ItemId,
     child: ChildName,
-    item_id: int,
+    item_id: ItemId,
     imp: Impersonation = None,
 ) -> dict[str, int]:
     w = _child_write(request, parent, parent_id, child, DELETE, imp)

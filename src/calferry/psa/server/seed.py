@@ -177,7 +177,9 @@ class _DemoWriter:
             projectName="Office move",
             companyID=companies[1],
             status=1,
+            projectType=8,
             startDateTime=self.day(-7, 8),
+            endDateTime=self.day(30, 17),
             createDateTime=self.now,
             lastActivityDateTime=self.now,
         )
@@ -232,6 +234,7 @@ class _DemoWriter:
             title=title,
             status=1,
             priority=2,
+            dueDateTime=self.day(3, 17),
             ticketNumber=self._number(),
             assignedResourceID=tech,
             createDate=self.now,

@@ -11,7 +11,7 @@ from calferry.psa.server.faults import FaultPlan
 from calferry.psa.server.limits import HourlyCounter, ThreadLimiter
 from calferry.psa.server.problems import ApiError
 from calferry.psa.server.rules import Actor
-from calferry.psa.server.values import MarkerClock
+from calferry.psa.server.values import MarkerClock, storable_text
 
 
 @dataclass
@@ -72,7 +72,13 @@ class ServerState:
         return dict(found) if found else None
 
     def knows_user(self, user: str) -> bool:
-        return user.lower() == self.settings.username.lower() or self._resource_by_user(user) is not None
+        if user.lower() == self.settings.username.lower():
+            return True
+        try:
+            storable_text(user)
+        except ValueError:
+            return False  # no resource can have such a name; the database must not see it
+        return self._resource_by_user(user) is not None
 
     def actor(self, impersonation: str | None) -> Actor:
         """The API user's resource, or the impersonated one (which must exist and be active)."""
@@ -89,7 +95,7 @@ class ServerState:
         return Actor(target, api_id, impersonating=True, appointments_for_others=others)
 
     def _active_resource(self, text: str) -> dict[str, object]:
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit() and len(text) < 19):
             raise ApiError(f"ImpersonationResourceId '{text}' is not a resource id.")
         table = models.TABLES["Resources"]
         with self.engine.connect() as conn:

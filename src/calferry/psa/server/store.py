@@ -30,12 +30,11 @@ class Page:
 
 
 def wire(row: Row, include: tuple[str, ...] | None = None) -> Row:
-    """A stored row as Autotask answers it (UTC times with ``Z``, ``userDefinedFields`` always there)."""
+    """A stored row as Autotask answers it: UTC times with ``Z``, only the ``include``d fields if given
+    (never the internal ones), and ``userDefinedFields`` always there (Autotask keeps it in IncludeFields
+    answers too)."""
     names = include if include is not None else tuple(name for name in row if name not in INTERNAL)
-    answer = {name: to_wire(row[name]) for name in names}
-    if include is None:
-        answer["userDefinedFields"] = []
-    return answer
+    return {name: to_wire(row[name]) for name in names} | {"userDefinedFields": []}
 
 
 def fetch(conn: Connection, ent: Entity, item_id: int) -> Row | None:
@@ -158,6 +157,8 @@ def _body_id(ent: Entity, body: Any) -> int:
     item_id = next((v for k, v in body.items() if k.lower() == "id"), None)
     if isinstance(item_id, bool) or not isinstance(item_id, int):
         raise ApiError(f"An update of {ent.name} needs the item's integer 'id' in the body.")
+    if not 0 <= item_id < 2**63:
+        raise ApiError(f"{ent.name} {item_id} does not exist.", status=404)
     return item_id
 
 
