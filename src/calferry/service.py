@@ -18,13 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from calferry import localtime
 from calferry.apply import ActionResult, Applier, Checkpoint, Progress, RunResult
 from calferry.config import Settings
-from calferry.errors import InputError, IntegrationDisabled, LookupFailed, MappingError, NotFound
+from calferry.errors import InputError, IntegrationDisabled, LookupFailed, MappingError, NotFound, UserError
 from calferry.incremental import GetCache, in_order, merged_personal, merged_psa, reusable
 from calferry.links import AuditEntry, LinkStore, links_from_stamps
 from calferry.mapping import SendChoice, personal_hash, psa_to_personal
@@ -64,6 +64,9 @@ from calferry.psa.base import Psa, PsaSnapshot
 
 _GET_CACHE = "get_cache"
 """The link store state key of the last Get's view (:class:`GetCache`)."""
+
+_TIME_ZONE = "time_zone"
+"""The link store state key of the technician's zone as last learnt from the PSA."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,10 @@ class Records:
     def log(self, limit: int = 50) -> list[AuditEntry]:
         return self.store.log(limit)
 
+    def time_zone(self) -> str:
+        """The technician's zone as last learnt from the PSA (UTC before any run asked it)."""
+        return str(self.store.get_state(_TIME_ZONE) or "UTC")
+
 
 class Service:
     """Send, Get, Add, delete a series, resolve a conflict, status and log: for one person."""
@@ -203,8 +210,8 @@ class Service:
     # --- reading -------------------------------------------------------------------------------
 
     def items(self, start: date | None = None, end: date | None = None) -> list[ItemState]:
-        """Personal items in [start, end] (default: the Get window) with their transfer state."""
-        window = self._window() if start is None or end is None else _days(start, end)
+        """Personal items of the days [start, end] in the technician's zone (default: the Get window)."""
+        window = self._window() if start is None or end is None else self._days(start, end)
         snapshot = self.personal.list(window)
         links = {link.personal: link for link in self._links(snapshot.items)}
         conflicts = set(self.store.get_state("conflicts") or ())
@@ -215,6 +222,20 @@ class Service:
 
     def log(self, limit: int = 50) -> list[AuditEntry]:
         return Records(self.settings, self.store).log(limit)
+
+    def time_zone(self) -> str:
+        """The technician's zone: the PSA resource's, in which times are read, shown and days cut.
+
+        It is remembered in the link store, so pages still show times right (and say in which zone)
+        while the PSA cannot be asked.
+        """
+        try:
+            zone = self._resource().time_zone
+        except UserError:
+            return Records(self.settings, self.store).time_zone()
+        if self.store.get_state(_TIME_ZONE) != zone:
+            self.store.set_state(_TIME_ZONE, zone)
+        return zone
 
     # --- Send (R3, R13-R22) --------------------------------------------------------------------
 
@@ -542,10 +563,16 @@ class Service:
         return self._me
 
     def _window(self, zone: str | None = None) -> Window:
-        """R26 in whole days of the technician's zone (the PSA resource's for Get, else this machine's)."""
+        """R26 in whole days of the technician's zone."""
         cal = self.settings.calendar
-        now = self.now().astimezone(ZoneInfo(zone)) if zone else self.now().astimezone()
+        now = self.now().astimezone(localtime.zone_info(zone or self.time_zone()))
         return Window.around(now, cal.get_past_days, cal.get_future_days)
+
+    def _days(self, start: date | None, end: date | None) -> Window:
+        """The days ``start`` to ``end`` inclusive, cut at the technician's midnights."""
+        if start is None or end is None:
+            raise InputError("give both a start and an end date")
+        return localtime.days(start, end, self.time_zone())
 
     def _selected(
         self, refs: Sequence[str], series_uid: str | None, start: date | None, end: date | None
@@ -553,7 +580,7 @@ class Service:
         """R13: exactly the items the person selected, or the occurrences of a series inside a range (R20)."""
         items = [self.personal.get(ItemKey.from_ref(ref)) for ref in refs]
         if series_uid is not None:
-            window = _days(start, end) if start and end else self._window()
+            window = self._days(start, end) if start and end else self._window()
             found = [i for i in self.personal.list(window).items if i.uid == series_uid and i.recurring]
             if not found:
                 raise NotFound(f"series {series_uid} has no occurrences in that range", side="personal")
@@ -657,20 +684,11 @@ def _counts(results: Sequence[ActionResult]) -> dict[str, int]:
     return counts
 
 
-def _days(start: date | None, end: date | None) -> Window:
-    """Whole UTC days from ``start`` to ``end`` inclusive."""
-    if start is None or end is None:
-        raise InputError("give both a start and an end date")
-    return Window(
-        datetime.combine(start, time(), UTC), datetime.combine(end, time(), UTC) + timedelta(days=1)
-    )
-
-
 def _times(start: datetime | None, end: datetime | None, zone: str) -> tuple[datetime, datetime]:
     """Times without a zone are the technician's wall-clock times, in the resource's time zone."""
     if start is None or end is None:
         raise InputError("start and end are required (R30)")
-    start, end = (t if t.tzinfo else t.replace(tzinfo=ZoneInfo(zone)) for t in (start, end))
+    start, end = (localtime.wall_clock(t, zone) for t in (start, end))
     if end <= start:
         raise MappingError("the end must be after the start")
     return start.astimezone(UTC), end.astimezone(UTC)

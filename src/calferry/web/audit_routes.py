@@ -39,4 +39,5 @@ def log_page(request: Request, limit: int = 100) -> Response:
     """The audit log needs only the link store: it shows even while the calendar or the PSA is down."""
     with Records.open() as records:
         entries = records.log(limit)
-    return render(request, "log.html", active="log", entries=entries)
+        zone = records.time_zone()
+    return render(request, "log.html", active="log", entries=entries, zone=zone)
