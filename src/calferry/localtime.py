@@ -88,12 +88,14 @@ def at(value: When | None, zone: str) -> str:
     return f"{_day(local)} {local:%H:%M}"
 
 
-def span(start: When, end: When | None, zone: str) -> str:
+def span(start: When | None, end: When | None, zone: str) -> str:
     """From start to end as people say it.
 
     ``Fri 4 Dec 10:00–11:00``; across midnight ``Fri 4 Dec 22:00 – Sat 5 Dec 01:00``; all-day
     ``Fri 4 Dec, all day`` or ``Fri 4 Dec – Sun 6 Dec, all day`` (iCalendar's end date is exclusive).
     """
+    if start is None:
+        return ""
     if not isinstance(start, datetime):
         last = end - timedelta(days=1) if isinstance(end, date) and not isinstance(end, datetime) else start
         if last <= start:

@@ -29,6 +29,7 @@ from calferry.incremental import GetCache, in_order, merged_personal, merged_psa
 from calferry.links import AuditEntry, LinkStore, links_from_stamps
 from calferry.mapping import SendChoice, personal_hash, psa_to_personal
 from calferry.model import (
+    ActionType,
     ItemKey,
     Link,
     PersonalItem,
@@ -440,7 +441,7 @@ class Service:
         company_id = self.psa.company(company).id
         if kind is PsaKind.TODO:
             contact_id = None if contact is None else self.psa.contact(contact, company_id).id
-            action = self.psa.action_type(action_type or self.settings.calendar.default_action_type)
+            action = self.todo_action_type(action_type or self.settings.calendar.default_action_type)
             return PsaToDo(None, company_id, action.id, me.id, begin, finish, description, contact_id)
         work = self._work(tickets, tasks)
         return PsaServiceCall(None, company_id, begin, finish, description, work)
@@ -453,6 +454,15 @@ class Service:
                 "a service call needs at least one ticket or task", hint="give --ticket or --task"
             )
         return tuple(found)
+
+    def todo_action_type(self, id_or_name: str | int) -> ActionType:
+        """An action type a To-Do may have: it exists in the PSA, is active and is not calendar-only."""
+        found = self.psa.action_type(id_or_name)
+        if not found.active:
+            raise LookupFailed(f"the action type {found.name!r} is inactive in the PSA")
+        if not found.for_todos:
+            raise LookupFailed(f"the action type {found.name!r} is not one the PSA offers for To-Dos")
+        return found
 
     # --- delete a series (R22), resolve a conflict (R5-B) --------------------------------------
 
@@ -609,13 +619,13 @@ class Service:
                 raise LookupFailed("a contact is looked up within a company", hint="give --company too")
             contact_id = self.psa.contact(contact, company_id).id
         action_id = (
-            self.psa.action_type(action_type).id
+            self.todo_action_type(action_type).id
             if action_type is not None
             else (choice.action_type_id if choice else None)
         )
         default = None
         if action_id is None and self._may_be_todo(chosen, items):
-            default = self.psa.action_type(self.settings.calendar.default_action_type).id
+            default = self.todo_action_type(self.settings.calendar.default_action_type).id
         return SendOptions(chosen, company_id, contact_id, action_id, default)
 
     def _may_be_todo(self, kind: PsaKind | None, items: Sequence[PersonalItem]) -> bool:

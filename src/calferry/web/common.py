@@ -94,7 +94,7 @@ def when(context: Context, value: date | datetime | None) -> str:
 
 
 @pass_context
-def span(context: Context, start: date | datetime, end: date | datetime | None) -> str:
+def span(context: Context, start: date | datetime | None, end: date | datetime | None) -> str:
     """``{{ start|span(end) }}``: ``Fri 4 Dec 10:00–11:00`` or ``Fri 4 Dec, all day``."""
     return localtime.span(start, end, context.get("zone") or "UTC")
 
