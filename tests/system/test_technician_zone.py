@@ -150,3 +150,34 @@ def test_all_day_items_read_all_day(cli: Cli) -> None:
     assert "00:00" not in calendar
     table = cli.run("items", "--from", day.isoformat(), "--to", day.isoformat(), json_output=False).stdout
     assert "all day" in table
+
+
+def test_every_page_with_times_says_the_zone_once_and_shows_them_in_it(cli: Cli) -> None:
+    """Kiritimati (UTC+14): the calendar, mapping, Get preview, conflicts and the audit log all say the
+    zone in their header and show the technician's wall-clock time, never UTC or the machine's."""
+    zone = "Pacific/Kiritimati"
+    set_zone(cli, zone)
+    day = datetime.now(ZoneInfo(zone)).date() + timedelta(days=2)
+    page = web_client()
+    before = datetime.now(ZoneInfo(zone))
+    added = page.post(
+        "/add",
+        {"kind": "appointment", "title": "Reef survey", "start": f"{day}T07:30", "end": f"{day}T08:15"},
+    )
+    after = datetime.now(ZoneInfo(zone))
+    assert added.status_code == 200 and "Times in Pacific/Kiritimati" in added.text
+    wall = f"{day:%a} {day.day} {day:%b} 07:30–08:15"
+    assert wall in added.text  # the automatic Get's line for the new item
+    ref = personal(cli, "Reef survey").ref
+    pages = {
+        "calendar": page.get("/calendar", start=day.isoformat(), end=day.isoformat()).text,
+        "mapping": page.get("/send", ref=ref, start=day.isoformat(), end=day.isoformat()).text,
+        "conflicts": page.get("/conflicts").text,
+        "log": page.get("/log").text,
+        "get": page.get("/get").text,
+    }
+    for name, shown in pages.items():
+        assert shown.count(f"Times in {zone}") == 1, name
+    assert wall in pages["calendar"] and wall in pages["mapping"]
+    stamps = {f"{t:%a} {t.day} {t:%b} {t:%Y %H:%M}" for t in (before, after)}
+    assert any(s in pages["log"] for s in stamps), stamps
