@@ -66,6 +66,9 @@ from calferry.psa.base import Psa, PsaSnapshot
 _GET_CACHE = "get_cache"
 """The link store state key of the last Get's view (:class:`GetCache`)."""
 
+LOG_MAX = 1000
+"""The most audit log entries one request shows (the CLI and the page)."""
+
 _TIME_ZONE = "time_zone"
 """The link store state key of the technician's zone as last learnt from the PSA."""
 

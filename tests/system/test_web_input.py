@@ -180,3 +180,14 @@ def test_the_default_action_type_must_exist_and_suit_to_dos(cli: Cli) -> None:
         web.post("/options", options_form(calendar__default_action_type="Phone Call"))
     )
     assert config.load_settings().calendar.default_action_type == "Phone Call"
+
+
+def test_the_cli_refuses_the_same_out_of_range_input_with_a_sentence(cli: Cli) -> None:
+    listed = cli.run("items", "--from", "2026-01-01", "--to", "9999-12-31")
+    assert listed.exit_code == 5 and "between 1900 and 2999" in listed.data["error"]["message"]
+    log = cli.run("log", "--limit", "9" * 30, json_output=False)
+    assert log.exit_code == 2 and "1000" in log.stderr
+    added = cli.run(
+        "add", "appointment", "--title", "Far", "--start", "9999-12-31T23:00", "--end", "9999-12-31T23:30"
+    )
+    assert added.exit_code == 5 and "between 1900 and 2999" in added.data["error"]["message"]

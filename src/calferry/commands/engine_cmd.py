@@ -27,7 +27,7 @@ from calferry.config import load_settings
 from calferry.errors import InputError, UserError
 from calferry.model import PsaKind
 from calferry.plan import ActionKind, Plan
-from calferry.service import Records, Service
+from calferry.service import LOG_MAX, Records, Service
 
 series_app = typer.Typer(help="Recurring series: delete one or all occurrences on both sides (R22).")
 
@@ -275,7 +275,9 @@ def status(json_output: JsonOption = False) -> None:
 
 @handles_errors
 def log(
-    limit: Annotated[int, typer.Option("--limit", help="How many entries, newest first.")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=LOG_MAX, help="How many entries, newest first.")
+    ] = 50,
     json_output: JsonOption = False,
 ) -> None:
     """B4: the audit log: every applied action, when, which ids, the outcome."""
