@@ -234,7 +234,7 @@ class Service:
         while the PSA cannot be asked.
         """
         try:
-            zone = self._resource().time_zone
+            zone = localtime.zone_info(self._resource().time_zone).key  # a name no zone has: UTC, said so
         except UserError:
             return Records(self.settings, self.store).time_zone()
         if self.store.get_state(_TIME_ZONE) != zone:
