@@ -22,6 +22,8 @@ from calferry.model import PsaKind
 POLICIES = ("keep-personal", "psa-wins", "ask")
 BACKENDS = ("caldav", "ics", "graph", "memory")
 ALL_KINDS = tuple(k.value for k in PsaKind)
+MAX_DAYS = 365
+"""The Get window reaches at most a year back and a year ahead."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Option:
     default: Any
     help: str
     choices: tuple[str, ...] = ()
+    maximum: int | None = None
 
     @property
     def section(self) -> str:
@@ -45,8 +48,20 @@ class Option:
 
 SCHEMA: tuple[Option, ...] = (
     Option("calendar.enabled", "bool", False, "R1: calendar integration; Send and Get refuse until enabled."),
-    Option("calendar.get_past_days", "int", 7, "R26: Get brings items from this many days before today."),
-    Option("calendar.get_future_days", "int", 30, "R26: Get brings items up to this many days after today."),
+    Option(
+        "calendar.get_past_days",
+        "int",
+        7,
+        "R26: Get brings items from this many days before today.",
+        maximum=MAX_DAYS,
+    ),
+    Option(
+        "calendar.get_future_days",
+        "int",
+        30,
+        "R26: Get brings items up to this many days after today.",
+        maximum=MAX_DAYS,
+    ),
     Option(
         "calendar.get_kinds", "kinds", ALL_KINDS, "R2: PSA kinds Get brings: appointment, todo, service-call."
     ),
@@ -276,6 +291,8 @@ def _to_int(option: Option, raw: Any) -> int:
         raise ValueError(f"expected a whole number, got {raw!r}") from None
     if value < 0:
         raise ValueError(f"must not be negative, got {value}")
+    if option.maximum is not None and value > option.maximum:
+        raise ValueError(f"at most {option.maximum} days (a year), got {value}")
     return value
 
 

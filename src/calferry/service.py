@@ -18,17 +18,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from calferry import localtime
 from calferry.apply import ActionResult, Applier, Checkpoint, Progress, RunResult
 from calferry.config import Settings
-from calferry.errors import InputError, IntegrationDisabled, LookupFailed, MappingError, NotFound
+from calferry.errors import InputError, IntegrationDisabled, LookupFailed, MappingError, NotFound, UserError
 from calferry.incremental import GetCache, in_order, merged_personal, merged_psa, reusable
 from calferry.links import AuditEntry, LinkStore, links_from_stamps
 from calferry.mapping import SendChoice, personal_hash, psa_to_personal
 from calferry.model import (
+    ActionType,
     ItemKey,
     Link,
     PersonalItem,
@@ -64,6 +65,12 @@ from calferry.psa.base import Psa, PsaSnapshot
 
 _GET_CACHE = "get_cache"
 """The link store state key of the last Get's view (:class:`GetCache`)."""
+
+LOG_MAX = 1000
+"""The most audit log entries one request shows (the CLI and the page)."""
+
+_TIME_ZONE = "time_zone"
+"""The link store state key of the technician's zone as last learnt from the PSA."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,10 @@ class Records:
     def log(self, limit: int = 50) -> list[AuditEntry]:
         return self.store.log(limit)
 
+    def time_zone(self) -> str:
+        """The technician's zone as last learnt from the PSA (UTC before any run asked it)."""
+        return str(self.store.get_state(_TIME_ZONE) or "UTC")
+
 
 class Service:
     """Send, Get, Add, delete a series, resolve a conflict, status and log: for one person."""
@@ -203,8 +214,8 @@ class Service:
     # --- reading -------------------------------------------------------------------------------
 
     def items(self, start: date | None = None, end: date | None = None) -> list[ItemState]:
-        """Personal items in [start, end] (default: the Get window) with their transfer state."""
-        window = self._window() if start is None or end is None else _days(start, end)
+        """Personal items of the days [start, end] in the technician's zone (default: the Get window)."""
+        window = self._window() if start is None or end is None else self._days(start, end)
         snapshot = self.personal.list(window)
         links = {link.personal: link for link in self._links(snapshot.items)}
         conflicts = set(self.store.get_state("conflicts") or ())
@@ -215,6 +226,20 @@ class Service:
 
     def log(self, limit: int = 50) -> list[AuditEntry]:
         return Records(self.settings, self.store).log(limit)
+
+    def time_zone(self) -> str:
+        """The technician's zone: the PSA resource's, in which times are read, shown and days cut.
+
+        It is remembered in the link store, so pages still show times right (and say in which zone)
+        while the PSA cannot be asked.
+        """
+        try:
+            zone = localtime.zone_info(self._resource().time_zone).key  # a name no zone has: UTC, said so
+        except UserError:
+            return Records(self.settings, self.store).time_zone()
+        if self.store.get_state(_TIME_ZONE) != zone:
+            self.store.set_state(_TIME_ZONE, zone)
+        return zone
 
     # --- Send (R3, R13-R22) --------------------------------------------------------------------
 
@@ -419,7 +444,7 @@ class Service:
         company_id = self.psa.company(company).id
         if kind is PsaKind.TODO:
             contact_id = None if contact is None else self.psa.contact(contact, company_id).id
-            action = self.psa.action_type(action_type or self.settings.calendar.default_action_type)
+            action = self.todo_action_type(action_type or self.settings.calendar.default_action_type)
             return PsaToDo(None, company_id, action.id, me.id, begin, finish, description, contact_id)
         work = self._work(tickets, tasks)
         return PsaServiceCall(None, company_id, begin, finish, description, work)
@@ -432,6 +457,15 @@ class Service:
                 "a service call needs at least one ticket or task", hint="give --ticket or --task"
             )
         return tuple(found)
+
+    def todo_action_type(self, id_or_name: str | int) -> ActionType:
+        """An action type a To-Do may have: it exists in the PSA, is active and is not calendar-only."""
+        found = self.psa.action_type(id_or_name)
+        if not found.active:
+            raise LookupFailed(f"the action type {found.name!r} is inactive in the PSA")
+        if not found.for_todos:
+            raise LookupFailed(f"the action type {found.name!r} is not one the PSA offers for To-Dos")
+        return found
 
     # --- delete a series (R22), resolve a conflict (R5-B) --------------------------------------
 
@@ -542,10 +576,16 @@ class Service:
         return self._me
 
     def _window(self, zone: str | None = None) -> Window:
-        """R26 in whole days of the technician's zone (the PSA resource's for Get, else this machine's)."""
+        """R26 in whole days of the technician's zone."""
         cal = self.settings.calendar
-        now = self.now().astimezone(ZoneInfo(zone)) if zone else self.now().astimezone()
+        now = self.now().astimezone(localtime.zone_info(zone or self.time_zone()))
         return Window.around(now, cal.get_past_days, cal.get_future_days)
+
+    def _days(self, start: date | None, end: date | None) -> Window:
+        """The days ``start`` to ``end`` inclusive, cut at the technician's midnights."""
+        if start is None or end is None:
+            raise InputError("give both a start and an end date")
+        return localtime.days(start, end, self.time_zone())
 
     def _selected(
         self, refs: Sequence[str], series_uid: str | None, start: date | None, end: date | None
@@ -553,7 +593,7 @@ class Service:
         """R13: exactly the items the person selected, or the occurrences of a series inside a range (R20)."""
         items = [self.personal.get(ItemKey.from_ref(ref)) for ref in refs]
         if series_uid is not None:
-            window = _days(start, end) if start and end else self._window()
+            window = self._days(start, end) if start and end else self._window()
             found = [i for i in self.personal.list(window).items if i.uid == series_uid and i.recurring]
             if not found:
                 raise NotFound(f"series {series_uid} has no occurrences in that range", side="personal")
@@ -582,13 +622,13 @@ class Service:
                 raise LookupFailed("a contact is looked up within a company", hint="give --company too")
             contact_id = self.psa.contact(contact, company_id).id
         action_id = (
-            self.psa.action_type(action_type).id
+            self.todo_action_type(action_type).id
             if action_type is not None
             else (choice.action_type_id if choice else None)
         )
         default = None
         if action_id is None and self._may_be_todo(chosen, items):
-            default = self.psa.action_type(self.settings.calendar.default_action_type).id
+            default = self.todo_action_type(self.settings.calendar.default_action_type).id
         return SendOptions(chosen, company_id, contact_id, action_id, default)
 
     def _may_be_todo(self, kind: PsaKind | None, items: Sequence[PersonalItem]) -> bool:
@@ -657,20 +697,11 @@ def _counts(results: Sequence[ActionResult]) -> dict[str, int]:
     return counts
 
 
-def _days(start: date | None, end: date | None) -> Window:
-    """Whole UTC days from ``start`` to ``end`` inclusive."""
-    if start is None or end is None:
-        raise InputError("give both a start and an end date")
-    return Window(
-        datetime.combine(start, time(), UTC), datetime.combine(end, time(), UTC) + timedelta(days=1)
-    )
-
-
 def _times(start: datetime | None, end: datetime | None, zone: str) -> tuple[datetime, datetime]:
     """Times without a zone are the technician's wall-clock times, in the resource's time zone."""
     if start is None or end is None:
         raise InputError("start and end are required (R30)")
-    start, end = (t if t.tzinfo else t.replace(tzinfo=ZoneInfo(zone)) for t in (start, end))
+    start, end = (localtime.wall_clock(t, zone) for t in (start, end))
     if end <= start:
         raise MappingError("the end must be after the start")
     return start.astimezone(UTC), end.astimezone(UTC)

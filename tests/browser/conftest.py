@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import uvicorn
@@ -62,6 +63,7 @@ CHROMIUM_ARGS = [
 ]
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 NORA = "tech.ny@demo.calferry.local"  # the demo technician with CRM access (America/New_York)
+NEW_YORK = ZoneInfo("America/New_York")
 NOAH = "tech.nocrm@demo.calferry.local"  # the demo technician without CRM access (R33)
 QUICK_RETRY = RetryPolicy(base_delay=0.01, max_delay=0.05)
 """On loopback a refused connection is final: retry it as often as in production, but without the waits."""
@@ -206,7 +208,7 @@ def backend(demo_psa: PsaServer, radicale_calendar_url: str, monkeypatch: pytest
     """Calendar integration enabled (R1), Nora York's fresh demo PSA, a week of personal items."""
     demo_psa.state.reset()
     configure_calferry(demo_psa, radicale_calendar_url, NORA, monkeypatch)
-    today = date.today()
+    today = datetime.now(NEW_YORK).date()  # the page's weeks are Nora's
     backend = Backend(demo_psa, radicale_calendar_url, today - timedelta(days=today.weekday()))
     bulk_put(radicale_calendar_url, seed_week(backend).encode("utf-8"))
     return backend

@@ -20,13 +20,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from calferry import localtime
 from calferry.apply import RunResult
 from calferry.commands.common import JsonOption, console, emit_json, err_console, handles_errors
 from calferry.config import load_settings
 from calferry.errors import InputError, UserError
 from calferry.model import PsaKind
 from calferry.plan import ActionKind, Plan
-from calferry.service import Records, Service
+from calferry.service import LOG_MAX, Records, Service
 
 series_app = typer.Typer(help="Recurring series: delete one or all occurrences on both sides (R22).")
 
@@ -93,14 +94,17 @@ def items(
     start, end = _days(from_, to)
     with _service() as svc:
         found = svc.items(start, end)
+        zone = svc.time_zone()
     if json_output:
         emit_json({"items": [i.to_json() for i in found]})
         return
-    table = _table(f"{len(found)} personal item(s)", ("ref", "start", "subject", "state", "PSA"))
+    table = _table(
+        f"{len(found)} personal item(s), times in {zone}", ("ref", "when", "subject", "state", "PSA")
+    )
     for i in found:
         psa = f"{i.psa_kind.value} {i.psa_id}" if i.psa_kind is not None else ""
         subject = ("(private) " if i.private else "") + i.subject
-        table.add_row(i.ref, _when(i.start), subject, i.state, psa)
+        table.add_row(i.ref, localtime.span(i.start, i.end, zone), subject, i.state, psa)
     console.print(table)
 
 
@@ -271,19 +275,24 @@ def status(json_output: JsonOption = False) -> None:
 
 @handles_errors
 def log(
-    limit: Annotated[int, typer.Option("--limit", help="How many entries, newest first.")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=LOG_MAX, help="How many entries, newest first.")
+    ] = 50,
     json_output: JsonOption = False,
 ) -> None:
     """B4: the audit log: every applied action, when, which ids, the outcome."""
     with Records.open(load_settings()) as records:
         entries = records.log(limit)
+        zone = records.time_zone()
     if json_output:
         emit_json({"entries": [e.to_json() for e in entries]})
         return
-    table = _table("Audit log (newest first)", ("at", "action", "ref", "PSA", "outcome", "message"))
+    table = _table(
+        f"Audit log (newest first), times in {zone}", ("at", "action", "ref", "PSA", "outcome", "message")
+    )
     for e in entries:
         psa = f"{e.psa_kind} {e.psa_id}" if e.psa_kind else ""
-        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.action, e.ref, psa, e.outcome, e.message)
+        table.add_row(localtime.stamp(e.at, zone), e.action, e.ref, psa, e.outcome, e.message)
     console.print(table)
 
 
@@ -376,11 +385,6 @@ def _psa(kind: Any, psa_id: int | None) -> str:
     if kind is None:
         return ""
     return f"{getattr(kind, 'value', kind)} {psa_id if psa_id is not None else '(new)'}"
-
-
-def _when(value: Any) -> str:
-    """Times in this machine's zone, so that items from both sides line up; all-day items as dates."""
-    return value.astimezone().strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else str(value)
 
 
 # --- plumbing ----------------------------------------------------------------------------------

@@ -98,6 +98,8 @@ ADMIN_HINT = (
     'view all tickets to create, edit, and delete appointments for other resources"'
 )
 """What the admin must enable when the PSA refuses the technician's own appointments."""
+_TODO_VIEWS = (None, 2, 3)
+"""ActionTypes.view values a To-Do may use: To-Do only, both; (unsaid: any). 1 is calendar-only, 4 none."""
 ZONE_URL_ENV = "CALFERRY_AUTOTASK_ZONE_URL"
 """Overrides the zone look-up URL (a test or demo server); the real one is Autotask's."""
 
@@ -464,7 +466,9 @@ class AutotaskPsa:
         if self._action_types is None:
             rows = self.client.query("ActionTypes", ALL)
             self._action_types = {
-                r["id"]: ActionType(r["id"], r.get("name") or "", r.get("isActive") is not False)
+                r["id"]: ActionType(
+                    r["id"], r.get("name") or "", r.get("isActive") is not False, r.get("view") in _TODO_VIEWS
+                )
                 for r in rows
             }
         return self._action_types

@@ -49,12 +49,11 @@ async def add(request: Request) -> Response:
 
 
 def _choices(request: Request, kind: str) -> Choices:
-    """The companies (and for a service call the open tickets and tasks) to pick from, if the PSA says."""
-    if kind == "appointment":
-        return Choices()
+    """The companies (and for a service call the open tickets and tasks) to pick from, if the PSA says;
+    on the way the page learns the technician's zone, in which the times are entered."""
     try:
         with service(request) as svc:
-            return psa_choices(svc, work=kind == "service-call")
+            return Choices() if kind == "appointment" else psa_choices(svc, work=kind == "service-call")
     except UserError:
         return Choices()
 
@@ -76,9 +75,10 @@ def _arguments(entered: dict[str, str], picked: dict[str, list[str]]) -> dict[st
 
 
 def _local_time(text: str, name: str) -> datetime:
-    """A ``datetime-local`` value in this machine's time zone (the browser runs on the same machine)."""
+    """A ``datetime-local`` value: a wall-clock time the service reads in the technician's zone
+    (the PSA resource's, as the CLI does), whatever the zone of the machine or the browser."""
     try:
-        return datetime.fromisoformat(text).astimezone()
+        return datetime.fromisoformat(text)
     except ValueError:
         raise InputError(f"the {name} is required (R30): give a date and time") from None
 

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import HTTPException
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import Response
 
-from calferry.errors import ConfigError, UserError
+from calferry.errors import ConfigError, InputError, UserError
 from calferry.web import (
     add_routes,
     audit_routes,
@@ -58,6 +59,7 @@ def create_app(
         app.include_router(module.router)
     app.add_exception_handler(UserError, _user_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _bad_request)
     return app
 
 
@@ -67,8 +69,24 @@ async def _user_error(request: Request, exc: Exception) -> Response:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
+    """The page's own error page, for refusals and for addresses it does not have (404)."""
     assert isinstance(exc, HTTPException)
-    return render(request, "error.html", status_code=exc.status_code, error=str(exc.detail), active="")
+    message = "There is no such page here." if exc.status_code == 404 else str(exc.detail)
+    return render(request, "error.html", status_code=exc.status_code, error=message, active="")
+
+
+async def _bad_request(request: Request, exc: Exception) -> Response:
+    """A parameter of the wrong kind or out of range: 400 with a sentence per field, not raw JSON."""
+    assert isinstance(exc, RequestValidationError)
+    problems = [f"{_field(e.get('loc', ()))}: {e.get('msg', 'not valid')}" for e in exc.errors()]
+    error = InputError("This page cannot use the values given: " + "; ".join(problems) + ".")
+    return error_page(request, error)
+
+
+def _field(loc: tuple[object, ...] | list[object]) -> str:
+    """The field a validation error is about (``limit``), without pydantic's ``query``/``body`` prefix."""
+    names = [str(part) for part in loc if part not in ("query", "body", "path", "header", "cookie")]
+    return ".".join(names) or "the request"
 
 
 def default_service_factory() -> ServiceFactory:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
-from calferry.service import Records
+from calferry.service import LOG_MAX, Records
 from calferry.web.common import render, service
 from calferry.web.views import result_rows, result_summary
 
@@ -35,8 +35,9 @@ def resolve(request: Request, ref: str = Form(...), keep: str = Form(...)) -> Re
 
 
 @router.get("/log")
-def log_page(request: Request, limit: int = 100) -> Response:
+def log_page(request: Request, limit: int = Query(100, ge=1, le=LOG_MAX)) -> Response:
     """The audit log needs only the link store: it shows even while the calendar or the PSA is down."""
     with Records.open() as records:
         entries = records.log(limit)
-    return render(request, "log.html", active="log", entries=entries)
+        zone = records.time_zone()
+    return render(request, "log.html", active="log", entries=entries, zone=zone)

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
+from calferry import localtime
 from calferry.errors import InputError
 from calferry.web.common import render, service
 
@@ -25,8 +26,8 @@ def calendar_page(
     end: str | None = None,
     ref: list[str] = Query(default=[]),
 ) -> Response:
-    first, last = week_range(start, end)
     with service(request) as svc:
+        first, last = week_range(start, end, localtime.today(svc.now(), svc.time_zone()))
         rows = svc.items(first, last)
     week = timedelta(days=7)
     return render(
@@ -44,17 +45,12 @@ def calendar_page(
     )
 
 
-def week_range(start: str | None, end: str | None) -> tuple[date, date]:
-    """The days asked for, or this week (Monday to Sunday)."""
+def week_range(start: str | None, end: str | None, today: date) -> tuple[date, date]:
+    """The days asked for, or the week of ``today`` (the technician's), Monday to Sunday."""
     try:
-        first = date.fromisoformat(start) if start else _monday(date.today())
+        first = date.fromisoformat(start) if start else localtime.week_of(today)[0]
         last = date.fromisoformat(end) if end else first + timedelta(days=6)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise InputError(f"not a date: {exc}") from None
-    if last < first:
-        raise InputError("the end date is before the start date")
+    localtime.check_days(first, last)
     return first, last
-
-
-def _monday(day: date) -> date:
-    return day - timedelta(days=day.weekday())

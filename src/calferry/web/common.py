@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from starlette.responses import Response
 
+from calferry import localtime
 from calferry.errors import UserError
 from calferry.model import Company, ServiceCallWork
 from calferry.web.security import CSRF_FIELD, csrf_token
@@ -37,16 +40,23 @@ NAV = (
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
-    """Render ``name`` with the navigation, the CSRF token and ``context``."""
+    """Render ``name`` with the navigation, the CSRF token, the technician's zone and ``context``.
+
+    The zone is the one the request's service learnt (:func:`service`); a page that opened none shows
+    no times unless it passes ``zone`` itself.
+    """
+    context.setdefault("zone", getattr(request.state, "zone", None))
     context.update(nav=NAV, csrf_field=CSRF_FIELD, csrf_token=csrf_token(request))
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
 @contextmanager
 def service(request: Request) -> Iterator[Service]:
-    """The service for this request, opened by the app's factory and closed afterwards."""
+    """The service for this request, opened by the app's factory and closed afterwards; the page's
+    times are then shown in the technician's zone."""
     factory: ServiceFactory = request.app.state.service_factory
     with factory() as svc:
+        request.state.zone = svc.time_zone()
         yield svc
 
 
@@ -77,13 +87,22 @@ def error_page(request: Request, error: UserError) -> Response:
     return render(request, "error.html", status_code=status, error=error, active="")
 
 
-def when(value: date | datetime | None) -> str:
-    """A personal or PSA time as people read it: ``Mon 2026-03-02 09:00`` or ``Mon 2026-03-02`` (all day)."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.strftime("%a %Y-%m-%d %H:%M")
-    return value.strftime("%a %Y-%m-%d")
+@pass_context
+def when(context: Context, value: date | datetime | None) -> str:
+    """``{{ t|when }}``: one moment in the page's zone (``Fri 4 Dec 10:00``; a date as ``Fri 4 Dec``)."""
+    return localtime.at(value, context.get("zone") or "UTC")
 
 
-templates.env.filters["when"] = when
+@pass_context
+def span(context: Context, start: date | datetime | None, end: date | datetime | None) -> str:
+    """``{{ start|span(end) }}``: ``Fri 4 Dec 10:00–11:00`` or ``Fri 4 Dec, all day``."""
+    return localtime.span(start, end, context.get("zone") or "UTC")
+
+
+@pass_context
+def stamp(context: Context, value: datetime) -> str:
+    """``{{ t|stamp }}``: an audit moment with year and seconds, in the page's zone."""
+    return localtime.stamp(value, context.get("zone") or "UTC")
+
+
+templates.env.filters.update(when=when, span=span, stamp=stamp)

@@ -9,8 +9,8 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from calferry import config, secrets
-from calferry.errors import ConfigError
-from calferry.web.common import render
+from calferry.errors import ConfigError, UserError
+from calferry.web.common import render, service
 
 router = APIRouter()
 
@@ -42,10 +42,22 @@ async def save_options(request: Request) -> Response:
         if raw == _raw_current(current.get(key)):
             continue
         try:
+            _check_with_psa(request, key, raw)
             config.set_value(key, raw)
-        except ConfigError as exc:
+        except UserError as exc:
             errors[key] = str(exc)
     return _page(request, config.load_settings(), errors=errors, saved=not errors, form=form)
+
+
+def _check_with_psa(request: Request, key: str, raw: str) -> None:
+    """The default action type must be one the PSA has and offers for To-Dos (not "No such type", not
+    the calendar-only "Opportunity Update"); when the PSA cannot be asked it is not saved unchecked."""
+    if key != "calendar.default_action_type":
+        return
+    if not raw:
+        raise ConfigError("give the name (or id) of an action type for To-Dos")
+    with service(request) as svc:
+        svc.todo_action_type(raw)
 
 
 def _raw_value(key: str, form: FormData) -> str:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from calferry import localtime
 from calferry.apply import RunResult
 from calferry.errors import InputError, PsaUnavailable, UserError
 from calferry.model import ItemKey, When
@@ -30,6 +31,7 @@ class MappingRow:
     ref: str
     subject: str
     start: When | None = None
+    end: When | None = None
     recurring: bool = False
     kind: str = "appointment"
     company: str = ""
@@ -47,8 +49,8 @@ def mapping_page(
 ) -> Response:
     if not ref:
         raise InputError("select at least one item to send (R13)", hint="tick the items on the calendar page")
-    first, last = week_range(start, end)
     with service(request) as svc:
+        first, last = week_range(start, end, localtime.today(svc.now(), svc.time_zone()))
         states = {s.ref: s for s in svc.items(first, last)}
         rows = [_prefilled(svc, r, states.get(r)) for r in ref]
         choices = psa_choices(svc)
@@ -61,8 +63,9 @@ def mapping_page(
 @router.post("/send")
 async def save_mapping(request: Request) -> Response:
     form = await request.form()
-    first, last = week_range(_text(form, "start"), _text(form, "end"))
     with service(request) as svc:
+        today = localtime.today(svc.now(), svc.time_zone())
+        first, last = week_range(_text(form, "start"), _text(form, "end"), today)
         states = {s.ref: s for s in svc.items(first, last)}
         rows = [_sent(svc, row) for row in _entered(form, states)]
         offline = any(row.unreachable for row in rows)  # asking again would only wait for it once more
@@ -96,7 +99,11 @@ def _described(ref: str, state: ItemState | None) -> MappingRow:
     if state is None:
         return MappingRow(ref=ref, subject=ref)
     return MappingRow(
-        ref=ref, subject=state.subject or "(no subject)", start=state.start, recurring=state.recurring
+        ref=ref,
+        subject=state.subject or "(no subject)",
+        start=state.start,
+        end=state.end,
+        recurring=state.recurring,
     )
 
 

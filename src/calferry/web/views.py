@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from calferry.apply import ActionResult, RunResult
+from calferry.model import When
 from calferry.plan import Action, Plan
 
 
@@ -21,6 +22,8 @@ class ActionRow:
     reason: str
     outcome: str | None = None
     error: str | None = None
+    start: When | None = None
+    end: When | None = None
 
 
 def plan_rows(plan: Plan) -> list[ActionRow]:
@@ -33,6 +36,7 @@ def result_rows(results: list[ActionResult]) -> list[ActionRow]:
 
 def _row(action: Action, result: ActionResult | None = None) -> ActionRow:
     psa_id = result.psa_id if result is not None and result.psa_id is not None else action.psa_id
+    start, end = _times(action)
     return ActionRow(
         action=action.action.value,
         ref=action.ref,
@@ -42,7 +46,15 @@ def _row(action: Action, result: ActionResult | None = None) -> ActionRow:
         reason=action.reason,
         outcome=None if result is None else result.outcome,
         error=None if result is None else result.error,
+        start=start,
+        end=end,
     )
+
+
+def _times(action: Action) -> tuple[When | None, When | None]:
+    """When the item is: as Get writes it, else as the PSA holds it (a delete or skip may know neither)."""
+    source = action.fields if action.fields is not None else action.psa_item
+    return getattr(source, "start", None), getattr(source, "end", None)
 
 
 def _subject(action: Action) -> str:
