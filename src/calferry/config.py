@@ -68,7 +68,14 @@ SCHEMA: tuple[Option, ...] = (
         "personal.backend", "choice", "caldav", "Your own calendar: caldav, ics, graph or memory.", BACKENDS
     ),
     Option("personal.url", "str", "", "CalDAV calendar URL (personal.backend = caldav)."),
-    Option("personal.username", "str", "", "CalDAV user name (the password lives in the keyring)."),
+    Option("personal.username", "str", "", "CalDAV user name (the password: see personal.password_command)."),
+    Option(
+        "personal.password_command",
+        "str",
+        "",
+        "A command that prints the CalDAV password (e.g. pass show caldav); else CALFERRY_CALDAV_PASSWORD, "
+        "the OS keyring, or the file of `calferry login --caldav --store-file`.",
+    ),
     Option("personal.path", "str", "", "The .ics file (personal.backend = ics)."),
     Option("personal.graph_tenant", "str", "organizations", "Microsoft Entra tenant id or domain (graph)."),
     Option("personal.graph_client_id", "str", "", "Application (client) id of the app registration (graph)."),
@@ -83,7 +90,14 @@ SCHEMA: tuple[Option, ...] = (
         "Autotask REST base URL (…/atservicesrest/v1.0/); empty = look up the zone.",
     ),
     Option("psa.zone_user", "str", "", "API user name used to look up the zone when psa.base_url is empty."),
-    Option("psa.username", "str", "", "Autotask API user name (the secret lives in the keyring)."),
+    Option("psa.username", "str", "", "Autotask API user name (the secret: see psa.secret_command)."),
+    Option(
+        "psa.secret_command",
+        "str",
+        "",
+        "A command that prints the PSA API secret (e.g. pass show autotask); CALFERRY_PSA_SECRET wins "
+        "over it, the OS keyring or the file of `calferry login --store-file` come after it.",
+    ),
     Option("psa.integration_code", "str", "", "Autotask API tracking identifier (integration code)."),
     Option("psa.resource", "str", "", "You in the PSA: resource id or e-mail; your items and calendar."),
 )
@@ -109,6 +123,7 @@ class PersonalSettings:
     backend: str
     url: str
     username: str
+    password_command: str
     path: str
     graph_tenant: str
     graph_client_id: str
@@ -121,6 +136,7 @@ class PsaSettings:
     base_url: str
     zone_user: str
     username: str
+    secret_command: str
     integration_code: str
     resource: str
 

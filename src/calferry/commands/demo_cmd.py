@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from calferry.commands.common import JsonOption, console, err_console, handles_errors
-from calferry.errors import ConfigError, CredentialsMissing
+from calferry.errors import ConfigError
 
 HOST = "127.0.0.1"
 DEFAULT_HOME = ".calferry-demo"
@@ -262,19 +262,13 @@ def _configure(psa_url: str, calendar_url: str, resource: DemoResource) -> list[
 
 
 def _store_secret(username: str) -> list[str]:
-    """The demo secret is public; without a keyring it goes into this process's environment instead."""
+    """The demo secret is public and belongs to this home only: it goes into the home's secrets file
+    (0600), never into the OS keyring where it would outlive the demo."""
     from calferry import secrets
     from calferry.psa.server import DEMO_SECRET
 
-    try:
-        secrets.store(secrets.psa_key(username), DEMO_SECRET)
-        return []
-    except CredentialsMissing:
-        os.environ[secrets.PSA_SECRET_ENV] = DEMO_SECRET
-        return [
-            "No OS keyring here: before running calferry in another shell, "
-            f"export {secrets.PSA_SECRET_ENV}={DEMO_SECRET}  (the public demo secret)"
-        ]
+    secrets.store(secrets.psa_key(username), DEMO_SECRET, to_file=True)
+    return []
 
 
 # --- output ------------------------------------------------------------------------------------

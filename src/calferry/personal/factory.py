@@ -1,8 +1,9 @@
 """Open the configured personal calendar: ``personal.backend`` = caldav | ics | graph | memory.
 
 - caldav: ``personal.url`` (empty: the embedded calendar of ``calferry calendar serve`` on its default
-  port), ``personal.username``; the password is the keyring entry ``caldav:<username>``, else the
-  environment variable ``CALFERRY_CALDAV_PASSWORD``, else empty (Radicale on loopback needs none).
+  port), ``personal.username``; the password from :func:`calferry.secrets.caldav_password`
+  (``CALFERRY_CALDAV_PASSWORD``, ``personal.password_command``, the OS keyring, the home's file), else
+  empty (a server without authentication).
 - ics: ``personal.path`` (empty: ``personal.ics`` in CALFERRY_HOME).
 - graph: ``calferry.personal.graph.GraphCalendar.from_settings(settings)``, imported only when asked for.
 - memory: an empty in-memory calendar (dry runs and demos).
@@ -11,7 +12,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 from typing import TYPE_CHECKING, cast
 
 from calferry import paths, secrets
@@ -22,18 +22,7 @@ from calferry.personal.radicale import DEFAULT_CALENDAR, DEFAULT_PORT, DEFAULT_U
 if TYPE_CHECKING:
     from calferry.config import Settings
 
-CALDAV_PASSWORD_ENV = "CALFERRY_CALDAV_PASSWORD"
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}/{DEFAULT_USER}/{DEFAULT_CALENDAR}/"
-
-
-def caldav_key(username: str) -> str:
-    """The keyring entry name of a CalDAV password."""
-    return f"caldav:{username}"
-
-
-def caldav_password(username: str) -> str:
-    stored = secrets.load(caldav_key(username)) if username else None
-    return stored or os.environ.get(CALDAV_PASSWORD_ENV, "")
 
 
 def open_calendar(settings: Settings) -> PersonalCalendar:
@@ -43,7 +32,11 @@ def open_calendar(settings: Settings) -> PersonalCalendar:
         from calferry.personal.caldav import CalDavCalendar
 
         username = personal.username or DEFAULT_USER
-        return CalDavCalendar(personal.url or DEFAULT_URL, username, caldav_password(username))
+        return CalDavCalendar(
+            personal.url or DEFAULT_URL,
+            username,
+            secrets.caldav_password(username, personal.password_command),
+        )
     if personal.backend == "ics":
         from calferry.personal.ics import IcsCalendar
 

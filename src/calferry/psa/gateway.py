@@ -454,7 +454,9 @@ def open_psa(settings: Any) -> AutotaskPsa:
             "psa.username and psa.integration_code must be set",
             hint="calferry config set psa.username ... / psa.integration_code ...",
         )
-    return AutotaskPsa(build_client(psa, secrets.psa_secret(psa.username)), psa.resource or None)
+    return AutotaskPsa(
+        build_client(psa, secrets.psa_secret(psa.username, psa.secret_command)), psa.resource or None
+    )
 
 
 def build_client(psa: Any, secret: str) -> AutotaskClient:
