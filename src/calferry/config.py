@@ -343,7 +343,7 @@ def load_settings(path: Path | None = None) -> Settings:
 
 def set_value(key: str, raw: str, path: Path | None = None) -> Settings:
     """Validate and write one setting, keeping the rest of the file; returns the new settings."""
-    from calferry.paths import config_file
+    from calferry.paths import config_file, write_private
 
     option = _option(key)
     target = path or config_file()
@@ -354,13 +354,13 @@ def set_value(key: str, raw: str, path: Path | None = None) -> Settings:
         raise ConfigError(f"{key}: {exc}") from None
     data.setdefault(option.section, {})[option.name] = value
     settings = Settings.from_dict(data, source=str(target))
-    _write_atomically(target, tomli_w.dumps(data))
+    write_private(target, tomli_w.dumps(data))
     return settings
 
 
 def write_settings(values: Mapping[str, Any], path: Path | None = None) -> Settings:
     """Write several settings (dotted keys) at once, e.g. for ``calferry demo``."""
-    from calferry.paths import config_file
+    from calferry.paths import config_file, write_private
 
     target = path or config_file()
     data, _ = read_file(target)
@@ -368,15 +368,8 @@ def write_settings(values: Mapping[str, Any], path: Path | None = None) -> Setti
         option = _option(key)
         data.setdefault(option.section, {})[option.name] = _plain(_CONVERTERS[option.kind](option, value))
     settings = Settings.from_dict(data, source=str(target))
-    _write_atomically(target, tomli_w.dumps(data))
+    write_private(target, tomli_w.dumps(data))
     return settings
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def markdown_table() -> str:

@@ -85,14 +85,7 @@ def _read_file() -> dict[str, str]:
 
 
 def _write_file(entries: dict[str, str]) -> None:
-    """Atomically, created 0600 from the first byte (never readable by others, not even briefly)."""
-    target = secrets_file()
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(entries, out, indent=1, sort_keys=True)
-    tmp.replace(target)
+    paths.write_private(secrets_file(), json.dumps(entries, indent=1, sort_keys=True))
 
 
 # --- store, load, delete -----------------------------------------------------------------------

@@ -26,6 +26,7 @@ from calferry.model import Window
 from calferry.personal.caldav import CalDavCalendar
 from calferry.psa.server import DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME
 from calferry.service import Service
+from tests.system.test_private_state import not_private
 
 HEADERS = {"ApiIntegrationCode": DEMO_INTEGRATION_CODE, "UserName": DEMO_USERNAME, "Secret": DEMO_SECRET}
 CLI = [sys.executable, "-c", "from calferry.cli import main; main()"]
@@ -114,6 +115,7 @@ def test_demo_serves_psa_calendar_and_page_and_the_engine_works(
         _check_config(home, info)
         page = httpx.get(info["web_url"], timeout=30, follow_redirects=True)
         assert page.status_code == 200 and "Acme Dental network check" in page.text
+        assert not_private(home) == {}  # the demo's home, its PSA database and calendar: 0700 / 0600
         monkeypatch.setenv("CALFERRY_HOME", str(home))
         _check_send_and_get(info)
         if importlib.util.find_spec("calferry.commands.engine_cmd") is not None:

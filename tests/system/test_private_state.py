@@ -1,6 +1,10 @@
-"""Secrets are where we say they are: after login, send, get and the web page (all as real processes,
-``--verbose``), the PSA secret is found, in clear or in base64, only in the file chosen with
-``--store-file``: not elsewhere in CALFERRY_HOME, not in $HOME (no keyrings.alt file), not in any output.
+"""What calferry leaves on disk after login, send, get and the web page (all as real processes, with
+``--verbose``), in a $HOME of its own:
+
+- secrets are where we say they are: the PSA secret, in clear or in base64, is only in the file chosen
+  with ``--store-file``; not elsewhere in CALFERRY_HOME, not in $HOME (no keyrings.alt file), not in any
+  output;
+- private state stays private: CALFERRY_HOME and every folder in it 0700, every file 0600.
 """
 
 from __future__ import annotations
@@ -8,10 +12,12 @@ from __future__ import annotations
 import base64
 import json
 import select
+import stat
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from calferry import config
+from calferry import config, paths
 from calferry.model import PersonalItem
 from calferry.personal.caldav import CalDavCalendar
 from calferry.personal.radicale import DEFAULT_USER
@@ -54,9 +60,21 @@ def user_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def test_the_secret_is_only_in_the_file_chosen_with_store_file(
+@dataclass
+class UsedHome:
+    """A $HOME after a working session: the secret, the file it was stored in, everything printed."""
+
+    home: Path
+    calferry_home: Path
+    secret: str
+    chosen: Path
+    outputs: list[str]
+
+
+@pytest.fixture
+def used_home(
     user_home: Path, psa_server_factory: Callable[..., PsaServer], radicale_calendar_url: str
-) -> None:
+) -> UsedHome:
     secret = f"leak-probe-{uuid.uuid4().hex}"
     server = psa_server_factory(secret=secret)
     _configure(server, radicale_calendar_url)
@@ -71,20 +89,40 @@ def test_the_secret_is_only_in_the_file_chosen_with_store_file(
     assert refused.returncode == 4 and "no OS keyring" in refused.stderr
     logged_in = run("login", "--secret-stdin", "--store-file", "--json", stdin=secret + "\n")
     assert logged_in.returncode == 0, logged_in.stderr
-    chosen = Path(json.loads(logged_in.stdout)["file"])
-
     sent = run("send", "leak-probe", "--verbose")
     assert sent.returncode == 0 and "POST Appointments" in sent.stdout + sent.stderr, sent.stderr
     got = run("get", "--verbose")
     assert got.returncode == 0, got.stdout + got.stderr
     assert run("status").returncode == 0
     outputs.extend(_browse_web_page())
+    chosen = Path(json.loads(logged_in.stdout)["file"])
+    return UsedHome(user_home, paths.home(), secret, chosen, outputs)
 
-    found = _files_holding(user_home, _variants(secret))
-    assert found == {chosen}
-    assert chosen.parent == user_home / ".config" / "calferry"
-    assert not (user_home / ".local" / "share" / "python_keyring").exists()
-    assert not [o for o in outputs if any(v.decode() in o for v in _variants(secret))]
+
+def test_the_secret_is_only_in_the_file_chosen_with_store_file(used_home: UsedHome) -> None:
+    variants = _variants(used_home.secret)
+    assert _files_holding(used_home.home, variants) == {used_home.chosen}
+    assert used_home.chosen.parent == used_home.calferry_home
+    assert not (used_home.home / ".local" / "share" / "python_keyring").exists()
+    assert not [o for o in used_home.outputs if any(v.decode() in o for v in variants)]
+
+
+def test_calferry_home_is_0700_and_every_file_in_it_0600(used_home: UsedHome) -> None:
+    assert {"config.toml", "secrets.json", "links.sqlite3"} <= {
+        p.name for p in used_home.calferry_home.iterdir()
+    }
+    assert not_private(used_home.calferry_home) == {}
+
+
+def not_private(root: Path) -> dict[str, str]:
+    """Every path under ``root`` (itself included) that is not private: folders 0700, files 0600."""
+    found = {}
+    for path in [root, *root.rglob("*")]:
+        wanted = 0o700 if path.is_dir() else 0o600
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        if mode != wanted:
+            found[str(path.relative_to(root))] = oct(mode)
+    return found
 
 
 def _configure(server: PsaServer, calendar_url: str) -> None:
