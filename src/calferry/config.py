@@ -67,7 +67,12 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "personal.backend", "choice", "caldav", "Your own calendar: caldav, ics, graph or memory.", BACKENDS
     ),
-    Option("personal.url", "str", "", "CalDAV calendar URL (personal.backend = caldav)."),
+    Option(
+        "personal.url",
+        "str",
+        "",
+        "CalDAV calendar URL (personal.backend = caldav); required, there is no default calendar.",
+    ),
     Option("personal.username", "str", "", "CalDAV user name (the password: see personal.password_command)."),
     Option(
         "personal.password_command",
@@ -87,7 +92,7 @@ SCHEMA: tuple[Option, ...] = (
         "psa.base_url",
         "str",
         "",
-        "Autotask REST base URL (…/atservicesrest/v1.0/); empty = look up the zone.",
+        "Autotask REST base URL (…/atservicesrest/v1.0/); empty = look up the zone (set it if that fails).",
     ),
     Option("psa.zone_user", "str", "", "API user name used to look up the zone when psa.base_url is empty."),
     Option("psa.username", "str", "", "Autotask API user name (the secret: see psa.secret_command)."),

@@ -212,7 +212,7 @@ class AutotaskClient:
         **kwargs: Any,
     ) -> AutotaskClient:
         """Find the API user's zone (no credentials needed; cached under CALFERRY_HOME) and connect."""
-        base = _cached_zone(zone_user, zone_url) or _lookup_zone(zone_user, zone_url, http)
+        base = cached_zone(zone_user, zone_url) or _lookup_zone(zone_user, zone_url, http)
         return cls(base, http=http, **kwargs)
 
     # --- reading ------------------------------------------------------------------------------
@@ -616,7 +616,8 @@ def _zone_file() -> Path:
     return paths.data_dir("psa") / "zone.json"
 
 
-def _cached_zone(user: str, zone_url: str) -> str | None:
+def cached_zone(user: str, zone_url: str) -> str | None:
+    """The base URL an earlier zone look-up found for ``user``, or None (no network)."""
     try:
         cache = json.loads(_zone_file().read_text(encoding="utf-8"))
     except (OSError, ValueError):
