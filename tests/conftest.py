@@ -24,6 +24,9 @@ def calferry_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CALFERRY_HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.delenv("CALFERRY_PSA_SECRET", raising=False)
+    monkeypatch.delenv("CALFERRY_CALDAV_PASSWORD", raising=False)
+    # calferry run as a child process finds no OS keyring, and never the developer's own
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     return home
 
 

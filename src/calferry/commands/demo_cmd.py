@@ -191,19 +191,22 @@ def _start_psa(stack: contextlib.ExitStack, port: int) -> _UvicornThread:
 
 
 def _start_calendar(stack: contextlib.ExitStack, folder: Path, port: int, time_zone: str) -> str:
-    """Radicale with its storage in the home; the first start loads the demo week in one PUT."""
-    from calferry.personal.radicale import DEFAULT_CALENDAR, DEFAULT_USER, RadicaleServer, bulk_put
+    """Radicale with its storage in the home, behind the home's own password (made on the first start,
+    kept in the home's secrets file as the demo PSA secret is); the first start loads the demo week."""
+    from calferry.personal import radicale
 
     storage = folder / "calendar"
-    collection = storage / "collection-root" / DEFAULT_USER / DEFAULT_CALENDAR / ".Radicale.props"
-    first_start = not collection.exists()
+    collection = storage / "collection-root" / radicale.DEFAULT_USER / radicale.DEFAULT_CALENDAR
+    first_start = not (collection / ".Radicale.props").exists()
     if port:
         _listening(_probe, port, "--calendar-port").close()  # else a server already there looks like ours
-    server = RadicaleServer(storage, host=HOST, port=port).start(quiet=True)
+    password, _ = radicale.install_password(to_file=True)
+    passwords = radicale.write_htpasswd(password)
+    server = radicale.RadicaleServer(storage, host=HOST, port=port, htpasswd=passwords).start(quiet=True)
     stack.callback(server.stop)
     url = server.calendar_url()
     if first_start:
-        bulk_put(url, _demo_week(time_zone))
+        radicale.bulk_put(url, _demo_week(time_zone), password=password)
     return url
 
 
