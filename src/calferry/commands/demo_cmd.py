@@ -266,12 +266,15 @@ def _configure(psa_url: str, calendar_url: str, resource: DemoResource) -> list[
 
 def _store_secret(username: str) -> list[str]:
     """The demo secret is public and belongs to this home only: it goes into the home's secrets file
-    (0600), never into the OS keyring where it would outlive the demo."""
+    (0600), next to the calendar's password, never into the OS keyring where it would outlive the demo."""
     from calferry import secrets
     from calferry.psa.server import DEMO_SECRET
 
     secrets.store(secrets.psa_key(username), DEMO_SECRET, to_file=True)
-    return []
+    return [
+        f"The calendar asks for user calferry and the password made for this demo, kept in "
+        f"{secrets.secrets_file()} (calferry finds it itself; a calendar app needs it)."
+    ]
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -312,7 +315,16 @@ def _try_lines(folder: Path, resource: DemoResource, web_url: str | None) -> lis
         '--description "Call about the backup report"',
         f"{prefix} status",
     ]
-    return lines + ([f"open {web_url}"] if web_url else [])
+    return lines + ([_open_hint(web_url)] if web_url else [])
+
+
+_OPENERS = {"darwin": "open", "win32": "start"}
+
+
+def _open_hint(url: str) -> str:
+    """A command that opens the page where this system has one; else the address, to click or paste."""
+    opener = _OPENERS.get(sys.platform) or ("xdg-open" if shutil.which("xdg-open") else None)
+    return f"{opener} {url}" if opener else f"the web page, in any browser: {url}"
 
 
 def _announce(info: dict[str, Any], notes: list[str], as_json: bool) -> None:
