@@ -95,19 +95,24 @@ def store(name: str, value: str, *, to_file: bool = False) -> str:
     """Keep ``value`` under ``name``; returns where (:data:`KEYRING` or :data:`FILE`).
 
     ``to_file`` writes the home's unencrypted file (``login --store-file``). Otherwise the OS keyring;
-    without one, an entry the person already keeps in the file is updated there (a refreshed Outlook
-    sign-in), and anything else is refused with the ways out.
+    without one, the file if the person chose it for this home before (a refreshed Outlook sign-in, the
+    calendar's password), and else nothing: refused with the ways out.
     """
     backend = None if to_file else os_keyring()
     if backend is not None:
         with _keyring_errors("store"):
             backend.set_password(SERVICE, name, value)
         return KEYRING
-    entries = _read_file()
-    if not to_file and name not in entries:
+    if not to_file and not secrets_file().exists():
         raise CredentialsMissing("there is no OS keyring here to keep this secret in", hint=NO_KEYRING_HINT)
-    _write_file({**entries, name: value})
+    _write_file({**_read_file(), name: value})
     return FILE
+
+
+def choose_file() -> None:
+    """The person chose the home's file for secrets this machine has no keyring for (``--store-file``)."""
+    if not secrets_file().exists():
+        _write_file({})
 
 
 NO_KEYRING_HINT = (

@@ -7,6 +7,7 @@ import json
 import shlex
 import stat
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +154,24 @@ def _printing_script(folder: Path, secret: str) -> str:
     script = folder / f"print-{abs(hash(secret))}.py"
     script.write_text(f"print({secret!r})\n", encoding="utf-8")
     return f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"
+
+
+def test_without_a_keyring_outlook_sign_in_stops_before_asking_unless_a_file_was_chosen(
+    no_keyring: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def sign_in(settings: Any, show: Any) -> str:
+        asked.append("device code")
+        secrets.store("graph-token-cache:t:c", '{"RefreshToken": {}}')  # as the Graph adapter keeps it
+        return "me@example.com"
+
+    fake = types.ModuleType("calferry.personal.graph")
+    fake.sign_in = sign_in  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "calferry.personal.graph", fake)
+    refused = runner.invoke(app, ["login", "--outlook"])
+    assert refused.exit_code == 4 and asked == []
+    chosen = runner.invoke(app, ["login", "--outlook", "--store-file", "--json"])
+    assert chosen.exit_code == 0, chosen.output
+    assert json.loads(secrets.secrets_file().read_text()) == {"graph-token-cache:t:c": '{"RefreshToken": {}}'}
+    assert stat.S_IMODE(secrets.secrets_file().stat().st_mode) == 0o600

@@ -50,11 +50,13 @@ def login(
 ) -> None:
     """Ask for the PSA API secret once, check it against the PSA and keep it in the OS keyring."""
     settings = load_settings()
+    _keyring_or_file(store_file)
     if outlook:
+        if store_file:
+            secrets.choose_file()  # the sign-in's tokens go there when this machine has no OS keyring
         result = _graph().sign_in(settings, show=_shower(json_output))
         _report({"signed_in": "outlook", "account": _plain(result)}, "Signed in to Outlook.", json_output)
         return
-    _keyring_or_file(store_file)
     if caldav:
         _login_caldav(settings, secret_stdin, store_file, json_output)
         return
@@ -83,8 +85,9 @@ def _login_caldav(settings: Settings, secret_stdin: bool, store_file: bool, json
 
 
 def _keyring_or_file(store_file: bool) -> None:
-    """Before asking for anything: without a real OS keyring, only an explicit --store-file goes on."""
-    if store_file or secrets.os_keyring() is not None:
+    """Before asking for anything: without a real OS keyring, only the file the person chose goes on
+    (--store-file now, or earlier for this home)."""
+    if store_file or secrets.os_keyring() is not None or secrets.secrets_file().exists():
         return
     raise CredentialsMissing(
         "there is no OS keyring on this machine to keep the secret in; nothing was stored",
