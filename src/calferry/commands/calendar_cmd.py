@@ -14,7 +14,7 @@ import typer
 
 from calferry import config, paths, secrets
 from calferry.commands.common import JsonOption, console, emit_json, handles_errors
-from calferry.errors import Conflict, InputError, MalformedCalendar, PersonalCalendarError
+from calferry.errors import Conflict, CredentialsMissing, InputError, MalformedCalendar, PersonalCalendarError
 from calferry.model import PersonalItem, Window
 from calferry.personal import ical
 from calferry.personal.base import PersonalCalendar
@@ -122,7 +122,16 @@ def _auth_file(host: str, htpasswd: Path | None, no_auth: bool, store_file: bool
         return None, "none"  # RadicaleServer refuses this: beyond loopback only with your own file
     if no_auth:
         return None, "none"
-    password, where = install_password(config.load_settings().personal.password_command, to_file=store_file)
+    try:
+        password, where = install_password(
+            config.load_settings().personal.password_command, to_file=store_file
+        )
+    except CredentialsMissing as missing:
+        raise CredentialsMissing(
+            f"{missing.message}: the calendar's password was not made",
+            hint=f"set {secrets.CALDAV_PASSWORD_ENV} or personal.password_command, add --store-file to keep "
+            "a generated one unencrypted in calferry's home, or --no-auth to serve without one",
+        ) from None
     return write_htpasswd(password), where
 
 
