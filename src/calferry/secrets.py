@@ -20,8 +20,6 @@ import json
 import os
 import shlex
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import keyring
@@ -91,6 +89,13 @@ def _write_file(entries: dict[str, str]) -> None:
 # --- store, load, delete -----------------------------------------------------------------------
 
 
+NO_KEYRING_HINT = (
+    f"set {PSA_SECRET_ENV} (or {CALDAV_PASSWORD_ENV}), set psa.secret_command (or "
+    "personal.password_command) to a command that prints it, or run `calferry login --store-file` "
+    "to keep it unencrypted in a file only you can read"
+)
+
+
 def store(name: str, value: str, *, to_file: bool = False) -> str:
     """Keep ``value`` under ``name``; returns where (:data:`KEYRING` or :data:`FILE`).
 
@@ -100,8 +105,12 @@ def store(name: str, value: str, *, to_file: bool = False) -> str:
     """
     backend = None if to_file else os_keyring()
     if backend is not None:
-        with _keyring_errors("store"):
+        try:
             backend.set_password(SERVICE, name, value)
+        except KeyringError as exc:
+            raise CredentialsMissing(
+                f"the OS keyring refused to keep the secret: {type(exc).__name__}"
+            ) from exc
         return KEYRING
     if not to_file and not secrets_file().exists():
         raise CredentialsMissing("there is no OS keyring here to keep this secret in", hint=NO_KEYRING_HINT)
@@ -115,36 +124,29 @@ def choose_file() -> None:
         _write_file({})
 
 
-NO_KEYRING_HINT = (
-    f"set {PSA_SECRET_ENV} (or {CALDAV_PASSWORD_ENV}), set psa.secret_command (or "
-    "personal.password_command) to a command that prints it, or run `calferry login --store-file` "
-    "to keep it unencrypted in a file only you can read"
-)
-
-
 def load(name: str) -> str | None:
     """The value stored under ``name`` in the OS keyring or the home's file, or None."""
-    backend = os_keyring()
-    if backend is not None:
-        try:
-            found = backend.get_password(SERVICE, name)
-        except KeyringError:
-            found = None
-        if found is not None:
-            return found
-    return _read_file().get(name)
+    found = _stored(name)
+    return found[0] if found else None
 
 
 def stored_in(name: str) -> str | None:
     """Where ``name`` is stored (:data:`KEYRING`, :data:`FILE`), or None; never the value."""
+    found = _stored(name)
+    return found[1] if found else None
+
+
+def _stored(name: str) -> tuple[str, str] | None:
     backend = os_keyring()
     if backend is not None:
         try:
-            if backend.get_password(SERVICE, name) is not None:
-                return KEYRING
+            value = backend.get_password(SERVICE, name)
         except KeyringError:
-            pass
-    return FILE if name in _read_file() else None
+            value = None
+        if value is not None:
+            return value, KEYRING
+    value = _read_file().get(name)
+    return (value, FILE) if value is not None else None
 
 
 def delete(name: str) -> bool:
@@ -163,16 +165,6 @@ def delete(name: str) -> bool:
         _write_file(entries)
         removed = True
     return removed
-
-
-@contextmanager
-def _keyring_errors(action: str) -> Iterator[None]:
-    try:
-        yield
-    except KeyringError as exc:
-        raise CredentialsMissing(
-            f"the OS keyring refused to {action} the secret: {type(exc).__name__}"
-        ) from exc
 
 
 # --- one secret, in the documented order -------------------------------------------------------
