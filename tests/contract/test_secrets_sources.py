@@ -175,3 +175,12 @@ def test_without_a_keyring_outlook_sign_in_stops_before_asking_unless_a_file_was
     assert chosen.exit_code == 0, chosen.output
     assert json.loads(secrets.secrets_file().read_text()) == {"graph-token-cache:t:c": '{"RefreshToken": {}}'}
     assert stat.S_IMODE(secrets.secrets_file().stat().st_mode) == 0o600
+
+
+def test_login_says_when_the_environment_will_win_over_what_it_stored(
+    configured: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(secrets.PSA_SECRET_ENV, configured.headers["Secret"])
+    result = _login(secret=configured.headers["Secret"])
+    assert result.exit_code == 0, result.output
+    assert "CALFERRY_PSA_SECRET is set here, and wins" in " ".join(result.output.split())

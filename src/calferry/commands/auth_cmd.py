@@ -48,7 +48,9 @@ def login(
     store_file: StoreFileOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Ask for the PSA API secret once, check it against the PSA and keep it in the OS keyring."""
+    """Ask for the PSA API secret once, check it against the PSA and keep it in the OS keyring.
+
+    Without an OS keyring it stops before asking, unless --store-file chooses an unencrypted file."""
     settings = load_settings()
     _keyring_or_file(store_file)
     if outlook:
@@ -66,9 +68,19 @@ def login(
     where = secrets.store(secrets.psa_key(username), secret, to_file=store_file)
     _report(
         {"signed_in": "psa", "username": username, "stored": where, **_file_field(where)},
-        f"Logged in to the PSA as {username}; {_kept(where, 'secret')}",
+        f"Logged in to the PSA as {username}; {_kept(where, 'secret')}{_overridden(settings)}",
         json_output,
     )
+
+
+def _overridden(settings: Settings) -> str:
+    """A warning when what was just stored is not what later commands will use."""
+    source = secrets.psa_secret_source(settings.psa.username, settings.psa.secret_command)
+    if source == secrets.ENVIRONMENT:
+        return f" But {secrets.PSA_SECRET_ENV} is set here, and wins over the stored secret."
+    if source == secrets.COMMAND:
+        return " But psa.secret_command is set, and wins over the stored secret."
+    return ""
 
 
 def _login_caldav(settings: Settings, secret_stdin: bool, store_file: bool, json_output: bool) -> None:
