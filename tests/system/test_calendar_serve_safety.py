@@ -43,7 +43,7 @@ def test_serve_refuses_other_host_names_against_dns_rebinding(calferry_home: Pat
 
 def test_serve_asks_for_the_generated_password_and_calferry_finds_it(calferry_home: Path) -> None:
     with serving("--store-file") as info:
-        assert info["username"] == DEFAULT_USER and info["password"] == "file"
+        assert info["username"] == DEFAULT_USER and info["password_source"] == "file"
         password = secrets.caldav_password(DEFAULT_USER)
         assert len(password) >= 24
         assert _propfind(info["url"]) == 401
@@ -81,6 +81,6 @@ def test_a_password_calferry_already_finds_is_the_one_served(
 ) -> None:
     monkeypatch.setenv(secrets.CALDAV_PASSWORD_ENV, "chosen-by-me")
     with serving() as info:
-        assert info["password"] == "environment"
+        assert info["password_source"] == "environment"
         assert _propfind(info["url"], auth=(DEFAULT_USER, "chosen-by-me")) == 207
     assert not (calferry_home / "secrets.json").exists()

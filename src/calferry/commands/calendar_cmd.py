@@ -86,7 +86,7 @@ def serve(
     if json_output:
         emit_json(
             {"url": url, "storage": str(folder), "created": created, "port": server.port,
-             "username": DEFAULT_USER, "password": where}
+             "username": DEFAULT_USER, "password_source": where}
         )  # fmt: skip
     else:
         console.print(f"Calendar URL: {url}", highlight=False, soft_wrap=True)
