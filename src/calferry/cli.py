@@ -12,6 +12,7 @@ from typer._click import Context  # Typer 0.29 (pinned) carries its own copy of 
 from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
+from calferry import paths
 from calferry.commands.common import JSON_FLAG, emit_error
 
 _AS_JSON = "calferry.as_json"
@@ -74,4 +75,5 @@ _register_all()
 
 
 def main() -> None:
+    paths.private_umask()  # before anything is written: CALFERRY_HOME is private (0700, files 0600)
     app()

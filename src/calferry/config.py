@@ -83,8 +83,20 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "personal.backend", "choice", "caldav", "Your own calendar: caldav, ics, graph or memory.", BACKENDS
     ),
-    Option("personal.url", "str", "", "CalDAV calendar URL (personal.backend = caldav)."),
-    Option("personal.username", "str", "", "CalDAV user name (the password lives in the keyring)."),
+    Option(
+        "personal.url",
+        "str",
+        "",
+        "CalDAV calendar URL (personal.backend = caldav); required, there is no default calendar.",
+    ),
+    Option("personal.username", "str", "", "CalDAV user name (the password: see personal.password_command)."),
+    Option(
+        "personal.password_command",
+        "str",
+        "",
+        "A command that prints the CalDAV password (e.g. pass show caldav); else CALFERRY_CALDAV_PASSWORD, "
+        "the OS keyring, or the file of `calferry login --caldav --store-file`.",
+    ),
     Option("personal.path", "str", "", "The .ics file (personal.backend = ics)."),
     Option("personal.graph_tenant", "str", "organizations", "Microsoft Entra tenant id or domain (graph)."),
     Option("personal.graph_client_id", "str", "", "Application (client) id of the app registration (graph)."),
@@ -96,10 +108,17 @@ SCHEMA: tuple[Option, ...] = (
         "psa.base_url",
         "str",
         "",
-        "Autotask REST base URL (…/atservicesrest/v1.0/); empty = look up the zone.",
+        "Autotask REST base URL (…/atservicesrest/v1.0/); empty = look up the zone (set it if that fails).",
     ),
     Option("psa.zone_user", "str", "", "API user name used to look up the zone when psa.base_url is empty."),
-    Option("psa.username", "str", "", "Autotask API user name (the secret lives in the keyring)."),
+    Option("psa.username", "str", "", "Autotask API user name (the secret: see psa.secret_command)."),
+    Option(
+        "psa.secret_command",
+        "str",
+        "",
+        "A command that prints the PSA API secret (e.g. pass show autotask); CALFERRY_PSA_SECRET wins "
+        "over it, the OS keyring or the file of `calferry login --store-file` come after it.",
+    ),
     Option("psa.integration_code", "str", "", "Autotask API tracking identifier (integration code)."),
     Option("psa.resource", "str", "", "You in the PSA: resource id or e-mail; your items and calendar."),
     Option(
@@ -131,6 +150,7 @@ class PersonalSettings:
     backend: str
     url: str
     username: str
+    password_command: str
     path: str
     graph_tenant: str
     graph_client_id: str
@@ -143,6 +163,7 @@ class PsaSettings:
     base_url: str
     zone_user: str
     username: str
+    secret_command: str
     integration_code: str
     resource: str
     time_zone: str
@@ -364,7 +385,7 @@ def load_settings(path: Path | None = None) -> Settings:
 
 def set_value(key: str, raw: str, path: Path | None = None) -> Settings:
     """Validate and write one setting, keeping the rest of the file; returns the new settings."""
-    from calferry.paths import config_file
+    from calferry.paths import config_file, write_private
 
     option = _option(key)
     target = path or config_file()
@@ -375,13 +396,13 @@ def set_value(key: str, raw: str, path: Path | None = None) -> Settings:
         raise ConfigError(f"{key}: {exc}") from None
     data.setdefault(option.section, {})[option.name] = value
     settings = Settings.from_dict(data, source=str(target))
-    _write_atomically(target, tomli_w.dumps(data))
+    write_private(target, tomli_w.dumps(data))
     return settings
 
 
 def write_settings(values: Mapping[str, Any], path: Path | None = None) -> Settings:
     """Write several settings (dotted keys) at once, e.g. for ``calferry demo``."""
-    from calferry.paths import config_file
+    from calferry.paths import config_file, write_private
 
     target = path or config_file()
     data, _ = read_file(target)
@@ -389,15 +410,8 @@ def write_settings(values: Mapping[str, Any], path: Path | None = None) -> Setti
         option = _option(key)
         data.setdefault(option.section, {})[option.name] = _plain(_CONVERTERS[option.kind](option, value))
     settings = Settings.from_dict(data, source=str(target))
-    _write_atomically(target, tomli_w.dumps(data))
+    write_private(target, tomli_w.dumps(data))
     return settings
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def markdown_table() -> str:

@@ -21,7 +21,7 @@ other exception is a bug and gets a traceback.
      │    │    ├── GuardTripped                     a run that would lose data stopped on purpose
      │    │    │    ├── SideLooksEmpty              a side suddenly lists nothing
      │    │    │    └── TooManyDeletions            a Get would delete more than the threshold
-     │    │    └── LockBusy                         another calferry run holds the link store
+     │    │    └── LockBusy                exit 10  another calferry run holds the link store
      │    ├── PermissionDenied             exit 8   R33: the PSA refused for lack of permission
      │    │    └── ImpersonationRefused                the PSA will not let the API user act as you
      │    └── RemoteError                  exit 9   a server answered badly or not at all
@@ -151,7 +151,11 @@ class TooManyDeletions(GuardTripped):
 
 
 class LockBusy(Conflict):
-    """Another calferry run holds the link store."""
+    """Another calferry run holds the link store: nothing was tried, the same command may simply be run
+    again later. Its own exit code, so a scheduler tells it from a stale saved plan (7), which needs a
+    new plan."""
+
+    exit_code = 10
 
 
 class PermissionDenied(UserError):

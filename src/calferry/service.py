@@ -139,12 +139,18 @@ class Records:
             store.close()
 
     def status(self) -> dict[str, Any]:
+        from calferry.personal.factory import calendar_location
+        from calferry.psa.gateway import psa_url
+
         return {
             "enabled": self.settings.calendar.enabled,
             "backends": {
                 "personal": self.settings.personal.backend,
                 "psa": self.settings.psa.base_url or "zone lookup",
             },
+            "calendar_url": calendar_location(self.settings),
+            "psa_url": psa_url(self.settings.psa),
+            "resource": self.settings.psa.resource or None,
             "links": self.store.counts(),
             "pending_intents": len(self.store.pending()),
             "last_run": self.store.get_state("last_run"),
@@ -183,15 +189,18 @@ class Service:
 
     @classmethod
     @contextmanager
-    def open(cls, settings: Settings | None = None, *, writing: str | None = None) -> Iterator[Service]:
+    def open(
+        cls, settings: Settings | None = None, *, writing: str | None = None, lazy_psa: bool = False
+    ) -> Iterator[Service]:
         """The configured adapters and link store, holding the run lock until the block ends.
 
         ``writing`` names a use case that needs integration enabled (R1, e.g. "Send"): it is refused
         before any adapter is opened, so a disabled home says so instead of failing to connect.
+        ``lazy_psa`` opens the PSA only when first used (``items`` needs only the personal side).
         """
         from calferry.config import load_settings
         from calferry.personal.factory import open_calendar  # type: ignore[import-not-found,unused-ignore]
-        from calferry.psa.gateway import open_psa  # type: ignore[import-not-found,unused-ignore]
+        from calferry.psa.gateway import LazyPsa, open_psa  # type: ignore[import-not-found,unused-ignore]
 
         settings = settings or load_settings()
         if writing is not None:
@@ -201,7 +210,7 @@ class Service:
             with store.lock():
                 personal = open_calendar(settings)
                 try:
-                    psa = open_psa(settings)
+                    psa = LazyPsa(settings) if lazy_psa else open_psa(settings)
                     try:
                         yield cls(settings, personal, psa, store)
                     finally:

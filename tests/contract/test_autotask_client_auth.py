@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import types
-from collections.abc import Iterator
 from typing import Any
 
-import keyring
 import pytest
-from keyring.backends import fail
 from typer.testing import CliRunner
 
 from calferry import config, secrets
@@ -19,14 +16,6 @@ from calferry.errors import CredentialsMissing
 from calferry.psa.gateway import open_psa
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def no_keyring() -> Iterator[None]:
-    previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture
@@ -39,9 +28,7 @@ def configured(psa_server: Any) -> Any:
     return psa_server
 
 
-def test_r12_login_checks_stores_and_later_commands_reuse_the_secret(
-    configured: Any, file_keyring: Any
-) -> None:
+def test_r12_login_checks_stores_and_later_commands_reuse_the_secret(configured: Any) -> None:
     secret = configured.headers["Secret"]
     result = runner.invoke(app, ["login", "--secret-stdin", "--json"], input=secret + "\n")
     assert result.exit_code == 0, result.output
@@ -56,7 +43,7 @@ def test_r12_login_checks_stores_and_later_commands_reuse_the_secret(
         psa.close()
 
 
-def test_r12_login_asks_with_a_hidden_prompt(configured: Any, file_keyring: Any) -> None:
+def test_r12_login_asks_with_a_hidden_prompt(configured: Any) -> None:
     secret = configured.headers["Secret"]
     result = runner.invoke(app, ["login"], input=secret + "\n")
     assert result.exit_code == 0, result.output
@@ -64,7 +51,7 @@ def test_r12_login_asks_with_a_hidden_prompt(configured: Any, file_keyring: Any)
     assert secrets.load(secrets.psa_key(configured.headers["UserName"])) == secret
 
 
-def test_r12_wrong_secret_is_a_clear_error_and_nothing_is_stored(configured: Any, file_keyring: Any) -> None:
+def test_r12_wrong_secret_is_a_clear_error_and_nothing_is_stored(configured: Any) -> None:
     result = runner.invoke(app, ["login", "--secret-stdin", "--json"], input="wrong-secret\n")
     assert result.exit_code == 9
     error = json.loads(result.stdout)["error"]
@@ -73,7 +60,7 @@ def test_r12_wrong_secret_is_a_clear_error_and_nothing_is_stored(configured: Any
     assert secrets.load(secrets.psa_key(configured.headers["UserName"])) is None
 
 
-def test_r12_logout_forgets_the_secret(configured: Any, file_keyring: Any) -> None:
+def test_r12_logout_forgets_the_secret(configured: Any) -> None:
     runner.invoke(app, ["login", "--secret-stdin"], input=configured.headers["Secret"] + "\n")
     result = runner.invoke(app, ["logout", "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["removed"] is True
@@ -88,6 +75,9 @@ def test_r12_without_a_keyring_login_names_the_environment_fallback(
 ) -> None:
     result = runner.invoke(app, ["login", "--secret-stdin"], input=configured.headers["Secret"] + "\n")
     assert result.exit_code == 4 and "CALFERRY_PSA_SECRET" in result.output
+    said = " ".join(result.output.split())
+    assert "--store-file" in said and "nothing was stored" in said
+    assert not secrets.secrets_file().exists()
     monkeypatch.setenv("CALFERRY_PSA_SECRET", configured.headers["Secret"])
     psa = open_psa(config.load_settings())
     try:
@@ -120,7 +110,7 @@ def test_login_outlook_calls_the_graph_sign_in(monkeypatch: pytest.MonkeyPatch) 
     assert calls == ["in", "out"]
 
 
-def test_login_without_psa_username_says_what_to_set(file_keyring: Any) -> None:
+def test_login_without_psa_username_says_what_to_set() -> None:
     result = runner.invoke(app, ["login", "--secret-stdin", "--json"], input="x\n")
     assert result.exit_code == 3
     assert "psa.username" in json.loads(result.stdout)["error"]["message"]

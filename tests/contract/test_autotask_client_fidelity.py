@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from calferry import config, secrets
 from calferry.cli import app
 from calferry.errors import PsaAuthError
-from calferry.psa.autotask import AutotaskClient, RetryPolicy, _cached_zone, _save_zone
+from calferry.psa.autotask import AutotaskClient, RetryPolicy, _save_zone, cached_zone
 from calferry.psa.query import gte
 from calferry.psa.server.faults import FaultPlan
 from calferry.psa.threads import LocalThreadGate
@@ -44,9 +44,7 @@ def test_r12_a_wrong_secret_is_still_401_and_says_log_in_again(psa_server: Any) 
     assert caught.value.status == 401 and "calferry login" in (caught.value.hint or "")
 
 
-def test_r12_login_with_a_wrong_integration_code_says_which_setting_to_fix(
-    psa_server: Any, file_keyring: Any
-) -> None:
+def test_r12_login_with_a_wrong_integration_code_says_which_setting_to_fix(psa_server: Any) -> None:
     headers = psa_server.headers
     config.write_settings(
         {"psa.base_url": psa_server.base_url, "psa.username": headers["UserName"],
@@ -124,7 +122,7 @@ def test_the_zone_cache_expires_after_12_hours(
         assert (client.base_url == stale) is expect_cached
         if not expect_cached:
             assert client.count("ActionTypes", gte("id", 0)) >= 5
-    assert _cached_zone(user, root, later) == client.base_url
+    assert cached_zone(user, root, later) == client.base_url
 
 
 def test_a_zone_answering_404_is_looked_up_again_and_followed(psa_server: Any) -> None:
@@ -135,7 +133,7 @@ def test_a_zone_answering_404_is_looked_up_again_and_followed(psa_server: Any) -
         assert client.base_url == moved_away
         assert client.count("ActionTypes", gte("id", 0)) >= 5
         assert client.base_url.lower() == psa_server.base_url.lower()
-    assert _cached_zone(user, root, time.time()) == client.base_url
+    assert cached_zone(user, root, time.time()) == client.base_url
 
 
 def test_a_zone_refusing_the_credentials_is_looked_up_again_once(

@@ -26,6 +26,7 @@ from calferry.model import Window
 from calferry.personal.caldav import CalDavCalendar
 from calferry.psa.server import DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME
 from calferry.service import Service
+from tests.system.test_private_state import not_private
 
 HEADERS = {"ApiIntegrationCode": DEMO_INTEGRATION_CODE, "UserName": DEMO_USERNAME, "Secret": DEMO_SECRET}
 CLI = [sys.executable, "-c", "from calferry.cli import main; main()"]
@@ -86,8 +87,10 @@ def _demo_week() -> Window:
     return Window(monday - timedelta(days=1), monday + timedelta(days=21))
 
 
-def _calendar_items(url: str) -> list[Any]:
-    calendar = CalDavCalendar(url, "calferry")
+def _calendar_items(info: dict[str, Any]) -> list[Any]:
+    """The demo calendar's items, read with the password the demo made and keeps in its home."""
+    password = json.loads((Path(info["home"]) / "secrets.json").read_text())["caldav:calferry"]
+    calendar = CalDavCalendar(info["calendar_url"], "calferry", password)
     try:
         return list(calendar.list(_demo_week()).items)
     finally:
@@ -110,10 +113,11 @@ def test_demo_serves_psa_calendar_and_page_and_the_engine_works(
         assert info["home"] == str(home) and info["resource"] == demo_resource().email
         assert any(DEMO_ITEM in line for line in info["try"])
         _check_psa(info["psa_url"])
-        _check_calendar(info["calendar_url"])
+        _check_calendar(info)
         _check_config(home, info)
         page = httpx.get(info["web_url"], timeout=30, follow_redirects=True)
         assert page.status_code == 200 and "Acme Dental network check" in page.text
+        assert not_private(home) == {}  # the demo's home, its PSA database and calendar: 0700 / 0600
         monkeypatch.setenv("CALFERRY_HOME", str(home))
         _check_send_and_get(info)
         if importlib.util.find_spec("calferry.commands.engine_cmd") is not None:
@@ -130,8 +134,8 @@ def _check_psa(psa_url: str) -> None:
     assert len(no_crm) == 1
 
 
-def _check_calendar(calendar_url: str) -> None:
-    items = _calendar_items(calendar_url)
+def _check_calendar(info: dict[str, Any]) -> None:
+    items = _calendar_items(info)
     assert {i.uid for i in items} == DEMO_UIDS
     standups = [i for i in items if i.uid == "demo-weekly-standup"]
     assert any("moved" in i.subject for i in standups)  # the moved occurrence
@@ -155,7 +159,7 @@ def _check_send_and_get(info: dict[str, Any]) -> None:
     assert [r for r in fetched.results if r.outcome == "done"], "Get downloaded nothing"
     titles = {a["title"] for a in _query(info["psa_url"], "Appointments")}
     assert "On-site: Acme Dental network check" in titles
-    uids = {i.uid for i in _calendar_items(info["calendar_url"])}
+    uids = {i.uid for i in _calendar_items(info)}
     assert any(uid.startswith("calferry-appointment-") for uid in uids)
 
 
@@ -169,18 +173,18 @@ def _check_cli(home: Path) -> None:
 def test_a_second_start_reuses_the_data_and_reset_seeds_afresh(tmp_path: Path) -> None:
     home = tmp_path / "demo-home"
     with running_demo(home) as (info, process):
-        first = _calendar_items(info["calendar_url"])
+        first = _calendar_items(info)
         companies = len(_query(info["psa_url"], "Companies"))
         assert _stop(process) == 0
     with running_demo(home) as (info, process):
-        assert sorted(i.ref for i in _calendar_items(info["calendar_url"])) == sorted(i.ref for i in first)
+        assert sorted(i.ref for i in _calendar_items(info)) == sorted(i.ref for i in first)
         assert len(_query(info["psa_url"], "Companies")) == companies
         assert config.load_settings(home / "config.toml").psa.base_url == info["psa_url"]
         (home / "calendar" / "stray.txt").write_text("left by the first run")
         assert _stop(process) == 0
     with running_demo(home, "--reset") as (info, process):
         assert not (home / "calendar" / "stray.txt").exists()
-        assert {i.uid for i in _calendar_items(info["calendar_url"])} == DEMO_UIDS
+        assert {i.uid for i in _calendar_items(info)} == DEMO_UIDS
         assert _stop(process) == 0
 
 

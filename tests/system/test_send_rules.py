@@ -11,7 +11,6 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-from keyrings.alt.file import PlaintextKeyring
 
 from calferry.model import Origin, PersonalItem, PsaKind, ShowAs, Stamp
 from tests.system.conftest import NOAH, NORA, Cli, at
@@ -106,7 +105,7 @@ def test_r13_several_selected_items_are_sent_in_one_run_and_nothing_else(cli: Cl
 
 
 def test_r12_without_a_secret_send_asks_for_login_and_a_login_is_reused(
-    cli: Cli, file_keyring: PlaintextKeyring, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret = cli.psa_server.headers["Secret"]
     monkeypatch.delenv("CALFERRY_PSA_SECRET")

@@ -19,7 +19,7 @@ import pytest
 from icalendar import Calendar
 from typer.testing import CliRunner
 
-from calferry import config
+from calferry import config, secrets
 from calferry.cli import app
 from calferry.model import PersonalItem
 from calferry.personal.ics import IcsCalendar
@@ -51,10 +51,11 @@ def serving(*options: str) -> Iterator[dict[str, Any]]:
 
 
 def test_serve_prints_a_working_calendar_url_and_stops_on_sigterm(calferry_home: Path) -> None:
-    with serving() as info:
+    with serving("--store-file") as info:
         assert info["url"].endswith("/calferry/calendar/") and info["created"] is True
         assert Path(info["storage"]) == calferry_home / "calendar"
-        found = httpx.request("PROPFIND", info["url"], headers={"Depth": "0"}, auth=("calferry", ""))
+        password = secrets.caldav_password("calferry")
+        found = httpx.request("PROPFIND", info["url"], headers={"Depth": "0"}, auth=("calferry", password))
         assert found.status_code == 207 and "calendar" in found.text
 
 

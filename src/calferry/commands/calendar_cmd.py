@@ -12,14 +12,22 @@ from typing import Annotated, Any
 
 import typer
 
-from calferry import config, paths
+from calferry import config, paths, secrets
 from calferry.commands.common import JsonOption, console, emit_json, handles_errors
-from calferry.errors import Conflict, InputError, MalformedCalendar, PersonalCalendarError
+from calferry.errors import Conflict, CredentialsMissing, InputError, MalformedCalendar, PersonalCalendarError
 from calferry.model import PersonalItem, Window
 from calferry.personal import ical
 from calferry.personal.base import PersonalCalendar
 from calferry.personal.factory import open_calendar
-from calferry.personal.radicale import DEFAULT_CALENDAR, DEFAULT_PORT, DEFAULT_USER, RadicaleServer
+from calferry.personal.radicale import (
+    DEFAULT_CALENDAR,
+    DEFAULT_PORT,
+    DEFAULT_USER,
+    RadicaleServer,
+    install_password,
+    is_loopback,
+    write_htpasswd,
+)
 
 calendar_app = typer.Typer(help="Your own calendar: run the embedded CalDAV calendar.")
 
@@ -45,24 +53,44 @@ def prepare_calendar(storage: Path, user: str = DEFAULT_USER, name: str = DEFAUL
 @handles_errors
 def serve(
     host: Annotated[
-        str, typer.Option(help="Address to bind; beyond loopback needs --htpasswd.")
+        str, typer.Option(help="Address to bind; beyond loopback only with --htpasswd.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one (printed).")] = DEFAULT_PORT,
     storage: Annotated[
         Path | None, typer.Option(help="Storage folder (default: CALFERRY_HOME/calendar).")
     ] = None,
-    htpasswd: Annotated[Path | None, typer.Option(help="htpasswd file; required off loopback.")] = None,
+    htpasswd: Annotated[
+        Path | None, typer.Option(help="Your own htpasswd file instead of the generated password.")
+    ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="On loopback only: no password (any local user gets in).")
+    ] = False,
+    store_file: Annotated[
+        bool,
+        typer.Option(
+            "--store-file",
+            help="Without an OS keyring: keep the generated password UNENCRYPTED in CALFERRY_HOME (0600).",
+        ),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Run Radicale as your own calendar until stopped (Ctrl-C); prints the calendar URL to use."""
+    """Run Radicale as your own calendar until stopped (Ctrl-C); prints the calendar URL to use.
+
+    By default it asks for user ``calferry`` and a password generated once per install and kept as
+    calferry keeps secrets (calferry finds it itself), and answers only to its own address."""
     folder = storage or paths.data_dir("calendar")
     created = prepare_calendar(folder)
-    server = RadicaleServer(folder, host=host, port=port, htpasswd=htpasswd).start()
+    auth, where = _auth_file(host, htpasswd, no_auth, store_file)
+    server = RadicaleServer(folder, host=host, port=port, htpasswd=auth).start()
     url = server.calendar_url()
     if json_output:
-        emit_json({"url": url, "storage": str(folder), "created": created, "port": server.port})
+        emit_json(
+            {"url": url, "storage": str(folder), "created": created, "port": server.port,
+             "username": DEFAULT_USER, "password_source": where}
+        )  # fmt: skip
     else:
         console.print(f"Calendar URL: {url}", highlight=False, soft_wrap=True)
+        console.print(f"User: {DEFAULT_USER}; {_PASSWORD_WORDS[where]}", highlight=False, soft_wrap=True)
         console.print(f"Storage: {folder}  (stop with Ctrl-C)", highlight=False, soft_wrap=True)
     signal.signal(signal.SIGTERM, _interrupt)  # unwind through the finally below, as Ctrl-C does
     try:
@@ -71,6 +99,40 @@ def serve(
         pass
     finally:
         server.stop()
+
+
+_PASSWORD_WORDS = {
+    "none": "no password: anyone on this machine can read and change this calendar.",
+    "htpasswd": "passwords from your htpasswd file.",
+    secrets.KEYRING: "the password was made for this install and is kept in the OS keyring; "
+    "calferry finds it itself.",
+    secrets.FILE: "the password was made for this install and is kept UNENCRYPTED in "
+    "secrets.json in calferry's home (readable by your user only); calferry finds it itself.",
+    secrets.ENVIRONMENT: "the password is the one in CALFERRY_CALDAV_PASSWORD.",
+    secrets.COMMAND: "the password is the one personal.password_command prints.",
+}
+
+
+def _auth_file(host: str, htpasswd: Path | None, no_auth: bool, store_file: bool) -> tuple[Path | None, str]:
+    """The htpasswd file to serve with, and where its password is: the person's own file, none
+    (--no-auth; beyond loopback never), or one made from the install's password."""
+    if htpasswd is not None:
+        return htpasswd, "htpasswd"
+    if not is_loopback(host):
+        return None, "none"  # RadicaleServer refuses this: beyond loopback only with your own file
+    if no_auth:
+        return None, "none"
+    try:
+        password, where = install_password(
+            config.load_settings().personal.password_command, to_file=store_file
+        )
+    except CredentialsMissing as missing:
+        raise CredentialsMissing(
+            f"{missing.message}: the calendar's password was not made",
+            hint=f"set {secrets.CALDAV_PASSWORD_ENV} or personal.password_command, add --store-file to keep "
+            "a generated one unencrypted in calferry's home, or --no-auth to serve without one",
+        ) from None
+    return write_htpasswd(password), where
 
 
 def _interrupt(signum: int, frame: object) -> None:

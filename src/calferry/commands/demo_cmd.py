@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from calferry.commands.common import JsonOption, console, err_console, handles_errors
-from calferry.errors import ConfigError, CredentialsMissing
+from calferry.errors import ConfigError
 
 HOST = "127.0.0.1"
 DEFAULT_HOME = ".calferry-demo"
@@ -192,19 +192,22 @@ def _start_psa(stack: contextlib.ExitStack, port: int) -> _UvicornThread:
 
 
 def _start_calendar(stack: contextlib.ExitStack, folder: Path, port: int, time_zone: str) -> str:
-    """Radicale with its storage in the home; the first start loads the demo week in one PUT."""
-    from calferry.personal.radicale import DEFAULT_CALENDAR, DEFAULT_USER, RadicaleServer, bulk_put
+    """Radicale with its storage in the home, behind the home's own password (made on the first start,
+    kept in the home's secrets file as the demo PSA secret is); the first start loads the demo week."""
+    from calferry.personal import radicale
 
     storage = folder / "calendar"
-    collection = storage / "collection-root" / DEFAULT_USER / DEFAULT_CALENDAR / ".Radicale.props"
-    first_start = not collection.exists()
+    collection = storage / "collection-root" / radicale.DEFAULT_USER / radicale.DEFAULT_CALENDAR
+    first_start = not (collection / ".Radicale.props").exists()
     if port:
         _listening(_probe, port, "--calendar-port").close()  # else a server already there looks like ours
-    server = RadicaleServer(storage, host=HOST, port=port).start(quiet=True)
+    password, _ = radicale.install_password(to_file=True)
+    passwords = radicale.write_htpasswd(password)
+    server = radicale.RadicaleServer(storage, host=HOST, port=port, htpasswd=passwords).start(quiet=True)
     stack.callback(server.stop)
     url = server.calendar_url()
     if first_start:
-        bulk_put(url, _demo_week(time_zone))
+        radicale.bulk_put(url, _demo_week(time_zone), password=password)
     return url
 
 
@@ -263,19 +266,16 @@ def _configure(psa_url: str, calendar_url: str, resource: DemoResource) -> list[
 
 
 def _store_secret(username: str) -> list[str]:
-    """The demo secret is public; without a keyring it goes into this process's environment instead."""
+    """The demo secret is public and belongs to this home only: it goes into the home's secrets file
+    (0600), next to the calendar's password, never into the OS keyring where it would outlive the demo."""
     from calferry import secrets
     from calferry.psa.server import DEMO_SECRET
 
-    try:
-        secrets.store(secrets.psa_key(username), DEMO_SECRET)
-        return []
-    except CredentialsMissing:
-        os.environ[secrets.PSA_SECRET_ENV] = DEMO_SECRET
-        return [
-            "No OS keyring here: before running calferry in another shell, "
-            f"export {secrets.PSA_SECRET_ENV}={DEMO_SECRET}  (the public demo secret)"
-        ]
+    secrets.store(secrets.psa_key(username), DEMO_SECRET, to_file=True)
+    return [
+        f"The calendar asks for user calferry and the password made for this demo, kept in "
+        f"{secrets.secrets_file()} (calferry finds it itself; a calendar app needs it)."
+    ]
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -316,7 +316,16 @@ def _try_lines(folder: Path, resource: DemoResource, web_url: str | None) -> lis
         '--description "Call about the backup report"',
         f"{prefix} status",
     ]
-    return lines + ([f"open {web_url}"] if web_url else [])
+    return lines + ([_open_hint(web_url)] if web_url else [])
+
+
+_OPENERS = {"darwin": "open", "win32": "start"}
+
+
+def _open_hint(url: str) -> str:
+    """A command that opens the page where this system has one; else the address, to click or paste."""
+    opener = _OPENERS.get(sys.platform) or ("xdg-open" if shutil.which("xdg-open") else None)
+    return f"{opener} {url}" if opener else f"the web page, in any browser: {url}"
 
 
 def _announce(info: dict[str, Any], notes: list[str], as_json: bool) -> None:

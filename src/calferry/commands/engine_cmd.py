@@ -92,7 +92,7 @@ def items(
 ) -> None:
     """Your personal items with their state: not sent, sent, downloaded, edited since sent, conflict."""
     start, end = _days(from_, to)
-    with _service() as svc:
+    with Service.open(load_settings(), lazy_psa=True) as svc:
         found = svc.items(start, end)
         zone = svc.time_zone()
     if json_output:
@@ -265,7 +265,12 @@ def status(json_output: JsonOption = False) -> None:
         emit_json(info)
         return
     console.print(f"Calendar integration: {'enabled' if info['enabled'] else 'disabled (R1)'}")
-    console.print(f"Personal calendar: {info['backends']['personal']}; PSA: {info['backends']['psa']}")
+    for line in (
+        f"Your calendar ({info['backends']['personal']}): {info['calendar_url']}",
+        f"PSA: {info['psa_url']}",
+        f"You in the PSA: {info['resource'] or 'not set (psa.resource)'}",
+    ):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     links = ", ".join(f"{k} {v}" for k, v in (info["links"] or {}).items()) or "none"
     console.print(f"Links: {links}; interrupted writes to reconcile: {info['pending_intents']}")
     console.print(

@@ -1,10 +1,12 @@
 """Run Radicale as the embedded default personal calendar (``calferry calendar serve``, tests, the demo).
 
-Radicale runs as a child process (``python -m radicale --config ""``), so its threads never compete
-with ours for the GIL and stopping it is one SIGTERM. On loopback it runs with ``auth = none`` (any user
-name is accepted, nothing is checked); bound to any other address it needs an htpasswd file. Radicale's
-default since 3.5 (``denyall``) is never used. Rights are ``owner_only``: user ``calferry`` owns
-``/calferry/...``.
+Radicale runs as a child process (Radicale's own ``run()`` with ``--config ""``, behind the Host check
+of :mod:`calferry.personal.radicale_host`), so its threads never compete with ours for the GIL and
+stopping it is one SIGTERM. A request for any host name but the bound address (and, on loopback,
+``localhost``/``127.0.0.1``/``[::1]``) is refused, against DNS rebinding. With an htpasswd file it
+checks passwords (``calferry calendar serve`` makes one from a generated per-install password); without
+one, allowed only on loopback, it runs with ``auth = none``. Radicale's default since 3.5
+(``denyall``) is never used. Rights are ``owner_only``: user ``calferry`` owns ``/calferry/...``.
 
 Seeding: creating items one by one is quadratic in Radicale (each new UID walks the collection), so
 :func:`bulk_put` loads a whole multi-VEVENT VCALENDAR with one PUT onto a new collection URL (Radicale
@@ -19,15 +21,30 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_urlsafe
 
 import httpx
 
+from calferry import paths, secrets
 from calferry.errors import InputError, PersonalCalendarError, PersonalUnavailable
 
 DEFAULT_USER = "calferry"
 DEFAULT_CALENDAR = "calendar"
 DEFAULT_PORT = 5232
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+_WILDCARD = ("0.0.0.0", "::", "")
+
+
+def _machine_names() -> set[str]:
+    """This machine's host name, full name and the addresses they resolve to."""
+    names = {socket.gethostname(), socket.getfqdn()}
+    try:
+        found = socket.getaddrinfo(socket.gethostname(), None)
+    except OSError:
+        found = []
+    return {n.lower() for n in names} | {str(info[4][0]) for info in found}
 
 
 def is_loopback(host: str) -> bool:
@@ -73,13 +90,22 @@ class RadicaleServer:
         self._wait_until_up(timeout)
         return self
 
+    def allowed_hosts(self) -> list[str]:
+        """The Host headers this server answers, with its port: its address and loopback's names; on
+        a wildcard address also this machine's names and addresses."""
+        names = {self.host, *_LOOPBACK}
+        if self.host in _WILDCARD:
+            names |= _machine_names()
+        return sorted(f"[{name}]:{self.port}" if ":" in name else f"{name}:{self.port}" for name in names)
+
     def _command(self) -> list[str]:
         auth = ["--auth-type", "none"]
         if self.htpasswd is not None:
             auth = ["--auth-type", "htpasswd", "--auth-htpasswd-filename", str(self.htpasswd)]
         host = f"[{self.host}]" if ":" in self.host else self.host
         return [
-            sys.executable, "-m", "radicale", "--config", "",
+            sys.executable, "-m", "calferry.personal.radicale_host", ",".join(self.allowed_hosts()), "--",
+            "--config", "",
             "--server-hosts", f"{host}:{self.port}",
             "--storage-filesystem-folder", str(self.storage),
             "--rights-type", "owner_only",
@@ -120,6 +146,32 @@ class RadicaleServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+HTPASSWD_FILE = "calendar.htpasswd"
+
+
+def install_password(command: str = "", *, to_file: bool = False) -> tuple[str, str]:
+    """The embedded calendar's password for user ``calferry`` and where it is kept: the one calferry
+    already finds (as any CalDAV password: environment, ``personal.password_command``, keyring, file),
+    else a new random one, stored as calferry stores secrets (the OS keyring; the home's file only
+    with ``to_file``)."""
+    key = secrets.caldav_key(DEFAULT_USER)
+    source = secrets.source_of(key, secrets.CALDAV_PASSWORD_ENV, command)
+    found = secrets.caldav_password(DEFAULT_USER, command) if source else ""
+    if source and found:
+        return found, source
+    generated = token_urlsafe(24)
+    return generated, secrets.store(key, generated, to_file=to_file)
+
+
+def write_htpasswd(password: str) -> Path:
+    """``calendar.htpasswd`` in CALFERRY_HOME (0600): user ``calferry`` with a SHA-512 crypt hash."""
+    from passlib.hash import sha512_crypt  # Radicale's own dependency for htpasswd
+
+    path = paths.home() / HTPASSWD_FILE
+    paths.write_private(path, f"{DEFAULT_USER}:{sha512_crypt.hash(password)}\n")
+    return path
 
 
 def ensure_calendar(url: str, username: str = DEFAULT_USER, password: str = "") -> bool:

@@ -236,7 +236,7 @@ class AutotaskClient:
         """Find the API user's zone (no credentials needed; cached under CALFERRY_HOME for
         ``ZONE_TTL``) and connect. A client made so looks the zone up again, once, when the PSA refuses
         it as a stranger (credentials refused, or 404 for everything): the tenant may have moved."""
-        base = _cached_zone(zone_user, zone_url, clock()) or _lookup_zone(zone_user, zone_url, http, clock())
+        base = cached_zone(zone_user, zone_url, clock()) or _lookup_zone(zone_user, zone_url, http, clock())
         client = cls(base, http=http, **kwargs)
         client._zone = _ZoneSource(zone_user, zone_url, clock)
         return client
@@ -688,7 +688,7 @@ def _zone_file() -> Path:
     return paths.data_dir("psa") / "zone.json"
 
 
-def _cached_zone(user: str, zone_url: str, now: float) -> str | None:
+def cached_zone(user: str, zone_url: str, now: float) -> str | None:
     """The cached zone, if looked up less than ``ZONE_TTL`` ago."""
     try:
         cache = json.loads(_zone_file().read_text(encoding="utf-8"))

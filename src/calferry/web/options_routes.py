@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
@@ -103,15 +101,19 @@ def _page(
     )
 
 
+_SOURCES = {
+    secrets.ENVIRONMENT: f"taken from the environment ({secrets.PSA_SECRET_ENV})",
+    secrets.COMMAND: "printed by the secret command (psa.secret_command)",
+    secrets.KEYRING: "stored in the OS keyring",
+    secrets.FILE: "stored unencrypted in a file in calferry's home (secrets.json)",
+}
+_NONE = "not stored: run `calferry login`"
+
+
 def credentials_status(settings: config.Settings) -> dict[str, str]:
     """Whether a PSA secret is available and from where; never the secret itself."""
     username = settings.psa.username
-    if username and secrets.load(secrets.psa_key(username)):
-        source = "stored in the OS keyring"
-    elif os.environ.get(secrets.PSA_SECRET_ENV):
-        source = f"taken from the environment ({secrets.PSA_SECRET_ENV})"
-    else:
-        source = "not stored: run `calferry login`"
+    source = _SOURCES.get(secrets.psa_secret_source(username, settings.psa.secret_command) or "", _NONE)
     return {
         "psa_user": username or "(psa.username not set)",
         "psa_secret": source,
