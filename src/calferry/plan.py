@@ -432,25 +432,54 @@ def _get_linked(
         # R5: a personal edit without a PSA change waits for a re-send
         return _skip(personal.ref, link.psa, "R5 edited since sent; send it to update the PSA")
     fields_ = _render(item, snap, options)
+    if (
+        link.psa_hash is None
+        and options.policy != "psa-wins"
+        and not _agrees(personal, item, fields_, options)
+    ):
+        # R5-B: a link rebuilt from a stamp has no known base: the two sides differ and nothing proves
+        # which one is newer, so it is a conflict under the policy, never an update
+        reason = f"R5 conflict: the two sides differ and no last transfer is known here ({_kept(options)})"
+        return _personal_write(ActionKind.CONFLICT, personal, link, item, fields_, reason, Target.NONE)
     if personal_changed and options.policy != "psa-wins":
         # R5-B: a personal edit not yet sent meets a PSA change: reported, personal kept
-        verb = "ask: nothing changed" if options.policy == "ask" else "keep-personal: personal version kept"
-        return _personal_write(
-            ActionKind.CONFLICT,
-            personal,
-            link,
-            item,
-            fields_,
-            f"R5 conflict: edited on both sides ({verb})",
-            Target.NONE,
-        )
+        reason = f"R5 conflict: edited on both sides ({_kept(options)})"
+        return _personal_write(ActionKind.CONFLICT, personal, link, item, fields_, reason, Target.NONE)
     # R24/R29 (and R5 with psa-wins): the PSA is the master copy and overrides the personal item
-    reason = (
-        "R5 psa-wins: PSA data overrides the unsent personal edit"
-        if personal_changed
-        else "R24 PSA changed: update the personal item"
-    )
+    if personal_changed:
+        reason = "R5 psa-wins: PSA data overrides the unsent personal edit"
+    elif link.psa_hash is None:
+        reason = "R24 link restored from the stamp: the PSA's version is written where the sides differ"
+    else:
+        reason = "R24 PSA changed: update the personal item"
     return _personal_write(ActionKind.UPDATE, personal, link, item, fields_, reason, Target.PERSONAL)
+
+
+def _kept(options: GetOptions) -> str:
+    return "ask: nothing changed" if options.policy == "ask" else "keep-personal: personal version kept"
+
+
+def _agrees(personal: PersonalItem, item: PsaItem, fields_: PersonalFields, options: GetOptions) -> bool:
+    """True if the two sides hold the same thing: the PSA item's rendering changes nothing here, or the
+    PSA item is what sending the personal item would make (a sent To-Do's subject is not mapped, R18)."""
+    if not would_change(personal, fields_):
+        return True
+    if isinstance(item, PsaServiceCall):
+        return False
+    owner = item.resource_id if isinstance(item, PsaAppointment) else item.assigned_resource_id
+    me = Resource(owner, "", "", time_zone=options.time_zone)
+    choice = SendChoice(psa_kind_of(item), *_todo_choice(item))
+    try:
+        sent = personal_to_psa(personal, me, choice, item.id).value
+    except MappingError:
+        return False
+    return psa_hash(sent) == psa_hash(item)
+
+
+def _todo_choice(item: PsaAppointment | PsaToDo) -> tuple[int | None, int | None, int | None]:
+    if isinstance(item, PsaToDo):
+        return item.company_id, item.contact_id, item.action_type_id
+    return None, None, None
 
 
 def _personal_write(
