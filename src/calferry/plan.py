@@ -26,10 +26,12 @@ from calferry.mapping import (
     apply_psa_fields,
     personal_hash,
     personal_to_psa,
+    psa_fingerprint,
     psa_hash,
     psa_to_personal,
 )
 from calferry.model import (
+    Claim,
     ItemKey,
     Link,
     Origin,
@@ -335,13 +337,15 @@ def _psa_write(
 
 @dataclass(frozen=True)
 class GetOptions:
-    """R2/R26 and the guards: which kinds, the conflict policy, the deletion threshold, the zone."""
+    """R2/R26 and the guards: which kinds, the conflict policy, the deletion threshold, the zone, and
+    this device's name in claims (B9)."""
 
     kinds: tuple[PsaKind, ...] = tuple(PsaKind)
     policy: str = "keep-personal"
     delete_threshold: int = 20
     force_delete: bool = False
     time_zone: str = "UTC"
+    device: str = ""
 
 
 def downloaded_uid(ref: PsaRef) -> str:
@@ -362,10 +366,18 @@ def plan_get(
     mine = {item.key: item for item in personal_items}
     in_psa = {PsaRef(psa_kind_of(i), i.id or 0): i for i in psa.items if psa_kind_of(i) in options.kinds}
     actions = _copy_report(personal_items, by_psa)
+    claims = _claims_elsewhere(personal_items, options.device)
     for ref, psa_item in sorted(in_psa.items(), key=lambda kv: (kv[0].kind.value, kv[0].id)):
         if not window.overlaps(psa_item.start, psa_item.end):
             continue  # R26: only items inside the window are added or updated
         link = by_psa.get(ref)
+        claimed = None if link else claims.get(psa_fingerprint(psa_item))
+        if claimed is not None:
+            # B9: another device claimed a personal item and is making this PSA item from it right now
+            # (or stopped doing so): its copy is that item, never a second one
+            reason = f"another device is sending {claimed.ref} as this item; the next Get links it"
+            actions.append(_skip(claimed.ref, ref, reason))
+            continue
         action = (
             _get_linked(link, mine, psa_item, psa, options) if link else _get_new(ref, psa_item, psa, options)
         )
@@ -575,6 +587,15 @@ def _guard(
         )
 
 
+def _claims_elsewhere(items: Sequence[PersonalItem], device: str) -> dict[str, PersonalItem]:
+    """Unstamped personal items claimed by another device (B9), by the fingerprint of what it makes."""
+    return {
+        item.claim.fingerprint: item
+        for item in items
+        if item.claim is not None and item.claim.device != device and item.stamp is None
+    }
+
+
 def _copy_report(items: Sequence[PersonalItem], by_psa: Mapping[PsaRef, Link]) -> list[Action]:
     """B: report personal items carrying a stamp that belongs to another item (copy/paste)."""
     reports: list[Action] = []
@@ -643,7 +664,7 @@ _TYPES: dict[str, type[Any]] = {
     t.__name__: t
     for t in (
         PsaAppointment, PsaToDo, PsaServiceCall, ServiceCallWork, PersonalFields, Link, ItemKey, PsaRef,
-        PersonalItem, Stamp,
+        PersonalItem, Stamp, Claim,
     )
 }  # fmt: skip
 _ENUMS: dict[str, type[Enum]] = {e.__name__: e for e in (PsaKind, Origin, WorkKind, Target, ShowAs)}

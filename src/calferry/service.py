@@ -295,6 +295,7 @@ class Service:
             delete_threshold=self.settings.calendar.delete_threshold,
             force_delete=force_delete,
             time_zone=self._resource().time_zone,
+            device=self.store.device_id(),
         )
         view = read.view
         plan = plan_get(view.personal, read.psa, read.links, view.window, options, self.now())
@@ -309,6 +310,9 @@ class Service:
         personal, token = self._read_personal(window, fitting)
         links = self._links(personal)
         psa = self._read_psa(window, me, fitting, links)
+        if _unlinked(psa, links):
+            personal, token = self._caught_up(window, personal, token)
+            links = self._links(personal)
         view = GetCache(window, me, tuple(kinds), token, personal, psa.items)
         if view != cache:
             self.store.set_state(_GET_CACHE, view.to_json())
@@ -325,6 +329,21 @@ class Service:
                 return merged, changes.token
         snapshot = self.personal.list(window)
         return in_order(snapshot.items), snapshot.token
+
+    def _caught_up(
+        self, window: Window, personal: tuple[PersonalItem, ...], token: str | None
+    ) -> tuple[tuple[PersonalItem, ...], str | None]:
+        """B9: the personal side read again after the PSA, when the PSA has items not linked here.
+
+        A device sending an item claims it before making its PSA copy, so any copy the PSA read found
+        has its claim (or, later, its stamp) in this read: the Get links or leaves it, never copies it.
+        """
+        changes = self.personal.changes(window, token)
+        merged = merged_personal(personal, changes)
+        if merged is None:
+            snapshot = self.personal.list(window)
+            return in_order(snapshot.items), snapshot.token
+        return merged, changes.token
 
     def _read_psa(self, window: Window, me: int, cache: GetCache | None, links: list[Link]) -> PsaSnapshot:
         """Markers only, then the new and changed items by id; the full snapshot without a cache."""
@@ -605,6 +624,11 @@ def require_enabled(settings: Settings, what: str) -> None:
             f"{what} refused: calendar integration is disabled (R1)",
             hint="run `calferry config enable` first",
         )
+
+
+def _unlinked(psa: PsaSnapshot, links: Sequence[Link]) -> bool:
+    linked = {link.psa for link in links}
+    return any(PsaRef(psa_kind_of(item), item.id or 0) not in linked for item in psa.items)
 
 
 def _state(item: PersonalItem, link: Link | None, conflicts: set[str]) -> ItemState:
