@@ -78,7 +78,19 @@ class RunResult:
 
     @property
     def failed(self) -> list[ActionResult]:
-        return [r for r in self.results if r.outcome == "failed"]
+        """Failures of items still not done at the end of the run.
+
+        An item's last result counts: a failure made good later in the same run (the reconcile of an
+        interrupted create that was "planned again" and then done) is history, not a failure.
+        """
+        return [r for r in self.last_results() if r.outcome == "failed"]
+
+    def last_results(self) -> list[ActionResult]:
+        """The last result of each item (ref and the side written); actions without a ref each count."""
+        last: dict[object, ActionResult] = {}
+        for n, r in enumerate(self.results):
+            last[(r.action.ref, r.action.target) if r.action.ref else n] = r
+        return list(last.values())
 
     def outcomes(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -164,3 +164,14 @@ def test_b9_a_saved_create_of_an_item_stamped_since_links_the_stamp_never_a_twin
     assert (adopted.outcome, adopted.psa_id) == ("adopted", first.results[0].psa_id)
     assert len(engine.psa.items) == 1
     assert [link.psa.id for link in engine.store.links()] == [first.results[0].psa_id]
+
+
+def test_b2_a_failure_made_good_later_in_the_run_is_no_failure_of_the_run(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.calendar.create(item("a", subject="a"))
+    engine.calendar.create(item("b", subject="b", day=12))
+    with pytest.raises(Crash):
+        engine.with_checkpoint(crash_at("journaled")).send(["a", "b"])
+    result = engine.service.send(["a", "b"])
+    assert [r.outcome for r in result.results] == ["failed", "done", "done"]
+    assert result.failed == []

@@ -351,25 +351,29 @@ def _show_requests(requests: dict[str, int]) -> None:
 
 
 def _exit_on_failure(result: RunResult, *, skips_fail: bool) -> None:
-    """Every item was reported; now make the exit code say that some failed (or, for a Send, were not sent)."""
+    """Every item was reported; the exit code says whether some selected item is still not done.
+
+    Done, unchanged and adopted items count as done, also after an earlier failure in the same run;
+    an item left to another device that is sending it is named but is no failure here.
+    """
     failed = result.failed
-    if failed:
-        first = failed[0].exc
-        code = first.exit_code if isinstance(first, UserError) and first.exit_code else 1
-        err_console.print(
-            f"[bold red]{len(failed)} item(s) failed[/]; the others were applied.", highlight=False
-        )
-        raise typer.Exit(code)
     skipped = [
-        r
-        for r in result.results
-        if r.action.action is ActionKind.SKIP and not r.action.reason.startswith("unchanged")
+        r for r in result.last_results() if r.outcome == "skipped" and r.action.action is ActionKind.SKIP
     ]
-    if skips_fail and skipped:
-        err_console.print(
-            f"[bold red]{len(skipped)} selected item(s) not sent[/] (see the reasons).", highlight=False
-        )
-        raise typer.Exit(InputError.exit_code)
+    skipped = [r for r in skipped if skips_fail and not r.action.reason.startswith("unchanged")]
+    left = [r.action.ref for r in result.last_results() if r.outcome == "left"]
+    if left:
+        err_console.print(f"Left to another device that is sending them: {', '.join(left)}", highlight=False)
+    not_done = [r.action.ref or "(new)" for r in (*failed, *skipped)]
+    if not not_done:
+        return
+    err_console.print(
+        f"[bold red]{len(not_done)} item(s) not done[/]: {', '.join(not_done)}; the others were applied.",
+        highlight=False,
+    )
+    first = failed[0].exc if failed else None
+    code = InputError.exit_code if not failed else (first.exit_code if isinstance(first, UserError) else 0)
+    raise typer.Exit(code or 1)
 
 
 def _psa(kind: Any, psa_id: int | None) -> str:
