@@ -11,11 +11,11 @@ Retry policy (B2, B3):
   failures), dropped connections, timeouts and 429, with
   exponential backoff, honouring ``Retry-After`` up to ``RetryPolicy.max_delay`` (a wait longer than
   ``RetryPolicy.give_up_after``, such as the hourly limit's, is raised as ``PsaRateLimited`` at once);
-- PATCH and DELETE are retried only when the failure proves nothing was applied: 429 (refused before
-  handling) and connections that were never made; a lost answer might hide an applied change, so it
-  is raised;
-- creates are never retried: a create whose answer is lost raises, and the engine reconciles by its
-  fingerprint (``AutotaskPsa.find_matching``).
+- writes (create, PATCH, DELETE) are retried only when the failure proves nothing was applied: 429
+  (refused before handling, retried after its ``Retry-After``) and connections that were never made;
+  any other failure of a write (a 5xx, a timeout, a lost answer) might hide an applied change, so it is
+  raised: a create whose answer is lost is reconciled by its fingerprint (``AutotaskPsa.find_matching``)
+  and never sent twice blindly.
 
 Hourly budget (B3): the first request of a client looks at ``ThresholdInformation`` once (one cheap
 call, so even a short CLI run warns), then every ``threshold_every`` requests or ``threshold_seconds``.
@@ -276,9 +276,10 @@ class AutotaskClient:
     # --- writing ------------------------------------------------------------------------------
 
     def create(self, entity: str, data: Mapping[str, Any]) -> int:
-        """POST a new row (through its parent's URL where Autotask needs it); never retried."""
+        """POST a new row (through its parent's URL where Autotask needs it); retried only when the
+        answer proves nothing was made (429, no connection), like every write."""
         url = self._write_url(entity, data)
-        answer = self._call("POST", url, f"POST {_label(url)}", "never", _wire(data))
+        answer = self._call("POST", url, f"POST {_label(url)}", "write", _wire(data))
         return int(answer["itemId"])
 
     def update(self, entity: str, data: Mapping[str, Any]) -> int:
