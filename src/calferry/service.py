@@ -16,7 +16,7 @@ its own writes a Get takes them into the cache, so the next Get does not read th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -24,7 +24,14 @@ from zoneinfo import ZoneInfo
 
 from calferry.apply import ActionResult, Applier, Checkpoint, Progress, RunResult
 from calferry.config import Settings
-from calferry.errors import InputError, IntegrationDisabled, LookupFailed, MappingError, NotFound
+from calferry.errors import (
+    CalferryError,
+    InputError,
+    IntegrationDisabled,
+    LookupFailed,
+    MappingError,
+    NotFound,
+)
 from calferry.incremental import GetCache, in_order, merged_personal, merged_psa, reusable
 from calferry.links import AuditEntry, LinkStore, links_from_stamps
 from calferry.mapping import SendChoice, personal_hash, psa_to_personal
@@ -160,8 +167,10 @@ class Service:
         *,
         checkpoint: Checkpoint = _no_checkpoint,
         on_progress: Progress | None = None,
+        read_only: bool = False,
     ) -> None:
         self.settings = settings
+        self.read_only = read_only
         self.personal = personal
         self.psa = psa
         self.store = store
@@ -172,11 +181,15 @@ class Service:
 
     @classmethod
     @contextmanager
-    def open(cls, settings: Settings | None = None, *, writing: str | None = None) -> Iterator[Service]:
+    def open(
+        cls, settings: Settings | None = None, *, writing: str | None = None, locked: bool = True
+    ) -> Iterator[Service]:
         """The configured adapters and link store, holding the run lock until the block ends.
 
         ``writing`` names a use case that needs integration enabled (R1, e.g. "Send"): it is refused
         before any adapter is opened, so a disabled home says so instead of failing to connect.
+        ``locked=False`` is for reading only (``items``, previews): it neither waits for nor takes the
+        run lock, so it answers while a Get runs, and it writes nothing (no restored link, no cache).
         """
         from calferry.config import load_settings
         from calferry.personal.factory import open_calendar  # type: ignore[import-not-found,unused-ignore]
@@ -187,12 +200,12 @@ class Service:
             require_enabled(settings, writing)
         store = LinkStore.open()
         try:
-            with store.lock():
+            with store.lock() if locked else nullcontext():
                 personal = open_calendar(settings)
                 try:
                     psa = open_psa(settings)
                     try:
-                        yield cls(settings, personal, psa, store)
+                        yield cls(settings, personal, psa, store, read_only=not locked)
                     finally:
                         psa.close()
                 finally:
@@ -295,7 +308,7 @@ class Service:
             delete_threshold=self.settings.calendar.delete_threshold,
             force_delete=force_delete,
             time_zone=self._resource().time_zone,
-            device=self.store.device_id(),
+            device=str(self.store.get_state("device") or "") if self.read_only else self.store.device_id(),
         )
         view = read.view
         plan = plan_get(view.personal, read.psa, read.links, view.window, options, self.now())
@@ -314,7 +327,7 @@ class Service:
             personal, token = self._caught_up(window, personal, token)
             links = self._links(personal)
         view = GetCache(window, me, tuple(kinds), token, personal, psa.items)
-        if view != cache:
+        if view != cache and not self.read_only:
             self.store.set_state(_GET_CACHE, view.to_json())
         return _GetRead(view, psa, links)
 
@@ -520,6 +533,8 @@ class Service:
         require_enabled(self.settings, what)
 
     def _applier(self) -> Applier:
+        if self.read_only:
+            raise CalferryError("a read-only service cannot apply anything (it holds no run lock)")
         return Applier(
             self.personal,
             self.psa,
@@ -544,7 +559,7 @@ class Service:
         """The stored links, restored from stamps where the store lost them (never re-created in the PSA)."""
         known = self.store.links()
         restored = links_from_stamps(items, known)
-        for link in restored:
+        for link in restored if not self.read_only else ():
             self.store.save(link)
         return known + restored
 

@@ -91,7 +91,7 @@ def items(
 ) -> None:
     """Your personal items with their state: not sent, sent, downloaded, edited since sent, conflict."""
     start, end = _days(from_, to)
-    with _service() as svc:
+    with _service(locked=False) as svc:
         found = svc.items(start, end)
     if json_output:
         emit_json({"items": [i.to_json() for i in found]})
@@ -146,7 +146,7 @@ def send(
         "series_to": series_to,
     }
     saved = _load_plan(plan)
-    with _service("Send") as svc:
+    with _service("Send", locked=not dry_run) as svc:
         if dry_run:
             _show_plan(svc.preview_send(refs or (), **choices), svc, json_output, verbose)
             return
@@ -173,7 +173,7 @@ def get(
     _alone_with_plan(plan, {"--policy": policy, "--force-delete": force_delete, "--dry-run": dry_run})
     chosen = None if policy is None else policy.value
     saved = _load_plan(plan)
-    with _service("Get") as svc:
+    with _service("Get", locked=not dry_run) as svc:
         if dry_run:
             _show_plan(svc.preview_get(chosen, force_delete), svc, json_output, verbose)
             return
@@ -391,8 +391,9 @@ def _when(value: Any) -> str:
 
 
 @contextmanager
-def _service(writing: str | None = None) -> Iterator[Service]:
-    with Service.open(load_settings(), writing=writing) as svc:
+def _service(writing: str | None = None, *, locked: bool = True) -> Iterator[Service]:
+    """Reading commands (``items``, ``--dry-run``) pass ``locked=False``: they never wait for a run."""
+    with Service.open(load_settings(), writing=writing, locked=locked) as svc:
         yield svc
 
 
