@@ -507,6 +507,14 @@ def stamp_property(stamp: Stamp | None) -> Event:
     return {"id": STAMP_PROPERTY, "value": value}
 
 
+def _transaction_id(item: PersonalItem) -> str:
+    """Makes a retried POST create one item only; and two devices' copies of one PSA item one item (B9):
+    a copy's uid derives from the PSA id, and so does its transaction id."""
+    if item.uid and item.stamp is not None and item.stamp.origin is Origin.DOWNLOADED:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"calferry:{item.uid}"))
+    return str(uuid.uuid4())
+
+
 def event_body(item: PersonalItem, *, attendees: bool) -> Event:
     """The writable fields of ``item``; attendees only when asked (writing them sends invitations)."""
     body: Event = {
@@ -645,7 +653,7 @@ class GraphCalendar:
         body = event_body(item, attendees=_invites_allowed(item))
         if item.uid:
             body["singleValueExtendedProperties"].append({"id": UID_PROPERTY, "value": item.uid})
-        body["transactionId"] = str(uuid.uuid4())  # makes a retried POST create one item only
+        body["transactionId"] = _transaction_id(item)
         event = self._http.json("POST", f"{self._calendar()}/events", json=body)
         uid = item.uid or own_uid(event)
         self._remember_item(event["id"], uid)
