@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -168,12 +168,9 @@ class Applier:
     def _psa_create(self, action: Action) -> ActionResult:
         """R16: claim (B9), journal, create, stamp the PSA id into the personal item, link, settle."""
         item = _need(action.psa_item, action)
-        current = None
-        if action.ref:
-            claimed = self._claimed(action, item)
-            if isinstance(claimed, ActionResult):
-                return claimed
-            current = claimed
+        current = self._claimed(action, item) if action.ref else None
+        if isinstance(current, ActionResult):
+            return current  # left to another device, or linked to what it made
         intent = self.store.journal(
             self.run_id, action.action.value, action.ref, action.psa_kind, fingerprint(item), action.to_json()
         )
@@ -232,8 +229,9 @@ class Applier:
         if match is None:
             return None
         self._link_created(action, current, match)
-        message = "made by a device that stopped before linking it; linked now"
-        return ActionResult(action, "adopted", message, psa_id=match.id)
+        return ActionResult(
+            action, "adopted", "made by a device that stopped before linking it", psa_id=match.id
+        )
 
     def _unlinked_match(self, item: PsaItem) -> PsaItem | None:
         """A PSA item with ``item``'s fingerprint that no link claims yet (the journal's search, B2)."""
@@ -402,8 +400,9 @@ class Applier:
             if not restored:
                 raise StaleVersion(f"{action.ref} carries the stamp of an item linked elsewhere")
             self.store.save(restored[0])
-            message = "already sent from another device; linked to it"
-            return ActionResult(action, "adopted", message, psa_id=current.stamp.psa_id)
+            return ActionResult(
+                action, "adopted", "already sent from another device", psa_id=current.stamp.psa_id
+            )
         return current
 
     def _check_psa_version(self, action: Action) -> None:
@@ -499,7 +498,3 @@ def _need(value: Any, action: Action) -> Any:
             f"{action.ref or action.psa_kind}: the plan's {action.action.value} lacks its payload"
         )
     return value
-
-
-def results_of(plan: Plan, results: Sequence[ActionResult]) -> RunResult:
-    return RunResult(list(results), warnings=list(plan.warnings))
