@@ -465,9 +465,10 @@ def read_claim(event: Event) -> Claim | None:
     """A device's claim in calferry's claim property (JSON), or None when absent, blank or damaged."""
     value = _property(event, CLAIM_PROPERTY)
     try:
-        data = json.loads(value) if value else None
-        return None if data is None else Claim(data["device"], datetime.fromisoformat(data["at"]), data["fp"])
-    except (ValueError, KeyError, TypeError):
+        data = json.loads(value) if value else {}
+        at = datetime.fromisoformat(data["at"])
+        return Claim(str(data["device"]), at if at.tzinfo else at.replace(tzinfo=UTC), str(data["fp"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
