@@ -5,6 +5,11 @@ or a lost answer the pending intent is reconciled at the start of the next run (
 the PSA is asked for an item with that fingerprint, which is adopted (linked and stamped) instead of
 created twice (B2). One failing action is reported with its error and the rest go on.
 
+Before a Send's create, this device claims the personal item (B9): a :class:`Claim` written with the
+item's version, so of two devices (two homes on one calendar) only one wins; the other finds the
+claim and leaves the item to it, or finds the stamp and links it. A claim older than ``CLAIM_TTL``
+belongs to a device that stopped: the PSA is searched for its fingerprint before anything is made.
+
 ``checkpoint(step)`` is called after every durable step (``journaled``, ``created``, ``stamped``,
 ``linked``, ``settled``); tests make it raise to prove a re-run after a crash at any step ends clean.
 """
@@ -13,21 +18,24 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from calferry.errors import CalferryError, Conflict, NotFound, PsaUnavailable, StaleVersion
-from calferry.links import AuditEntry, LinkStore
-from calferry.mapping import apply_psa_fields, new_personal_item, personal_hash
-from calferry.model import ItemKey, Link, Origin, PersonalItem, PsaItem, PsaRef, Stamp, psa_kind_of
+from calferry.links import AuditEntry, LinkStore, links_from_stamps
+from calferry.mapping import apply_psa_fields, new_personal_item, personal_hash, psa_fingerprint
+from calferry.model import Claim, ItemKey, Link, Origin, PersonalItem, PsaItem, PsaRef, Stamp, psa_kind_of
 from calferry.personal.base import PersonalCalendar
 from calferry.plan import Action, ActionKind, Plan, Target, psa_version, with_link_versions, would_change
 from calferry.psa.base import Psa
 
 Checkpoint = Callable[[str], None]
 Progress = Callable[[int, int], None]
+
+_TRIES = 5
+"""How often a claim or a stamp is written again after another device moved the item's version."""
 
 
 def _no_checkpoint(step: str) -> None:
@@ -36,7 +44,10 @@ def _no_checkpoint(step: str) -> None:
 
 @dataclass(frozen=True)
 class ActionResult:
-    """What became of one action: done, unchanged, adopted, kept, skipped, conflict or failed."""
+    """What became of one action: done, unchanged, adopted, kept, skipped, left, conflict or failed.
+
+    ``left``: another device is sending the item right now (B9); it is done there, not here.
+    """
 
     action: Action
     outcome: str
@@ -67,7 +78,19 @@ class RunResult:
 
     @property
     def failed(self) -> list[ActionResult]:
-        return [r for r in self.results if r.outcome == "failed"]
+        """Failures of items still not done at the end of the run.
+
+        An item's last result counts: a failure made good later in the same run (the reconcile of an
+        interrupted create that was "planned again" and then done) is history, not a failure.
+        """
+        return [r for r in self.last_results() if r.outcome == "failed"]
+
+    def last_results(self) -> list[ActionResult]:
+        """The last result of each item (ref and the side written); actions without a ref each count."""
+        last: dict[object, ActionResult] = {}
+        for n, r in enumerate(self.results):
+            last[(r.action.ref, r.action.target) if r.action.ref else n] = r
+        return list(last.values())
 
     def outcomes(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -104,6 +127,7 @@ class Applier:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.checkpoint = checkpoint
         self.on_progress = on_progress
+        self.device = store.device_id()
 
     def apply(self, plan: Plan, *, check_psa_versions: bool = False) -> list[ActionResult]:
         """Apply every action; ``check_psa_versions`` also re-reads PSA items (for a saved plan)."""
@@ -142,9 +166,11 @@ class Applier:
     # --- PSA side (Send, Add, delete_series) ------------------------------------------------
 
     def _psa_create(self, action: Action) -> ActionResult:
-        """R16: journal, create, stamp the PSA id into the personal item, link, settle."""
+        """R16: claim (B9), journal, create, stamp the PSA id into the personal item, link, settle."""
         item = _need(action.psa_item, action)
-        current = self._not_yet_sent(action) if action.ref else None
+        current = self._claimed(action, item) if action.ref else None
+        if isinstance(current, ActionResult):
+            return current  # left to another device, or linked to what it made
         intent = self.store.journal(
             self.run_id, action.action.value, action.ref, action.psa_kind, fingerprint(item), action.to_json()
         )
@@ -155,6 +181,7 @@ class Applier:
             raise  # the answer may be lost: the intent stays pending and is reconciled next run (B2)
         except CalferryError:
             self.store.settle(intent, "failed")  # a clear refusal (R33 & co): nothing was created
+            self._release(current)
             raise
         self.checkpoint("created")
         if current is not None:
@@ -170,11 +197,67 @@ class Applier:
         self.store.save(with_link_versions(link, stamped, created))
         self.checkpoint("linked")
 
+    def _claimed(self, action: Action, item: PsaItem) -> PersonalItem | ActionResult:
+        """B9: the personal item with this device's claim on it, or what to report instead of a create."""
+        for _ in range(_TRIES):
+            current = self._not_yet_sent(action)
+            if isinstance(current, ActionResult):
+                return current
+            held = current.claim
+            if held is not None and held.device != self.device:
+                if held.fresh(self.now()):
+                    return ActionResult(action, "left", "another device is sending it; left to that device")
+                adopted = self._adopt_abandoned(action, item, current)
+                if adopted is not None:
+                    return adopted
+            claim = Claim(self.device, self.now(), psa_fingerprint(item))
+            try:
+                return self.personal.set_claim(current.key, claim, current.version)
+            except StaleVersion:
+                continue  # another device wrote the item meanwhile: look again
+        raise StaleVersion(f"{action.ref} kept changing while it was being claimed; try again")
+
+    def _release(self, claimed: PersonalItem | None) -> None:
+        """Nothing was created: other devices need not wait for this claim to go stale."""
+        if claimed is not None:
+            with contextlib.suppress(CalferryError):
+                self.personal.set_claim(claimed.key, None, claimed.version)
+
+    def _adopt_abandoned(self, action: Action, item: PsaItem, current: PersonalItem) -> ActionResult | None:
+        """A stale claim: its device stopped, maybe after its create; that PSA item is linked, not made twice."""
+        match = self._unlinked_match(item)
+        if match is None:
+            return None
+        self._link_created(action, current, match)
+        return ActionResult(
+            action, "adopted", "made by a device that stopped before linking it", psa_id=match.id
+        )
+
+    def _unlinked_match(self, item: PsaItem) -> PsaItem | None:
+        """A PSA item with ``item``'s fingerprint that no link claims yet (the journal's search, B2)."""
+        linked = {link.psa for link in self.store.links()}
+        matches = [m for m in self.psa.find_matching(item) if _ref(m) not in linked]
+        return matches[0] if matches else None
+
     def _stamp(self, current: PersonalItem, link: Link, created: PsaItem) -> PersonalItem:
+        """The stamp replaces this device's claim; a write by another device in between is looked past."""
         stamp = Stamp(psa_kind_of(created), created.id or 0, link.origin, link.company_id)
-        if current.stamp == stamp:
-            return current
-        return self.personal.set_stamp(current.key, stamp, current.version)
+        for _ in range(_TRIES):
+            if current.stamp == stamp:
+                return current
+            try:
+                return self.personal.set_stamp(current.key, stamp, current.version)
+            except StaleVersion:
+                current = self._same_since(current)
+        raise StaleVersion(f"{current.ref} kept changing while it was being stamped")
+
+    def _same_since(self, before: PersonalItem) -> PersonalItem:
+        """The item read again after its version moved (e.g. a sibling occurrence was claimed elsewhere);
+        StaleVersion if the item itself changed: its content, its claim or its stamp."""
+        now = self.personal.get(before.key)
+        if (personal_hash(now), now.claim, now.stamp) != (personal_hash(before), before.claim, before.stamp):
+            raise StaleVersion(f"{before.ref} changed while it was being sent")
+        return now
 
     def _psa_update(self, action: Action) -> ActionResult:
         """R17: the linked PSA item is updated in place (an idempotent PATCH: no journal needed)."""
@@ -298,21 +381,27 @@ class Applier:
             return current
         raise StaleVersion(f"{action.ref} changed since the plan was made; make a new plan")
 
-    def _not_yet_sent(self, action: Action) -> PersonalItem:
+    def _not_yet_sent(self, action: Action) -> PersonalItem | ActionResult:
         """The personal item of a first send, unless it was sent since the plan was made (never a twin).
 
         Stamping does not change an item's content hash, so :meth:`_fresh` alone would let a saved plan
-        applied twice create a second PSA item; the link (or, the store lost, a stamp the plan did not
-        see: the version moved) shows it was sent already.
+        applied twice create a second PSA item: its link shows it was sent already. A stamp the plan
+        did not see (the version moved) and no link: another device (or this one, before its store was
+        lost) sent it; its link is restored from the stamp (B9).
         """
         current = self._fresh(action)
         link = self.store.link_for(action.key)
-        sent = link.psa if link is not None else None
-        if sent is None and current.stamp is not None and current.version != action.personal_version:
-            sent = PsaRef(current.stamp.psa_kind, current.stamp.psa_id)
-        if sent is not None:
+        if link is not None:
             raise StaleVersion(
-                f"{action.ref} already sent as {sent.kind.value} {sent.id}; make a new preview"
+                f"{action.ref} already sent as {link.psa.kind.value} {link.psa.id}; make a new preview"
+            )
+        if current.stamp is not None and current.version != action.personal_version:
+            restored = links_from_stamps([current], self.store.links())
+            if not restored:
+                raise StaleVersion(f"{action.ref} carries the stamp of an item linked elsewhere")
+            self.store.save(restored[0])
+            return ActionResult(
+                action, "adopted", "already sent from another device", psa_id=current.stamp.psa_id
             )
         return current
 
@@ -360,12 +449,10 @@ class Applier:
             # interrupted after the link was saved: only the journal entry was left open
             self.store.settle(intent, "done", done.psa.id)
             return ActionResult(action, "adopted", psa_id=done.psa.id)
-        linked = {link.psa for link in self.store.links()}
-        matches = [m for m in self.psa.find_matching(item) if _ref(m) not in linked]
-        if not matches:
+        created = self._unlinked_match(item)
+        if created is None:
             self.store.settle(intent, "failed")
             return ActionResult(action, "failed", "not created before the interruption; it is planned again")
-        created = matches[0]
         if action.ref:
             # a personal item gone meanwhile leaves the PSA item as any sent item would stay
             with contextlib.suppress(NotFound):
@@ -411,7 +498,3 @@ def _need(value: Any, action: Action) -> Any:
             f"{action.ref or action.psa_kind}: the plan's {action.action.value} lacks its payload"
         )
     return value
-
-
-def results_of(plan: Plan, results: Sequence[ActionResult]) -> RunResult:
-    return RunResult(list(results), warnings=list(plan.warnings))

@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -313,6 +314,14 @@ class LinkStore:
 
     def set_state(self, key: str, value: Any) -> None:
         self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, json.dumps(value, default=str)))
+
+    def device_id(self) -> str:
+        """This home's name in the claims it writes (B9): made once, kept in the store."""
+        device = self.get_state("device")
+        if not device:
+            device = uuid.uuid4().hex[:12]
+            self.set_state("device", device)
+        return str(device)
 
     def counts(self) -> dict[str, int]:
         """Links by ``kind/origin``, for ``status``."""

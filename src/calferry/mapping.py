@@ -27,6 +27,7 @@ from calferry.model import (
     PsaToDo,
     Resource,
     When,
+    psa_kind_of,
 )
 
 PRIVATE_TITLE = "Appointment"
@@ -296,6 +297,17 @@ def psa_hash(item: PsaItem) -> str:
 
 def _text(value: str) -> str:
     return value.replace("\r\n", "\n").strip()
+
+
+def psa_fingerprint(item: PsaItem) -> str:
+    """Kind, start and end of a PSA item, hashed: what a claim says it is making (B9).
+
+    Deliberately coarse (no title, which the PSA may cut): it only keeps a Get from copying an item
+    another device is linking at that moment.
+    """
+    return _digest(
+        {"kind": psa_kind_of(item).value, "start": _instant(item.start), "end": _instant(item.end)}
+    )[:16]
 
 
 def _instant(value: When) -> str:

@@ -82,6 +82,29 @@ class Stamp:
     company_id: int | None = None
 
 
+CLAIM_TTL = timedelta(minutes=10)
+"""How long a device's claim keeps other devices away; a create takes seconds, clocks drift minutes."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A device's intent to create this item's PSA copy, written into the item before the create (B9).
+
+    Written with the item's version (If-Match, the file lock, Graph's change key), so of two devices
+    only one can claim an item; the other finds the claim and leaves the item to it. ``fingerprint``
+    names the PSA item being made (:func:`calferry.mapping.psa_fingerprint`), so a Get that finds it in
+    the PSA before the stamp is written knows whose copy it is. The stamp replaces the claim.
+    """
+
+    device: str
+    at: datetime
+    fingerprint: str
+
+    def fresh(self, now: datetime) -> bool:
+        """True while the claiming device may still be at work (a claim from the future counts too)."""
+        return abs(now - self.at) < CLAIM_TTL
+
+
 @dataclass(frozen=True)
 class PersonalItem:
     """One item of the personal calendar; an occurrence of a series has ``recurrence_id`` set.
@@ -105,6 +128,7 @@ class PersonalItem:
     recurrence_id: When | None = None
     stamp: Stamp | None = None
     version: str | None = None
+    claim: Claim | None = None
 
     @property
     def all_day(self) -> bool:

@@ -26,10 +26,12 @@ from calferry.mapping import (
     apply_psa_fields,
     personal_hash,
     personal_to_psa,
+    psa_fingerprint,
     psa_hash,
     psa_to_personal,
 )
 from calferry.model import (
+    Claim,
     ItemKey,
     Link,
     Origin,
@@ -335,13 +337,15 @@ def _psa_write(
 
 @dataclass(frozen=True)
 class GetOptions:
-    """R2/R26 and the guards: which kinds, the conflict policy, the deletion threshold, the zone."""
+    """R2/R26 and the guards: which kinds, the conflict policy, the deletion threshold, the zone, and
+    this device's name in claims (B9)."""
 
     kinds: tuple[PsaKind, ...] = tuple(PsaKind)
     policy: str = "keep-personal"
     delete_threshold: int = 20
     force_delete: bool = False
     time_zone: str = "UTC"
+    device: str = ""
 
 
 def downloaded_uid(ref: PsaRef) -> str:
@@ -362,10 +366,18 @@ def plan_get(
     mine = {item.key: item for item in personal_items}
     in_psa = {PsaRef(psa_kind_of(i), i.id or 0): i for i in psa.items if psa_kind_of(i) in options.kinds}
     actions = _copy_report(personal_items, by_psa)
+    claims = _claims_elsewhere(personal_items, options.device)
     for ref, psa_item in sorted(in_psa.items(), key=lambda kv: (kv[0].kind.value, kv[0].id)):
         if not window.overlaps(psa_item.start, psa_item.end):
             continue  # R26: only items inside the window are added or updated
         link = by_psa.get(ref)
+        claimed = None if link else claims.get(psa_fingerprint(psa_item))
+        if claimed is not None:
+            # B9: another device claimed a personal item and is making this PSA item from it right now
+            # (or stopped doing so): its copy is that item, never a second one
+            reason = f"another device is sending {claimed.ref} as this item; the next Get links it"
+            actions.append(_skip(claimed.ref, ref, reason))
+            continue
         action = (
             _get_linked(link, mine, psa_item, psa, options) if link else _get_new(ref, psa_item, psa, options)
         )
@@ -432,25 +444,54 @@ def _get_linked(
         # R5: a personal edit without a PSA change waits for a re-send
         return _skip(personal.ref, link.psa, "R5 edited since sent; send it to update the PSA")
     fields_ = _render(item, snap, options)
+    if (
+        link.psa_hash is None
+        and options.policy != "psa-wins"
+        and not _agrees(personal, item, fields_, options)
+    ):
+        # R5-B: a link rebuilt from a stamp has no known base: the two sides differ and nothing proves
+        # which one is newer, so it is a conflict under the policy, never an update
+        reason = f"R5 conflict: the two sides differ and no last transfer is known here ({_kept(options)})"
+        return _personal_write(ActionKind.CONFLICT, personal, link, item, fields_, reason, Target.NONE)
     if personal_changed and options.policy != "psa-wins":
         # R5-B: a personal edit not yet sent meets a PSA change: reported, personal kept
-        verb = "ask: nothing changed" if options.policy == "ask" else "keep-personal: personal version kept"
-        return _personal_write(
-            ActionKind.CONFLICT,
-            personal,
-            link,
-            item,
-            fields_,
-            f"R5 conflict: edited on both sides ({verb})",
-            Target.NONE,
-        )
+        reason = f"R5 conflict: edited on both sides ({_kept(options)})"
+        return _personal_write(ActionKind.CONFLICT, personal, link, item, fields_, reason, Target.NONE)
     # R24/R29 (and R5 with psa-wins): the PSA is the master copy and overrides the personal item
-    reason = (
-        "R5 psa-wins: PSA data overrides the unsent personal edit"
-        if personal_changed
-        else "R24 PSA changed: update the personal item"
-    )
+    if personal_changed:
+        reason = "R5 psa-wins: PSA data overrides the unsent personal edit"
+    elif link.psa_hash is None:
+        reason = "R24 link restored from the stamp: the PSA's version is written where the sides differ"
+    else:
+        reason = "R24 PSA changed: update the personal item"
     return _personal_write(ActionKind.UPDATE, personal, link, item, fields_, reason, Target.PERSONAL)
+
+
+def _kept(options: GetOptions) -> str:
+    return "ask: nothing changed" if options.policy == "ask" else "keep-personal: personal version kept"
+
+
+def _agrees(personal: PersonalItem, item: PsaItem, fields_: PersonalFields, options: GetOptions) -> bool:
+    """True if the two sides hold the same thing: the PSA item's rendering changes nothing here, or the
+    PSA item is what sending the personal item would make (a sent To-Do's subject is not mapped, R18)."""
+    if not would_change(personal, fields_):
+        return True
+    if isinstance(item, PsaServiceCall):
+        return False
+    owner = item.resource_id if isinstance(item, PsaAppointment) else item.assigned_resource_id
+    me = Resource(owner, "", "", time_zone=options.time_zone)
+    choice = SendChoice(psa_kind_of(item), *_todo_choice(item))
+    try:
+        sent = personal_to_psa(personal, me, choice, item.id).value
+    except MappingError:
+        return False
+    return psa_hash(sent) == psa_hash(item)
+
+
+def _todo_choice(item: PsaAppointment | PsaToDo) -> tuple[int | None, int | None, int | None]:
+    if isinstance(item, PsaToDo):
+        return item.company_id, item.contact_id, item.action_type_id
+    return None, None, None
 
 
 def _personal_write(
@@ -546,6 +587,15 @@ def _guard(
         )
 
 
+def _claims_elsewhere(items: Sequence[PersonalItem], device: str) -> dict[str, PersonalItem]:
+    """Unstamped personal items claimed by another device (B9), by the fingerprint of what it makes."""
+    return {
+        item.claim.fingerprint: item
+        for item in items
+        if item.claim is not None and item.claim.device != device and item.stamp is None
+    }
+
+
 def _copy_report(items: Sequence[PersonalItem], by_psa: Mapping[PsaRef, Link]) -> list[Action]:
     """B: report personal items carrying a stamp that belongs to another item (copy/paste)."""
     reports: list[Action] = []
@@ -614,7 +664,7 @@ _TYPES: dict[str, type[Any]] = {
     t.__name__: t
     for t in (
         PsaAppointment, PsaToDo, PsaServiceCall, ServiceCallWork, PersonalFields, Link, ItemKey, PsaRef,
-        PersonalItem, Stamp,
+        PersonalItem, Stamp, Claim,
     )
 }  # fmt: skip
 _ENUMS: dict[str, type[Enum]] = {e.__name__: e for e in (PsaKind, Origin, WorkKind, Target, ShowAs)}

@@ -16,7 +16,7 @@ its own writes a Get takes them into the cache, so the next Get does not read th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -24,7 +24,15 @@ from typing import Any
 from calferry import localtime
 from calferry.apply import ActionResult, Applier, Checkpoint, Progress, RunResult
 from calferry.config import Settings
-from calferry.errors import InputError, IntegrationDisabled, LookupFailed, MappingError, NotFound, UserError
+from calferry.errors import (
+    CalferryError,
+    InputError,
+    IntegrationDisabled,
+    LookupFailed,
+    MappingError,
+    NotFound,
+    UserError,
+)
 from calferry.incremental import GetCache, in_order, merged_personal, merged_psa, reusable
 from calferry.links import AuditEntry, LinkStore, links_from_stamps
 from calferry.mapping import SendChoice, personal_hash, psa_to_personal
@@ -177,8 +185,10 @@ class Service:
         *,
         checkpoint: Checkpoint = _no_checkpoint,
         on_progress: Progress | None = None,
+        read_only: bool = False,
     ) -> None:
         self.settings = settings
+        self.read_only = read_only
         self.personal = personal
         self.psa = psa
         self.store = store
@@ -190,13 +200,20 @@ class Service:
     @classmethod
     @contextmanager
     def open(
-        cls, settings: Settings | None = None, *, writing: str | None = None, lazy_psa: bool = False
+        cls,
+        settings: Settings | None = None,
+        *,
+        writing: str | None = None,
+        lazy_psa: bool = False,
+        locked: bool = True,
     ) -> Iterator[Service]:
         """The configured adapters and link store, holding the run lock until the block ends.
 
         ``writing`` names a use case that needs integration enabled (R1, e.g. "Send"): it is refused
         before any adapter is opened, so a disabled home says so instead of failing to connect.
         ``lazy_psa`` opens the PSA only when first used (``items`` needs only the personal side).
+        ``locked=False`` is for reading only (``items``, previews): it neither waits for nor takes the
+        run lock, so it answers while a Get runs, and it writes nothing (no restored link, no cache).
         """
         from calferry.config import load_settings
         from calferry.personal.factory import open_calendar  # type: ignore[import-not-found,unused-ignore]
@@ -207,12 +224,12 @@ class Service:
             require_enabled(settings, writing)
         store = LinkStore.open()
         try:
-            with store.lock():
+            with store.lock() if locked else nullcontext():
                 personal = open_calendar(settings)
                 try:
                     psa = LazyPsa(settings) if lazy_psa else open_psa(settings)
                     try:
-                        yield cls(settings, personal, psa, store)
+                        yield cls(settings, personal, psa, store, read_only=not locked)
                     finally:
                         psa.close()
                 finally:
@@ -329,6 +346,7 @@ class Service:
             delete_threshold=self.settings.calendar.delete_threshold,
             force_delete=force_delete,
             time_zone=self._resource().time_zone,
+            device=str(self.store.get_state("device") or "") if self.read_only else self.store.device_id(),
         )
         view = read.view
         plan = plan_get(view.personal, read.psa, read.links, view.window, options, self.now())
@@ -343,8 +361,11 @@ class Service:
         personal, token = self._read_personal(window, fitting)
         links = self._links(personal)
         psa = self._read_psa(window, me, fitting, links)
+        if _unlinked(psa, links):
+            personal, token = self._caught_up(window, personal, token)
+            links = self._links(personal)
         view = GetCache(window, me, tuple(kinds), token, personal, psa.items)
-        if view != cache:
+        if view != cache and not self.read_only:
             self.store.set_state(_GET_CACHE, view.to_json())
         return _GetRead(view, psa, links)
 
@@ -359,6 +380,21 @@ class Service:
                 return merged, changes.token
         snapshot = self.personal.list(window)
         return in_order(snapshot.items), snapshot.token
+
+    def _caught_up(
+        self, window: Window, personal: tuple[PersonalItem, ...], token: str | None
+    ) -> tuple[tuple[PersonalItem, ...], str | None]:
+        """B9: the personal side read again after the PSA, when the PSA has items not linked here.
+
+        A device sending an item claims it before making its PSA copy, so any copy the PSA read found
+        has its claim (or, later, its stamp) in this read: the Get links or leaves it, never copies it.
+        """
+        changes = self.personal.changes(window, token)
+        merged = merged_personal(personal, changes)
+        if merged is None:
+            snapshot = self.personal.list(window)
+            return in_order(snapshot.items), snapshot.token
+        return merged, changes.token
 
     def _read_psa(self, window: Window, me: int, cache: GetCache | None, links: list[Link]) -> PsaSnapshot:
         """Markers only, then the new and changed items by id; the full snapshot without a cache."""
@@ -544,6 +580,8 @@ class Service:
         require_enabled(self.settings, what)
 
     def _applier(self) -> Applier:
+        if self.read_only:
+            raise CalferryError("a read-only service cannot apply anything (it holds no run lock)")
         return Applier(
             self.personal,
             self.psa,
@@ -568,7 +606,7 @@ class Service:
         """The stored links, restored from stamps where the store lost them (never re-created in the PSA)."""
         known = self.store.links()
         restored = links_from_stamps(items, known)
-        for link in restored:
+        for link in restored if not self.read_only else ():
             self.store.save(link)
         return known + restored
 
@@ -654,6 +692,11 @@ def require_enabled(settings: Settings, what: str) -> None:
             f"{what} refused: calendar integration is disabled (R1)",
             hint="run `calferry config enable` first",
         )
+
+
+def _unlinked(psa: PsaSnapshot, links: Sequence[Link]) -> bool:
+    linked = {link.psa for link in links}
+    return any(PsaRef(psa_kind_of(item), item.id or 0) not in linked for item in psa.items)
 
 
 def _state(item: PersonalItem, link: Link | None, conflicts: set[str]) -> ItemState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from calferry.errors import (
+    CalferryError,
     NotFound,
     PermissionDenied,
     PsaAuthError,
@@ -152,6 +154,40 @@ def test_b2_create_under_lost_answer_is_not_retried_and_raises(psa_server_factor
         server.base_url + "Appointments/query", params={"search": search}, headers=server.headers
     )
     assert len(answer.json()["items"]) == 1
+
+
+def test_b3_a_create_answered_429_is_retried_after_retry_after_and_made_once(psa_server_factory: Any) -> None:
+    faults = FaultPlan(rate=0.0, seed=3, kinds=("429",), retry_after=1)
+    server = psa_server_factory(faults=faults)
+    rid = _resource_by_get(server, "tech.ny")
+    with make_client(server) as client:
+        client.verify()  # the zone and the threshold look-up, before the faults start
+        faults.rate = 0.5
+        made = [client.create("Appointments", _appointment(rid, title=f"Busy server {n}")) for n in range(12)]
+        faults.rate = 0.0
+        assert client.stats["POST Appointments"] > 12  # some creates were refused with 429 and sent again
+    assert len(set(made)) == 12
+    for n in range(12):
+        search = json.dumps({"filter": [{"op": "eq", "field": "title", "value": f"Busy server {n}"}]})
+        answer = httpx.get(
+            server.base_url + "Appointments/query", params={"search": search}, headers=server.headers
+        )
+        assert len(answer.json()["items"]) == 1  # a 429 is refused before handling: never a twin
+
+
+@pytest.mark.parametrize("kind", ["500", "503", "drop"])
+def test_b2_a_create_failing_in_a_way_that_may_hide_a_write_is_not_retried(
+    psa_server_factory: Any, kind: str
+) -> None:
+    faults = FaultPlan(rate=0.0, kinds=(kind,))
+    server = psa_server_factory(faults=faults)
+    rid = _resource_by_get(server, "tech.ny")
+    with make_client(server) as client:
+        client.verify()
+        faults.rate = 1.0
+        with pytest.raises(CalferryError):
+            client.create("Appointments", _appointment(rid, title="Not twice"))
+        assert client.stats["POST Appointments"] == 1
 
 
 def test_b3_at_most_3_requests_in_flight_per_endpoint(psa_server_factory: Any) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from calferry import errors
 from calferry.model import ItemKey, Origin, PersonalItem, PersonalKind, PsaKind, ShowAs, Stamp, Window
-from calferry.personal.graph import STAMP_PROPERTY, UID_PROPERTY, GraphCalendar
+from calferry.personal.graph import CLAIM_PROPERTY, STAMP_PROPERTY, UID_PROPERTY, GraphCalendar
 from tests.fixtures.graph_standin import GraphStandin
 from tests.graph_standin.app import EXPIRED_TOKEN
 
@@ -80,6 +80,19 @@ def test_r9_item_downloaded_from_the_psa_never_carries_attendees(
     assert graph_calendar.get(created.key).attendees == ()
 
 
+def test_b9_two_devices_copying_one_psa_item_make_one_outlook_item(graph_standin: GraphStandin) -> None:
+    copy = _item("Booked in the PSA", stamp=Stamp(PsaKind.APPOINTMENT, 42, Origin.DOWNLOADED))
+    laptop, desktop = graph_standin.calendar(), graph_standin.calendar()
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            made = list(pool.map(lambda cal: cal.create(copy), (laptop, desktop)))
+        assert made[0].uid == made[1].uid == copy.uid
+        assert [i.subject for i in laptop.list(WINDOW).items] == ["Booked in the PSA"]
+    finally:
+        laptop.close()
+        desktop.close()
+
+
 def test_r9_item_with_attendees_is_a_meeting(graph_calendar: GraphCalendar) -> None:
     created = graph_calendar.create(_item(attendees=("colleague@example.com",)))
     assert graph_calendar.get(created.key).kind is PersonalKind.MEETING
@@ -94,7 +107,8 @@ def test_r16_stamp_is_kept_in_the_one_extended_property(
     assert stamped.stamp == stamp and stamped.version != created.version
     assert graph_calendar.get(created.key).stamp == stamp
     props = graph_standin.stored(created.uid)["_props"]
-    assert sorted(p[0] for p in props.values()) == [STAMP_PROPERTY, UID_PROPERTY]  # one GUID, no other
+    assert sorted(p[0] for p in props.values()) == [CLAIM_PROPERTY, STAMP_PROPERTY, UID_PROPERTY]  # one GUID
+    assert props[CLAIM_PROPERTY.lower()][1] == ""  # the stamp leaves no claim (B9)
     graph_calendar.set_stamp(created.key, None)
     assert graph_calendar.get(created.key).stamp is None
 

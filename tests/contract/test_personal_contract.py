@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from calferry.errors import NotFound, StaleVersion
-from calferry.model import ItemKey, Origin, PersonalItem, PersonalKind, PsaKind, Stamp, Window
+from calferry.model import Claim, ItemKey, Origin, PersonalItem, PersonalKind, PsaKind, Stamp, Window
 from calferry.personal.base import PersonalCalendar
 from calferry.personal.ics import IcsCalendar
 from tests.contract.personal_support import (
@@ -55,6 +55,7 @@ WEEKLY_SERIES = SeriesSeed(
 )
 SEED = Seed((SINGLE, PRIVATE, ALL_DAY, MEETING, LONG), (WEEKLY_SERIES,))
 STAMP = Stamp(PsaKind.APPOINTMENT, 4711, Origin.SENT)
+CLAIM = Claim("laptop-1", datetime(2026, 3, 1, 8, 30, tzinfo=UTC), "0123abcd")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -307,6 +308,28 @@ def test_stamp_with_stale_version_raises(calendar: PersonalCalendar) -> None:
     with pytest.raises(StaleVersion):
         calendar.set_stamp(single.key, STAMP, single.version)
     assert calendar.get(single.key).stamp is None
+
+
+def test_b9_a_claim_is_written_once_per_version_and_the_stamp_replaces_it(
+    calendar: PersonalCalendar, factory: CalendarFactory
+) -> None:
+    single = by_ref(calendar)["single-1"]
+    claimed = calendar.set_claim(single.key, CLAIM, single.version)
+    assert claimed.claim == CLAIM and claimed.version != single.version
+    with pytest.raises(StaleVersion):  # a second device holding the old version cannot claim too
+        calendar.set_claim(single.key, replace(CLAIM, device="other"), single.version)
+    assert factory.reopen().get(single.key).claim == CLAIM
+    calendar.set_stamp(single.key, STAMP, claimed.version)
+    after = factory.reopen().get(single.key)
+    assert (after.stamp, after.claim, after.subject) == (STAMP, None, "Dentist")
+
+
+def test_b9_a_claim_on_one_occurrence_stays_on_it(calendar: PersonalCalendar) -> None:
+    target = occurrence(calendar, at(9, 9))
+    calendar.set_claim(target.key, CLAIM, target.version)
+    claims = {i.recurrence_id: i.claim for i in calendar.list(WINDOW).items if i.uid == WEEKLY.uid}
+    assert claims[at(9, 9)] == CLAIM
+    assert [c for rid, c in claims.items() if rid != at(9, 9)] == [None] * 4
 
 
 # --- changes ----------------------------------------------------------------------------------

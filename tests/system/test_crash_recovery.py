@@ -107,6 +107,8 @@ def rerun(operation: str, refs: Sequence[str] = (), *flags: str) -> list[dict[st
     done = _run([*CLI, operation, *refs, *flags, "--json"])
     body = json.loads(done.stdout or "{}")
     assert "actions" in body, f"rc={done.returncode}\n{done.stdout}\n{done.stderr}"
+    # B2: the re-run finishes what the crash left, so it tells the truth: everything is done, exit 0
+    assert done.returncode == 0, f"rc={done.returncode}\n{done.stdout}\n{done.stderr}"
     return list(body["actions"])
 
 

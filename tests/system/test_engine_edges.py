@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from calferry.cli import app
-from calferry.model import PersonalItem
+from calferry.model import ItemKey, PersonalItem
 from calferry.psa import autotask
 from tests.system.conftest import Cli, at
 from tests.system.send_helpers import daily_series, only, psa_item, vcalendar
@@ -57,6 +57,23 @@ def test_r16_a_saved_send_plan_applied_again_fails_as_stale_never_a_twin(cli: Cl
         assert stale["error"] == f"twice already sent as appointment {first['psa_id']}; make a new preview"
     assert _appointments_titled(cli, "Apply me once") == [first["psa_id"]]
     assert cli.personal("twice").stamp.psa_id == first["psa_id"]  # type: ignore[union-attr]
+
+
+def test_b2_a_partly_stale_plan_exits_non_zero_naming_only_the_item_not_done(
+    cli: Cli, tmp_path: Path
+) -> None:
+    for uid in ("kept", "edited"):
+        cli.create(PersonalItem(uid, at(3), at(3, 10), f"Plan {uid}"))
+    plan = tmp_path / "plan.json"
+    plan.write_text(cli.ok("send", "kept", "edited", "--dry-run").stdout, encoding="utf-8")
+    calendar = cli.calendar()
+    calendar.update(replace(calendar.get(ItemKey("edited")), subject="Edited after the plan"))
+    calendar.close()
+
+    outcome = cli.run("send", "--plan", str(plan))
+    assert outcome.exit_code == 7  # StaleVersion: the edited item is still not sent
+    assert [a["outcome"] for a in outcome.actions()] == ["done", "failed"]
+    assert "1 item(s) not done: edited;" in outcome.stderr
 
 
 # --- R22: series delete only deletes series ---------------------------------------------------

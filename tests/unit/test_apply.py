@@ -154,12 +154,24 @@ def test_b1_a_saved_send_plan_applied_twice_creates_one_psa_item(tmp_path: Path)
     assert_clean_send(engine, ["a"])
 
 
-def test_b1_a_saved_create_of_an_item_stamped_since_fails_even_without_its_link(tmp_path: Path) -> None:
+def test_b9_a_saved_create_of_an_item_stamped_since_links_the_stamp_never_a_twin(tmp_path: Path) -> None:
     engine = Engine(tmp_path)
     engine.calendar.create(item("a", subject="a"))
     plan = engine.service.preview_send(["a"])
-    engine.service.send(["a"])
-    engine.lose_store()  # the stamp is all that tells the item was sent
-    (failed,) = engine.service.send(plan=plan).failed
-    assert isinstance(failed.exc, StaleVersion) and "already sent as appointment" in (failed.error or "")
+    first = engine.service.send(["a"])
+    engine.lose_store()  # the stamp is all that tells the item was sent (as on a second device)
+    (adopted,) = engine.service.send(plan=plan).results
+    assert (adopted.outcome, adopted.psa_id) == ("adopted", first.results[0].psa_id)
     assert len(engine.psa.items) == 1
+    assert [link.psa.id for link in engine.store.links()] == [first.results[0].psa_id]
+
+
+def test_b2_a_failure_made_good_later_in_the_run_is_no_failure_of_the_run(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.calendar.create(item("a", subject="a"))
+    engine.calendar.create(item("b", subject="b", day=12))
+    with pytest.raises(Crash):
+        engine.with_checkpoint(crash_at("journaled")).send(["a", "b"])
+    result = engine.service.send(["a", "b"])
+    assert [r.outcome for r in result.results] == ["failed", "done", "done"]
+    assert result.failed == []

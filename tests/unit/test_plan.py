@@ -290,6 +290,37 @@ def test_r5_conflict_policy(policy: str, expected: ActionKind) -> None:
     assert action.target is (Target.PERSONAL if policy == "psa-wins" else Target.NONE)
 
 
+def from_stamp(personal: PersonalItem, kind: PsaKind = PsaKind.APPOINTMENT) -> Link:
+    """A link rebuilt from a stamp: no PSA version or hash known (second home, lost store)."""
+    return Link(personal.key, PsaRef(kind, 5), Origin.SENT, personal_hash=personal_hash(personal))
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [("keep-personal", ActionKind.CONFLICT), ("ask", ActionKind.CONFLICT), ("psa-wins", ActionKind.UPDATE)],
+)
+def test_r5_a_link_rebuilt_from_a_stamp_never_overwrites_a_difference(
+    policy: str, expected: ActionKind
+) -> None:
+    mine = item("a", subject="My words")
+    action = only(get((mine,), (psa_appt(title="Dentist"),), (from_stamp(mine),), policy=policy))
+    assert action.action is expected
+    assert action.target is (Target.PERSONAL if policy == "psa-wins" else Target.NONE)
+
+
+def test_r24_a_link_rebuilt_from_a_stamp_where_both_sides_agree_is_only_recorded() -> None:
+    mine = item("a", subject="Dentist")
+    action = only(get((mine,), (psa_appt(title="Dentist"),), (from_stamp(mine),)))
+    assert action.action is ActionKind.UPDATE and "restored from the stamp" in action.reason
+
+
+def test_r18_a_rebuilt_link_of_a_sent_todo_agrees_though_its_subject_is_not_mapped() -> None:
+    mine = item("a", subject="Call Alice about the quote")
+    todo = PsaToDo(5, ACME.id, MEETING_TYPE.id, ME.id, at(11, 9), at(11, 10), "", ALICE.id, NOW)
+    action = only(get((mine,), (todo,), (from_stamp(mine, PsaKind.TODO),)))
+    assert action.action is ActionKind.UPDATE and "restored from the stamp" in action.reason
+
+
 def test_r25_item_missing_from_psa_is_deleted_only_if_gone() -> None:
     mine = item("a", subject="Dentist")
     keep = item("b", subject="Other")

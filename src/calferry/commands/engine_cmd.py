@@ -92,7 +92,7 @@ def items(
 ) -> None:
     """Your personal items with their state: not sent, sent, downloaded, edited since sent, conflict."""
     start, end = _days(from_, to)
-    with Service.open(load_settings(), lazy_psa=True) as svc:
+    with _service(locked=False, lazy_psa=True) as svc:
         found = svc.items(start, end)
         zone = svc.time_zone()
     if json_output:
@@ -150,7 +150,7 @@ def send(
         "series_to": series_to,
     }
     saved = _load_plan(plan)
-    with _service("Send") as svc:
+    with _service("Send", locked=not dry_run) as svc:
         if dry_run:
             _show_plan(svc.preview_send(refs or (), **choices), svc, json_output, verbose)
             return
@@ -177,7 +177,7 @@ def get(
     _alone_with_plan(plan, {"--policy": policy, "--force-delete": force_delete, "--dry-run": dry_run})
     chosen = None if policy is None else policy.value
     saved = _load_plan(plan)
-    with _service("Get") as svc:
+    with _service("Get", locked=not dry_run) as svc:
         if dry_run:
             _show_plan(svc.preview_get(chosen, force_delete), svc, json_output, verbose)
             return
@@ -365,25 +365,29 @@ def _show_requests(requests: dict[str, int]) -> None:
 
 
 def _exit_on_failure(result: RunResult, *, skips_fail: bool) -> None:
-    """Every item was reported; now make the exit code say that some failed (or, for a Send, were not sent)."""
+    """Every item was reported; the exit code says whether some selected item is still not done.
+
+    Done, unchanged and adopted items count as done, also after an earlier failure in the same run;
+    an item left to another device that is sending it is named but is no failure here.
+    """
     failed = result.failed
-    if failed:
-        first = failed[0].exc
-        code = first.exit_code if isinstance(first, UserError) and first.exit_code else 1
-        err_console.print(
-            f"[bold red]{len(failed)} item(s) failed[/]; the others were applied.", highlight=False
-        )
-        raise typer.Exit(code)
     skipped = [
-        r
-        for r in result.results
-        if r.action.action is ActionKind.SKIP and not r.action.reason.startswith("unchanged")
+        r for r in result.last_results() if r.outcome == "skipped" and r.action.action is ActionKind.SKIP
     ]
-    if skips_fail and skipped:
-        err_console.print(
-            f"[bold red]{len(skipped)} selected item(s) not sent[/] (see the reasons).", highlight=False
-        )
-        raise typer.Exit(InputError.exit_code)
+    skipped = [r for r in skipped if skips_fail and not r.action.reason.startswith("unchanged")]
+    left = [r.action.ref for r in result.last_results() if r.outcome == "left"]
+    if left:
+        err_console.print(f"Left to another device that is sending them: {', '.join(left)}", highlight=False)
+    not_done = [r.action.ref or "(new)" for r in (*failed, *skipped)]
+    if not not_done:
+        return
+    err_console.print(
+        f"[bold red]{len(not_done)} item(s) not done[/]: {', '.join(not_done)}; the others were applied.",
+        highlight=False,
+    )
+    first = failed[0].exc if failed else None
+    code = InputError.exit_code if not failed else (first.exit_code if isinstance(first, UserError) else 0)
+    raise typer.Exit(code or 1)
 
 
 def _psa(kind: Any, psa_id: int | None) -> str:
@@ -396,8 +400,10 @@ def _psa(kind: Any, psa_id: int | None) -> str:
 
 
 @contextmanager
-def _service(writing: str | None = None) -> Iterator[Service]:
-    with Service.open(load_settings(), writing=writing) as svc:
+def _service(writing: str | None = None, *, locked: bool = True, lazy_psa: bool = False) -> Iterator[Service]:
+    """Reading commands (``items``, ``--dry-run``) pass ``locked=False``: they never wait for a run;
+    ``lazy_psa`` opens the PSA only when first used (``items`` needs only the personal side)."""
+    with Service.open(load_settings(), writing=writing, locked=locked, lazy_psa=lazy_psa) as svc:
         yield svc
 
 

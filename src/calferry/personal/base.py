@@ -10,6 +10,7 @@ Rules every adapter keeps:
 - ``version`` changes whenever the stored item changes; ``update``/``delete``/``set_stamp`` given a
   stale version raise ``StaleVersion`` and change nothing. ``None`` means "don't check".
 - Stamps (R16, R20) are kept per occurrence for recurring items, and survive unrelated edits.
+- A claim (B9) is kept like a stamp; writing a stamp removes the claim. Neither moves the content hash.
 - Items written from the PSA side (``create`` with a stamp of origin DOWNLOADED) never carry
   attendees: no invitation is ever sent.
 - A malformed stored item is reported in ``Snapshot.problems`` and left untouched; the rest works.
@@ -20,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from calferry.model import ItemKey, PersonalItem, Stamp, Window
+from calferry.model import Claim, ItemKey, PersonalItem, Stamp, Window
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,10 @@ class PersonalCalendar(Protocol):
 
     def set_stamp(self, key: ItemKey, stamp: Stamp | None, version: str | None = None) -> PersonalItem:
         """Write (or remove, with None) calferry's stamp on one item or occurrence, touching nothing else."""
+        ...
+
+    def set_claim(self, key: ItemKey, claim: Claim | None, version: str | None = None) -> PersonalItem:
+        """Write (or remove) a device's claim (B9) with the same version check; ``set_stamp`` removes it."""
         ...
 
     def changes(self, window: Window, token: str | None) -> Changes:

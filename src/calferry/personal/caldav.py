@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -43,7 +43,7 @@ from calferry.errors import (
     StaleVersion,
     connection_failure,
 )
-from calferry.model import ItemKey, PersonalItem, Stamp, Window
+from calferry.model import Claim, ItemKey, PersonalItem, Stamp, Window
 from calferry.personal import ical
 from calferry.personal.base import Changes, Snapshot
 from calferry.personal.radicale import ensure_calendar
@@ -183,8 +183,17 @@ class CalDavCalendar:
         self._forget(stored.url)
 
     def set_stamp(self, key: ItemKey, stamp: Stamp | None, version: str | None = None) -> PersonalItem:
+        return self._mark(key, version, lambda resource: ical.stamp_resource(resource, key, stamp))
+
+    def set_claim(self, key: ItemKey, claim: Claim | None, version: str | None = None) -> PersonalItem:
+        return self._mark(key, version, lambda resource: ical.claim_resource(resource, key, claim))
+
+    def _mark(
+        self, key: ItemKey, version: str | None, write: Callable[[ical.Resource], None]
+    ) -> PersonalItem:
+        """One PUT with If-Match: of two devices marking the same object, the second gets StaleVersion."""
         stored = self._for_write(key, version)
-        ical.stamp_resource(stored.resource, key, stamp)
+        write(stored.resource)
         self._put(stored)
         return ical.get_item(stored.resource, key, stored.etag)
 

@@ -60,6 +60,7 @@ from calferry.errors import (
     SyncTokenExpired,
 )
 from calferry.model import (
+    Claim,
     ItemKey,
     Origin,
     PersonalItem,
@@ -80,13 +81,18 @@ STAMP_GUID = "8f3c2a61-4d0b-4e7a-9b52-c4a1f07d3e19"
 """Never change it: stamps already written by calferry are found by this GUID."""
 STAMP_PROPERTY = f"String {{{STAMP_GUID}}} Name CalferryStamp"
 UID_PROPERTY = f"String {{{STAMP_GUID}}} Name CalferryUid"
+CLAIM_PROPERTY = f"String {{{STAMP_GUID}}} Name CalferryClaim"
+"""A device's claim (B9) as JSON, written with If-Match on the change key; blank once stamped."""
 """The uid an item was created with by calferry (Graph's iCalUId is read-only, so it cannot be set)."""
 SCOPES = ("Calendars.ReadWrite",)
 DEFAULT_URL = "https://graph.microsoft.com/v1.0"
 MAX_IN_FLIGHT = 4
 BATCH_LIMIT = 20
 PREFER = 'outlook.timezone="UTC", IdType="ImmutableId", outlook.body-content-type="text"'
-_EXPAND = f"singleValueExtendedProperties($filter=id eq '{STAMP_PROPERTY}' or id eq '{UID_PROPERTY}')"
+_EXPAND = (
+    f"singleValueExtendedProperties($filter=id eq '{STAMP_PROPERTY}' or id eq '{UID_PROPERTY}'"
+    f" or id eq '{CLAIM_PROPERTY}')"
+)
 _SHOW_AS = {s.value: s for s in ShowAs}
 _RETRYABLE = (429, 503, 504)
 
@@ -420,6 +426,7 @@ def _parse(event: Event, series_uid: str | None) -> PersonalItem:
         recurrence_id=_instant(event["originalStart"], all_day) if in_series else None,
         stamp=read_stamp(event),
         version=event.get("@odata.etag") or event.get("changeKey"),
+        claim=read_claim(event),
     )
 
 
@@ -454,6 +461,26 @@ def read_stamp(event: Event) -> Stamp | None:
     return Stamp(PsaKind(data["kind"]), int(data["id"]), Origin(data["origin"]), data.get("company"))
 
 
+def read_claim(event: Event) -> Claim | None:
+    """A device's claim in calferry's claim property (JSON), or None when absent, blank or damaged."""
+    value = _property(event, CLAIM_PROPERTY)
+    try:
+        data = json.loads(value) if value else {}
+        at = datetime.fromisoformat(data["at"])
+        return Claim(str(data["device"]), at if at.tzinfo else at.replace(tzinfo=UTC), str(data["fp"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def claim_property(claim: Claim | None) -> Event:
+    value = (
+        ""
+        if claim is None
+        else json.dumps({"device": claim.device, "at": claim.at.isoformat(), "fp": claim.fingerprint})
+    )
+    return {"id": CLAIM_PROPERTY, "value": value}
+
+
 def _property(event: Event, prop_id: str) -> str | None:
     """An expanded extended property's value; Graph matches property ids without regard to case."""
     for prop in event.get("singleValueExtendedProperties") or ():
@@ -479,6 +506,14 @@ def stamp_property(stamp: Stamp | None) -> Event:
         )
     )
     return {"id": STAMP_PROPERTY, "value": value}
+
+
+def _transaction_id(item: PersonalItem) -> str:
+    """Makes a retried POST create one item only; and two devices' copies of one PSA item one item (B9):
+    a copy's uid derives from the PSA id, and so does its transaction id."""
+    if item.uid and item.stamp is not None and item.stamp.origin is Origin.DOWNLOADED:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"calferry:{item.uid}"))
+    return str(uuid.uuid4())
 
 
 def event_body(item: PersonalItem, *, attendees: bool) -> Event:
@@ -619,7 +654,7 @@ class GraphCalendar:
         body = event_body(item, attendees=_invites_allowed(item))
         if item.uid:
             body["singleValueExtendedProperties"].append({"id": UID_PROPERTY, "value": item.uid})
-        body["transactionId"] = str(uuid.uuid4())  # makes a retried POST create one item only
+        body["transactionId"] = _transaction_id(item)
         event = self._http.json("POST", f"{self._calendar()}/events", json=body)
         uid = item.uid or own_uid(event)
         self._remember_item(event["id"], uid)
@@ -627,7 +662,7 @@ class GraphCalendar:
 
     def update(self, item: PersonalItem) -> PersonalItem:
         body = event_body(item, attendees=False)  # attendees are never rewritten: no updates go out
-        return self._patch(item.key, body, item.version, item.stamp)
+        return self._patch(item.key, body, item.version, stamp=item.stamp)
 
     def delete(self, key: ItemKey, version: str | None = None) -> None:
         url = _event_url(self._event_id(key))
@@ -637,7 +672,12 @@ class GraphCalendar:
         _checked(answer)
 
     def set_stamp(self, key: ItemKey, stamp: Stamp | None, version: str | None = None) -> PersonalItem:
-        return self._patch(key, {"singleValueExtendedProperties": [stamp_property(stamp)]}, version, stamp)
+        marks = [stamp_property(stamp), claim_property(None)]  # the stamp replaces a claim
+        return self._patch(key, {"singleValueExtendedProperties": marks}, version, stamp=stamp, claim=None)
+
+    def set_claim(self, key: ItemKey, claim: Claim | None, version: str | None = None) -> PersonalItem:
+        body = {"singleValueExtendedProperties": [claim_property(claim)]}
+        return self._patch(key, body, version, claim=claim)
 
     def close(self) -> None:
         if self._own_client:
@@ -712,13 +752,14 @@ class GraphCalendar:
                 break
         raise NotFound(f"no occurrence {key.ref} in Outlook", side="personal")
 
-    def _patch(self, key: ItemKey, body: Event, version: str | None, stamp: Stamp | None) -> PersonalItem:
+    def _patch(self, key: ItemKey, body: Event, version: str | None, **marks: Any) -> PersonalItem:
+        """PATCH with If-Match; ``marks`` (stamp, claim) written by it, which the answer may not expand."""
         url = _event_url(self._event_id(key))
         answer, lost = self._http.send("PATCH", url, json=body, headers=_if_match(version))
         if lost and answer.status_code == 412:
             answer = self._written_already(url, body) or answer  # else: StaleVersion below
         event = _body(_checked(answer))
-        return replace(parse_event(event, key.uid), uid=key.uid, stamp=stamp)
+        return replace(parse_event(event, key.uid), uid=key.uid, **marks)
 
     def _written_already(self, url: str, body: Event) -> httpx.Response | None:
         """The event read again if it already holds every field of ``body``: the lost write took place."""

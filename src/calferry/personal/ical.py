@@ -7,6 +7,8 @@ writing edits only the properties whose mapped value changed, so unknown propert
 
 calferry's stamp (R16) is a group of X- properties on the VEVENT that carries it: on the single event,
 on the master (then every generated occurrence shows it) or on an override (one occurrence, R20).
+A claim (B9) is one more, ``X-CALFERRY-CLAIM: <device> <UTC time> <fingerprint>``, on the same VEVENT;
+the stamp replaces it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from icalendar import Alarm, Calendar, Component, Event, Timezone, vCalAddress, 
 
 from calferry.errors import InputError, MalformedCalendar, NotFound
 from calferry.model import (
+    Claim,
     ItemKey,
     Origin,
     PersonalItem,
@@ -40,7 +43,9 @@ STAMP_KIND = "X-CALFERRY-PSA-KIND"
 STAMP_ID = "X-CALFERRY-PSA-ID"
 STAMP_COMPANY = "X-CALFERRY-COMPANY-ID"
 STAMP_ORIGIN = "X-CALFERRY-ORIGIN"
-_STAMP_PROPS = (STAMP_KIND, STAMP_ID, STAMP_COMPANY, STAMP_ORIGIN)
+CLAIM = "X-CALFERRY-CLAIM"
+_STAMP_PROPS = (STAMP_KIND, STAMP_ID, STAMP_COMPANY, STAMP_ORIGIN, CLAIM)
+_CLAIM_TIME = "%Y%m%dT%H%M%SZ"
 _ORIGIN_TEXT = {Origin.DOWNLOADED: "psa", Origin.SENT: "personal"}
 _BUSY = "X-MICROSOFT-CDO-BUSYSTATUS"
 _BUSY_TEXT = {
@@ -239,6 +244,7 @@ def item_from_event(event: Component, *, recurring: bool, version: str | None = 
         recurrence_id=_aware(rid) if recurring and rid is not None else None,
         stamp=read_stamp(event),
         version=version,
+        claim=read_claim(event),
     )
 
 
@@ -317,6 +323,18 @@ def read_stamp(event: Component) -> Stamp | None:
         )
     except ValueError:
         return None
+
+
+def read_claim(event: Component) -> Claim | None:
+    """A device's claim on this VEVENT (B9); a damaged claim reads as none."""
+    parts = str(event.get(CLAIM, "")).split()
+    if len(parts) != 3:
+        return None
+    try:
+        at = datetime.strptime(parts[1], _CLAIM_TIME).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return Claim(parts[0], at, parts[2])
 
 
 def _rid_text(event: Component) -> str | None:
@@ -417,6 +435,15 @@ def update_resource(resource: Resource, item: PersonalItem) -> None:
 
 def stamp_resource(resource: Resource, key: ItemKey, stamp: Stamp | None) -> None:
     write_stamp(target_event(resource, key), stamp)
+
+
+def claim_resource(resource: Resource, key: ItemKey, claim: Claim | None) -> None:
+    event = target_event(resource, key)
+    event.pop(CLAIM, None)
+    if claim is not None:
+        event.add(
+            CLAIM, f"{claim.device} {claim.at.astimezone(UTC).strftime(_CLAIM_TIME)} {claim.fingerprint}"
+        )
 
 
 def exclude_occurrence(resource: Resource, rid: str) -> None:

@@ -22,7 +22,7 @@ import json
 import os
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from typing import cast
 from icalendar import Calendar, Component, Event, Timezone
 
 from calferry.errors import Conflict, MalformedCalendar, NotFound, PersonalCalendarError, StaleVersion
-from calferry.model import ItemKey, PersonalItem, Stamp, Window
+from calferry.model import Claim, ItemKey, PersonalItem, Stamp, Window
 from calferry.personal import ical
 from calferry.personal.base import Changes, Snapshot
 
@@ -163,10 +163,19 @@ class IcsCalendar:
             self._write_resource(state, resource)
 
     def set_stamp(self, key: ItemKey, stamp: Stamp | None, version: str | None = None) -> PersonalItem:
+        return self._mark(key, version, lambda resource: ical.stamp_resource(resource, key, stamp))
+
+    def set_claim(self, key: ItemKey, claim: Claim | None, version: str | None = None) -> PersonalItem:
+        return self._mark(key, version, lambda resource: ical.claim_resource(resource, key, claim))
+
+    def _mark(
+        self, key: ItemKey, version: str | None, write: Callable[[ical.Resource], None]
+    ) -> PersonalItem:
+        """Version check and write under the file lock: of two devices, the second gets StaleVersion."""
         with self._locked(fcntl.LOCK_EX):
             state = self._read()
             resource = self._checked(state, key, version)
-            ical.stamp_resource(resource, key, stamp)
+            write(resource)
             return self._written(state, resource, key)
 
     def close(self) -> None:

@@ -21,11 +21,13 @@ import builtins
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from dateutil.rrule import rruleset, rrulestr
 
 from calferry.errors import Conflict, InputError, NotFound, StaleVersion
 from calferry.model import (
+    Claim,
     ItemKey,
     Origin,
     PersonalItem,
@@ -160,17 +162,23 @@ class MemoryCalendar:
         self._touch(key.uid)
 
     def set_stamp(self, key: ItemKey, stamp: Stamp | None, version: str | None = None) -> PersonalItem:
+        return self._mark(key, version, stamp=stamp, claim=None)  # the stamp replaces a claim
+
+    def set_claim(self, key: ItemKey, claim: Claim | None, version: str | None = None) -> PersonalItem:
+        return self._mark(key, version, claim=claim)
+
+    def _mark(self, key: ItemKey, version: str | None, **marks: Any) -> PersonalItem:
         entry = self._checked(key, version)
         if isinstance(entry, PersonalItem):
             if key.recurrence_id is not None:
                 raise NotFound(f"{key.uid} is not recurring", side="personal")
-            stored = replace(entry, stamp=stamp)
+            stored = replace(entry, **marks)
             self._entries[key.uid] = stored
         elif key.recurrence_id is None:
-            stored = replace(entry.master, stamp=stamp)
+            stored = replace(entry.master, **marks)
             entry.master = stored
         else:
-            stored = replace(self._occurrence(entry, key), stamp=stamp, version=None)
+            stored = replace(self._occurrence(entry, key), **marks, version=None)
             entry.overrides[key.recurrence_id] = stored
         self._touch(key.uid)
         return self._versioned(stored)

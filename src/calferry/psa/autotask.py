@@ -12,12 +12,12 @@ Retry policy (B2, B3):
   failures), dropped connections, timeouts and 429, with
   exponential backoff, honouring ``Retry-After`` up to ``RetryPolicy.max_delay`` (a wait longer than
   ``RetryPolicy.give_up_after``, such as the hourly limit's, is raised as ``PsaRateLimited`` at once);
-- PATCH and DELETE are retried only when the failure proves nothing was applied: 429 (refused before
-  handling) and connections that were never made; a lost answer might hide an applied change, so it
-  is raised;
-- creates are retried only when refused by a limit (429, or Autotask's thread/threshold words with any
-  status and no ``Retry-After``): refused before handling, nothing was made. Otherwise never: a create
-  whose answer is lost raises, and the engine reconciles by its fingerprint (``AutotaskPsa.find_matching``).
+- writes (create, PATCH, DELETE) are retried only when the failure proves nothing was applied: 429
+  or Autotask's thread/threshold words with any status (refused before handling, retried after
+  ``Retry-After`` where given) and connections that were never made;
+  any other failure of a write (a 5xx, a timeout, a lost answer) might hide an applied change, so it is
+  raised: a create whose answer is lost is reconciled by its fingerprint (``AutotaskPsa.find_matching``)
+  and never sent twice blindly.
 
 Hourly budget (B3): the first request of a client looks at ``ThresholdInformation`` once (one cheap
 call, so even a short CLI run warns), then every ``threshold_every`` requests or ``threshold_seconds``.
@@ -102,7 +102,7 @@ CHILD_URLS: dict[str, tuple[str, str, str]] = {
     "Tasks": ("Projects", "projectID", "Tasks"),
 }
 
-Mode = Literal["read", "write", "create", "never"]
+Mode = Literal["read", "write", "never"]
 
 
 class _Secret:
@@ -306,10 +306,10 @@ class AutotaskClient:
     # setting the tenant may have off. A refusal to impersonate raises ``ImpersonationRefused``.
 
     def create(self, entity: str, data: Mapping[str, Any], *, as_resource: int | None = None) -> int:
-        """POST a new row (through its parent's URL where Autotask needs it); retried only when a limit
-        refused it (nothing was made)."""
+        """POST a new row (through its parent's URL where Autotask needs it); retried only when the
+        answer proves nothing was made (a limit refused it, no connection), like every write."""
         url = self._write_url(entity, data)
-        answer = self._call("POST", url, f"POST {_label(url)}", "create", _wire(data), acting=as_resource)
+        answer = self._call("POST", url, f"POST {_label(url)}", "write", _wire(data), acting=as_resource)
         return int(answer["itemId"])
 
     def update(self, entity: str, data: Mapping[str, Any], *, as_resource: int | None = None) -> int:
@@ -421,8 +421,6 @@ class AutotaskClient:
     def _retry_delay(self, error: PsaError, attempt: int, mode: Mode) -> float | None:
         """How long to wait before retrying, or None to raise now (see the module docstring)."""
         if mode == "never" or attempt + 1 >= self.retry.attempts:
-            return None
-        if mode == "create" and not isinstance(error, PsaRateLimited):
             return None
         if isinstance(error, PsaRateLimited):
             if error.retry_after is None:

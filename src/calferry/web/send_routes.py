@@ -155,6 +155,10 @@ def _outcome(row: MappingRow, result: RunResult) -> MappingRow:
                 row, result=f"Unchanged since the last send: {_psa_name(done.action)}", warnings=warnings
             )
         return replace(row, error=done.action.reason, warnings=warnings)
+    if done.outcome == "left":  # B9: another device is sending it right now
+        return replace(row, result="Another device is sending it; left to that device", warnings=warnings)
+    if done.outcome == "adopted":  # B9: sent from another device (or before the store was lost)
+        return replace(row, result=f"Already sent: {_psa_name(done.action, done.psa_id)}", warnings=warnings)
     verb = "Created" if done.action.action.value == "create" else "Updated"
     return replace(row, result=f"{verb} {_psa_name(done.action, done.psa_id)}", warnings=warnings)
 
