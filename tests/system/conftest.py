@@ -107,6 +107,8 @@ class Cli:
     def psa_get(self, entity: str, item_id: int) -> dict[str, Any] | None:
         with self.psa() as client:
             answer = client.get(f"{entity}/{item_id}")
+        if answer.status_code == 404:  # Autotask answers a missing id with 404
+            return None
         answer.raise_for_status()
         item: dict[str, Any] | None = answer.json().get("item")
         return item

@@ -40,7 +40,7 @@ def set_zone(cli: Cli, zone: str) -> None:
     """The PSA administrator moves Nora's office to ``zone`` (the REST API cannot write locations)."""
     with cli.psa_server.state.engine.begin() as conn:
         conn.execute(
-            text('UPDATE "InternalLocations" SET "ianaTimeZone" = :zone WHERE id = :id'),
+            text('UPDATE "InternalLocations" SET "timeZone" = :zone WHERE id = :id'),
             {"zone": zone, "id": NEW_YORK_LOCATION},
         )
 
