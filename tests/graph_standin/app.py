@@ -109,7 +109,7 @@ class Handler:
         top = min(int(query.get("$top", "10")), 1000)
         skip = int(query.get("$skip", "0"))
         expand = _expanded(query)
-        page = [render(e, expand) for e in events[skip : skip + top]]
+        page = [render(e, expand, _selected(query)) for e in events[skip : skip + top]]
         out: dict[str, Any] = {"@odata.context": f"{self.base}/$metadata#events", "value": page}
         if skip + top < len(events):
             rest = {k: v for k, v in query.items() if k != "$skip"}
@@ -122,7 +122,7 @@ class Handler:
         return self._page(found, query, f"{self.base}/me/calendars/{cal}/events")
 
     def get(self, query: dict[str, str], id: str, **_: Any) -> Answer:
-        return 200, {}, render(self.mailbox.find(id), _expanded(query))
+        return 200, {}, render(self.mailbox.find(id), _expanded(query), _selected(query))
 
     def create(self, body: Event, cal: str = DEFAULT_CALENDAR, **_: Any) -> Answer:
         return 201, {}, render(self.mailbox.create(_calendar(cal), body), None)
@@ -234,6 +234,12 @@ def _window(query: dict[str, str]) -> tuple[datetime, datetime]:
 def _expanded(query: dict[str, str]) -> list[str] | None:
     match = _EXPAND.search(query.get("$expand", ""))
     return [m.replace("''", "'") for m in _ID_EQ.findall(match.group(1))] if match else None
+
+
+def _selected(query: dict[str, str]) -> list[str] | None:
+    """The fields a ``$select`` names (None: Graph's default projection)."""
+    text = query.get("$select")
+    return None if text is None else [f.strip() for f in text.split(",") if f.strip()]
 
 
 def _filter(text: str) -> tuple[str | None, tuple[str, str] | None]:

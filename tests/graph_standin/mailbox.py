@@ -214,6 +214,7 @@ class Mailbox:
             type="occurrence",
             seriesMasterId=master["id"],
             originalStart=original.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            occurrenceId=f"OID.{master['id']}.{original.date().isoformat()}",
             iCalUId=f"{master['iCalUId']}{_rid(original)}",
             recurrence=None,
             start={"dateTime": to_graph_time(original), "timeZone": "UTC"},
@@ -260,6 +261,7 @@ class Mailbox:
             type="seriesMaster" if body.get("recurrence") else "singleInstance",
             seriesMasterId=None,
             originalStart=None,
+            occurrenceId=None,
             transactionId=txn,
             _calendar=calendar,
             _props=_props(body),
@@ -355,11 +357,26 @@ def _removed(tombstone: Event, mailbox: Mailbox, start: datetime, end: datetime)
     ]
 
 
-def render(event: Event, expand: list[str] | None) -> Event:
-    """The wire form: public keys, times in UTC, ``@odata.etag`` from the change key, expanded properties."""
-    out = {k: copy.deepcopy(v) for k, v in event.items() if not k.startswith("_")}
+NOT_BY_DEFAULT = frozenset({"originalStart"})
+"""Fields Graph leaves out of its default projection: only a ``$select`` naming them brings them."""
+
+
+def render(event: Event, expand: list[str] | None, select: list[str] | None = None) -> Event:
+    """The wire form: public keys, times in UTC, ``@odata.etag`` from the change key, expanded properties.
+
+    Without ``select`` (Graph's default projection) ``originalStart`` is missing, as real calendarView,
+    instances and event answers show; with it only the named fields (and ``id``) come back.
+    """
+    public = {k: v for k, v in event.items() if not k.startswith("_")}
+    if select is None:
+        public = {k: v for k, v in public.items() if k not in NOT_BY_DEFAULT}
+    else:
+        public = {k: v for k, v in public.items() if k in select or k == "id"}
+    out = copy.deepcopy(public)
     out["@odata.etag"] = f'W/"{event["changeKey"]}"'
-    out["start"], out["end"] = utc_stamp(event["start"]), utc_stamp(event["end"])
+    for key in ("start", "end"):
+        if key in out:
+            out[key] = utc_stamp(event[key])
     props = [event["_props"][p.lower()] for p in expand or () if p.lower() in event["_props"]]
     if props:
         out["singleValueExtendedProperties"] = [{"id": p[0], "value": p[1]} for p in props]

@@ -86,7 +86,13 @@ DEFAULT_URL = "https://graph.microsoft.com/v1.0"
 MAX_IN_FLIGHT = 4
 BATCH_LIMIT = 20
 PREFER = 'outlook.timezone="UTC", IdType="ImmutableId", outlook.body-content-type="text"'
+_FIELDS = (
+    "id,type,seriesMasterId,originalStart,occurrenceId,start,end,isAllDay,subject,body,location,"
+    "sensitivity,categories,isReminderOn,reminderMinutesBeforeStart,showAs,attendees,iCalUId,changeKey"
+)
+"""Every field calferry reads: ``originalStart`` is not in Graph's default projection, so it is asked for."""
 _EXPAND = f"singleValueExtendedProperties($filter=id eq '{STAMP_PROPERTY}' or id eq '{UID_PROPERTY}')"
+_READ = {"$select": _FIELDS, "$expand": _EXPAND}
 _SHOW_AS = {s.value: s for s in ShowAs}
 _RETRYABLE = (429, 503, 504)
 
@@ -379,14 +385,17 @@ def translate(status: int, body: Event) -> CalferryError:
 # --- reading Graph events ---------------------------------------------------------------------
 
 
-def parse_event(event: Event, series_uid: str | None = None) -> PersonalItem:
+def parse_event(
+    event: Event, series_uid: str | None = None, series_start: datetime | None = None
+) -> PersonalItem:
     """One Graph event (single, occurrence, exception or series master) as a personal item.
 
     ``series_uid`` is the uid of an occurrence's series (its master's uid); without it the master's
-    Graph id stands in.
+    Graph id stands in. ``series_start`` (the master's start in the series' zone) names an exception
+    whose ``originalStart`` did not come back (see :func:`original_start`).
     """
     try:
-        return _parse(event, series_uid)
+        return _parse(event, series_uid, series_start)
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise MalformedCalendar(f"unreadable Outlook event: {exc!r}", where=str(event.get("id"))) from exc
 
@@ -400,7 +409,7 @@ def _in_series(event: Event) -> bool:
     return event.get("type") in ("occurrence", "exception")
 
 
-def _parse(event: Event, series_uid: str | None) -> PersonalItem:
+def _parse(event: Event, series_uid: str | None, series_start: datetime | None) -> PersonalItem:
     kind = event.get("type") or "singleInstance"
     in_series = _in_series(event)
     all_day = bool(event.get("isAllDay"))
@@ -417,7 +426,7 @@ def _parse(event: Event, series_uid: str | None) -> PersonalItem:
         show_as=_SHOW_AS.get(event.get("showAs") or "", ShowAs.BUSY),
         attendees=tuple(a["emailAddress"]["address"] for a in event.get("attendees") or ()),
         recurring=kind != "singleInstance",
-        recurrence_id=_instant(event["originalStart"], all_day) if in_series else None,
+        recurrence_id=original_start(event, series_start) if in_series else None,
         stamp=read_stamp(event),
         version=event.get("@odata.etag") or event.get("changeKey"),
     )
@@ -433,6 +442,25 @@ def _when(value: dict[str, str], all_day: bool) -> When:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown time zone {zone!r}") from exc
     return _nearest_day(aware) if all_day else aware.astimezone(UTC)
+
+
+def original_start(event: Event, series_start: datetime | None = None) -> When:
+    """An occurrence's original start: ``originalStart`` when Graph sent it, else from ``occurrenceId``.
+
+    Graph leaves ``originalStart`` out unless it is selected. An unmodified occurrence starts at its
+    original start; an exception's ``occurrenceId`` (``OID.<master id>.<yyyy-mm-dd>``) names the original
+    day, and the series' start (``series_start``, in the series' zone) its time of day.
+    """
+    all_day = bool(event.get("isAllDay"))
+    if event.get("originalStart"):
+        return _instant(str(event["originalStart"]), all_day)
+    if event.get("type") == "occurrence":
+        return _when(event["start"], all_day)
+    day = str(event.get("occurrenceId") or "").rpartition(".")[2]
+    if not day or series_start is None:
+        raise KeyError("originalStart")
+    moment = datetime.combine(date.fromisoformat(day), series_start.timetz())
+    return _nearest_day(moment) if all_day else moment.astimezone(UTC)
 
 
 def _instant(text: str, all_day: bool) -> When:
@@ -514,12 +542,25 @@ def _invites_allowed(item: PersonalItem) -> bool:
     return bool(item.attendees) and (item.stamp is None or item.stamp.origin is not Origin.DOWNLOADED)
 
 
+def _series_zone_start(master: Event) -> datetime:
+    """The master's start in the zone the series was made in (its wall time names every occurrence)."""
+    start = _utc(_when(master["start"], False))
+    zone = str(master.get("originalStartTimeZone") or "UTC")
+    with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+        return start.astimezone(ZoneInfo(WINDOWS_TO_OLSON.get(zone, zone)))
+    return start
+
+
 def _utc(value: When) -> datetime:
     return (
         value.astimezone(UTC)
         if isinstance(value, datetime)
         else datetime(value.year, value.month, value.day, tzinfo=UTC)
     )
+
+
+def _wire_instant(value: When) -> str:
+    return _iso(value) if isinstance(value, datetime) else f"{value.isoformat()}T00:00:00Z"
 
 
 def _iso(moment: datetime) -> str:
@@ -568,6 +609,7 @@ class GraphCalendar:
         self._uids: dict[str, str] = {}  # that Graph id -> uid
         self._occurrence_ids: dict[tuple[str, str], str] = {}  # (uid, recurrence id) -> Graph id
         self._occurrences: dict[str, str] = {}  # occurrence Graph id -> series uid
+        self._starts: dict[str, datetime] = {}  # series master Graph id -> its start in the series' zone
         self._issued: set[str] = set()  # delta links handed out while the id maps were kept
 
     @classmethod
@@ -592,9 +634,9 @@ class GraphCalendar:
 
     def get(self, key: ItemKey) -> PersonalItem:
         if key.recurrence_id is None:
-            event = self._http.json("GET", _event_url(self._graph_id(key.uid)), params={"$expand": _EXPAND})
+            event = self._http.json("GET", _event_url(self._graph_id(key.uid)), params=_READ)
             return parse_event(event)
-        return parse_event(self._occurrence(key), key.uid)
+        return parse_event(self._occurrence(key), key.uid, self._series_start(key.uid))
 
     def changes(self, window: Window, token: str | None) -> Changes:
         if token is None or not token.startswith(self._base_url):
@@ -679,7 +721,7 @@ class GraphCalendar:
             return self._ids[uid]
         prop = f"ep/id eq '{UID_PROPERTY}' and ep/value eq '{_quoted(uid)}'"
         for condition in (f"iCalUId eq '{_quoted(uid)}'", f"singleValueExtendedProperties/any(ep: {prop})"):
-            params = {"$filter": condition, "$expand": _EXPAND}
+            params = {"$filter": condition, **_READ}
             for event in self._http.items(f"{self._calendar()}/events", params):
                 if own_uid(event) == uid:
                     self._remember_item(event["id"], uid)
@@ -698,12 +740,12 @@ class GraphCalendar:
         master, rid = _event_url(self._graph_id(key.uid)), key.recurrence_id or ""
         at = _utc(parse_recurrence_id(rid))
         for reach in (timedelta(days=2), timedelta(days=400)):
-            params = {"startDateTime": _iso(at - reach), "endDateTime": _iso(at + reach), "$expand": _EXPAND}
+            params = {"startDateTime": _iso(at - reach), "endDateTime": _iso(at + reach), **_READ}
             try:
                 for event in self._http.items(
                     f"{master}/instances", {**params, "$top": str(self._page_size)}
                 ):
-                    if _rid_text(event) == rid:
+                    if self._rid_text(event) == rid:
                         self._occurrence_ids[(key.uid, rid)] = event["id"]
                         return event
             except PersonalCalendarError as exc:
@@ -718,11 +760,13 @@ class GraphCalendar:
         if lost and answer.status_code == 412:
             answer = self._written_already(url, body) or answer  # else: StaleVersion below
         event = _body(_checked(answer))
+        if key.recurrence_id is not None:  # the answer is the default projection, without originalStart
+            event = {**event, "originalStart": _wire_instant(parse_recurrence_id(key.recurrence_id))}
         return replace(parse_event(event, key.uid), uid=key.uid, stamp=stamp)
 
     def _written_already(self, url: str, body: Event) -> httpx.Response | None:
         """The event read again if it already holds every field of ``body``: the lost write took place."""
-        current = self._http.call("GET", url, params={"$expand": _EXPAND})
+        current = self._http.call("GET", url, params=_READ)
         event = _body(current)
         return current if _comparable(_written_over(event, body)) == _comparable(event) else None
 
@@ -732,17 +776,19 @@ class GraphCalendar:
         return {"startDateTime": _iso(window.start), "endDateTime": _iso(window.end)}
 
     def _view(self, window: Window) -> tuple[tuple[PersonalItem, ...], tuple[str, ...]]:
-        params = {**self._window_params(window), "$top": str(self._page_size), "$expand": _EXPAND}
+        params = {**self._window_params(window), "$top": str(self._page_size), **_READ}
         return self._items(builtins.list(self._http.items(f"{self._calendar()}/calendarView", params)))
 
     def _items(self, events: builtins.list[Event]) -> tuple[tuple[PersonalItem, ...], tuple[str, ...]]:
         """Parse events, naming occurrences by their series' uid; unreadable ones become problems."""
-        self._learn_masters({e["seriesMasterId"] for e in events if _in_series(e)} - set(self._uids))
+        masters = {e["seriesMasterId"] for e in events if _in_series(e)}
+        self._learn_masters({m for m in masters if m not in self._uids or m not in self._starts})
         items: builtins.list[PersonalItem] = []
         problems: builtins.list[str] = []
         for event in events:
             try:
-                item = parse_event(event, self._uids.get(str(event.get("seriesMasterId"))))
+                master = str(event.get("seriesMasterId"))
+                item = parse_event(event, self._uids.get(master), self._starts.get(master))
             except MalformedCalendar as exc:
                 problems.append(str(exc))
                 continue
@@ -752,11 +798,27 @@ class GraphCalendar:
 
     def _learn_masters(self, master_ids: set[str]) -> None:
         """Series uids come from the masters (an occurrence's iCalUId is its own), read in $batch."""
-        query = urlencode({"$select": "id,iCalUId,type", "$expand": _EXPAND}, quote_via=quote)
+        select = "id,iCalUId,type,start,originalStartTimeZone"
+        query = urlencode({"$select": select, "$expand": _EXPAND}, quote_via=quote)
         urls = [f"/me/events/{quote(m, safe='')}?{query}" for m in sorted(master_ids)]
         for member in self._http.batch(_batch_requests(urls)).values():
             for master in self._member_events(member):
                 self._remember_item(master["id"], own_uid(master))
+                self._starts[master["id"]] = _series_zone_start(master)
+
+    def _series_start(self, uid: str) -> datetime | None:
+        """The series' first start in its own zone (names exceptions that came without originalStart)."""
+        master_id = self._graph_id(uid)
+        if master_id not in self._starts:
+            self._learn_masters({master_id})
+        return self._starts.get(master_id)
+
+    def _rid_text(self, event: Event) -> str | None:
+        try:
+            original = original_start(event, self._starts.get(str(event.get("seriesMasterId"))))
+        except (KeyError, ValueError):
+            return None
+        return format_recurrence_id(original)
 
     def _full(self, window: Window, link: str | None = None) -> Changes:
         if link is None:
@@ -816,7 +878,7 @@ class GraphCalendar:
     ) -> tuple[tuple[PersonalItem, ...], tuple[str, ...]]:
         """Changed singles by id and changed series whole (their instances in the window), via $batch."""
         window_query = urlencode({**self._window_params(window), "$top": str(self._page_size)})
-        expand = urlencode({"$expand": _EXPAND}, quote_via=quote)
+        expand = urlencode(_READ, quote_via=quote)
         urls = [f"/me/events/{quote(i, safe='')}?{expand}" for i in sorted(singles)]
         urls += [f"/me/events/{quote(m, safe='')}/instances?{window_query}&{expand}" for m in sorted(series)]
         events: builtins.list[Event] = []
@@ -856,11 +918,6 @@ def _batch_requests(urls: builtins.list[str]) -> builtins.list[Event]:
     return [
         {"id": str(n), "method": "GET", "url": u, "headers": {"Prefer": PREFER}} for n, u in enumerate(urls)
     ]
-
-
-def _rid_text(event: Event) -> str | None:
-    original = event.get("originalStart")
-    return None if not original else format_recurrence_id(_instant(original, bool(event.get("isAllDay"))))
 
 
 def _event_url(event_id: str) -> str:
