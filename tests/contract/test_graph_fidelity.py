@@ -6,16 +6,20 @@ without a live tenant") it proves; the stand-in answers as the real service does
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calferry.model import Window
+from calferry import errors
+from calferry.model import ItemKey, Origin, PersonalItem, PsaKind, Stamp, Window
 from calferry.personal import graph
 from tests.fixtures.graph_standin import TOKEN, GraphStandin
+from tests.graph_standin.mailbox import DEFAULT_CALENDAR
 
 WINDOW = Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
 NINE = datetime(2026, 11, 2, 9, tzinfo=UTC)
@@ -100,3 +104,92 @@ def test_all_day_exception_without_original_start_is_named_by_its_day() -> None:
     }
     series_start = datetime(2026, 11, 2, tzinfo=ZoneInfo("Europe/Berlin"))
     assert graph.parse_event(exception, "uid", series_start).recurrence_id == date(2026, 11, 9)
+
+
+# --- writes to a meeting the technician organises would mail its attendees -----------------------
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def _meeting(calendar: graph.GraphCalendar, graph_standin: GraphStandin) -> PersonalItem:
+    """A meeting the technician sent from Outlook to two customers (the invitations are theirs)."""
+    meeting = PersonalItem(
+        "m-1", NINE, NINE + timedelta(hours=1), "Kick-off", attendees=("a@customer.test", "b@customer.test")
+    )
+    created = calendar.create(meeting)
+    graph_standin.mailbox.sent_mail.clear()
+    return calendar.get(created.key)
+
+
+def test_a_meeting_you_organise_is_not_rewritten_and_the_report_says_what_the_psa_changed(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
+) -> None:
+    current = _meeting(graph_calendar, graph_standin)
+    later = datetime(2026, 11, 3, 15, 30, tzinfo=BERLIN)
+    wanted = replace(current, subject="Kick-off (moved)", start=later, end=later + timedelta(hours=1))
+    with pytest.raises(errors.MeetingNotChanged) as refused:
+        graph_calendar.update(wanted)
+    text = str(refused.value)
+    assert "Kick-off" in text and "2 attendees" in text and "update" in text
+    assert "Tue 03 Nov 2026 15:30–16:30 (Europe/Berlin)" in text and "“Kick-off (moved)”" in text
+    assert "R24" not in text and "--" not in text
+    assert graph_standin.mailbox.sent_mail == []
+    assert graph_calendar.get(current.key).version == current.version
+
+
+def test_a_meeting_you_organise_is_not_deleted(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
+) -> None:
+    current = _meeting(graph_calendar, graph_standin)
+    with pytest.raises(errors.MeetingNotChanged, match="cancellation"):
+        graph_calendar.delete(current.key, current.version)
+    assert graph_standin.mailbox.sent_mail == []
+    assert graph_standin.calendar().get(current.key).subject == "Kick-off"
+
+
+def test_a_meeting_you_organise_is_not_stamped(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
+) -> None:
+    current = _meeting(graph_calendar, graph_standin)
+    fresh = graph_standin.calendar()  # knows nothing of the meeting yet: asks Outlook first
+    kept = fresh.set_stamp(current.key, Stamp(PsaKind.APPOINTMENT, 7, Origin.SENT), current.version)
+    assert kept.stamp is None and kept.version == current.version
+    assert graph_standin.mailbox.sent_mail == []
+    assert not [m for m, _ in graph_standin.mailbox.stats.requests if m == "PATCH"]
+
+
+def test_an_occurrence_of_a_series_you_organise_is_neither_moved_nor_deleted(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
+) -> None:
+    graph_standin.seed_series(
+        "Weekly review",
+        NINE,
+        NINE + timedelta(hours=1),
+        3,
+        attendees=[{"emailAddress": {"address": "c@customer.test"}, "type": "required"}],
+    )
+    graph_standin.mailbox.sent_mail.clear()
+    second = graph_calendar.list(WINDOW).items[1]
+    with pytest.raises(errors.MeetingNotChanged, match="1 attendee"):
+        graph_calendar.update(replace(second, start=second.start + timedelta(hours=1)))
+    with pytest.raises(errors.MeetingNotChanged):
+        graph_calendar.delete(second.key, second.version)
+    with pytest.raises(errors.MeetingNotChanged):
+        graph_calendar.delete(ItemKey(second.uid))
+    assert graph_standin.mailbox.sent_mail == []
+
+
+def test_a_meeting_someone_else_organises_is_updated_in_your_calendar_only(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
+) -> None:
+    body = {
+        "subject": "Their meeting",
+        "start": {"dateTime": "2026-11-04T10:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-11-04T11:00:00", "timeZone": "UTC"},
+        "attendees": [{"emailAddress": {"address": "me@contoso.test"}, "type": "required"}],
+    }
+    graph_standin.mailbox.create(DEFAULT_CALENDAR, body, ical_uid="theirs", organizer="boss@partner.test")
+    item = graph_calendar.get(ItemKey("theirs"))
+    graph_calendar.set_stamp(item.key, Stamp(PsaKind.APPOINTMENT, 8, Origin.SENT), item.version)
+    updated = graph_calendar.update(replace(graph_calendar.get(item.key), subject="Their meeting (PSA)"))
+    assert updated.subject == "Their meeting (PSA)" and graph_standin.mailbox.sent_mail == []

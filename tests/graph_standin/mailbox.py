@@ -75,6 +75,15 @@ class Faults:
         return True
 
 
+@dataclass(frozen=True)
+class Mail:
+    """A message a real mailbox sends on its own: ``kind`` is invitation, update or cancellation."""
+
+    kind: str
+    subject: str
+    to: tuple[str, ...]
+
+
 @dataclass
 class Stats:
     """What the stand-in saw: requests (method, path?query) and their answers' statuses, Prefer headers,
@@ -137,6 +146,11 @@ class Mailbox:
         self.generation = 0
         self.faults = Faults()
         self.stats = Stats()
+        self.sent_mail: list[Mail] = []
+        """What Exchange would have mailed to attendees: a meeting the owner organises mails them on
+        POST (invitation), on any PATCH (update: Graph has no way to say "don't notify", and whether a
+        change of an extended property alone notifies is not documented, so here it does) and on
+        DELETE (cancellation)."""
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -228,10 +242,13 @@ class Mailbox:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def create(self, calendar: str, body: Event, ical_uid: str | None = None) -> Event:
+    def create(
+        self, calendar: str, body: Event, ical_uid: str | None = None, organizer: str | None = None
+    ) -> Event:
         """POST .../events; a repeated ``transactionId`` returns the event made the first time.
 
-        ``ical_uid`` seeds an item as if imported from an .ics file (Graph itself never takes one).
+        ``ical_uid`` seeds an item as if imported from an .ics file (Graph itself never takes one);
+        ``organizer`` seeds a meeting someone else sent to this mailbox.
         """
         txn = body.get("transactionId")
         for made in self.events.values():
@@ -262,6 +279,9 @@ class Mailbox:
             seriesMasterId=None,
             originalStart=None,
             occurrenceId=None,
+            isOrganizer=organizer in (None, self.owner),
+            organizer={"emailAddress": {"address": organizer or self.owner}},
+            isCancelled=False,
             transactionId=txn,
             _calendar=calendar,
             _props=_props(body),
@@ -271,12 +291,14 @@ class Mailbox:
         self.events[event_id] = event
         self._stamp(event)
         self._changed(event_id)
+        self._mail("invitation", event)
         return event
 
     def patch(self, event_id: str, body: Event, if_match: str | None) -> Event:
         """PATCH an event; patching an occurrence turns it into an exception of its series."""
         target = self.find(event_id)
         _check_etag(target, if_match)
+        self._mail("update", target)
         if target["type"] not in ("occurrence", "exception"):
             props = {**target["_props"], **_props(body)}
             target.update(_writable(body), _props=props)
@@ -294,6 +316,7 @@ class Mailbox:
     def delete(self, event_id: str, if_match: str | None) -> None:
         target = self.find(event_id)
         _check_etag(target, if_match)
+        self._mail("cancellation", target)
         if target["type"] in ("occurrence", "exception"):
             master = self.events[target["seriesMasterId"]]
             rid = event_id.rpartition("_OCC_")[2]
@@ -303,6 +326,11 @@ class Mailbox:
             return
         del self.events[event_id]
         self._changed(event_id, tombstone=target)
+
+    def _mail(self, kind: str, event: Event) -> None:
+        to = tuple(a["emailAddress"]["address"] for a in event.get("attendees") or ())
+        if to and event.get("isOrganizer"):
+            self.sent_mail.append(Mail(kind, str(event.get("subject", "")), to))
 
     def _stamp(self, event: Event) -> None:
         change_key = base64.b64encode(uuid.uuid4().bytes[:12]).decode()

@@ -52,6 +52,7 @@ from calferry.errors import (
     CredentialsMissing,
     InputError,
     MalformedCalendar,
+    MeetingNotChanged,
     NotFound,
     PermissionDenied,
     PersonalCalendarError,
@@ -88,7 +89,8 @@ BATCH_LIMIT = 20
 PREFER = 'outlook.timezone="UTC", IdType="ImmutableId", outlook.body-content-type="text"'
 _FIELDS = (
     "id,type,seriesMasterId,originalStart,occurrenceId,start,end,isAllDay,subject,body,location,"
-    "sensitivity,categories,isReminderOn,reminderMinutesBeforeStart,showAs,attendees,iCalUId,changeKey"
+    "sensitivity,categories,isReminderOn,reminderMinutesBeforeStart,showAs,attendees,iCalUId,changeKey,"
+    "isOrganizer,isCancelled"
 )
 """Every field calferry reads: ``originalStart`` is not in Graph's default projection, so it is asked for."""
 _EXPAND = f"singleValueExtendedProperties($filter=id eq '{STAMP_PROPERTY}' or id eq '{UID_PROPERTY}')"
@@ -610,6 +612,7 @@ class GraphCalendar:
         self._occurrence_ids: dict[tuple[str, str], str] = {}  # (uid, recurrence id) -> Graph id
         self._occurrences: dict[str, str] = {}  # occurrence Graph id -> series uid
         self._starts: dict[str, datetime] = {}  # series master Graph id -> its start in the series' zone
+        self._meetings: dict[str, tuple[str, ...]] = {}  # Graph id -> attendees Outlook would mail
         self._issued: set[str] = set()  # delta links handed out while the id maps were kept
 
     @classmethod
@@ -635,8 +638,10 @@ class GraphCalendar:
     def get(self, key: ItemKey) -> PersonalItem:
         if key.recurrence_id is None:
             event = self._http.json("GET", _event_url(self._graph_id(key.uid)), params=_READ)
-            return parse_event(event)
-        return parse_event(self._occurrence(key), key.uid, self._series_start(key.uid))
+        else:
+            event = self._occurrence(key)
+        self._note_meeting(event)
+        return parse_event(event, key.uid, self._series_start(key.uid) if key.recurrence_id else None)
 
     def changes(self, window: Window, token: str | None) -> Changes:
         if token is None or not token.startswith(self._base_url):
@@ -665,13 +670,18 @@ class GraphCalendar:
         event = self._http.json("POST", f"{self._calendar()}/events", json=body)
         uid = item.uid or own_uid(event)
         self._remember_item(event["id"], uid)
+        self._note_meeting(event)
         return replace(parse_event(event), uid=uid, stamp=item.stamp)
 
     def update(self, item: PersonalItem) -> PersonalItem:
-        body = event_body(item, attendees=False)  # attendees are never rewritten: no updates go out
+        if attendees := self._mailed(item.key):
+            raise _update_refusal(self.get(item.key), item, len(attendees))
+        body = event_body(item, attendees=False)  # attendees are never rewritten
         return self._patch(item.key, body, item.version, item.stamp)
 
     def delete(self, key: ItemKey, version: str | None = None) -> None:
+        if attendees := self._mailed(key):
+            raise _delete_refusal(self.get(key), len(attendees))
         url = _event_url(self._event_id(key))
         answer, lost = self._http.send("DELETE", url, headers=_if_match(version))
         if lost and answer.status_code == 404:
@@ -679,6 +689,13 @@ class GraphCalendar:
         _checked(answer)
 
     def set_stamp(self, key: ItemKey, stamp: Stamp | None, version: str | None = None) -> PersonalItem:
+        """A meeting the technician organises is not stamped (its link alone knows it was sent).
+
+        Whether Exchange mails attendees for a PATCH of an extended property alone is not documented,
+        and calferry promises to mail no one, so such a meeting is left as it is.
+        """
+        if self._mailed(key):
+            return self.get(key)
         return self._patch(key, {"singleValueExtendedProperties": [stamp_property(stamp)]}, version, stamp)
 
     def close(self) -> None:
@@ -704,6 +721,19 @@ class GraphCalendar:
         raise ConfigError(
             f"no Outlook calendar {wanted!r}", hint=f"personal.graph_calendar; calendars: {names}"
         )
+
+    def _mailed(self, key: ItemKey) -> tuple[str, ...]:
+        """The attendees Outlook would mail if this event were written: those of a meeting we organise."""
+        event_id = self._event_id(key)
+        if event_id not in self._meetings:
+            params = {"$select": "id,isOrganizer,attendees"}
+            self._note_meeting(self._http.json("GET", _event_url(event_id), params=params))
+        return self._meetings[event_id]
+
+    def _note_meeting(self, event: Event) -> None:
+        """Graph leaves nothing unsaid about organisers: without ``isOrganizer``, assume the worst."""
+        attendees = tuple(a["emailAddress"]["address"] for a in event.get("attendees") or ())
+        self._meetings[str(event["id"])] = attendees if event.get("isOrganizer", True) else ()
 
     def _remember_item(self, graph_id: str, uid: str) -> None:
         self._ids[uid], self._uids[graph_id] = graph_id, uid
@@ -793,6 +823,7 @@ class GraphCalendar:
                 problems.append(str(exc))
                 continue
             self._remember(event, item)
+            self._note_meeting(event)
             items.append(item)
         return tuple(items), tuple(problems)
 
@@ -900,6 +931,49 @@ class GraphCalendar:
         if body.get("@odata.nextLink"):
             found.extend(self._http.items(body["@odata.nextLink"]))
         return found
+
+
+def _update_refusal(current: PersonalItem, wanted: PersonalItem, attendees: int) -> MeetingNotChanged:
+    """What the PSA changed in a meeting calferry may not write, and what the technician can do."""
+    changes = []
+    if wanted.subject != current.subject:
+        changes.append(f"the title “{wanted.subject}”")
+    if (_utc(wanted.start), _utc(wanted.end)) != (_utc(current.start), _utc(current.end)):
+        changes.append(f"the time {_span(wanted)}")
+    if wanted.location != current.location:
+        changes.append(f"the location “{wanted.location}”")
+    if wanted.description != current.description:
+        changes.append("a new description")
+    message = (
+        f"“{current.subject}” was not changed in Outlook: it is a meeting you organise with "
+        f"{_attendees(attendees)}, and changing it would e-mail them an update. "
+        f"The PSA now has {', '.join(changes) or 'changes'}."
+    )
+    hint = "change the meeting in Outlook yourself if they should know; until then each Get says so"
+    return MeetingNotChanged(message, hint=hint)
+
+
+def _delete_refusal(current: PersonalItem, attendees: int) -> MeetingNotChanged:
+    message = (
+        f"“{current.subject}” ({_span(current)}) is gone from the PSA but was kept in Outlook: it is a "
+        f"meeting you organise with {_attendees(attendees)}, and deleting it would e-mail them a cancellation."
+    )
+    hint = "cancel the meeting in Outlook yourself if it is off; until then each Get says so"
+    return MeetingNotChanged(message, hint=hint)
+
+
+def _attendees(count: int) -> str:
+    return "1 attendee" if count == 1 else f"{count} attendees"
+
+
+def _span(item: PersonalItem) -> str:
+    """The item's time as a person reads it, in the zone it was given in (the technician's, from the PSA)."""
+    start, end = item.start, item.end
+    if not isinstance(start, datetime) or not isinstance(end, datetime):
+        last = end - timedelta(days=1)
+        return f"{start:%a %d %b %Y}" + ("" if last <= start else f" to {last:%a %d %b %Y}") + " (all day)"
+    zone = getattr(start.tzinfo, "key", None) or start.tzname() or "UTC"
+    return f"{start:%a %d %b %Y %H:%M}–{end.astimezone(start.tzinfo):%H:%M} ({zone})"
 
 
 def _written_over(event: Event, body: Event) -> Event:
