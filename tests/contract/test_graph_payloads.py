@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from calferry import errors, secrets
 from calferry.config import Settings
 from calferry.model import Origin, PersonalItem, PersonalKind, PsaKind, ShowAs, Stamp, Window
-from calferry.personal import graph
+from calferry.personal import graph, token_cache
 from tests.fixtures.graph_standin import GraphStandin
 
 PAYLOADS = Path(__file__).parent.parent / "fixtures" / "graph"
@@ -285,7 +285,7 @@ def test_silent_refresh_uses_the_stored_sign_in_and_keeps_the_refreshed_cache_in
     tokens = graph.MsalTokens(TENANT, CLIENT_ID, make_app=make_app)
     assert tokens() == "refreshed-access-token"
     assert apps[0].asked == [(["Calendars.ReadWrite"], "tech@contoso.com")]
-    stored = json.loads(secrets.load(CACHE_NAME) or "{}")
+    stored = json.loads(token_cache.load(CACHE_NAME) or "{}")
     assert {t["secret"] for t in stored["RefreshToken"].values()} == {"rotated-refresh-token"}
     assert {t["secret"] for t in stored["AccessToken"].values()} == {"refreshed-access-token"}
 

@@ -45,7 +45,6 @@ import httpx
 import msal
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from calferry import secrets
 from calferry.errors import (
     CalferryError,
     ConfigError,
@@ -72,6 +71,7 @@ from calferry.model import (
     format_recurrence_id,
     parse_recurrence_id,
 )
+from calferry.personal import token_cache
 from calferry.personal.base import Changes, Snapshot
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ TokenProvider = Callable[[], str]
 Event = dict[str, Any]
 
 
-# --- sign-in (msal device code flow, token cache in the OS keyring) ---------------------------
+# --- sign-in (msal device code flow, token cache in the OS keyring: see token_cache) ------------
 
 
 def _cache_name(tenant: str, client_id: str) -> str:
@@ -162,7 +162,7 @@ class MsalTokens:
     def _silent(self) -> dict[str, Any] | None:
         name = _cache_name(self._tenant, self._client_id)
         if self._app is None:
-            stored = secrets.load(name)
+            stored = token_cache.load(name)
             if not stored:
                 return None
             self._cache.deserialize(stored)
@@ -176,7 +176,7 @@ class MsalTokens:
         except Exception as exc:  # network errors from requests
             raise PersonalUnavailable(f"cannot reach Microsoft Entra: {type(exc).__name__}") from exc
         if self._cache.has_state_changed:
-            secrets.store(name, self._cache.serialize())
+            token_cache.save(name, self._cache.serialize())
         return dict(result) if result else None
 
 
@@ -199,14 +199,14 @@ def sign_in(settings: Settings, show: Callable[[str], None], *, app: Any = None)
             hint="an administrator may have to grant consent for Calendars.ReadWrite (docs/outlook.md)",
         )
     store = getattr(application, "token_cache", None) or cache
-    secrets.store(_cache_name(tenant, client_id), store.serialize())
+    token_cache.save(_cache_name(tenant, client_id), store.serialize())
     claims = result.get("id_token_claims") or {}
     return str(claims.get("preferred_username") or claims.get("name") or "signed in")
 
 
 def sign_out(settings: Settings) -> bool:
     """Forget the Outlook tokens (``calferry logout --outlook``); False if none were stored."""
-    return secrets.delete(_cache_name(settings.personal.graph_tenant, settings.personal.graph_client_id))
+    return token_cache.forget(_cache_name(settings.personal.graph_tenant, settings.personal.graph_client_id))
 
 
 # --- HTTP: concurrency gate, retries, error translation ---------------------------------------
