@@ -193,3 +193,58 @@ def test_a_meeting_someone_else_organises_is_updated_in_your_calendar_only(
     graph_calendar.set_stamp(item.key, Stamp(PsaKind.APPOINTMENT, 8, Origin.SENT), item.version)
     updated = graph_calendar.update(replace(graph_calendar.get(item.key), subject="Their meeting (PSA)"))
     assert updated.subject == "Their meeting (PSA)" and graph_standin.mailbox.sent_mail == []
+
+
+# --- bodies are kept as Outlook stores them ------------------------------------------------------
+
+TEAMS_BLOB = (
+    '<div style="width:100%">________________________________________________________________________________'
+    '<div><b>Microsoft Teams meeting</b></div><a href="https://teams.microsoft.com/l/meetup-join/19%3ameeting_x'
+    '%40thread.v2/0">Click here to join the meeting</a></div>'
+)
+
+
+def _stored_html(graph_standin: GraphStandin, uid: str, html: str, **fields: object) -> None:
+    body = {
+        "subject": "Site visit",
+        "body": {"contentType": "html", "content": html},
+        "start": {"dateTime": "2026-11-05T13:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-11-05T14:00:00", "timeZone": "UTC"},
+        **fields,
+    }
+    graph_standin.mailbox.create(DEFAULT_CALENDAR, body, ical_uid=uid, organizer="boss@partner.test")
+
+
+def test_an_update_that_leaves_the_description_alone_leaves_the_html_body_and_its_teams_blob(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
+) -> None:
+    html = f"<html><body><p>Bring the <b>badge</b>.</p>{TEAMS_BLOB}</body></html>"
+    _stored_html(graph_standin, "teams-1", html, isOnlineMeeting=True)
+    current = graph_calendar.get(ItemKey("teams-1"))
+    assert "Bring the badge." in current.description and "<b>" not in current.description
+    later = current.start + timedelta(hours=2)  # type: ignore[operator]
+    graph_calendar.update(replace(current, start=later, end=later + timedelta(hours=1)))
+    assert graph_standin.stored("teams-1")["body"] == {"contentType": "html", "content": html}
+
+
+def test_a_new_description_is_written_as_html_where_the_item_was_html(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
+) -> None:
+    _stored_html(graph_standin, "html-1", "<html><body><p>Old <i>notes</i></p></body></html>")
+    current = graph_calendar.get(ItemKey("html-1"))
+    graph_calendar.update(replace(current, description="Ticket T2026.11 <urgent>\nCall first"))
+    stored = graph_standin.stored("html-1")["body"]
+    assert stored["contentType"] == "html"
+    assert "Ticket T2026.11 &lt;urgent&gt;<br>" in stored["content"] and "Call first" in stored["content"]
+    assert graph_calendar.get(current.key).description == "Ticket T2026.11 <urgent>\nCall first"
+
+
+def test_an_online_meetings_body_is_never_rewritten(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
+) -> None:
+    html = f"<html><body>Agenda{TEAMS_BLOB}</body></html>"
+    _stored_html(graph_standin, "teams-2", html, isOnlineMeeting=True)
+    current = graph_calendar.get(ItemKey("teams-2"))
+    updated = graph_calendar.update(replace(current, subject="Site visit (PSA)", description="New text"))
+    assert updated.subject == "Site visit (PSA)"
+    assert graph_standin.stored("teams-2")["body"]["content"] == html

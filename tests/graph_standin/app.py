@@ -23,6 +23,7 @@ from tests.graph_standin.mailbox import (
     Mailbox,
     decode_token,
     encode_token,
+    html_to_text,
     render,
     sparse,
 )
@@ -67,7 +68,8 @@ class Handler:
             if match and verb == method:
                 params = {k: v for k, v in match.groupdict().items() if v is not None}
                 try:
-                    return handler(query=query, headers=headers, body=body, **params)
+                    status, out_headers, out = handler(query=query, headers=headers, body=body, **params)
+                    return status, out_headers, _bodies_as_asked(out, headers.get("prefer", ""))
                 except GraphError as err:
                     return err.status, err.headers, err.body()
         return 400, {}, GraphError(400, "BadRequest", f"unsupported {method} {path}").body()
@@ -234,6 +236,17 @@ def _window(query: dict[str, str]) -> tuple[datetime, datetime]:
 def _expanded(query: dict[str, str]) -> list[str] | None:
     match = _EXPAND.search(query.get("$expand", ""))
     return [m.replace("''", "'") for m in _ID_EQ.findall(match.group(1))] if match else None
+
+
+def _bodies_as_asked(out: Any, prefer: str) -> Any:
+    """Bodies as stored, or as text under ``Prefer: outlook.body-content-type="text"`` (HTML converted)."""
+    if 'outlook.body-content-type="text"' not in prefer or not isinstance(out, dict):
+        return out
+    for event in out.get("value", [out]) if isinstance(out.get("value", []), list) else [out]:
+        body = event.get("body") if isinstance(event, dict) else None
+        if isinstance(body, dict) and body.get("contentType") == "html":
+            event["body"] = {"contentType": "text", "content": html_to_text(str(body.get("content", "")))}
+    return out
 
 
 def _selected(query: dict[str, str]) -> list[str] | None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import html
 import json
 import math
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -117,6 +119,14 @@ def parse_time(stamp: dict[str, str]) -> datetime:
 def utc_stamp(stamp: dict[str, str]) -> dict[str, str]:
     """What Graph answers under ``Prefer: outlook.timezone="UTC"``."""
     return {"dateTime": to_graph_time(parse_time(stamp)), "timeZone": "UTC"}
+
+
+def html_to_text(content: str) -> str:
+    """Roughly what Exchange makes of an HTML body when text is asked for: tags gone, breaks kept."""
+    text = re.sub(r"(?is)<(head|style|script)\b.*?</\1>", "", re.sub(r"\s*[\r\n]\s*", " ", content))
+    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", text)
+    text = html.unescape(re.sub(r"<[^>]+>", "", text))
+    return "\n".join(line.strip() for line in text.replace("\r", "").split("\n")).strip()
 
 
 def _rid(value: datetime) -> str:
@@ -425,6 +435,7 @@ _WRITABLE = [
     "attendees",
     "location",
     "recurrence",
+    "isOnlineMeeting",
 ]
 
 

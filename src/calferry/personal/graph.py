@@ -29,13 +29,14 @@ from __future__ import annotations
 import builtins
 import contextlib
 import functools
+import html
 import itertools
 import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -612,7 +613,7 @@ class GraphCalendar:
         self._occurrence_ids: dict[tuple[str, str], str] = {}  # (uid, recurrence id) -> Graph id
         self._occurrences: dict[str, str] = {}  # occurrence Graph id -> series uid
         self._starts: dict[str, datetime] = {}  # series master Graph id -> its start in the series' zone
-        self._meetings: dict[str, tuple[str, ...]] = {}  # Graph id -> attendees Outlook would mail
+        self._seen: dict[str, _Seen] = {}  # Graph id -> what a write must know of the event
         self._issued: set[str] = set()  # delta links handed out while the id maps were kept
 
     @classmethod
@@ -640,7 +641,7 @@ class GraphCalendar:
             event = self._http.json("GET", _event_url(self._graph_id(key.uid)), params=_READ)
         else:
             event = self._occurrence(key)
-        self._note_meeting(event)
+        self._note(event)
         return parse_event(event, key.uid, self._series_start(key.uid) if key.recurrence_id else None)
 
     def changes(self, window: Window, token: str | None) -> Changes:
@@ -670,13 +671,16 @@ class GraphCalendar:
         event = self._http.json("POST", f"{self._calendar()}/events", json=body)
         uid = item.uid or own_uid(event)
         self._remember_item(event["id"], uid)
-        self._note_meeting(event)
+        self._note(event)
         return replace(parse_event(event), uid=uid, stamp=item.stamp)
 
     def update(self, item: PersonalItem) -> PersonalItem:
         if attendees := self._mailed(item.key):
             raise _update_refusal(self.get(item.key), item, len(attendees))
         body = event_body(item, attendees=False)  # attendees are never rewritten
+        del body["body"]
+        if (new_body := self._body_for(self._event_id(item.key), item.description)) is not None:
+            body["body"] = new_body
         return self._patch(item.key, body, item.version, item.stamp)
 
     def delete(self, key: ItemKey, version: str | None = None) -> None:
@@ -724,16 +728,42 @@ class GraphCalendar:
 
     def _mailed(self, key: ItemKey) -> tuple[str, ...]:
         """The attendees Outlook would mail if this event were written: those of a meeting we organise."""
-        event_id = self._event_id(key)
-        if event_id not in self._meetings:
-            params = {"$select": "id,isOrganizer,attendees"}
-            self._note_meeting(self._http.json("GET", _event_url(event_id), params=params))
-        return self._meetings[event_id]
+        return self._known(self._event_id(key)).mailed
 
-    def _note_meeting(self, event: Event) -> None:
+    def _known(self, event_id: str) -> _Seen:
+        if event_id not in self._seen:
+            params = {"$select": "id,isOrganizer,attendees,body"}
+            self._note(self._http.json("GET", _event_url(event_id), params=params))
+        return self._seen[event_id]
+
+    def _note(self, event: Event) -> None:
         """Graph leaves nothing unsaid about organisers: without ``isOrganizer``, assume the worst."""
         attendees = tuple(a["emailAddress"]["address"] for a in event.get("attendees") or ())
-        self._meetings[str(event["id"])] = attendees if event.get("isOrganizer", True) else ()
+        self._seen[str(event["id"])] = _Seen(
+            attendees if event.get("isOrganizer", True) else (),
+            (event.get("body") or {}).get("content") or "" if "body" in event else None,
+        )
+
+    def _body_for(self, event_id: str, description: str) -> Event | None:
+        """The body to write for a new description, as Outlook keeps it; None to leave it alone.
+
+        The body is read as stored (not as text): HTML stays HTML, and an online meeting's body,
+        which holds its join information (a Teams meeting's blob), is never rewritten.
+        """
+        if description == self._known(event_id).text:
+            return None
+        stored_prefer = PREFER.replace(', outlook.body-content-type="text"', "")
+        event = self._http.json(
+            "GET",
+            _event_url(event_id),
+            params={"$select": "body,isOnlineMeeting"},
+            headers={"Prefer": stored_prefer},
+        )
+        if event.get("isOnlineMeeting"):
+            return None
+        if (event.get("body") or {}).get("contentType") == "html":
+            return {"contentType": "html", "content": _text_as_html(description)}
+        return {"contentType": "text", "content": description}
 
     def _remember_item(self, graph_id: str, uid: str) -> None:
         self._ids[uid], self._uids[graph_id] = graph_id, uid
@@ -798,6 +828,8 @@ class GraphCalendar:
         """The event read again if it already holds every field of ``body``: the lost write took place."""
         current = self._http.call("GET", url, params=_READ)
         event = _body(current)
+        if (body.get("body") or {}).get("contentType") == "html":  # read back as text: not comparable
+            body = {k: v for k, v in body.items() if k != "body"}
         return current if _comparable(_written_over(event, body)) == _comparable(event) else None
 
     # --- listing ---------------------------------------------------------------------------------
@@ -823,7 +855,7 @@ class GraphCalendar:
                 problems.append(str(exc))
                 continue
             self._remember(event, item)
-            self._note_meeting(event)
+            self._note(event)
             items.append(item)
         return tuple(items), tuple(problems)
 
@@ -931,6 +963,19 @@ class GraphCalendar:
         if body.get("@odata.nextLink"):
             found.extend(self._http.items(body["@odata.nextLink"]))
         return found
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What a write must know of an event: who Outlook would mail, and its body as text (None: unread)."""
+
+    mailed: tuple[str, ...]
+    text: str | None
+
+
+def _text_as_html(text: str) -> str:
+    lines = "<br>\n".join(html.escape(line) for line in text.split("\n"))
+    return f"<html><body>{lines}</body></html>"
 
 
 def _update_refusal(current: PersonalItem, wanted: PersonalItem, attendees: int) -> MeetingNotChanged:
