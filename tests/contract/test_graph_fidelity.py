@@ -6,6 +6,7 @@ without a live tenant") it proves; the stand-in answers as the real service does
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -248,3 +249,81 @@ def test_an_online_meetings_body_is_never_rewritten(
     updated = graph_calendar.update(replace(current, subject="Site visit (PSA)", description="New text"))
     assert updated.subject == "Site visit (PSA)"
     assert graph_standin.stored("teams-2")["body"]["content"] == html
+
+
+# --- a 504 says nothing of what happened behind the gateway ---------------------------------------
+
+
+def _single(calendar: graph.GraphCalendar, subject: str = "Dentist") -> PersonalItem:
+    return calendar.create(PersonalItem(f"{subject}@t", NINE, NINE + timedelta(hours=1), subject))
+
+
+def test_a_delete_answered_504_after_it_was_done_is_not_reported_as_not_found(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
+) -> None:
+    target = _single(graph_calendar)
+    graph_standin.mailbox.faults.time_out_after["DELETE"] = 1
+    graph_calendar.delete(target.key, target.version)
+    assert graph_standin.mailbox.stats.statuses[-2:] == [204, 404]  # done, then the repeat found it gone
+    assert graph_calendar.list(WINDOW).items == ()
+
+
+def test_an_update_answered_504_after_it_was_done_is_not_reported_as_stale(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
+) -> None:
+    target = _single(graph_calendar)
+    graph_standin.mailbox.faults.time_out_after["PATCH"] = 1
+    updated = graph_calendar.update(replace(target, subject="Dentist (moved)"))
+    assert updated.subject == "Dentist (moved)"
+    assert 412 in graph_standin.mailbox.stats.statuses  # the repeat met its own change key
+
+
+# --- a $batch is four requests to the mailbox -----------------------------------------------------
+
+
+def test_a_batch_takes_every_permit_of_the_mailboxs_gate(graph_standin: GraphStandin) -> None:
+    calendar = graph_standin.calendar()
+    items = [_single(calendar, f"item {n}") for n in range(6)]
+    token = calendar.list(WINDOW).token
+    for item in items:
+        calendar.update(replace(item, location="Room 2"))
+    graph_standin.mailbox.faults.hold_seconds = 0.05
+    others = [graph_standin.calendar() for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        rereads = pool.submit(calendar.changes, WINDOW, token)  # re-reads the six in one $batch
+        gets = [pool.submit(c.get, items[n].key) for n, c in enumerate(others) for _ in range(3)]
+        assert len(rereads.result().changed) == 6 and all(g.result() for g in gets)
+    assert graph_standin.mailbox.stats.batch_sizes == [6]
+    assert graph_standin.mailbox.stats.max_in_flight <= 4
+
+
+# --- any unusable delta token falls back to a full listing ----------------------------------------
+
+
+@pytest.mark.parametrize(("status", "code"), [(400, "InvalidDeltaToken"), (410, "ResyncRequired")])
+def test_a_refused_delta_token_of_any_documented_shape_lists_the_window_anew(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar, status: int, code: str
+) -> None:
+    _single(graph_calendar)
+    token = graph_calendar.list(WINDOW).token
+    graph_standin.mailbox.expire_delta_tokens(status, code)
+    changes = graph_calendar.changes(WINDOW, token)
+    assert changes.full is True and [i.subject for i in changes.changed] == ["Dentist"]
+
+
+# --- an occurrence cannot be moved past its neighbour ---------------------------------------------
+
+
+def test_moving_an_occurrence_past_its_neighbour_says_why_and_what_to_do(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
+) -> None:
+    graph_standin.seed_series("Stand-up", NINE, NINE + timedelta(minutes=15), 3)
+    second = graph_calendar.list(WINDOW).items[1]
+    later = second.start + timedelta(days=8)  # type: ignore[operator]
+    with pytest.raises(errors.PersonalCalendarError) as refused:
+        graph_calendar.update(replace(second, start=later, end=later + timedelta(minutes=15)))
+    assert "previous or next" in refused.value.message and "in Outlook yourself" in str(refused.value)
+    moved = second.start + timedelta(days=1)  # type: ignore[operator]
+    assert (
+        graph_calendar.update(replace(second, start=moved, end=moved + timedelta(minutes=15))).start == moved
+    )

@@ -29,6 +29,8 @@ from tests.graph_standin.mailbox import (
 )
 
 MAX_BATCH = 20
+BATCH_PARALLEL = 4
+"""Outlook's JSON batching runs up to four members in parallel (Graph throttling limits)."""
 EXPIRED_TOKEN = "expired-token"
 """A bearer token the stand-in refuses with 401, as Graph does an expired one."""
 Answer = tuple[int, dict[str, str], Any]
@@ -149,8 +151,7 @@ class Handler:
             return 200, {}, self._delta_page(entries, {**token, "s": self.mailbox.seq}, link, None)
         if "$skiptoken" in query:
             token = decode_token(query["$skiptoken"])
-            if token["g"] != self.mailbox.generation:
-                raise GraphError(410, "SyncStateNotFound", "The sync state generation is not valid.")
+            self.mailbox.check_generation(token)
         else:
             start, end = _window(query)
             token = {
@@ -277,6 +278,17 @@ def _link(base: str, params: dict[str, str]) -> str:
     return f"{base}?{urlencode(params)}"
 
 
+async def _weight(request: Request) -> int:
+    """How many requests this one is to the mailbox: Outlook runs up to four $batch members at once."""
+    if request.method != "POST" or not request.url.path.endswith("/$batch"):
+        return 1
+    try:
+        members = len(json.loads(await request.body() or b"{}").get("requests", []))
+    except (ValueError, AttributeError):
+        return 1
+    return max(1, min(members, BATCH_PARALLEL))
+
+
 class _LostAnswer(Response):
     """The request was carried out, but the connection drops after the status line: no answer arrives."""
 
@@ -295,15 +307,19 @@ def build_app(mailbox: Mailbox, base: str) -> Starlette:
         )
         stats.prefer.append(request.headers.get("prefer", ""))
         stats.if_match.append(request.headers.get("if-match", ""))
-        stats.in_flight += 1
+        weight = await _weight(request)
+        stats.in_flight += weight
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
             if faults.hold_seconds:
                 await asyncio.sleep(faults.hold_seconds)
             response = await _answer(request)
         finally:
-            stats.in_flight -= 1
+            stats.in_flight -= weight
         stats.statuses.append(response.status_code)
+        if response.status_code < 400 and faults.timed_out(request.method):
+            err = GraphError(504, "UnknownError", "The gateway timed out.")  # but the request was done
+            return JSONResponse(err.body(), status_code=504)
         if faults.answer_lost(request.method):
             stats.lost_answers += 1
             return _LostAnswer()

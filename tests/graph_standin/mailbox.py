@@ -53,6 +53,8 @@ class Faults:
       evenly (never two in a row while it is below one half);
     - ``lose_answers``: method -> the next N such requests are carried out, then the connection drops
       before their answer arrives;
+    - ``time_out_after``: method -> the next N such requests are carried out, then answered 504 (a
+      gateway timeout says nothing of what happened behind it);
     - ``hold_seconds``: every request waits that long before it is answered.
     """
 
@@ -63,6 +65,7 @@ class Faults:
     retry_after: str = "0.01"
     hold_seconds: float = 0.0
     lose_answers: dict[str, int] = field(default_factory=dict)
+    time_out_after: dict[str, int] = field(default_factory=dict)
     _counted: int = 0
 
     def throttled_by_share(self) -> bool:
@@ -71,10 +74,17 @@ class Faults:
         return math.floor((n + 1) * self.throttle_share) > math.floor(n * self.throttle_share)
 
     def answer_lost(self, method: str) -> bool:
-        if self.lose_answers.get(method, 0) <= 0:
-            return False
-        self.lose_answers[method] -= 1
-        return True
+        return _take(self.lose_answers, method)
+
+    def timed_out(self, method: str) -> bool:
+        return _take(self.time_out_after, method)
+
+
+def _take(counts: dict[str, int], method: str) -> bool:
+    if counts.get(method, 0) <= 0:
+        return False
+    counts[method] -= 1
+    return True
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,7 @@ class Mailbox:
         self.log: list[tuple[int, str, Event | None]] = []
         self.seq = 0
         self.generation = 0
+        self.token_refusal = (410, "SyncStateNotFound")
         self.faults = Faults()
         self.stats = Stats()
         self.sent_mail: list[Mail] = []
@@ -168,9 +179,17 @@ class Mailbox:
         self.seq += 1
         self.log.append((self.seq, event_id, tombstone))
 
-    def expire_delta_tokens(self) -> None:
-        """Every delta and skip token issued so far is refused from now on (410 SyncStateNotFound)."""
+    def expire_delta_tokens(self, status: int = 410, code: str = "SyncStateNotFound") -> None:
+        """Every delta and skip token issued so far is refused from now on, with that status and code.
+
+        Graph's docs name 410 ``SyncStateNotFound``; real mailboxes also answer 400 ``InvalidDeltaToken``.
+        """
         self.generation += 1
+        self.token_refusal = (status, code)
+
+    def check_generation(self, token: dict[str, Any]) -> None:
+        if token["g"] != self.generation:
+            raise GraphError(*self.token_refusal, "The sync state generation is not valid.")
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -317,11 +336,28 @@ class Mailbox:
             return target
         master = self.events[target["seriesMasterId"]]
         rid = event_id.rpartition("_OCC_")[2]
+        if "start" in body:
+            self._check_boundary(master, target, parse_time(body["start"]))
         override = master["_exceptions"].setdefault(rid, {"_props": {}})
         override.update(_writable(body), _props={**override["_props"], **_props(body)})
         self._stamp(override)
         self._changed(event_id)
         return self.find(event_id)
+
+    def _check_boundary(self, master: Event, target: Event, start: datetime) -> None:
+        """An occurrence may not move to or before the previous one's day, nor to or after the next's."""
+        zone = parse_time(master["start"]).tzinfo
+        days = sorted(parse_time(o["start"]).astimezone(zone).date() for o in self._expand(master))
+        own = parse_time(target["start"]).astimezone(zone).date()
+        before = [d for d in days if d < own]
+        after = [d for d in days if d > own]
+        day = start.astimezone(zone).date()
+        if (before and day <= before[-1]) or (after and day >= after[0]):
+            raise GraphError(
+                400,
+                "ErrorOccurrenceCrossingBoundary",
+                "An occurrence cannot overlap or cross the boundary of the previous or following occurrence.",
+            )
 
     def delete(self, event_id: str, if_match: str | None) -> None:
         target = self.find(event_id)
@@ -351,8 +387,7 @@ class Mailbox:
 
     def delta_since(self, calendar: str, token: dict[str, Any]) -> list[Event]:
         """Delta entries since a token: changed events (occurrences sparse) and ``@removed`` ones."""
-        if token["g"] != self.generation:
-            raise GraphError(410, "SyncStateNotFound", "The sync state generation is not valid.")
+        self.check_generation(token)
         start, end = datetime.fromisoformat(token["a"]), datetime.fromisoformat(token["b"])
         last: dict[str, Event | None] = {}
         for seq, event_id, tombstone in self.log:

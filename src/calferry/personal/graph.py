@@ -98,6 +98,9 @@ _EXPAND = f"singleValueExtendedProperties($filter=id eq '{STAMP_PROPERTY}' or id
 _READ = {"$select": _FIELDS, "$expand": _EXPAND}
 _SHOW_AS = {s.value: s for s in ShowAs}
 _RETRYABLE = (429, 503, 504)
+_MAYBE_DONE = (503, 504)
+_TOKEN_REFUSED = ("syncstatenotfound", "resyncrequired", "invaliddeltatoken")
+"""Codes of a refused delta token; Graph documents "40X-series error with codes such as" the first."""
 
 TokenProvider = Callable[[], str]
 Event = dict[str, Any]
@@ -212,14 +215,42 @@ def sign_out(settings: Settings) -> bool:
 
 # --- HTTP: concurrency gate, retries, error translation ---------------------------------------
 
-_GATES: dict[str, threading.BoundedSemaphore] = {}
+
+class _Gate:
+    """Graph allows four concurrent requests per app and mailbox; every adapter on one shares its gate.
+
+    Outlook runs up to four members of a ``$batch`` at once, so a batch takes every permit. Batches
+    take theirs one batch at a time, so two of them never each hold some and wait for the rest.
+    """
+
+    def __init__(self) -> None:
+        self._permits = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+        self._whole = threading.Lock()
+
+    @contextlib.contextmanager
+    def one(self) -> Iterator[None]:
+        with self._permits:
+            yield
+
+    @contextlib.contextmanager
+    def whole(self) -> Iterator[None]:
+        with self._whole:
+            for _ in range(MAX_IN_FLIGHT):
+                self._permits.acquire()
+        try:
+            yield
+        finally:
+            for _ in range(MAX_IN_FLIGHT):
+                self._permits.release()
+
+
+_GATES: dict[str, _Gate] = {}
 _GATES_LOCK = threading.Lock()
 
 
-def _gate(mailbox: str) -> threading.BoundedSemaphore:
-    """Graph allows four concurrent requests per app and mailbox; every adapter on one shares its gate."""
+def _gate(mailbox: str) -> _Gate:
     with _GATES_LOCK:
-        return _GATES.setdefault(mailbox, threading.BoundedSemaphore(MAX_IN_FLIGHT))
+        return _GATES.setdefault(mailbox, _Gate())
 
 
 class _Http:
@@ -237,7 +268,7 @@ class _Http:
     ) -> None:
         self.client, self.base_url, self.token = client, base_url.rstrip("/"), token
         self.retries, self.base_delay, self.sleep = retries, base_delay, sleep
-        self._gate: threading.BoundedSemaphore | None = None
+        self._gate: _Gate | None = None
         self._gate_lock = threading.Lock()
 
     def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -245,16 +276,21 @@ class _Http:
         return _checked(self.send(method, url, **kwargs)[0])
 
     def send(self, method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, bool]:
-        """One request through the mailbox's gate: the answer, and whether an earlier answer was lost."""
-        return self._retried(self._mailbox_gate(), method, url, **kwargs)
+        """One request through the mailbox's gate: the answer, and whether an earlier answer was lost.
+
+        A ``$batch`` counts as four requests (Outlook runs up to four of its members at once).
+        """
+        gate = self._mailbox_gate()
+        return self._retried(gate.whole if url == "$batch" else gate.one, method, url, **kwargs)
 
     def _retried(
-        self, gate: contextlib.AbstractContextManager[Any], method: str, url: str, **kwargs: Any
+        self, gate: Callable[[], contextlib.AbstractContextManager[Any]], method: str, url: str, **kwargs: Any
     ) -> tuple[httpx.Response, bool]:
         """Repeated after 429/503/504 or a dropped connection (POSTs carry a transactionId).
 
-        After a dropped connection the request may have been carried out although its answer was lost,
-        so the repeat may meet its own effect; the flag tells the caller.
+        After a dropped connection, a 503 or a 504 the request may have been carried out although its
+        answer was lost (a gateway timeout says nothing of what happened behind it), so the repeat may
+        meet its own effect; the flag tells the caller.
         """
         lost = False
         for attempt in itertools.count():
@@ -268,10 +304,11 @@ class _Http:
                 continue
             if response.status_code not in _RETRYABLE or attempt >= self.retries:
                 return response, lost
+            lost = lost or response.status_code in _MAYBE_DONE
             self.sleep(_retry_after(response.headers) or self._backoff(attempt))
         raise AssertionError("unreachable")
 
-    def _mailbox_gate(self) -> threading.BoundedSemaphore:
+    def _mailbox_gate(self) -> _Gate:
         """The gate of the signed-in mailbox, named by its default calendar's owner.
 
         Asking for the owner is the one request that passes no gate; Calendars.ReadWrite allows it
@@ -280,7 +317,7 @@ class _Http:
         with self._gate_lock:
             if self._gate is None:
                 answer, _ = self._retried(
-                    contextlib.nullcontext(), "GET", "me/calendar", params={"$select": "owner"}
+                    contextlib.nullcontext, "GET", "me/calendar", params={"$select": "owner"}
                 )
                 owner = _body(_checked(answer)).get("owner") or {}
                 self._gate = _gate(f"{self.base_url} {str(owner.get('address', '')).casefold()}")
@@ -321,14 +358,14 @@ class _Http:
 
     def _once(
         self,
-        gate: contextlib.AbstractContextManager[Any],
+        gate: Callable[[], contextlib.AbstractContextManager[Any]],
         method: str,
         url: str,
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         all_headers = {"Authorization": f"Bearer {self.token()}", "Prefer": PREFER, **(headers or {})}
-        with gate:
+        with gate():
             return self.client.request(method, url, headers=all_headers, **kwargs)
 
     def _backoff(self, attempt: int) -> float:
@@ -378,8 +415,15 @@ def translate(status: int, body: Event) -> CalferryError:
         return NotFound(text, side="personal")
     if status in (409, 412):
         return StaleVersion(f"the Outlook item changed since it was read ({code or status})")
-    if status == 410 or code.lower() in ("syncstatenotfound", "resyncrequired"):
+    if status == 410 or code.lower() in _TOKEN_REFUSED:
         return SyncTokenExpired(text, status=status)
+    if code == "ErrorOccurrenceCrossingBoundary":
+        return PersonalCalendarError(
+            "Outlook cannot move one occurrence of a series to or past the day of the previous or next "
+            "one, and the PSA moved it there",
+            status=status,
+            hint="move it in Outlook yourself, or make it an item of its own in the PSA",
+        )
     if status in _RETRYABLE or status >= 500:
         return PersonalUnavailable(text, status=status)
     return PersonalCalendarError(text, status=status)
@@ -649,7 +693,11 @@ class GraphCalendar:
             return self._full(window)
         try:
             entries, link = self._delta_round(token, None)
-        except SyncTokenExpired:
+        except (SyncTokenExpired, NotFound):
+            return self._full(window)
+        except PersonalCalendarError as exc:
+            if exc.status != 400:  # any unusable token: listing anew is always safe
+                raise
             return self._full(window)
         plan = self._classify(entries, trusted=token in self._issued)
         if plan is None:
