@@ -402,6 +402,8 @@ class Mailbox:
         return entries
 
     def _changed_entries(self, calendar: str, event_id: str, start: datetime, end: datetime) -> list[Event]:
+        """A changed event in the window, a series as its master row and sparse occurrences (as real
+        answers show), and anything changed outside the window as ``@removed`` (as Graph's docs say)."""
         try:
             event = self.find(event_id)
         except GraphError:
@@ -409,8 +411,25 @@ class Mailbox:
         if event["_calendar"] != calendar:
             return []
         if event["type"] == "seriesMaster":
-            return [sparse(occ) for occ in self.instances(event, start, end)]
-        return [sparse(event)] if _overlaps(event, start, end) else []
+            inside = self.instances(event, start, end)
+            return (
+                [_master_row(event, inside)] + [sparse(occ) for occ in inside]
+                if inside
+                else [_gone(event_id)]
+            )
+        return [sparse(event)] if _overlaps(event, start, end) else [_gone(event_id)]
+
+
+def _master_row(master: Event, instances: list[Event]) -> Event:
+    """Delta's row for a series master: its own fields, with the first occurrence's start and end."""
+    row = render(master, expand=None)
+    row["start"], row["end"] = instances[0]["start"], instances[0]["end"]
+    return row
+
+
+def _gone(event_id: str) -> Event:
+    """Graph reports under ``@removed`` also events that were added, changed or deleted outside the window."""
+    return {"@odata.type": "#microsoft.graph.event", "id": event_id, "@removed": {"reason": "deleted"}}
 
 
 def sparse(event: Event) -> Event:
@@ -425,9 +444,7 @@ def _removed(tombstone: Event, mailbox: Mailbox, start: datetime, end: datetime)
     ids = [tombstone["id"]]
     if tombstone.get("type") == "seriesMaster":
         ids += [occ["id"] for occ in mailbox.instances(tombstone, start, end)]
-    return [
-        {"@odata.type": "#microsoft.graph.event", "id": i, "@removed": {"reason": "deleted"}} for i in ids
-    ]
+    return [_gone(i) for i in ids]
 
 
 NOT_BY_DEFAULT = frozenset({"originalStart"})

@@ -3,25 +3,37 @@
 Identity: an item's ``uid`` is its Graph ``id`` as an immutable id (``Prefer: IdType="ImmutableId"``),
 and the uid of every occurrence and exception of a series is its ``seriesMasterId``. Graph's ``iCalUId``
 is not used because v1.0 gives each occurrence its own; immutable ids stay put when an item is moved
-between folders. The recurrence id of an occurrence is its ``originalStart``. Graph assigns ids itself,
-so ``create`` cannot keep a caller's uid: the returned item carries the new one.
+between folders. The recurrence id of an occurrence is its ``originalStart``, which Graph sends only
+when it is selected, so every read names the fields it uses (``$select``); ``occurrenceId`` is the
+fallback. Graph assigns ids itself, so ``create`` cannot keep a caller's uid: the returned item
+carries the new one.
 
 The stamp (R16, R20) lives in one single-value extended property with one fixed GUID,
 :data:`STAMP_PROPERTY`, holding JSON; an empty value means "no stamp" (v1.0 cannot delete one).
 
+No mail: Exchange mails the attendees of a meeting whenever its organiser's copy is changed or
+deleted, and Graph has no way to say otherwise. So a meeting with attendees that the signed-in user
+organises is never updated, deleted or stamped: :class:`MeetingNotChanged` says what the PSA changed.
+A body is written only when the description changed, as HTML where Outlook kept HTML, and never for
+an online meeting, whose body holds its join information.
+
 Changes come from ``calendarView/delta`` (the deltaLink is the token). Delta answers carry no extended
-properties and only sparse occurrences, so changed items are re-read through ``$batch`` (at most 20 per
-request), and a changed series is re-listed whole inside the window, as every adapter does. A removal
-cannot be traced to its series (a removed occurrence is only an id), so any removal, and a refused
-token (410), is answered with a full listing (``Changes.full``) for the caller to diff.
+properties, only sparse occurrences, also series masters, and ``@removed`` also for events that merely
+changed or moved outside the window. So every changed or removed id is re-read through ``$batch`` (at
+most 20 per request): a 404 is a deletion, anything else a change (``changed_uids`` names it, also when
+it left the window), and a changed series is re-listed whole inside the window, as every adapter does.
+Only a deletion of an id no listing named, or a refused token (any 410, or a 400 ``InvalidDeltaToken``),
+is answered with a full listing (``Changes.full``) for the caller to diff.
 
 Throttling: at most four requests in flight per mailbox (the owner of the signed-in user's default
-calendar names it), 429/503 answered after ``Retry-After`` (also for the members of a ``$batch``, after
-the largest one), exponential backoff otherwise.
+calendar names it), a ``$batch`` counting as four (Outlook runs up to four of its members at once),
+429/503 answered after ``Retry-After`` (also for the members of a ``$batch``, after the largest one),
+exponential backoff otherwise.
 
-A write whose answer was lost (a dropped connection) is sent again, so it may meet its own effect: a
-repeated DELETE that finds nothing (404) has deleted, and a repeated PATCH refused for its now outdated
-change key (412) has written if the event already holds every field that was sent.
+A write whose answer was lost (a dropped connection, or a 503/504 from the gateway) is sent again, so
+it may meet its own effect: a repeated DELETE that finds nothing (404) has deleted, and a repeated
+PATCH refused for its now outdated change key (412) has written if the event already holds every
+field that was sent.
 """
 
 from __future__ import annotations
@@ -36,7 +48,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -699,13 +711,23 @@ class GraphCalendar:
             if exc.status != 400:  # any unusable token: listing anew is always safe
                 raise
             return self._full(window)
-        plan = self._classify(entries, trusted=token in self._issued)
-        if plan is None:
+        events, series = self._classify(entries)
+        read = self._reread(events, series, window, trusted=token in self._issued)
+        if read is None:
             return self._full(window, link)
-        singles, series, deleted = plan
-        items, problems = self._reread(singles, series, window)
+        self._learn_masters(read.listed - set(self._uids))  # a series with no instance left in the window
+        items, problems = self._items(read.events)
+        inside = [i for i in items if window.overlaps(_utc(i.start), _utc(i.end))]
+        touched = {i.uid for i in items} | {self._uids[m] for m in read.listed if m in self._uids}
+        deleted = read.deleted - {i.uid for i in items}
         self._issued.add(link)
-        return Changes(items, tuple(sorted(deleted)), link, problems=problems)
+        return Changes(
+            tuple(sorted(inside, key=lambda i: (_utc(i.start), i.ref))),
+            tuple(sorted(deleted)),
+            link,
+            problems=problems,
+            changed_uids=tuple(sorted(touched | deleted)),
+        )
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -958,46 +980,65 @@ class GraphCalendar:
             next_url, params = page.get("@odata.nextLink"), None
         raise PersonalCalendarError("Microsoft Graph ended a delta round without a deltaLink")
 
-    def _classify(
-        self, entries: builtins.list[Event], trusted: bool
-    ) -> tuple[set[str], set[str], set[str]] | None:
-        """Changed single ids, changed series (master ids) and deleted uids; None if a removal is unknown.
+    def _classify(self, entries: builtins.list[Event]) -> tuple[set[str], set[str]]:
+        """Graph ids to re-read one by one, and series (master ids) to re-list in the window.
 
-        A removal names only a Graph id. Ids listed earlier are known; when the token came from this
-        adapter every item the caller has seen is known, so an unknown id was never seen and is skipped.
+        Delta also returns series masters (not single items) and reports ``@removed`` for events that
+        only changed or moved outside the window, so a removal is re-read before it counts as a deletion.
         """
-        singles: set[str] = set()
+        events: set[str] = set()
         series: set[str] = set()
-        deleted: set[str] = set()
         for entry in entries:
             graph_id = str(entry["id"])
-            if "@removed" not in entry:
-                (series if entry.get("seriesMasterId") else singles).add(
-                    entry.get("seriesMasterId") or graph_id
-                )
-            elif graph_id in self._uids:
-                deleted.add(self._uids[graph_id])
-            elif self._ids.get(self._occurrences.get(graph_id, "")):
-                series.add(self._ids[self._occurrences[graph_id]])
-            elif not trusted:
-                return None
-        series -= {self._ids.get(uid) for uid in deleted}
-        return singles, series, deleted
+            if entry.get("seriesMasterId"):
+                series.add(str(entry["seriesMasterId"]))
+            elif entry.get("type") == "seriesMaster" or graph_id in self._starts:
+                series.add(graph_id)
+            elif "@removed" in entry and graph_id in self._occurrences:
+                series.add(self._ids.get(self._occurrences[graph_id], graph_id))
+            else:
+                events.add(graph_id)
+        return events, series
 
-    def _reread(
-        self, singles: set[str], series: set[str], window: Window
-    ) -> tuple[tuple[PersonalItem, ...], tuple[str, ...]]:
-        """Changed singles by id and changed series whole (their instances in the window), via $batch."""
+    def _reread(self, events: set[str], series: set[str], window: Window, trusted: bool) -> _Reread | None:
+        """Re-read changed events by id and changed series whole (their instances in the window).
+
+        An event that turns out to be part of a series has its series re-listed in a second round.
+        None when an event is gone that no listing named (its uid is unknown): the caller lists anew;
+        when the token came from this adapter, every item the caller has seen is known, so such an
+        event was never seen and is skipped.
+        """
+        found = _Reread()
+        while events or series:
+            found.listed |= series
+            answers = self._http.batch(self._reread_requests(events, series, window))
+            more: set[str] = set()
+            for member_id, member in answers.items():
+                kind, graph_id = member_id.split(":", 1)
+                if int(member.get("status", 0)) == 404:
+                    if graph_id in self._uids:
+                        found.deleted.add(self._uids[graph_id])
+                    elif not trusted:
+                        return None
+                    continue
+                got = self._member_events(member)
+                more |= {str(e["seriesMasterId"]) for e in got if _in_series(e)} if kind == "e" else set()
+                more |= {str(e["id"]) for e in got if e.get("type") == "seriesMaster"}
+                found.events.extend(
+                    e for e in got if e.get("type") in ("singleInstance", None) or kind == "s"
+                )
+            events, series = set(), more - found.listed
+        return found
+
+    def _reread_requests(self, events: set[str], series: set[str], window: Window) -> builtins.list[Event]:
         window_query = urlencode({**self._window_params(window), "$top": str(self._page_size)})
-        expand = urlencode(_READ, quote_via=quote)
-        urls = [f"/me/events/{quote(i, safe='')}?{expand}" for i in sorted(singles)]
-        urls += [f"/me/events/{quote(m, safe='')}/instances?{window_query}&{expand}" for m in sorted(series)]
-        events: builtins.list[Event] = []
-        for member in self._http.batch(_batch_requests(urls)).values():
-            events.extend(self._member_events(member))
-        items, problems = self._items(events)
-        inside = [i for i in items if window.overlaps(_utc(i.start), _utc(i.end))]
-        return tuple(sorted(inside, key=lambda i: (_utc(i.start), i.ref))), problems
+        read = urlencode(_READ, quote_via=quote)
+        urls = {f"e:{i}": f"/me/events/{quote(i, safe='')}?{read}" for i in sorted(events)}
+        urls |= {
+            f"s:{m}": f"/me/events/{quote(m, safe='')}/instances?{window_query}&{read}"
+            for m in sorted(series)
+        }
+        return [{"id": k, "method": "GET", "url": u, "headers": {"Prefer": PREFER}} for k, u in urls.items()]
 
     def _member_events(self, member: Event) -> builtins.list[Event]:
         status, body = int(member.get("status", 0)), member.get("body") or {}
@@ -1011,6 +1052,15 @@ class GraphCalendar:
         if body.get("@odata.nextLink"):
             found.extend(self._http.items(body["@odata.nextLink"]))
         return found
+
+
+@dataclass
+class _Reread:
+    """What a delta round's re-reads found: events (singles and instances), series listed, uids gone."""
+
+    events: builtins.list[Event] = field(default_factory=builtins.list)
+    listed: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
