@@ -22,7 +22,7 @@ from calferry.model import ItemKey, Origin, PersonalItem, PsaKind, Stamp, Window
 from calferry.personal import graph
 from calferry.personal.base import Changes
 from tests.fixtures.graph_standin import TOKEN, GraphStandin
-from tests.graph_standin.mailbox import DEFAULT_CALENDAR
+from tests.graph_standin.mailbox import DEFAULT_CALENDAR, SHARED_CALENDAR, SHARED_OWNER
 
 WINDOW = Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
 NINE = datetime(2026, 11, 2, 9, tzinfo=UTC)
@@ -398,3 +398,25 @@ def test_an_incremental_read_costs_one_delta_round_and_one_batch_and_merges_to_t
     assert changes.changed_uids is not None and changes.full is False
     listed = graph_standin.calendar().list(WINDOW).items
     assert _merged(snapshot.items, changes) == in_order(listed)
+
+
+# --- a calendar shared from another mailbox is reached through that calendar ----------------------
+
+
+def test_a_shared_calendar_is_read_and_written_through_the_calendar_not_me_events(
+    graph_standin: GraphStandin,
+) -> None:
+    calendar = graph_standin.calendar(calendar="Dispatch")
+    created = _single(calendar, "On call")
+    series = graph_standin.seed_series("Rota", NINE, NINE + timedelta(hours=1), 2)
+    assert graph_standin.stored(created.uid)["_calendar"] == SHARED_CALENDAR and series  # default calendar
+    snapshot = calendar.list(WINDOW)
+    assert [i.subject for i in snapshot.items] == ["On call"]
+    updated = calendar.update(replace(calendar.get(created.key), subject="On call (PSA)"))
+    calendar.set_stamp(updated.key, Stamp(PsaKind.APPOINTMENT, 3, Origin.DOWNLOADED), updated.version)
+    changes = graph_standin.calendar(calendar="Dispatch").changes(WINDOW, snapshot.token)
+    assert [(i.subject, i.stamp is not None) for i in changes.changed] == [("On call (PSA)", True)]
+    calendar.delete(created.key)
+    paths = [p for _, p in graph_standin.mailbox.stats.requests]
+    assert not [p for p in paths if "/me/events/" in p]
+    assert calendar._http._gate is graph._gate(f"{graph_standin.url} {SHARED_OWNER}")

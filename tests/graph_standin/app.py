@@ -18,6 +18,8 @@ from starlette.routing import Route
 from tests.graph_standin.mailbox import (
     CALENDARS,
     DEFAULT_CALENDAR,
+    SHARED_CALENDAR,
+    SHARED_OWNER,
     Event,
     GraphError,
     Mailbox,
@@ -56,10 +58,10 @@ class Handler:
             ("GET", re.compile(rf"(?:{_CAL}|me)/calendarView/delta"), self.delta),
             ("POST", re.compile(rf"(?:{_CAL}|me)/events"), self.create),
             ("GET", re.compile(rf"(?:{_CAL}|me)/events"), self.events),
-            ("GET", re.compile(r"me/events/(?P<id>[^/]+)/instances"), self.instances),
-            ("GET", re.compile(r"me/(?:calendar/)?events/(?P<id>[^/]+)"), self.get),
-            ("PATCH", re.compile(r"me/(?:calendar/)?events/(?P<id>[^/]+)"), self.patch),
-            ("DELETE", re.compile(r"me/(?:calendar/)?events/(?P<id>[^/]+)"), self.delete),
+            ("GET", re.compile(rf"(?:{_CAL}|me)/events/(?P<id>[^/]+)/instances"), self.instances),
+            ("GET", re.compile(rf"(?:{_CAL}|me)/events/(?P<id>[^/]+)"), self.get),
+            ("PATCH", re.compile(rf"(?:{_CAL}|me)/events/(?P<id>[^/]+)"), self.patch),
+            ("DELETE", re.compile(rf"(?:{_CAL}|me)/events/(?P<id>[^/]+)"), self.delete),
         ]
 
     def __call__(
@@ -86,7 +88,8 @@ class Handler:
         return 200, {}, {"@odata.context": f"{self.base}/$metadata#users('me')/calendars", "value": value}
 
     def _calendar(self, cid: str) -> Event:
-        owner = {"name": self.mailbox.owner.partition("@")[0], "address": self.mailbox.owner}
+        address = SHARED_OWNER if cid == SHARED_CALENDAR else self.mailbox.owner
+        owner = {"name": address.partition("@")[0], "address": address}
         return {
             "id": cid,
             "name": CALENDARS[cid],
@@ -99,13 +102,24 @@ class Handler:
         events = self.mailbox.view(_calendar(cal), start, end)
         return self._page(events, query, f"{self.base}/me/calendars/{cal}/calendarView")
 
-    def instances(self, query: dict[str, str], id: str, **_: Any) -> Answer:
-        master = self.mailbox.find(id)
+    def _reachable(self, event_id: str, cal: str | None) -> Event:
+        """``me/events/{id}`` reaches only the signed-in mailbox; a shared calendar's events are reached
+        through that calendar (``me/calendars/{cal}/events/{id}``), as real Graph answers."""
+        event = self.mailbox.find(event_id)
+        home = event["_calendar"]
+        if (cal is None and home == SHARED_CALENDAR) or (cal is not None and home != cal):
+            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        return event
+
+    def instances(self, query: dict[str, str], id: str, cal: str | None = None, **_: Any) -> Answer:
+        master = self._reachable(id, cal)
         if master["type"] != "seriesMaster":
             raise GraphError(400, "ErrorInvalidRequest", "instances needs a series master")
         start, end = _window(query)
         return self._page(
-            self.mailbox.instances(master, start, end), query, f"{self.base}/me/events/{id}/instances"
+            self.mailbox.instances(master, start, end),
+            query,
+            f"{self.base}/{f'me/calendars/{cal}' if cal else 'me'}/events/{id}/instances",
         )
 
     def _page(self, events: list[Event], query: dict[str, str], link: str) -> Answer:
@@ -125,16 +139,20 @@ class Handler:
         found = self.mailbox.filtered(_calendar(cal), ical_uid, prop)
         return self._page(found, query, f"{self.base}/me/calendars/{cal}/events")
 
-    def get(self, query: dict[str, str], id: str, **_: Any) -> Answer:
-        return 200, {}, render(self.mailbox.find(id), _expanded(query), _selected(query))
+    def get(self, query: dict[str, str], id: str, cal: str | None = None, **_: Any) -> Answer:
+        return 200, {}, render(self._reachable(id, cal), _expanded(query), _selected(query))
 
     def create(self, body: Event, cal: str = DEFAULT_CALENDAR, **_: Any) -> Answer:
         return 201, {}, render(self.mailbox.create(_calendar(cal), body), None)
 
-    def patch(self, headers: dict[str, str], body: Event, id: str, **_: Any) -> Answer:
+    def patch(
+        self, headers: dict[str, str], body: Event, id: str, cal: str | None = None, **_: Any
+    ) -> Answer:
+        self._reachable(id, cal)
         return 200, {}, render(self.mailbox.patch(id, body, headers.get("if-match")), None)
 
-    def delete(self, headers: dict[str, str], id: str, **_: Any) -> Answer:
+    def delete(self, headers: dict[str, str], id: str, cal: str | None = None, **_: Any) -> Answer:
+        self._reachable(id, cal)
         self.mailbox.delete(id, headers.get("if-match"))
         return 204, {}, None
 

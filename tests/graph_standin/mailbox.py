@@ -25,7 +25,10 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 GRAPH_TIME = "%Y-%m-%dT%H:%M:%S.0000000"
 DEFAULT_CALENDAR = "AAMkAGI2-calendar"
-CALENDARS = {DEFAULT_CALENDAR: "Calendar", "AAMkAGI2-technician": "Technician"}
+SHARED_CALENDAR = "AAMkAGI2-shared-dispatch"
+SHARED_OWNER = "dispatch@contoso.test"
+CALENDARS = {DEFAULT_CALENDAR: "Calendar", "AAMkAGI2-technician": "Technician", SHARED_CALENDAR: "Dispatch"}
+"""The user's own two calendars, and one shared with them from another mailbox (``SHARED_OWNER``'s)."""
 _DAYS = dict(
     zip(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"], weekdays, strict=True)
 )

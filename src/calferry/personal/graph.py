@@ -335,6 +335,11 @@ class _Http:
                 self._gate = _gate(f"{self.base_url} {str(owner.get('address', '')).casefold()}")
             return self._gate
 
+    def use_mailbox(self, owner: str) -> None:
+        """The calendar in use belongs to ``owner``'s mailbox: its four-request limit applies."""
+        with self._gate_lock:
+            self._gate = _gate(f"{self.base_url} {owner.casefold()}")
+
     def json(self, method: str, url: str, **kwargs: Any) -> Event:
         response = self.call(method, url, **kwargs)
         return _body(response)
@@ -694,7 +699,7 @@ class GraphCalendar:
 
     def get(self, key: ItemKey) -> PersonalItem:
         if key.recurrence_id is None:
-            event = self._http.json("GET", _event_url(self._graph_id(key.uid)), params=_READ)
+            event = self._http.json("GET", self._event_url(self._graph_id(key.uid)), params=_READ)
         else:
             event = self._occurrence(key)
         self._note(event)
@@ -756,7 +761,7 @@ class GraphCalendar:
     def delete(self, key: ItemKey, version: str | None = None) -> None:
         if attendees := self._mailed(key):
             raise _delete_refusal(self.get(key), len(attendees))
-        url = _event_url(self._event_id(key))
+        url = self._event_url(self._event_id(key))
         answer, lost = self._http.send("DELETE", url, headers=_if_match(version))
         if lost and answer.status_code == 404:
             return  # the lost answer was this delete's own: the item is gone
@@ -785,11 +790,16 @@ class GraphCalendar:
         return self._calendar_path
 
     def _resolve_calendar(self, wanted: str) -> str:
+        """A calendar shared from another mailbox is that mailbox's: its events are reached through the
+        calendar (``me/events/{id}`` resolves only the signed-in mailbox), and its owner's gate is used."""
         if not wanted:
             return "me/calendar"
         calendars = builtins.list(self._http.items("me/calendars", {"$top": "100"}))
         for cal in calendars:
             if wanted == cal.get("id") or wanted.casefold() == str(cal.get("name")).casefold():
+                owner = str(((cal.get("owner") or {}).get("address")) or "")
+                if owner:
+                    self._http.use_mailbox(owner)
                 return f"me/calendars/{quote(cal['id'], safe='')}"
         names = ", ".join(str(c.get("name")) for c in calendars)
         raise ConfigError(
@@ -803,7 +813,7 @@ class GraphCalendar:
     def _known(self, event_id: str) -> _Seen:
         if event_id not in self._seen:
             params = {"$select": "id,isOrganizer,attendees,body"}
-            self._note(self._http.json("GET", _event_url(event_id), params=params))
+            self._note(self._http.json("GET", self._event_url(event_id), params=params))
         return self._seen[event_id]
 
     def _note(self, event: Event) -> None:
@@ -825,7 +835,7 @@ class GraphCalendar:
         stored_prefer = PREFER.replace(', outlook.body-content-type="text"', "")
         event = self._http.json(
             "GET",
-            _event_url(event_id),
+            self._event_url(event_id),
             params={"$select": "body,isOnlineMeeting"},
             headers={"Prefer": stored_prefer},
         )
@@ -834,6 +844,10 @@ class GraphCalendar:
         if (event.get("body") or {}).get("contentType") == "html":
             return {"contentType": "html", "content": _text_as_html(description)}
         return {"contentType": "text", "content": description}
+
+    def _event_url(self, event_id: str) -> str:
+        """An event through its calendar, which reaches events of calendars shared from other mailboxes."""
+        return f"{self._calendar()}/events/{quote(event_id, safe='')}"
 
     def _remember_item(self, graph_id: str, uid: str) -> None:
         self._ids[uid], self._uids[graph_id] = graph_id, uid
@@ -867,7 +881,7 @@ class GraphCalendar:
 
     def _occurrence(self, key: ItemKey) -> Event:
         """The occurrence whose original start is the key's recurrence id: near it first, then a year around."""
-        master, rid = _event_url(self._graph_id(key.uid)), key.recurrence_id or ""
+        master, rid = self._event_url(self._graph_id(key.uid)), key.recurrence_id or ""
         at = _utc(parse_recurrence_id(rid))
         for reach in (timedelta(days=2), timedelta(days=400)):
             params = {"startDateTime": _iso(at - reach), "endDateTime": _iso(at + reach), **_READ}
@@ -885,7 +899,7 @@ class GraphCalendar:
         raise NotFound(f"no occurrence {key.ref} in Outlook", side="personal")
 
     def _patch(self, key: ItemKey, body: Event, version: str | None, stamp: Stamp | None) -> PersonalItem:
-        url = _event_url(self._event_id(key))
+        url = self._event_url(self._event_id(key))
         answer, lost = self._http.send("PATCH", url, json=body, headers=_if_match(version))
         if lost and answer.status_code == 412:
             answer = self._written_already(url, body) or answer  # else: StaleVersion below
@@ -933,7 +947,7 @@ class GraphCalendar:
         """Series uids come from the masters (an occurrence's iCalUId is its own), read in $batch."""
         select = "id,iCalUId,type,start,originalStartTimeZone"
         query = urlencode({"$select": select, "$expand": _EXPAND}, quote_via=quote)
-        urls = [f"/me/events/{quote(m, safe='')}?{query}" for m in sorted(master_ids)]
+        urls = [f"/{self._event_url(m)}?{query}" for m in sorted(master_ids)]
         for member in self._http.batch(_batch_requests(urls)).values():
             for master in self._member_events(member):
                 self._remember_item(master["id"], own_uid(master))
@@ -1033,11 +1047,8 @@ class GraphCalendar:
     def _reread_requests(self, events: set[str], series: set[str], window: Window) -> builtins.list[Event]:
         window_query = urlencode({**self._window_params(window), "$top": str(self._page_size)})
         read = urlencode(_READ, quote_via=quote)
-        urls = {f"e:{i}": f"/me/events/{quote(i, safe='')}?{read}" for i in sorted(events)}
-        urls |= {
-            f"s:{m}": f"/me/events/{quote(m, safe='')}/instances?{window_query}&{read}"
-            for m in sorted(series)
-        }
+        urls = {f"e:{i}": f"/{self._event_url(i)}?{read}" for i in sorted(events)}
+        urls |= {f"s:{m}": f"/{self._event_url(m)}/instances?{window_query}&{read}" for m in sorted(series)}
         return [{"id": k, "method": "GET", "url": u, "headers": {"Prefer": PREFER}} for k, u in urls.items()]
 
     def _member_events(self, member: Event) -> builtins.list[Event]:
@@ -1135,10 +1146,6 @@ def _batch_requests(urls: builtins.list[str]) -> builtins.list[Event]:
     return [
         {"id": str(n), "method": "GET", "url": u, "headers": {"Prefer": PREFER}} for n, u in enumerate(urls)
     ]
-
-
-def _event_url(event_id: str) -> str:
-    return f"me/events/{quote(event_id, safe='')}"
 
 
 def _if_match(version: str | None) -> dict[str, str]:
