@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from calferry import errors
 from calferry.incremental import in_order, merged_personal
-from calferry.model import ItemKey, Origin, PersonalItem, PsaKind, Stamp, Window
+from calferry.model import ItemKey, Origin, PersonalItem, PsaKind, ShowAs, Stamp, Window
 from calferry.personal import graph
 from calferry.personal.base import Changes
 from tests.fixtures.graph_standin import TOKEN, GraphStandin
@@ -420,3 +420,51 @@ def test_a_shared_calendar_is_read_and_written_through_the_calendar_not_me_event
     paths = [p for _, p in graph_standin.mailbox.stats.requests]
     assert not [p for p in paths if "/me/events/" in p]
     assert calendar._http._gate is graph._gate(f"{graph_standin.url} {SHARED_OWNER}")
+
+
+# --- all-day items in the technician's zone; cancelled meetings are not busy ----------------------
+
+
+@given(zone=st.sampled_from(ZONES), day=st.dates(min_value=date(2024, 1, 1), max_value=date(2028, 12, 31)))
+def test_all_day_bounds_are_written_as_midnights_of_the_technicians_zone(zone: str, day: date) -> None:
+    body = graph.event_body(
+        PersonalItem("d", day, day + timedelta(days=2), "Training"), attendees=False, zone=zone
+    )
+    assert body["start"] == {"dateTime": f"{day.isoformat()}T00:00:00", "timeZone": zone}
+    assert body["isAllDay"] is True and body["end"]["timeZone"] == zone
+
+
+def test_an_all_day_item_is_kept_in_the_technicians_zone_and_read_back_as_its_dates(
+    graph_standin: GraphStandin,
+) -> None:
+    calendar = graph_standin.calendar(time_zone="Pacific/Auckland")
+    created = calendar.create(PersonalItem("d", date(2026, 11, 5), date(2026, 11, 7), "Training"))
+    assert graph_standin.stored("d")["start"] == {
+        "dateTime": "2026-11-05T00:00:00",
+        "timeZone": "Pacific/Auckland",
+    }
+    got = calendar.get(created.key)
+    assert (got.start, got.end) == (date(2026, 11, 5), date(2026, 11, 7))
+
+
+def test_the_technicians_zone_is_this_computers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/Chicago")
+    assert graph.local_zone() == "America/Chicago"
+    monkeypatch.setenv("TZ", "Not/AZone")
+    assert graph.local_zone() != "Not/AZone"
+
+
+def test_a_meeting_its_organiser_cancelled_is_not_busy(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
+) -> None:
+    body = {
+        "subject": "Canceled: Review",
+        "start": {"dateTime": "2026-11-04T10:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-11-04T11:00:00", "timeZone": "UTC"},
+        "attendees": [{"emailAddress": {"address": "adele.vance@contoso.test"}, "type": "required"}],
+    }
+    event = graph_standin.mailbox.create(
+        DEFAULT_CALENDAR, body, ical_uid="off", organizer="boss@partner.test"
+    )
+    event["isCancelled"] = True  # what Exchange makes of an attendee's copy when the organiser cancels
+    assert graph_calendar.get(ItemKey("off")).show_as is ShowAs.FREE

@@ -142,6 +142,11 @@ def html_to_text(content: str) -> str:
     return "\n".join(line.strip() for line in text.replace("\r", "").split("\n")).strip()
 
 
+def _all_day_stamp(stamp: dict[str, str]) -> dict[str, str]:
+    """Graph gives all-day bounds as midnights whatever ``outlook.timezone`` asks for (its date stays)."""
+    return {"dateTime": parse_time(stamp).strftime("%Y-%m-%dT00:00:00.0000000"), "timeZone": "UTC"}
+
+
 def _rid(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -469,7 +474,7 @@ def render(event: Event, expand: list[str] | None, select: list[str] | None = No
     out["@odata.etag"] = f'W/"{event["changeKey"]}"'
     for key in ("start", "end"):
         if key in out:
-            out[key] = utc_stamp(event[key])
+            out[key] = _all_day_stamp(event[key]) if event.get("isAllDay") else utc_stamp(event[key])
     props = [event["_props"][p.lower()] for p in expand or () if p.lower() in event["_props"]]
     if props:
         out["singleValueExtendedProperties"] = [{"id": p[0], "value": p[1]} for p in props]

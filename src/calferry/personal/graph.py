@@ -44,12 +44,15 @@ import functools
 import html
 import itertools
 import json
+import os
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -487,7 +490,9 @@ def _parse(event: Event, series_uid: str | None, series_start: datetime | None) 
         private=event.get("sensitivity") in ("private", "confidential"),
         categories=tuple(event.get("categories") or ()),
         reminder_minutes=event.get("reminderMinutesBeforeStart") if event.get("isReminderOn") else None,
-        show_as=_SHOW_AS.get(event.get("showAs") or "", ShowAs.BUSY),
+        show_as=ShowAs.FREE
+        if event.get("isCancelled")
+        else _SHOW_AS.get(event.get("showAs") or "", ShowAs.BUSY),
         attendees=tuple(a["emailAddress"]["address"] for a in event.get("attendees") or ()),
         recurring=kind != "singleInstance",
         recurrence_id=original_start(event, series_start) if in_series else None,
@@ -573,14 +578,18 @@ def stamp_property(stamp: Stamp | None) -> Event:
     return {"id": STAMP_PROPERTY, "value": value}
 
 
-def event_body(item: PersonalItem, *, attendees: bool) -> Event:
-    """The writable fields of ``item``; attendees only when asked (writing them sends invitations)."""
+def event_body(item: PersonalItem, *, attendees: bool, zone: str = "UTC") -> Event:
+    """The writable fields of ``item``; attendees only when asked (writing them sends invitations).
+
+    All-day bounds are midnights of ``zone`` (the technician's): Outlook shows an all-day item made
+    in another zone as spanning two days.
+    """
     body: Event = {
         "subject": item.subject,
         "body": {"contentType": "text", "content": item.description},
         "location": {"displayName": item.location},
-        "start": _graph_time(item.start),
-        "end": _graph_time(item.end),
+        "start": _graph_time(item.start, zone),
+        "end": _graph_time(item.end, zone),
         "isAllDay": item.all_day,
         "sensitivity": "private" if item.private else "normal",
         "showAs": item.show_as.value,
@@ -595,10 +604,40 @@ def event_body(item: PersonalItem, *, attendees: bool) -> Event:
     return body
 
 
-def _graph_time(value: When) -> dict[str, str]:
+def _graph_time(value: When, zone: str = "UTC") -> dict[str, str]:
     if isinstance(value, datetime):
         return {"dateTime": value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
-    return {"dateTime": f"{value.isoformat()}T00:00:00", "timeZone": "UTC"}
+    return {"dateTime": f"{value.isoformat()}T00:00:00", "timeZone": zone}
+
+
+def local_zone() -> str:
+    """This computer's time zone, the technician's: its IANA name, or Windows' own (Graph takes both).
+
+    ``TZ`` first, then the zone ``/etc/localtime`` links to, then Windows' registry; else UTC.
+    """
+    named = os.environ.get("TZ", "").lstrip(":")
+    if named and _known_zone(named):
+        return named
+    with contextlib.suppress(OSError):
+        target = str(Path("/etc/localtime").resolve())
+        if "/zoneinfo/" in target and _known_zone(found := target.split("/zoneinfo/", 1)[1]):
+            return found
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        import winreg
+
+        with contextlib.suppress(OSError):
+            key = r"SYSTEM\CurrentControlSet\Control\TimeZoneInformation"
+            with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, key) as handle:
+                return str(winreg.QueryValueEx(handle, "TimeZoneKeyName")[0])
+    return "UTC"
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _invites_allowed(item: PersonalItem) -> bool:
@@ -659,7 +698,9 @@ class GraphCalendar:
         retry_base_delay: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         page_size: int = 200,
+        time_zone: str = "UTC",
     ) -> None:
+        """``time_zone`` is the technician's (IANA or Windows name): all-day items are written in it."""
         self._own_client = client is None
         self._client = client or httpx.Client(base_url=base_url.rstrip("/") + "/", timeout=60.0)
         self._base_url = base_url.rstrip("/")
@@ -669,6 +710,7 @@ class GraphCalendar:
         self._calendar_setting = calendar
         self._calendar_path: str | None = None
         self._page_size = page_size
+        self._zone = time_zone
         self._ids: dict[str, str] = {}  # uid -> Graph id of the single item or series master
         self._uids: dict[str, str] = {}  # that Graph id -> uid
         self._occurrence_ids: dict[tuple[str, str], str] = {}  # (uid, recurrence id) -> Graph id
@@ -687,7 +729,8 @@ class GraphCalendar:
             )
         tokens = MsalTokens(personal.graph_tenant, personal.graph_client_id)
         base_url = personal.graph_url or DEFAULT_URL
-        return cls(token_provider=tokens, base_url=base_url, calendar=personal.graph_calendar, **kwargs)
+        options = {"time_zone": local_zone(), **kwargs}
+        return cls(token_provider=tokens, base_url=base_url, calendar=personal.graph_calendar, **options)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -739,7 +782,7 @@ class GraphCalendar:
     def create(self, item: PersonalItem) -> PersonalItem:
         if item.recurring or item.recurrence_id is not None:
             raise InputError("create makes single Outlook items, not series or occurrences")
-        body = event_body(item, attendees=_invites_allowed(item))
+        body = event_body(item, attendees=_invites_allowed(item), zone=self._zone)
         if item.uid:
             body["singleValueExtendedProperties"].append({"id": UID_PROPERTY, "value": item.uid})
         body["transactionId"] = str(uuid.uuid4())  # makes a retried POST create one item only
@@ -752,7 +795,7 @@ class GraphCalendar:
     def update(self, item: PersonalItem) -> PersonalItem:
         if attendees := self._mailed(item.key):
             raise _update_refusal(self.get(item.key), item, len(attendees))
-        body = event_body(item, attendees=False)  # attendees are never rewritten
+        body = event_body(item, attendees=False, zone=self._zone)  # attendees are never rewritten
         del body["body"]
         if (new_body := self._body_for(self._event_id(item.key), item.description)) is not None:
             body["body"] = new_body
