@@ -54,7 +54,7 @@ class Handler:
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = [
             ("GET", re.compile(r"me/calendar"), self.default_calendar),
             ("GET", re.compile(r"me/calendars"), self.calendars),
-            ("GET", re.compile(rf"{_CAL}/calendarView"), self.calendar_view),
+            ("GET", re.compile(rf"(?:{_CAL}|me)/calendarView"), self.calendar_view),
             ("GET", re.compile(rf"(?:{_CAL}|me)/calendarView/delta"), self.delta),
             ("POST", re.compile(rf"(?:{_CAL}|me)/events"), self.create),
             ("GET", re.compile(rf"(?:{_CAL}|me)/events"), self.events),
