@@ -100,6 +100,7 @@ UID_PROPERTY = f"String {{{STAMP_GUID}}} Name CalferryUid"
 """The uid an item was created with by calferry (Graph's iCalUId is read-only, so it cannot be set)."""
 SCOPES = ("Calendars.ReadWrite",)
 DEFAULT_URL = "https://graph.microsoft.com/v1.0"
+DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
 MAX_IN_FLIGHT = 4
 BATCH_LIMIT = 20
 PREFER = 'outlook.timezone="UTC", IdType="ImmutableId", outlook.body-content-type="text"'
@@ -128,14 +129,18 @@ def _cache_name(tenant: str, client_id: str) -> str:
     return f"graph-token-cache:{tenant}:{client_id}"
 
 
-def _authority(tenant: str) -> str:
-    return f"https://login.microsoftonline.com/{tenant or 'organizations'}"
+def _authority(tenant: str, login_url: str = DEFAULT_LOGIN_URL) -> str:
+    return f"{login_url.rstrip('/')}/{tenant or 'organizations'}"
 
 
 def _public_app(
-    tenant: str, client_id: str, cache: msal.SerializableTokenCache
+    tenant: str, client_id: str, cache: msal.SerializableTokenCache, login_url: str = DEFAULT_LOGIN_URL
 ) -> msal.PublicClientApplication:
-    """msal discovers the tenant over the network here, so failures are translated."""
+    """msal discovers the tenant over the network here, so failures are translated.
+
+    Another sign-in host than Microsoft's (a test stand-in) is taken as it is: msal's instance
+    discovery, which asks Microsoft whether it knows the host, is off for it.
+    """
     if not client_id:
         raise ConfigError(
             "personal.graph_client_id is not set",
@@ -143,7 +148,12 @@ def _public_app(
             "`calferry config set personal.graph_client_id <id>`",
         )
     try:
-        return msal.PublicClientApplication(client_id, authority=_authority(tenant), token_cache=cache)
+        return msal.PublicClientApplication(
+            client_id,
+            authority=_authority(tenant, login_url),
+            token_cache=cache,
+            instance_discovery=None if login_url.rstrip("/") == DEFAULT_LOGIN_URL else False,
+        )
     except ValueError as exc:
         raise ConfigError(f"Microsoft Entra rejected tenant {tenant!r}: {exc}") from exc
     except Exception as exc:  # msal lets requests' errors through
@@ -159,10 +169,13 @@ class MsalTokens:
         client_id: str,
         *,
         make_app: Callable[[msal.SerializableTokenCache], Any] | None = None,
+        login_url: str = "",
     ) -> None:
         """``make_app`` builds the msal application over the cache read from the keyring (tests pass theirs)."""
         self._tenant, self._client_id = tenant, client_id
-        self._make_app = make_app or functools.partial(_public_app, tenant, client_id)
+        self._make_app = make_app or functools.partial(
+            _public_app, tenant, client_id, login_url=login_url or DEFAULT_LOGIN_URL
+        )
         self._app: msal.PublicClientApplication | None = None
         self._cache = msal.SerializableTokenCache()
         self._lock = threading.Lock()
@@ -206,7 +219,8 @@ def sign_in(settings: Settings, show: Callable[[str], None], *, app: Any = None)
     """
     tenant, client_id = settings.personal.graph_tenant, settings.personal.graph_client_id
     cache = msal.SerializableTokenCache()
-    application = app or _public_app(tenant, client_id, cache)
+    login_url = settings.personal.graph_login_url or DEFAULT_LOGIN_URL
+    application = app or _public_app(tenant, client_id, cache, login_url)
     flow = application.initiate_device_flow(scopes=list(SCOPES))
     if "user_code" not in flow:
         raise CredentialsMissing(f"Outlook sign-in could not start: {flow.get('error_description', flow)}")
@@ -727,7 +741,9 @@ class GraphCalendar:
             raise ConfigError(
                 "personal.graph_client_id is not set", hint="see docs/outlook.md for the app registration"
             )
-        tokens = MsalTokens(personal.graph_tenant, personal.graph_client_id)
+        tokens = MsalTokens(
+            personal.graph_tenant, personal.graph_client_id, login_url=personal.graph_login_url
+        )
         base_url = personal.graph_url or DEFAULT_URL
         options = {"time_zone": local_zone(), **kwargs}
         return cls(token_provider=tokens, base_url=base_url, calendar=personal.graph_calendar, **options)
@@ -1146,7 +1162,10 @@ def _update_refusal(current: PersonalItem, wanted: PersonalItem, attendees: int)
         f"{_attendees(attendees)}, and changing it would e-mail them an update. "
         f"The PSA now has {', '.join(changes) or 'changes'}."
     )
-    hint = "change the meeting in Outlook yourself if they should know; until then each Get says so"
+    hint = (
+        "change the meeting in Outlook yourself if they should know, then keep your version when Get "
+        "reports the conflict; until then each Get says so"
+    )
     return MeetingNotChanged(message, hint=hint)
 
 
