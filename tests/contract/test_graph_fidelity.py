@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from calferry import errors
 from calferry.incremental import in_order, merged_personal
 from calferry.model import ItemKey, Origin, PersonalItem, PsaKind, ShowAs, Stamp, Window
-from calferry.personal import graph
+from calferry.personal import graph, graph_http
 from calferry.personal.base import Changes
 from tests.fixtures.graph_standin import TOKEN, GraphStandin
 from tests.graph_standin.mailbox import DEFAULT_CALENDAR, SHARED_CALENDAR, SHARED_OWNER
@@ -419,7 +419,7 @@ def test_a_shared_calendar_is_read_and_written_through_the_calendar_not_me_event
     calendar.delete(created.key)
     paths = [p for _, p in graph_standin.mailbox.stats.requests]
     assert not [p for p in paths if "/me/events/" in p]
-    assert calendar._http._gate is graph._gate(f"{graph_standin.url} {SHARED_OWNER}")
+    assert calendar._http._gate is graph_http._gate(f"{graph_standin.url} {SHARED_OWNER}")
 
 
 # --- all-day items in the technician's zone; cancelled meetings are not busy ----------------------
