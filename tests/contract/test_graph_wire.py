@@ -1,4 +1,4 @@
-"""The record of the real Graph wire (tests/wire/) against the adapter's parser and the Graph stand-in.
+"""The record of the real Graph wire (tests/wire/graph/) against the adapter's parser and the Graph stand-in.
 
 Every recorded answer is read by the adapter as calferry expects, and the stand-in, asked for the same
 kind of answer, gives the same shape: the same fields present or missing where calferry reads them,
@@ -20,7 +20,7 @@ from calferry.model import format_recurrence_id
 from calferry.personal import graph
 from tests.fixtures.graph_standin import TOKEN, GraphStandin
 
-WIRE = Path(__file__).parent.parent / "wire"
+WIRE = Path(__file__).parent.parent / "wire" / "graph"
 RECORDS = sorted(p.name for p in WIRE.glob("*.json"))
 NINE = datetime(2026, 11, 2, 9, tzinfo=UTC)
 WINDOW = {"startDateTime": "2026-11-01T00:00:00Z", "endDateTime": "2026-12-01T00:00:00Z"}
