@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import keyring
 import msal
 import pytest
 from keyring.backend import KeyringBackend
+from keyring.backends import fail
 from keyring.errors import PasswordDeleteError
 
 from calferry import errors
@@ -179,3 +181,18 @@ def test_a_missing_part_asks_to_sign_in_again(locker: CredentialLocker) -> None:
     del locker.entries[next(n for n in locker.entries if n.endswith(":1"))]
     with pytest.raises(errors.CredentialsMissing, match="part of the Outlook sign-in is missing"):
         graph.MsalTokens(TENANT, CLIENT_ID)()
+
+
+def test_without_any_keyring_the_sign_in_is_refused_clearly_and_written_nowhere(tmp_path: Path) -> None:
+    """A Linux machine without Secret Service: no plaintext file is made in its stead (the test's
+    CALFERRY_HOME and XDG data home are under ``tmp_path``)."""
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        with pytest.raises(errors.CredentialsMissing) as caught:
+            graph.sign_in(_settings(), lambda _: None, app=_Entra())
+    finally:
+        keyring.set_keyring(previous)
+    assert caught.value.hint and "keyring" in str(caught.value).lower()
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and "0.AQ8A" in p.read_text(errors="ignore")]
+    assert written == []
