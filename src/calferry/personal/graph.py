@@ -387,6 +387,8 @@ class GraphCalendar:
         if lost and answer.status_code == 412:
             answer = self._written_already(url, body) or answer  # else: StaleVersion below
         event = body_of(checked(answer))
+        if "id" in event:
+            self._note(event)  # its body as now written
         if key.recurrence_id is not None:  # the answer is the default projection, without originalStart
             event = {**event, "originalStart": wire_instant(parse_recurrence_id(key.recurrence_id))}
         return replace(parse_event(event, key.uid), uid=key.uid, stamp=stamp)
