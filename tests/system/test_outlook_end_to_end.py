@@ -193,6 +193,34 @@ def test_add_creates_in_the_psa_and_brings_it_into_outlook(signed_in: OutlookCli
     assert "Site visit" in {i.subject for i in signed_in.personal_items()}
 
 
+# --- calferry doctor --live: what this Outlook answers, read-only --------------------------------
+
+
+def test_doctor_live_says_what_outlook_answers_and_writes_nothing(
+    signed_in: OutlookCli, graph_standin: GraphStandin
+) -> None:
+    graph_standin.seed_series("Standup", at(1, 14), at(1, 14, 30), 3, pattern="daily")
+    before = len(graph_standin.mailbox.stats.requests)
+
+    checks = {c["name"]: c for c in signed_in.ok("doctor", "--live").data["checks"]}
+
+    original = checks["originalStart of occurrences"]
+    assert original["outcome"] == "as expected"
+    assert "left out by default, sent when asked for; occurrenceId sent" in original["detail"]
+    assert checks["a stale change key is refused"]["outcome"] == "not run"
+    assert "series master row" in checks["series masters in delta"]["detail"]
+    assert {m for m, _ in graph_standin.mailbox.stats.requests[before:]} == {"GET"}
+    shown = signed_in.run("doctor", "--live", json_output=False)
+    assert shown.exit_code == 0 and "originalStart of occurrences" in shown.stdout
+
+
+def test_doctor_asks_outlook_only_when_told_to_and_only_for_outlook(signed_in: OutlookCli) -> None:
+    offline = signed_in.run("doctor")
+    assert offline.exit_code == 3 and "calferry doctor --live" in offline.data["error"]["message"]
+    signed_in.set("personal.backend", "caldav")
+    assert signed_in.run("doctor", "--live").exit_code == 3
+
+
 # --- the CalDAV system tests, run again on Outlook -------------------------------------------------
 
 

@@ -257,6 +257,12 @@ class GraphCalendar:
             return self.get(key)
         return self._patch(key, {"singleValueExtendedProperties": [stamp_property(stamp)]}, version, stamp)
 
+    def read(self, relative: str, window: Window, params: dict[str, str] | None = None) -> Event:
+        """One page of ``relative`` (``calendarView``, ``calendarView/delta``) of the configured calendar
+        in ``window``, as Graph answers it: what ``calferry doctor --live`` looks at."""
+        query = {**self._window_params(window), **(params or {})}
+        return self._http.json("GET", f"{self._calendar()}/{relative}", params=query)
+
     def close(self) -> None:
         if self._own_client:
             self._client.close()
