@@ -468,3 +468,26 @@ def test_a_meeting_its_organiser_cancelled_is_not_busy(
     )
     event["isCancelled"] = True  # what Exchange makes of an attendee's copy when the organiser cancels
     assert graph_calendar.get(ItemKey("off")).show_as is ShowAs.FREE
+
+
+def test_without_original_start_even_when_selected_occurrences_and_exceptions_still_work(
+    graph_standin: GraphStandin,
+) -> None:
+    """Named from occurrenceId alone: list, get, move, stamp, delete of occurrences and exceptions."""
+    berlin_nine = datetime(2026, 11, 2, 9, tzinfo=BERLIN)
+    master = graph_standin.seed_series("Stand-up", berlin_nine, berlin_nine + timedelta(minutes=15), 4)
+    moved = graph_standin.mailbox.occurrence_id(master["id"], berlin_nine + timedelta(days=7))
+    later = {"dateTime": "2026-11-10T15:00:00", "timeZone": "Europe/Berlin"}
+    graph_standin.mailbox.patch(moved, {"start": later, "end": later}, None)  # an exception, a day later
+    expected = [i.recurrence_id for i in graph_standin.calendar().list(WINDOW).items]
+
+    graph_standin.mailbox.faults.withhold_original_start = True
+    calendar = graph_standin.calendar()  # a fresh run: nothing learnt yet
+    items = calendar.list(WINDOW).items
+    assert [i.recurrence_id for i in items] == expected
+    exception = graph_standin.calendar().get(items[1].key)
+    assert exception.recurrence_id == expected[1] and exception.start != expected[1]
+    stamped = calendar.set_stamp(items[2].key, Stamp(PsaKind.APPOINTMENT, 5, Origin.SENT), items[2].version)
+    assert stamped.recurrence_id == expected[2] and calendar.get(items[2].key).stamp is not None
+    calendar.delete(items[3].key)
+    assert [i.recurrence_id for i in graph_standin.calendar().list(WINDOW).items] == expected[:3]

@@ -102,6 +102,12 @@ class Handler:
         events = self.mailbox.view(_calendar(cal), start, end)
         return self._page(events, query, f"{self.base}/me/calendars/{cal}/calendarView")
 
+    def _selected(self, query: dict[str, str]) -> list[str] | None:
+        fields = _selected(query)
+        if fields is not None and self.mailbox.faults.withhold_original_start:
+            return [f for f in fields if f != "originalStart"]
+        return fields
+
     def _reachable(self, event_id: str, cal: str | None) -> Event:
         """``me/events/{id}`` reaches only the signed-in mailbox; a shared calendar's events are reached
         through that calendar (``me/calendars/{cal}/events/{id}``), as real Graph answers."""
@@ -127,7 +133,7 @@ class Handler:
         top = min(int(query.get("$top", "10")), 1000)
         skip = int(query.get("$skip", "0"))
         expand = _expanded(query)
-        page = [render(e, expand, _selected(query)) for e in events[skip : skip + top]]
+        page = [render(e, expand, self._selected(query)) for e in events[skip : skip + top]]
         out: dict[str, Any] = {"@odata.context": f"{self.base}/$metadata#events", "value": page}
         if skip + top < len(events):
             rest = {k: v for k, v in query.items() if k != "$skip"}
@@ -140,7 +146,7 @@ class Handler:
         return self._page(found, query, f"{self.base}/me/calendars/{cal}/events")
 
     def get(self, query: dict[str, str], id: str, cal: str | None = None, **_: Any) -> Answer:
-        return 200, {}, render(self._reachable(id, cal), _expanded(query), _selected(query))
+        return 200, {}, render(self._reachable(id, cal), _expanded(query), self._selected(query))
 
     def create(self, body: Event, cal: str = DEFAULT_CALENDAR, **_: Any) -> Answer:
         return 201, {}, render(self.mailbox.create(_calendar(cal), body), None)

@@ -58,7 +58,9 @@ class Faults:
       before their answer arrives;
     - ``time_out_after``: method -> the next N such requests are carried out, then answered 504 (a
       gateway timeout says nothing of what happened behind it);
-    - ``hold_seconds``: every request waits that long before it is answered.
+    - ``hold_seconds``: every request waits that long before it is answered;
+    - ``withhold_original_start``: ``originalStart`` is left out even when selected (as docs issue #4353
+      reports of some answers), so only ``occurrenceId`` names an occurrence.
     """
 
     throttle_requests: int = 0
@@ -69,6 +71,7 @@ class Faults:
     hold_seconds: float = 0.0
     lose_answers: dict[str, int] = field(default_factory=dict)
     time_out_after: dict[str, int] = field(default_factory=dict)
+    withhold_original_start: bool = False
     _counted: int = 0
 
     def throttled_by_share(self) -> bool:

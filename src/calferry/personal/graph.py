@@ -181,9 +181,11 @@ class GraphCalendar:
         if key.recurrence_id is None:
             event = self._http.json("GET", self._event_url(self._graph_id(key.uid)), params=READ)
         else:
-            event = self._occurrence(key)
+            event = self._occurrence(key)  # found by its original start: the key names it
+            original = event.get("originalStart") or wire_instant(parse_recurrence_id(key.recurrence_id))
+            event = {**event, "originalStart": original}
         self._note(event)
-        return parse_event(event, key.uid, self._series_start(key.uid) if key.recurrence_id else None)
+        return parse_event(event, key.uid)
 
     def changes(self, window: Window, token: str | None) -> Changes:
         if token is None or not token.startswith(self._base_url):
@@ -444,16 +446,12 @@ class GraphCalendar:
                 self._remember_item(master["id"], own_uid(master))
                 self._starts[master["id"]] = series_zone_start(master)
 
-    def _series_start(self, uid: str) -> datetime | None:
-        """The series' first start in its own zone (names exceptions that came without originalStart)."""
-        master_id = self._graph_id(uid)
-        if master_id not in self._starts:
-            self._learn_masters({master_id})
-        return self._starts.get(master_id)
-
     def _rid_text(self, event: Event) -> str | None:
+        master = str(event.get("seriesMasterId"))
+        if not event.get("originalStart") and event.get("type") == "exception" and master not in self._starts:
+            self._learn_masters({master})  # the series' time of day names the exception
         try:
-            original = original_start(event, self._starts.get(str(event.get("seriesMasterId"))))
+            original = original_start(event, self._starts.get(master))
         except (KeyError, ValueError):
             return None
         return format_recurrence_id(original)
