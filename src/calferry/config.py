@@ -105,6 +105,12 @@ SCHEMA: tuple[Option, ...] = (
     ),
     Option("personal.graph_url", "str", "https://graph.microsoft.com/v1.0", "Microsoft Graph base URL."),
     Option(
+        "personal.graph_login_url",
+        "str",
+        "https://login.microsoftonline.com",
+        "Microsoft Entra sign-in base URL (https; only test stand-ins change it).",
+    ),
+    Option(
         "psa.base_url",
         "str",
         "",
@@ -156,6 +162,7 @@ class PersonalSettings:
     graph_client_id: str
     graph_calendar: str
     graph_url: str
+    graph_login_url: str
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,10 @@ class StaleVersion(Conflict):
     """The item changed since it was read (ETag / changeKey / updateDateTime mismatch)."""
 
 
+class MeetingNotChanged(Conflict):
+    """A change to a meeting the person organises was not made: Outlook would have mailed its attendees."""
+
+
 class GuardTripped(Conflict):
     """A run stopped because it would lose data; an explicit override flag lets it go on."""
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from calferry import errors, secrets
 from calferry.config import Settings
 from calferry.model import Origin, PersonalItem, PersonalKind, PsaKind, ShowAs, Stamp, Window
-from calferry.personal import graph
+from calferry.personal import graph, graph_events, graph_http, token_cache
 from tests.fixtures.graph_standin import GraphStandin
 
 PAYLOADS = Path(__file__).parent.parent / "fixtures" / "graph"
@@ -109,7 +109,7 @@ def test_documented_error_answers_are_translated(case: str, error: type[Exceptio
 
 def test_retry_after_is_read_from_a_batch_member() -> None:
     member = _payload("batch_with_throttled_member.json")["responses"][0]
-    assert graph._retry_after(member["headers"]) == 3.0
+    assert graph_http._retry_after(member["headers"]) == 3.0
 
 
 _zones = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"])
@@ -121,7 +121,7 @@ _zones = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia
 )
 def test_timed_boundaries_round_trip_the_wire_form_as_the_same_instant(moment: datetime, zone: str) -> None:
     aware = moment.replace(microsecond=0, tzinfo=ZoneInfo(zone))
-    assert graph._when(graph._graph_time(aware), all_day=False) == aware
+    assert graph_events._when(graph_events._graph_time(aware), all_day=False) == aware
 
 
 @given(
@@ -130,17 +130,17 @@ def test_timed_boundaries_round_trip_the_wire_form_as_the_same_instant(moment: d
 def test_all_day_boundaries_read_as_their_day_even_when_given_as_a_zones_midnight_in_utc(
     day: date, offset_hours: int
 ) -> None:
-    assert graph._when(graph._graph_time(day), all_day=True) == day
+    assert graph_events._when(graph_events._graph_time(day), all_day=True) == day
     shifted = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=offset_hours)
-    assert graph._instant(shifted.isoformat(), all_day=True) == day
+    assert graph_events._instant(shifted.isoformat(), all_day=True) == day
 
 
 def test_r9_items_from_the_psa_are_written_without_attendees() -> None:
     start = datetime(2026, 11, 2, 9, tzinfo=UTC)
     item = PersonalItem("u", start, start + timedelta(hours=1), attendees=("a@example.com",))
     downloaded = Stamp(PsaKind.APPOINTMENT, 1, Origin.DOWNLOADED)
-    assert graph._invites_allowed(item)
-    assert not graph._invites_allowed(
+    assert graph_events.invites_allowed(item)
+    assert not graph_events.invites_allowed(
         PersonalItem("u", start, start, attendees=("a@example.com",), stamp=downloaded)
     )
 
@@ -285,7 +285,7 @@ def test_silent_refresh_uses_the_stored_sign_in_and_keeps_the_refreshed_cache_in
     tokens = graph.MsalTokens(TENANT, CLIENT_ID, make_app=make_app)
     assert tokens() == "refreshed-access-token"
     assert apps[0].asked == [(["Calendars.ReadWrite"], "tech@contoso.com")]
-    stored = json.loads(secrets.load(CACHE_NAME) or "{}")
+    stored = json.loads(token_cache.load(CACHE_NAME) or "{}")
     assert {t["secret"] for t in stored["RefreshToken"].values()} == {"rotated-refresh-token"}
     assert {t["secret"] for t in stored["AccessToken"].values()} == {"refreshed-access-token"}
 

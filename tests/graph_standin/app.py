@@ -18,16 +18,21 @@ from starlette.routing import Route
 from tests.graph_standin.mailbox import (
     CALENDARS,
     DEFAULT_CALENDAR,
+    SHARED_CALENDAR,
+    SHARED_OWNER,
     Event,
     GraphError,
     Mailbox,
     decode_token,
     encode_token,
+    html_to_text,
     render,
     sparse,
 )
 
 MAX_BATCH = 20
+BATCH_PARALLEL = 4
+"""Outlook's JSON batching runs up to four members in parallel (Graph throttling limits)."""
 EXPIRED_TOKEN = "expired-token"
 """A bearer token the stand-in refuses with 401, as Graph does an expired one."""
 Answer = tuple[int, dict[str, str], Any]
@@ -49,14 +54,14 @@ class Handler:
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = [
             ("GET", re.compile(r"me/calendar"), self.default_calendar),
             ("GET", re.compile(r"me/calendars"), self.calendars),
-            ("GET", re.compile(rf"{_CAL}/calendarView"), self.calendar_view),
+            ("GET", re.compile(rf"(?:{_CAL}|me)/calendarView"), self.calendar_view),
             ("GET", re.compile(rf"(?:{_CAL}|me)/calendarView/delta"), self.delta),
             ("POST", re.compile(rf"(?:{_CAL}|me)/events"), self.create),
             ("GET", re.compile(rf"(?:{_CAL}|me)/events"), self.events),
-            ("GET", re.compile(r"me/events/(?P<id>[^/]+)/instances"), self.instances),
-            ("GET", re.compile(r"me/(?:calendar/)?events/(?P<id>[^/]+)"), self.get),
-            ("PATCH", re.compile(r"me/(?:calendar/)?events/(?P<id>[^/]+)"), self.patch),
-            ("DELETE", re.compile(r"me/(?:calendar/)?events/(?P<id>[^/]+)"), self.delete),
+            ("GET", re.compile(rf"(?:{_CAL}|me)/events/(?P<id>[^/]+)/instances"), self.instances),
+            ("GET", re.compile(rf"(?:{_CAL}|me)/events/(?P<id>[^/]+)"), self.get),
+            ("PATCH", re.compile(rf"(?:{_CAL}|me)/events/(?P<id>[^/]+)"), self.patch),
+            ("DELETE", re.compile(rf"(?:{_CAL}|me)/events/(?P<id>[^/]+)"), self.delete),
         ]
 
     def __call__(
@@ -67,7 +72,8 @@ class Handler:
             if match and verb == method:
                 params = {k: v for k, v in match.groupdict().items() if v is not None}
                 try:
-                    return handler(query=query, headers=headers, body=body, **params)
+                    status, out_headers, out = handler(query=query, headers=headers, body=body, **params)
+                    return status, out_headers, _bodies_as_asked(out, headers.get("prefer", ""))
                 except GraphError as err:
                     return err.status, err.headers, err.body()
         return 400, {}, GraphError(400, "BadRequest", f"unsupported {method} {path}").body()
@@ -82,7 +88,8 @@ class Handler:
         return 200, {}, {"@odata.context": f"{self.base}/$metadata#users('me')/calendars", "value": value}
 
     def _calendar(self, cid: str) -> Event:
-        owner = {"name": self.mailbox.owner.partition("@")[0], "address": self.mailbox.owner}
+        address = SHARED_OWNER if cid == SHARED_CALENDAR else self.mailbox.owner
+        owner = {"name": address.partition("@")[0], "address": address}
         return {
             "id": cid,
             "name": CALENDARS[cid],
@@ -95,13 +102,30 @@ class Handler:
         events = self.mailbox.view(_calendar(cal), start, end)
         return self._page(events, query, f"{self.base}/me/calendars/{cal}/calendarView")
 
-    def instances(self, query: dict[str, str], id: str, **_: Any) -> Answer:
-        master = self.mailbox.find(id)
+    def _selected(self, query: dict[str, str]) -> list[str] | None:
+        fields = _selected(query)
+        if fields is not None and self.mailbox.faults.withhold_original_start:
+            return [f for f in fields if f != "originalStart"]
+        return fields
+
+    def _reachable(self, event_id: str, cal: str | None) -> Event:
+        """``me/events/{id}`` reaches only the signed-in mailbox; a shared calendar's events are reached
+        through that calendar (``me/calendars/{cal}/events/{id}``), as real Graph answers."""
+        event = self.mailbox.find(event_id)
+        home = event["_calendar"]
+        if (cal is None and home == SHARED_CALENDAR) or (cal is not None and home != cal):
+            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        return event
+
+    def instances(self, query: dict[str, str], id: str, cal: str | None = None, **_: Any) -> Answer:
+        master = self._reachable(id, cal)
         if master["type"] != "seriesMaster":
             raise GraphError(400, "ErrorInvalidRequest", "instances needs a series master")
         start, end = _window(query)
         return self._page(
-            self.mailbox.instances(master, start, end), query, f"{self.base}/me/events/{id}/instances"
+            self.mailbox.instances(master, start, end),
+            query,
+            f"{self.base}/{f'me/calendars/{cal}' if cal else 'me'}/events/{id}/instances",
         )
 
     def _page(self, events: list[Event], query: dict[str, str], link: str) -> Answer:
@@ -109,7 +133,7 @@ class Handler:
         top = min(int(query.get("$top", "10")), 1000)
         skip = int(query.get("$skip", "0"))
         expand = _expanded(query)
-        page = [render(e, expand) for e in events[skip : skip + top]]
+        page = [render(e, expand, self._selected(query)) for e in events[skip : skip + top]]
         out: dict[str, Any] = {"@odata.context": f"{self.base}/$metadata#events", "value": page}
         if skip + top < len(events):
             rest = {k: v for k, v in query.items() if k != "$skip"}
@@ -121,16 +145,20 @@ class Handler:
         found = self.mailbox.filtered(_calendar(cal), ical_uid, prop)
         return self._page(found, query, f"{self.base}/me/calendars/{cal}/events")
 
-    def get(self, query: dict[str, str], id: str, **_: Any) -> Answer:
-        return 200, {}, render(self.mailbox.find(id), _expanded(query))
+    def get(self, query: dict[str, str], id: str, cal: str | None = None, **_: Any) -> Answer:
+        return 200, {}, render(self._reachable(id, cal), _expanded(query), self._selected(query))
 
     def create(self, body: Event, cal: str = DEFAULT_CALENDAR, **_: Any) -> Answer:
         return 201, {}, render(self.mailbox.create(_calendar(cal), body), None)
 
-    def patch(self, headers: dict[str, str], body: Event, id: str, **_: Any) -> Answer:
+    def patch(
+        self, headers: dict[str, str], body: Event, id: str, cal: str | None = None, **_: Any
+    ) -> Answer:
+        self._reachable(id, cal)
         return 200, {}, render(self.mailbox.patch(id, body, headers.get("if-match")), None)
 
-    def delete(self, headers: dict[str, str], id: str, **_: Any) -> Answer:
+    def delete(self, headers: dict[str, str], id: str, cal: str | None = None, **_: Any) -> Answer:
+        self._reachable(id, cal)
         self.mailbox.delete(id, headers.get("if-match"))
         return 204, {}, None
 
@@ -147,8 +175,7 @@ class Handler:
             return 200, {}, self._delta_page(entries, {**token, "s": self.mailbox.seq}, link, None)
         if "$skiptoken" in query:
             token = decode_token(query["$skiptoken"])
-            if token["g"] != self.mailbox.generation:
-                raise GraphError(410, "SyncStateNotFound", "The sync state generation is not valid.")
+            self.mailbox.check_generation(token)
         else:
             start, end = _window(query)
             token = {
@@ -236,6 +263,23 @@ def _expanded(query: dict[str, str]) -> list[str] | None:
     return [m.replace("''", "'") for m in _ID_EQ.findall(match.group(1))] if match else None
 
 
+def _bodies_as_asked(out: Any, prefer: str) -> Any:
+    """Bodies as stored, or as text under ``Prefer: outlook.body-content-type="text"`` (HTML converted)."""
+    if 'outlook.body-content-type="text"' not in prefer or not isinstance(out, dict):
+        return out
+    for event in out.get("value", [out]) if isinstance(out.get("value", []), list) else [out]:
+        body = event.get("body") if isinstance(event, dict) else None
+        if isinstance(body, dict) and body.get("contentType") == "html":
+            event["body"] = {"contentType": "text", "content": html_to_text(str(body.get("content", "")))}
+    return out
+
+
+def _selected(query: dict[str, str]) -> list[str] | None:
+    """The fields a ``$select`` names (None: Graph's default projection)."""
+    text = query.get("$select")
+    return None if text is None else [f.strip() for f in text.split(",") if f.strip()]
+
+
 def _filter(text: str) -> tuple[str | None, tuple[str, str] | None]:
     """The two filters calferry sends: by iCalUId, or by one extended property's value."""
     if match := _ICALUID_EQ.match(text):
@@ -258,6 +302,17 @@ def _link(base: str, params: dict[str, str]) -> str:
     return f"{base}?{urlencode(params)}"
 
 
+async def _weight(request: Request) -> int:
+    """How many requests this one is to the mailbox: Outlook runs up to four $batch members at once."""
+    if request.method != "POST" or not request.url.path.endswith("/$batch"):
+        return 1
+    try:
+        members = len(json.loads(await request.body() or b"{}").get("requests", []))
+    except (ValueError, AttributeError):
+        return 1
+    return max(1, min(members, BATCH_PARALLEL))
+
+
 class _LostAnswer(Response):
     """The request was carried out, but the connection drops after the status line: no answer arrives."""
 
@@ -276,15 +331,19 @@ def build_app(mailbox: Mailbox, base: str) -> Starlette:
         )
         stats.prefer.append(request.headers.get("prefer", ""))
         stats.if_match.append(request.headers.get("if-match", ""))
-        stats.in_flight += 1
+        weight = await _weight(request)
+        stats.in_flight += weight
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
             if faults.hold_seconds:
                 await asyncio.sleep(faults.hold_seconds)
             response = await _answer(request)
         finally:
-            stats.in_flight -= 1
+            stats.in_flight -= weight
         stats.statuses.append(response.status_code)
+        if response.status_code < 400 and faults.timed_out(request.method):
+            err = GraphError(504, "UnknownError", "The gateway timed out.")  # but the request was done
+            return JSONResponse(err.body(), status_code=504)
         if faults.answer_lost(request.method):
             stats.lost_answers += 1
             return _LostAnswer()

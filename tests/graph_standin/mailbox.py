@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import html
 import json
 import math
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +25,10 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 GRAPH_TIME = "%Y-%m-%dT%H:%M:%S.0000000"
 DEFAULT_CALENDAR = "AAMkAGI2-calendar"
-CALENDARS = {DEFAULT_CALENDAR: "Calendar", "AAMkAGI2-technician": "Technician"}
+SHARED_CALENDAR = "AAMkAGI2-shared-dispatch"
+SHARED_OWNER = "dispatch@contoso.test"
+CALENDARS = {DEFAULT_CALENDAR: "Calendar", "AAMkAGI2-technician": "Technician", SHARED_CALENDAR: "Dispatch"}
+"""The user's own two calendars, and one shared with them from another mailbox (``SHARED_OWNER``'s)."""
 _DAYS = dict(
     zip(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"], weekdays, strict=True)
 )
@@ -51,7 +56,11 @@ class Faults:
       evenly (never two in a row while it is below one half);
     - ``lose_answers``: method -> the next N such requests are carried out, then the connection drops
       before their answer arrives;
-    - ``hold_seconds``: every request waits that long before it is answered.
+    - ``time_out_after``: method -> the next N such requests are carried out, then answered 504 (a
+      gateway timeout says nothing of what happened behind it);
+    - ``hold_seconds``: every request waits that long before it is answered;
+    - ``withhold_original_start``: ``originalStart`` is left out even when selected (as docs issue #4353
+      reports of some answers), so only ``occurrenceId`` names an occurrence.
     """
 
     throttle_requests: int = 0
@@ -61,6 +70,8 @@ class Faults:
     retry_after: str = "0.01"
     hold_seconds: float = 0.0
     lose_answers: dict[str, int] = field(default_factory=dict)
+    time_out_after: dict[str, int] = field(default_factory=dict)
+    withhold_original_start: bool = False
     _counted: int = 0
 
     def throttled_by_share(self) -> bool:
@@ -69,10 +80,26 @@ class Faults:
         return math.floor((n + 1) * self.throttle_share) > math.floor(n * self.throttle_share)
 
     def answer_lost(self, method: str) -> bool:
-        if self.lose_answers.get(method, 0) <= 0:
-            return False
-        self.lose_answers[method] -= 1
-        return True
+        return _take(self.lose_answers, method)
+
+    def timed_out(self, method: str) -> bool:
+        return _take(self.time_out_after, method)
+
+
+def _take(counts: dict[str, int], method: str) -> bool:
+    if counts.get(method, 0) <= 0:
+        return False
+    counts[method] -= 1
+    return True
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A message a real mailbox sends on its own: ``kind`` is invitation, update or cancellation."""
+
+    kind: str
+    subject: str
+    to: tuple[str, ...]
 
 
 @dataclass
@@ -110,6 +137,19 @@ def utc_stamp(stamp: dict[str, str]) -> dict[str, str]:
     return {"dateTime": to_graph_time(parse_time(stamp)), "timeZone": "UTC"}
 
 
+def html_to_text(content: str) -> str:
+    """Roughly what Exchange makes of an HTML body when text is asked for: tags gone, breaks kept."""
+    text = re.sub(r"(?is)<(head|style|script)\b.*?</\1>", "", re.sub(r"\s*[\r\n]\s*", " ", content))
+    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", text)
+    text = html.unescape(re.sub(r"<[^>]+>", "", text))
+    return "\n".join(line.strip() for line in text.replace("\r", "").split("\n")).strip()
+
+
+def _all_day_stamp(stamp: dict[str, str]) -> dict[str, str]:
+    """Graph gives all-day bounds as midnights whatever ``outlook.timezone`` asks for (its date stays)."""
+    return {"dateTime": parse_time(stamp).strftime("%Y-%m-%dT00:00:00.0000000"), "timeZone": "UTC"}
+
+
 def _rid(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -135,8 +175,14 @@ class Mailbox:
         self.log: list[tuple[int, str, Event | None]] = []
         self.seq = 0
         self.generation = 0
+        self.token_refusal = (410, "SyncStateNotFound")
         self.faults = Faults()
         self.stats = Stats()
+        self.sent_mail: list[Mail] = []
+        """What Exchange would have mailed to attendees: a meeting the owner organises mails them on
+        POST (invitation), on any PATCH (update: Graph has no way to say "don't notify", and whether a
+        change of an extended property alone notifies is not documented, so here it does) and on
+        DELETE (cancellation)."""
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -144,9 +190,17 @@ class Mailbox:
         self.seq += 1
         self.log.append((self.seq, event_id, tombstone))
 
-    def expire_delta_tokens(self) -> None:
-        """Every delta and skip token issued so far is refused from now on (410 SyncStateNotFound)."""
+    def expire_delta_tokens(self, status: int = 410, code: str = "SyncStateNotFound") -> None:
+        """Every delta and skip token issued so far is refused from now on, with that status and code.
+
+        Graph's docs name 410 ``SyncStateNotFound``; real mailboxes also answer 400 ``InvalidDeltaToken``.
+        """
         self.generation += 1
+        self.token_refusal = (status, code)
+
+    def check_generation(self, token: dict[str, Any]) -> None:
+        if token["g"] != self.generation:
+            raise GraphError(*self.token_refusal, "The sync state generation is not valid.")
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -214,6 +268,7 @@ class Mailbox:
             type="occurrence",
             seriesMasterId=master["id"],
             originalStart=original.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            occurrenceId=f"OID.{master['id']}.{original.date().isoformat()}",
             iCalUId=f"{master['iCalUId']}{_rid(original)}",
             recurrence=None,
             start={"dateTime": to_graph_time(original), "timeZone": "UTC"},
@@ -227,10 +282,13 @@ class Mailbox:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def create(self, calendar: str, body: Event, ical_uid: str | None = None) -> Event:
+    def create(
+        self, calendar: str, body: Event, ical_uid: str | None = None, organizer: str | None = None
+    ) -> Event:
         """POST .../events; a repeated ``transactionId`` returns the event made the first time.
 
-        ``ical_uid`` seeds an item as if imported from an .ics file (Graph itself never takes one).
+        ``ical_uid`` seeds an item as if imported from an .ics file (Graph itself never takes one);
+        ``organizer`` seeds a meeting someone else sent to this mailbox.
         """
         txn = body.get("transactionId")
         for made in self.events.values():
@@ -260,6 +318,10 @@ class Mailbox:
             type="seriesMaster" if body.get("recurrence") else "singleInstance",
             seriesMasterId=None,
             originalStart=None,
+            occurrenceId=None,
+            isOrganizer=organizer in (None, self.owner),
+            organizer={"emailAddress": {"address": organizer or self.owner}},
+            isCancelled=False,
             transactionId=txn,
             _calendar=calendar,
             _props=_props(body),
@@ -269,12 +331,14 @@ class Mailbox:
         self.events[event_id] = event
         self._stamp(event)
         self._changed(event_id)
+        self._mail("invitation", event)
         return event
 
     def patch(self, event_id: str, body: Event, if_match: str | None) -> Event:
         """PATCH an event; patching an occurrence turns it into an exception of its series."""
         target = self.find(event_id)
         _check_etag(target, if_match)
+        self._mail("update", target)
         if target["type"] not in ("occurrence", "exception"):
             props = {**target["_props"], **_props(body)}
             target.update(_writable(body), _props=props)
@@ -283,15 +347,33 @@ class Mailbox:
             return target
         master = self.events[target["seriesMasterId"]]
         rid = event_id.rpartition("_OCC_")[2]
+        if "start" in body:
+            self._check_boundary(master, target, parse_time(body["start"]))
         override = master["_exceptions"].setdefault(rid, {"_props": {}})
         override.update(_writable(body), _props={**override["_props"], **_props(body)})
         self._stamp(override)
         self._changed(event_id)
         return self.find(event_id)
 
+    def _check_boundary(self, master: Event, target: Event, start: datetime) -> None:
+        """An occurrence may not move to or before the previous one's day, nor to or after the next's."""
+        zone = parse_time(master["start"]).tzinfo
+        days = sorted(parse_time(o["start"]).astimezone(zone).date() for o in self._expand(master))
+        own = parse_time(target["start"]).astimezone(zone).date()
+        before = [d for d in days if d < own]
+        after = [d for d in days if d > own]
+        day = start.astimezone(zone).date()
+        if (before and day <= before[-1]) or (after and day >= after[0]):
+            raise GraphError(
+                400,
+                "ErrorOccurrenceCrossingBoundary",
+                "An occurrence cannot overlap or cross the boundary of the previous or following occurrence.",
+            )
+
     def delete(self, event_id: str, if_match: str | None) -> None:
         target = self.find(event_id)
         _check_etag(target, if_match)
+        self._mail("cancellation", target)
         if target["type"] in ("occurrence", "exception"):
             master = self.events[target["seriesMasterId"]]
             rid = event_id.rpartition("_OCC_")[2]
@@ -302,6 +384,11 @@ class Mailbox:
         del self.events[event_id]
         self._changed(event_id, tombstone=target)
 
+    def _mail(self, kind: str, event: Event) -> None:
+        to = tuple(a["emailAddress"]["address"] for a in event.get("attendees") or ())
+        if to and event.get("isOrganizer"):
+            self.sent_mail.append(Mail(kind, str(event.get("subject", "")), to))
+
     def _stamp(self, event: Event) -> None:
         change_key = base64.b64encode(uuid.uuid4().bytes[:12]).decode()
         event["changeKey"] = change_key
@@ -311,8 +398,7 @@ class Mailbox:
 
     def delta_since(self, calendar: str, token: dict[str, Any]) -> list[Event]:
         """Delta entries since a token: changed events (occurrences sparse) and ``@removed`` ones."""
-        if token["g"] != self.generation:
-            raise GraphError(410, "SyncStateNotFound", "The sync state generation is not valid.")
+        self.check_generation(token)
         start, end = datetime.fromisoformat(token["a"]), datetime.fromisoformat(token["b"])
         last: dict[str, Event | None] = {}
         for seq, event_id, tombstone in self.log:
@@ -327,6 +413,8 @@ class Mailbox:
         return entries
 
     def _changed_entries(self, calendar: str, event_id: str, start: datetime, end: datetime) -> list[Event]:
+        """A changed event in the window, a series as its master row and sparse occurrences (as real
+        answers show), and anything changed outside the window as ``@removed`` (as Graph's docs say)."""
         try:
             event = self.find(event_id)
         except GraphError:
@@ -334,8 +422,25 @@ class Mailbox:
         if event["_calendar"] != calendar:
             return []
         if event["type"] == "seriesMaster":
-            return [sparse(occ) for occ in self.instances(event, start, end)]
-        return [sparse(event)] if _overlaps(event, start, end) else []
+            inside = self.instances(event, start, end)
+            return (
+                [_master_row(event, inside)] + [sparse(occ) for occ in inside]
+                if inside
+                else [_gone(event_id)]
+            )
+        return [sparse(event)] if _overlaps(event, start, end) else [_gone(event_id)]
+
+
+def _master_row(master: Event, instances: list[Event]) -> Event:
+    """Delta's row for a series master: its own fields, with the first occurrence's start and end."""
+    row = render(master, expand=None)
+    row["start"], row["end"] = instances[0]["start"], instances[0]["end"]
+    return row
+
+
+def _gone(event_id: str) -> Event:
+    """Graph reports under ``@removed`` also events that were added, changed or deleted outside the window."""
+    return {"@odata.type": "#microsoft.graph.event", "id": event_id, "@removed": {"reason": "deleted"}}
 
 
 def sparse(event: Event) -> Event:
@@ -350,16 +455,29 @@ def _removed(tombstone: Event, mailbox: Mailbox, start: datetime, end: datetime)
     ids = [tombstone["id"]]
     if tombstone.get("type") == "seriesMaster":
         ids += [occ["id"] for occ in mailbox.instances(tombstone, start, end)]
-    return [
-        {"@odata.type": "#microsoft.graph.event", "id": i, "@removed": {"reason": "deleted"}} for i in ids
-    ]
+    return [_gone(i) for i in ids]
 
 
-def render(event: Event, expand: list[str] | None) -> Event:
-    """The wire form: public keys, times in UTC, ``@odata.etag`` from the change key, expanded properties."""
-    out = {k: copy.deepcopy(v) for k, v in event.items() if not k.startswith("_")}
+NOT_BY_DEFAULT = frozenset({"originalStart"})
+"""Fields Graph leaves out of its default projection: only a ``$select`` naming them brings them."""
+
+
+def render(event: Event, expand: list[str] | None, select: list[str] | None = None) -> Event:
+    """The wire form: public keys, times in UTC, ``@odata.etag`` from the change key, expanded properties.
+
+    Without ``select`` (Graph's default projection) ``originalStart`` is missing, as real calendarView,
+    instances and event answers show; with it only the named fields (and ``id``) come back.
+    """
+    public = {k: v for k, v in event.items() if not k.startswith("_")}
+    if select is None:
+        public = {k: v for k, v in public.items() if k not in NOT_BY_DEFAULT}
+    else:
+        public = {k: v for k, v in public.items() if k in select or k == "id"}
+    out = copy.deepcopy(public)
     out["@odata.etag"] = f'W/"{event["changeKey"]}"'
-    out["start"], out["end"] = utc_stamp(event["start"]), utc_stamp(event["end"])
+    for key in ("start", "end"):
+        if key in out:
+            out[key] = _all_day_stamp(event[key]) if event.get("isAllDay") else utc_stamp(event[key])
     props = [event["_props"][p.lower()] for p in expand or () if p.lower() in event["_props"]]
     if props:
         out["singleValueExtendedProperties"] = [{"id": p[0], "value": p[1]} for p in props]
@@ -380,6 +498,7 @@ _WRITABLE = [
     "attendees",
     "location",
     "recurrence",
+    "isOnlineMeeting",
 ]
 
 
