@@ -74,10 +74,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    """
+    ALTER TABLE audit ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+    ALTER TABLE audit ADD COLUMN rule TEXT NOT NULL DEFAULT '';
+    """,
 )
 """Forward-only schema steps; step N brings ``user_version`` from N to N + 1."""
 
 FILE_NAME = "links.sqlite3"
+
+_SEARCHED = ("subject", "message", "ref", "outcome", "action")
+"""The audit columns a log filter looks in."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,8 @@ class AuditEntry:
     psa_id: int | None
     outcome: str
     message: str = ""
+    subject: str = ""
+    rule: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +127,8 @@ class AuditEntry:
             "psa_id": self.psa_id,
             "outcome": self.outcome,
             "message": self.message,
+            "subject": self.subject,
+            "rule": self.rule,
         }
 
 
@@ -282,8 +293,8 @@ class LinkStore:
 
     def audit(self, entry: AuditEntry) -> None:
         self._db.execute(
-            "INSERT INTO audit (at, run_id, action, ref, psa_kind, psa_id, outcome, message)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit (at, run_id, action, ref, psa_kind, psa_id, outcome, message, subject, rule)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 entry.at.isoformat(),
                 entry.run_id,
@@ -293,15 +304,20 @@ class LinkStore:
                 entry.psa_id,
                 entry.outcome,
                 entry.message,
+                entry.subject,
+                entry.rule,
             ),
         )
 
-    def log(self, limit: int = 50) -> list[AuditEntry]:
-        """The newest ``limit`` entries, newest first."""
+    def log(self, limit: int = 50, offset: int = 0, search: str = "") -> list[AuditEntry]:
+        """The newest ``limit`` entries after the first ``offset``, newest first; ``search`` keeps those
+        whose subject, message, ref, outcome or action contains it (any case)."""
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        matches = " OR ".join(f"{column} LIKE :pattern ESCAPE '\\'" for column in _SEARCHED)
         cur = self._db.execute(
-            "SELECT at, run_id, action, ref, psa_kind, psa_id, outcome, message FROM audit"
-            " ORDER BY id DESC LIMIT ?",
-            (limit,),
+            "SELECT at, run_id, action, ref, psa_kind, psa_id, outcome, message, subject, rule FROM audit"
+            f" WHERE :search = '' OR {matches} ORDER BY id DESC LIMIT :limit OFFSET :offset",
+            {"search": search, "pattern": f"%{escaped}%", "limit": limit, "offset": offset},
         )
         return [AuditEntry(datetime.fromisoformat(row[0]), *row[1:]) for row in cur.fetchall()]
 

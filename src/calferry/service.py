@@ -50,6 +50,7 @@ from calferry.model import (
 )
 from calferry.personal.base import PersonalCalendar
 from calferry.plan import (
+    KIND_NAMES,
     Action,
     ActionKind,
     GetOptions,
@@ -382,7 +383,14 @@ class Service:
             PsaKind(kind), title, start, end, description, company, contact, action_type, tickets, tasks
         )
         action = Action(
-            ActionKind.CREATE, "", PsaKind(kind), None, "R30 add a new PSA item", Target.PSA, psa_item=item
+            ActionKind.CREATE,
+            "",
+            PsaKind(kind),
+            None,
+            "added from your calendar",
+            Target.PSA,
+            psa_item=item,
+            rule="R30",
         )
         created = self._run(Plan("add", (action,), self.now()), [], saved=False)
         failed = created.failed
@@ -415,7 +423,7 @@ class Service:
                 raise InputError("an appointment needs a title")
             return PsaAppointment(None, title.strip(), begin, finish, me.id, description)
         if company is None:
-            raise InputError(f"a {kind.value} needs a company", hint="give --company")
+            raise InputError(f"{KIND_NAMES[kind]} needs a company", hint="choose the customer's company")
         company_id = self.psa.company(company).id
         if kind is PsaKind.TODO:
             contact_id = None if contact is None else self.psa.contact(contact, company_id).id
@@ -429,7 +437,7 @@ class Service:
         found += [self.psa.work(WorkKind.TASK.value, t) for t in tasks]
         if not found:
             raise InputError(
-                "a service call needs at least one ticket or task", hint="give --ticket or --task"
+                "a service call needs at least one ticket or task", hint="pick the company's tickets or tasks"
             )
         return tuple(found)
 
@@ -456,11 +464,11 @@ class Service:
         actions = [_delete_psa(link) for link in links]
         if found is not None:
             reason = (
-                "R22 delete the occurrence in the personal calendar"
-                if occurrence
-                else "R22 delete the series"
+                "deleted from your calendar" if occurrence else "the whole series deleted from your calendar"
             )
-            actions.append(Action(ActionKind.DELETE, key.ref, None, None, reason, Target.PERSONAL))
+            actions.append(
+                Action(ActionKind.DELETE, key.ref, None, None, reason, Target.PERSONAL, rule="R22")
+            )
         return self._run(Plan("delete-series", tuple(actions), self.now()), recovered, saved=False)
 
     def resolve_conflict(self, ref: str, keep: str) -> RunResult:
@@ -491,8 +499,8 @@ class Service:
                 contacts[item.contact_id] = self.psa.contact(item.contact_id, item.company_id)
         fields = psa_to_personal(item, self._resource().time_zone, companies, contacts, actions)
         return Action(
-            ActionKind.UPDATE, link.personal.ref, link.psa.kind, link.psa.id, "R24 conflict resolved: PSA data kept",
-            Target.PERSONAL, psa_item=item, fields=fields, link=link, psa_version=psa_version(item),
+            ActionKind.UPDATE, link.personal.ref, link.psa.kind, link.psa.id, "conflict settled: the PSA's version taken",
+            Target.PERSONAL, psa_item=item, fields=fields, link=link, psa_version=psa_version(item), rule="R24",
         )  # fmt: skip
 
     # --- internals -----------------------------------------------------------------------------
@@ -559,7 +567,9 @@ class Service:
                 raise NotFound(f"series {series_uid} has no occurrences in that range", side="personal")
             items.extend(found)
         if not items:
-            raise InputError("select at least one item to send (R13)", hint="give refs or --series")
+            raise InputError(
+                "select at least one item to send", hint="name the items, or a recurring series", rule="R13"
+            )
         return items
 
     def _send_options(
@@ -579,7 +589,7 @@ class Service:
         contact_id = choice.contact_id if choice else None
         if contact is not None:
             if company_id is None:
-                raise LookupFailed("a contact is looked up within a company", hint="give --company too")
+                raise LookupFailed("a contact is looked up within a company", hint="choose the company too")
             contact_id = self.psa.contact(contact, company_id).id
         action_id = (
             self.psa.action_type(action_type).id
@@ -602,8 +612,8 @@ def require_enabled(settings: Settings, what: str) -> None:
     """R1: nothing is sent or fetched while calendar integration is disabled."""
     if not settings.calendar.enabled:
         raise IntegrationDisabled(
-            f"{what} refused: calendar integration is disabled (R1)",
-            hint="run `calferry config enable` first",
+            f"{what} refused: calendar integration is disabled",
+            hint="turn it on in the options first",
         )
 
 
@@ -624,9 +634,16 @@ def _state(item: PersonalItem, link: Link | None, conflicts: set[str]) -> ItemSt
 
 
 def _delete_psa(link: Link) -> Action:
-    reason = "R22 delete the occurrence's PSA appointment and its link"
+    reason = "the occurrence's PSA appointment deleted with it"
     return Action(
-        ActionKind.DELETE, link.personal.ref, link.psa.kind, link.psa.id, reason, Target.PSA, link=link
+        ActionKind.DELETE,
+        link.personal.ref,
+        link.psa.kind,
+        link.psa.id,
+        reason,
+        Target.PSA,
+        link=link,
+        rule="R22",
     )
 
 
@@ -669,7 +686,7 @@ def _days(start: date | None, end: date | None) -> Window:
 def _times(start: datetime | None, end: datetime | None, zone: str) -> tuple[datetime, datetime]:
     """Times without a zone are the technician's wall-clock times, in the resource's time zone."""
     if start is None or end is None:
-        raise InputError("start and end are required (R30)")
+        raise InputError("start and end are required")
     start, end = (t if t.tzinfo else t.replace(tzinfo=ZoneInfo(zone)) for t in (start, end))
     if end <= start:
         raise MappingError("the end must be after the start")

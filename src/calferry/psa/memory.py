@@ -231,12 +231,12 @@ class MemoryPsa:
     def _check_crm(self, todo: PsaToDo) -> None:
         if not self._me.crm_access:
             raise PermissionDenied(
-                f"{self._me.name} may not create or change To-Dos: CRM permission missing (R33)", side="psa"
+                f"{self._me.name} may not create or change To-Dos: CRM permission missing", side="psa"
             )
         assignee = self.resources.get(todo.assigned_resource_id)
         if assignee is None or not assignee.crm_access:
             raise PermissionDenied(
-                f"resource {todo.assigned_resource_id} has no CRM access and cannot be assigned a To-Do (R33)",
+                f"resource {todo.assigned_resource_id} has no CRM access and cannot be assigned a To-Do",
                 side="psa",
             )
         if todo.action_type_id not in self.action_types:

@@ -80,7 +80,7 @@ def _local_time(text: str, name: str) -> datetime:
     try:
         return datetime.fromisoformat(text).astimezone()
     except ValueError:
-        raise InputError(f"the {name} is required (R30): give a date and time") from None
+        raise InputError(f"the {name} is required: give a date and time") from None
 
 
 def _lines(text: str) -> list[str]:

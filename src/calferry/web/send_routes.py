@@ -46,7 +46,9 @@ def mapping_page(
     request: Request, ref: list[str] = Query(default=[]), start: str | None = None, end: str | None = None
 ) -> Response:
     if not ref:
-        raise InputError("select at least one item to send (R13)", hint="tick the items on the calendar page")
+        raise InputError(
+            "select at least one item to send", hint="tick the items on the calendar page", rule="R13"
+        )
     first, last = week_range(start, end)
     with service(request) as svc:
         states = {s.ref: s for s in svc.items(first, last)}

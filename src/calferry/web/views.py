@@ -46,11 +46,8 @@ def _row(action: Action, result: ActionResult | None = None) -> ActionRow:
 
 
 def _subject(action: Action) -> str:
-    """What a person recognises: the subject Get writes, else the PSA title, else the ref."""
-    if action.fields is not None:
-        return action.fields.subject
-    title = getattr(action.psa_item, "title", "")
-    return str(title or action.ref or "(new PSA item)")
+    """What a person recognises: the item's subject or title, else the ref."""
+    return action.title or action.ref or "(new PSA item)"
 
 
 def plan_summary(plan: Plan) -> str:
