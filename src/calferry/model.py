@@ -239,6 +239,8 @@ class ActionType:
     id: int
     name: str
     active: bool = True
+    for_todos: bool = True
+    """Offered for To-Dos (Autotask's ``view`` is To-Do or both, not calendar-only like "Opportunity Update")."""
 
 
 @dataclass(frozen=True)

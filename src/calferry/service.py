@@ -429,12 +429,15 @@ class Service:
             contact_id = None if contact is None else self.psa.contact(contact, company_id).id
             action = self.psa.action_type(action_type or self.settings.calendar.default_action_type)
             return PsaToDo(None, company_id, action.id, me.id, begin, finish, description, contact_id)
-        work = self._work(tickets, tasks)
+        work = self._work(tickets, tasks, company_id)
         return PsaServiceCall(None, company_id, begin, finish, description, work)
 
-    def _work(self, tickets: Sequence[str], tasks: Sequence[str]) -> tuple[ServiceCallWork, ...]:
-        found = [self.psa.work(WorkKind.TICKET.value, t) for t in tickets]
-        found += [self.psa.work(WorkKind.TASK.value, t) for t in tasks]
+    def _work(
+        self, tickets: Sequence[str], tasks: Sequence[str], company_id: int
+    ) -> tuple[ServiceCallWork, ...]:
+        """The service call's tickets and tasks; each must be the company's own."""
+        found = [self.psa.work(WorkKind.TICKET.value, t, company_id) for t in tickets]
+        found += [self.psa.work(WorkKind.TASK.value, t, company_id) for t in tasks]
         if not found:
             raise InputError(
                 "a service call needs at least one ticket or task", hint="pick the company's tickets or tasks"

@@ -107,7 +107,9 @@ def test_r5_psa_wins_policy_overwrites_the_personal_edit(cli: Cli) -> None:
     got = cli.ok("get", "--policy", "psa-wins")
 
     [action] = got.actions(ref=uid)
-    assert (action["action"], action["outcome"]) == ("update", "done") and "replaces your edit" in action["reason"]
+    assert (action["action"], action["outcome"]) == ("update", "done") and "replaces your edit" in action[
+        "reason"
+    ]
     item = cli.personal(uid)
     assert (item.subject, item.description) == ("The PSA's title", "PSA text")
     assert state_of(cli, uid) == "downloaded"
@@ -127,7 +129,10 @@ def test_r5_ask_policy_reports_and_changes_nothing(cli: Cli) -> None:
     for _ in range(2):  # nothing is settled by asking: the next Get asks again
         got = cli.ok("get")
         [action] = got.actions(ref=uid)
-        assert (action["action"], action["outcome"]) == ("conflict", "conflict") and "until you choose" in action["reason"]
+        assert (action["action"], action["outcome"]) == (
+            "conflict",
+            "conflict",
+        ) and "until you choose" in action["reason"]
         item = cli.personal(uid)
         assert (item.subject, item.description) == ("My own title", "my private notes")
         assert (cli.psa_get("Appointments", psa_id) or {})["title"] == "The PSA's title"
