@@ -27,7 +27,7 @@ from calferry.config import Settings
 from calferry.errors import InputError, IntegrationDisabled, LookupFailed, MappingError, NotFound
 from calferry.incremental import GetCache, in_order, merged_personal, merged_psa, reusable
 from calferry.links import AuditEntry, LinkStore, links_from_stamps
-from calferry.mapping import SendChoice, personal_hash, psa_to_personal
+from calferry.mapping import PersonalFields, SendChoice, personal_hash, psa_to_personal
 from calferry.model import (
     ItemKey,
     Link,
@@ -144,8 +144,8 @@ class Records:
             "last_run": self.store.get_state("last_run"),
         }
 
-    def log(self, limit: int = 50) -> list[AuditEntry]:
-        return self.store.log(limit)
+    def log(self, limit: int = 50, offset: int = 0, search: str = "") -> list[AuditEntry]:
+        return self.store.log(limit, offset, search)
 
 
 class Service:
@@ -476,10 +476,7 @@ class Service:
 
     def resolve_conflict(self, ref: str, keep: str) -> RunResult:
         """The Conflicts page: keep "personal" sends it (R17); keep "psa" overwrites the personal item (R24)."""
-        key = ItemKey.from_ref(ref)
-        link = self.store.link_for(key)
-        if link is None:
-            raise NotFound(f"{ref} is not linked to a PSA item", side="personal")
+        link = self._linked(ref)
         if keep == "personal":
             result = self.send([ref])
         elif keep == "psa":
@@ -490,6 +487,20 @@ class Service:
         remaining = [r for r in (self.store.get_state("conflicts") or ()) if r != ref]
         self.store.set_state("conflicts", remaining)
         return result
+
+    def conflict_versions(self, ref: str) -> tuple[PersonalItem, PersonalFields]:
+        """Both sides of a conflict, for the Conflicts page: the personal item as it is now, and what
+        taking the PSA's version would write into it."""
+        link = self._linked(ref)
+        fields = self._psa_wins(link).fields
+        assert fields is not None  # _psa_wins always renders them
+        return self.personal.get(link.personal), fields
+
+    def _linked(self, ref: str) -> Link:
+        link = self.store.link_for(ItemKey.from_ref(ref))
+        if link is None:
+            raise NotFound(f"{ref} is not linked to a PSA item", side="personal")
+        return link
 
     def _psa_wins(self, link: Link) -> Action:
         item = self.psa.get(link.psa)

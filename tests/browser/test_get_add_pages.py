@@ -57,7 +57,8 @@ def test_r5_get_preview_shows_conflict_and_confirm_applies_the_previewed_plan(
 
     page = web.goto("/conflicts")
     web.screenshot("conflicts")
-    page.locator("tr[data-ref='budget']").get_by_role("button", name="Take the PSA version").click()
+    page.locator("section[data-ref='budget']").get_by_role("button", name="Take the PSA version").click()
+    page.get_by_role("button", name="Yes, take the PSA's version").click()
     expect(page.get_by_role("status")).to_contain_text("1 done")
     assert backend.personal("budget").subject == "Budget review, moved by the office"
     expect(web.goto("/conflicts").locator("#conflicts")).to_contain_text("No conflicts.")
@@ -129,7 +130,7 @@ def test_r30_add_form_keeps_values_and_shows_a_missing_company(web: WebUnderTest
 def test_b4_audit_log_lists_the_transfer(web: WebUnderTest, backend: Backend) -> None:
     psa_id = send(backend, "budget")
     page = web.goto("/log")
-    expect(page.locator("#audit tbody tr").first).to_contain_text("budget")
+    expect(page.locator("#audit tbody tr").first).to_contain_text("Budget review")
     expect(page.locator("#audit tbody tr").first).to_contain_text(f"appointment #{psa_id}")
     web.screenshot("audit-log")
 

@@ -7,13 +7,14 @@ the row it concerns while the other rows are applied, and the form keeps what wa
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from starlette.datastructures import FormData
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from calferry.apply import RunResult
-from calferry.errors import InputError, PsaUnavailable, UserError
+from calferry.errors import PsaUnavailable, UserError
 from calferry.model import ItemKey, Link, When
 from calferry.plan import UNCHANGED, Action
 from calferry.service import ItemState, Service
@@ -49,10 +50,9 @@ class MappingRow:
 def mapping_page(
     request: Request, ref: list[str] = Query(default=[]), start: str | None = None, end: str | None = None
 ) -> Response:
-    if not ref:
-        raise InputError(
-            "select at least one item to send", hint="tick the items on the calendar page", rule="R13"
-        )
+    if not ref:  # R13: nothing ticked: back to the calendar, which says so
+        query = urlencode({"start": start or "", "end": end or "", "notice": "nothing-selected"})
+        return RedirectResponse(f"/calendar?{query}", status_code=303)
     first, last = week_range(start, end)
     with service(request) as svc:
         states = {s.ref: s for s in svc.items(first, last)}
