@@ -271,9 +271,14 @@ def test_r30_open_work_of_a_company_and_a_foreign_ticket_refused(psa: AutotaskPs
     tickets = list(psa.client.query("Tickets", gte("id", 0)))
     own = {t["id"] for t in tickets if t["companyID"] == contoso.id}
     assert {w.id for w in psa.open_work("ticket", company_id=contoso.id)} == own
-    projects = {p["id"] for p in psa.client.query("Projects", eq("companyID", contoso.id))}
+    assert psa.open_work("task", company_id=contoso.id) == []  # its projects: none
+    fabrikam = psa.company("Fabrikam Logistik GmbH")
+    projects = {p["id"] for p in psa.client.query("Projects", eq("companyID", fabrikam.id))}
     tasks = {t["id"] for t in psa.client.query("Tasks", gte("id", 0)) if t["projectID"] in projects}
-    assert {w.id for w in psa.open_work("task", company_id=contoso.id)} == tasks
+    assert tasks and {w.id for w in psa.open_work("task", company_id=fabrikam.id)} == tasks
+    with pytest.raises(LookupFailed, match="belongs to another company"):
+        psa.work("task", "Move rack 1", contoso.id)
+    assert psa.work("task", "Move rack 1", fabrikam.id).title == "Move rack 1"
     foreign = next(t for t in tickets if t["companyID"] != contoso.id)
     with pytest.raises(LookupFailed, match="belongs to another company"):
         psa.work("ticket", foreign["ticketNumber"], contoso.id)
