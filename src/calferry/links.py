@@ -83,6 +83,16 @@ MIGRATIONS: tuple[str, ...] = (
 
 FILE_NAME = "links.sqlite3"
 
+_HAPPENED = {
+    "create:psa": ("created in the PSA", "create it in the PSA"),
+    "update:psa": ("updated in the PSA", "update it in the PSA"),
+    "delete:psa": ("deleted in the PSA", "delete it in the PSA"),
+    "create:personal": ("added to your calendar", "add it to your calendar"),
+    "update:personal": ("updated in your calendar", "update it in your calendar"),
+    "delete:personal": ("deleted from your calendar", "delete it from your calendar"),
+}
+"""An audit entry's ``action`` (what:where) as a past phrase, and as what was tried."""
+
 _SEARCHED = ("subject", "message", "ref", "outcome", "action")
 """The audit columns a log filter looks in."""
 
@@ -116,6 +126,17 @@ class AuditEntry:
     message: str = ""
     subject: str = ""
     rule: str = ""
+
+    def happened(self) -> str:
+        """What the entry means, in a few words: "Added to your calendar", "Could not update it in the
+        PSA", "Conflict: waiting for your choice" (the log as a person reads it)."""
+        if self.outcome == "conflict":
+            return "Conflict: waiting for your choice"
+        done, tried = _HAPPENED.get(self.action, (self.action, self.action))
+        if self.outcome == "failed":
+            return f"Could not {tried}"
+        said = done[:1].upper() + done[1:]
+        return said if self.outcome == "done" else f"{said} ({self.outcome})"
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -60,6 +60,8 @@ def test_b12_a_full_run_in_human_mode_names_no_rule_and_no_flag(cli: Cli) -> Non
     assert "a To-Do needs a company" in seen[4].stdout and seen[4].exit_code == 5
     assert "select at least one item" in seen[6].stderr
     assert "calendar integration is disabled" in seen[-1].stderr
+    history = seen[13].stdout  # the log names items and says what happened
+    assert "Dentist" in history and "Created in the PSA" in history and "Conflict: waiting" in history
     assert _jargon(seen) == []
 
 

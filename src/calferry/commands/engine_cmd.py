@@ -280,10 +280,10 @@ def log(
     if json_output:
         emit_json({"entries": [e.to_json() for e in entries]})
         return
-    table = _table("Audit log (newest first)", ("at", "action", "ref", "PSA", "outcome", "message"))
+    table = _table("Audit log (newest first)", ("at", "item", "what happened", "details", "PSA"))
     for e in entries:
         psa = f"{e.psa_kind} {e.psa_id}" if e.psa_kind else ""
-        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.action, e.ref, psa, e.outcome, e.message)
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.subject or e.ref, e.happened(), e.message, psa)
     console.print(table)
 
 

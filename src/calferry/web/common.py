@@ -16,7 +16,7 @@ from starlette.responses import Response
 from calferry.errors import LookupFailed, UserError
 from calferry.model import ActionType, Company, Contact, ServiceCallWork
 from calferry.web.security import CSRF_FIELD, csrf_token
-from calferry.web.views import happened, tone
+from calferry.web.views import tone
 
 if TYPE_CHECKING:
     from calferry.psa.base import Psa
@@ -120,4 +120,3 @@ def when(value: date | datetime | None) -> str:
 
 templates.env.filters["when"] = when
 templates.env.filters["tone"] = tone
-templates.env.filters["happened"] = happened

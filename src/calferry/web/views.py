@@ -6,7 +6,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 from calferry.apply import ActionResult, RunResult
-from calferry.links import AuditEntry
 from calferry.plan import Action, Plan
 
 
@@ -22,30 +21,6 @@ class ActionRow:
     reason: str
     outcome: str | None = None
     error: str | None = None
-
-
-_DONE = {
-    "create:psa": ("created in the PSA", "create it in the PSA"),
-    "update:psa": ("updated in the PSA", "update it in the PSA"),
-    "delete:psa": ("deleted in the PSA", "delete it in the PSA"),
-    "create:personal": ("added to your calendar", "add it to your calendar"),
-    "update:personal": ("updated in your calendar", "update it in your calendar"),
-    "delete:personal": ("deleted from your calendar", "delete it from your calendar"),
-}
-"""An audit entry's ``action`` (what:where) as a past phrase, and as what was tried."""
-
-
-def happened(entry: AuditEntry) -> str:
-    """What an audit entry means, in a few words: "Added to your calendar", "Could not update it in the
-    PSA", "Conflict: waiting for your choice"."""
-    if entry.outcome == "conflict":
-        return "Conflict: waiting for your choice"
-    done, tried = _DONE.get(entry.action, (entry.action, entry.action))
-    if entry.outcome == "failed":
-        return f"Could not {tried}"
-    if entry.outcome == "done":
-        return done[:1].upper() + done[1:]
-    return f"{done[:1].upper() + done[1:]} ({entry.outcome})"
 
 
 def plan_rows(plan: Plan) -> list[ActionRow]:
