@@ -86,6 +86,8 @@ def test_r14_todo_without_company_fails_next_to_its_row_and_the_rest_is_sent(
     page.get_by_role("button", name="Save").click()
     expect(call.locator(".row-error")).to_contain_text("company")
     todo_id = created_id(visit)
+    expect(visit.get_by_label("PSA kind")).to_be_disabled()  # sent now: its kind and company stay
+    expect(visit.get_by_label("Company (To-Do)")).to_have_attribute("readonly", "")
     expect(call.get_by_label("PSA kind")).to_have_value("todo")  # what was entered is kept
     expect(page.get_by_role("alert").first).to_contain_text("1 item(s) could not be sent")
     web.screenshot("mapping-error")

@@ -188,7 +188,8 @@ def _outcome(row: MappingRow, result: RunResult) -> MappingRow:
             )
         return replace(row, error=done.action.reason, warnings=warnings)
     verb = "Created" if done.action.action.value == "create" else "Updated"
-    return replace(row, result=f"{verb} {_psa_name(done.action, done.psa_id)}", warnings=warnings)
+    sent = f"{verb} {_psa_name(done.action, done.psa_id)}"
+    return replace(row, result=sent, warnings=warnings, locked=not row.recurring)  # sent: R17 from now on
 
 
 def _psa_name(action: Action, psa_id: int | None = None) -> str:
