@@ -627,7 +627,7 @@ def require_enabled(settings: Settings, what: str) -> None:
     if not settings.calendar.enabled:
         raise IntegrationDisabled(
             f"{what} refused: calendar integration is disabled",
-            hint="turn it on in the options first",
+            hint="turn it on in the options: calferry config enable, or the Options page",
         )
 
 
