@@ -253,38 +253,6 @@ def test_r30_work_by_number_or_title(psa: AutotaskPsa) -> None:
         psa.work("task", "no such task at all")
 
 
-def test_r14_todo_action_types_are_those_valid_for_to_dos_by_name(psa: AutotaskPsa) -> None:
-    names = [t.name for t in psa.todo_action_types()]
-    assert names == ["Email", "General", "Meeting", "Phone Call"]  # not calendar-only nor "None"
-    assert psa.action_type("Opportunity Update").for_todos is False
-
-
-def test_r14_contacts_of_a_company_only(psa: AutotaskPsa) -> None:
-    contoso = psa.company("Contoso Dental")
-    mine = psa.contacts_of(contoso.id)
-    assert len(mine) == 2 and {c.company_id for c in mine} == {contoso.id}
-    assert [c.name for c in mine] == sorted((c.name for c in mine), key=str.lower)
-
-
-def test_r30_open_work_of_a_company_and_a_foreign_ticket_refused(psa: AutotaskPsa) -> None:
-    contoso = psa.company("Contoso Dental")
-    tickets = list(psa.client.query("Tickets", gte("id", 0)))
-    own = {t["id"] for t in tickets if t["companyID"] == contoso.id}
-    assert {w.id for w in psa.open_work("ticket", company_id=contoso.id)} == own
-    assert psa.open_work("task", company_id=contoso.id) == []  # its projects: none
-    fabrikam = psa.company("Fabrikam Logistik GmbH")
-    projects = {p["id"] for p in psa.client.query("Projects", eq("companyID", fabrikam.id))}
-    tasks = {t["id"] for t in psa.client.query("Tasks", gte("id", 0)) if t["projectID"] in projects}
-    assert tasks and {w.id for w in psa.open_work("task", company_id=fabrikam.id)} == tasks
-    with pytest.raises(LookupFailed, match="belongs to another company"):
-        psa.work("task", "Move rack 1", contoso.id)
-    assert psa.work("task", "Move rack 1", fabrikam.id).title == "Move rack 1"
-    foreign = next(t for t in tickets if t["companyID"] != contoso.id)
-    with pytest.raises(LookupFailed, match="belongs to another company"):
-        psa.work("ticket", foreign["ticketNumber"], contoso.id)
-    assert psa.work("ticket", foreign["ticketNumber"], foreign["companyID"]).id == foreign["id"]
-
-
 def test_request_counts_and_open_psa_from_settings(psa_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     headers = psa_server.headers
     settings = Settings.from_dict(
