@@ -236,11 +236,12 @@ class Resource:
 
 @dataclass(frozen=True)
 class ActionType:
+    """A PSA action type; ``for_todos``: the PSA offers it for To-Dos (not calendar-only)."""
+
     id: int
     name: str
     active: bool = True
     for_todos: bool = True
-    """Offered for To-Dos (Autotask's ``view`` is To-Do or both, not calendar-only like "Opportunity Update")."""
 
 
 @dataclass(frozen=True)

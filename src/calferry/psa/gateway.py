@@ -78,15 +78,15 @@ _WORK = {
     WorkKind.TASK: ("Tasks", "taskNumber", "ServiceCallTasks", "taskID", "ServiceCallTaskResources"),
 }
 _COMPLETE = 5
+"""The status id of a complete ticket or task (Autotask's system value)."""
 _WORK_OWNER = {WorkKind.TICKET: "companyID", WorkKind.TASK: "projectID"}
 """The field that ties a ticket to its company, and a task to its project (whose company it is)."""
-_TODO_VIEWS = (2, 3)
-"""Action type ``view`` picklist values offered for To-Dos: To-Do, Calendar and To-Do."""
-"""The status id of a complete ticket or task (Autotask's system value)."""
 _CHILD_KEY = {
     "ServiceCallTicketResources": "serviceCallTicketID",
     "ServiceCallTaskResources": "serviceCallTaskID",
 }
+_TODO_VIEWS = (None, 2, 3)
+"""ActionTypes.view values a To-Do may use: To-Do only, both; (unsaid: any). 1 is calendar-only, 4 none."""
 ZONE_URL_ENV = "CALFERRY_AUTOTASK_ZONE_URL"
 """Overrides the zone look-up URL (a test or demo server); the real one is Autotask's."""
 
