@@ -67,7 +67,9 @@ def resolve(
 
 
 @router.get("/log")
-def log_page(request: Request, limit: int = 100, offset: int = Query(0, ge=0), q: str = "") -> Response:
+def log_page(
+    request: Request, limit: int = 100, offset: int = Query(0, ge=0, le=10**9), q: str = ""
+) -> Response:
     """The audit log needs only the link store: it shows even while the calendar or the PSA is down.
     A page of ``limit`` entries after the newest ``offset``, only those mentioning ``q`` if given."""
     with Records.open() as records:
