@@ -55,6 +55,11 @@ class ActionResult:
     psa_id: int | None = None
     exc: CalferryError | None = field(default=None, compare=False, repr=False)
 
+    @property
+    def rule(self) -> str:
+        """The rule a refusal enforces (R33), else the rule the action follows."""
+        return getattr(self.exc, "rule", None) or self.action.rule
+
     def to_json(self) -> dict[str, Any]:
         head = self.action.to_json()
         return {
@@ -63,6 +68,7 @@ class ActionResult:
             "psa_kind": head["psa_kind"],
             "psa_id": self.psa_id if self.psa_id is not None else head["psa_id"],
             "reason": head["reason"],
+            "rule": self.rule,
             "outcome": self.outcome,
             "error": self.error,
         }
@@ -314,9 +320,7 @@ class Applier:
             except NotFound:
                 return ActionResult(action, "skipped", "deleted in the personal calendar; not re-created")
             if action.personal_hash is not None and personal_hash(current) != action.personal_hash:
-                return ActionResult(
-                    action, "conflict", "R5 conflict: edited on both sides; personal version kept"
-                )
+                return ActionResult(action, "conflict", "edited on both sides: your version kept")
         else:
             current = self._fresh(action)
         item = _need(action.psa_item, action)
@@ -332,7 +336,7 @@ class Applier:
     def _personal_delete(self, action: Action) -> ActionResult:
         """R25/R8: delete only once the PSA confirms the item is gone; R22: series deletes go as asked."""
         if action.verify_gone and self._psa_still_there(action):
-            return ActionResult(action, "kept", "still in the PSA, outside the window (R26)")
+            return ActionResult(action, "kept", "still in the PSA, outside the Get window: kept")
         try:
             current = self._fresh(action)
         except NotFound:
@@ -424,6 +428,8 @@ class Applier:
                 psa_id=result.psa_id if result.psa_id is not None else action.psa_id,
                 outcome=result.outcome,
                 message=result.error or action.reason,
+                subject=action.title,
+                rule=result.rule,
             )
         )
         return result

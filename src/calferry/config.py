@@ -47,30 +47,32 @@ class Option:
 
 
 SCHEMA: tuple[Option, ...] = (
-    Option("calendar.enabled", "bool", False, "R1: calendar integration; Send and Get refuse until enabled."),
+    Option(
+        "calendar.enabled", "bool", False, "Calendar integration; Send and Get refuse until it is enabled."
+    ),
     Option(
         "calendar.get_past_days",
         "int",
         7,
-        "R26: Get brings items from this many days before today.",
+        "Get brings items from this many days before today.",
         maximum=MAX_DAYS,
     ),
     Option(
         "calendar.get_future_days",
         "int",
         30,
-        "R26: Get brings items up to this many days after today.",
+        "Get brings items up to this many days after today.",
         maximum=MAX_DAYS,
     ),
     Option(
-        "calendar.get_kinds", "kinds", ALL_KINDS, "R2: PSA kinds Get brings: appointment, todo, service-call."
+        "calendar.get_kinds", "kinds", ALL_KINDS, "PSA kinds Get brings: appointment, todo, service-call."
     ),
-    Option("calendar.default_action_type", "str", "3", "R14: default To-Do action type (id or name)."),
+    Option("calendar.default_action_type", "str", "3", "Default To-Do action type (id or name)."),
     Option(
         "calendar.conflict_policy",
         "choice",
         "keep-personal",
-        "R5: what Get does with a personal edit not yet sent: keep-personal (report, keep), "
+        "What Get does with a personal edit not yet sent: keep-personal (report, keep), "
         "psa-wins (overwrite, as the plug-in does), ask (report, change nothing).",
         POLICIES,
     ),
@@ -78,7 +80,7 @@ SCHEMA: tuple[Option, ...] = (
         "calendar.delete_threshold",
         "int",
         20,
-        "A Get deleting more personal items stops unless --force-delete.",
+        "A Get deleting more personal items stops, unless deletions are allowed for that run.",
     ),
     Option(
         "personal.backend", "choice", "caldav", "Your own calendar: caldav, ics, graph or memory.", BACKENDS

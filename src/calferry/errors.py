@@ -51,11 +51,15 @@ class UserError(CalferryError):
     """An error a person can act on: printed without a traceback, with an exit code."""
 
     exit_code = 2
+    rule: str | None = None
+    """The rule of the spec it enforces (``R14``): for ``--json`` and the audit log, never the message."""
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, rule: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        if rule is not None:
+            self.rule = rule
 
     def __str__(self) -> str:
         return self.message if self.hint is None else f"{self.message} ({self.hint})"
@@ -80,12 +84,14 @@ class IntegrationDisabled(UserError):
     """R1: calendar integration starts disabled; Send and Get refuse until it is enabled."""
 
     exit_code = 3
+    rule = "R1"
 
 
 class CredentialsMissing(UserError):
     """R12: no stored credentials for this device and no environment fallback."""
 
     exit_code = 4
+    rule = "R12"
 
 
 class InputError(UserError):
@@ -106,12 +112,7 @@ class MappingError(InputError):
     """An item that cannot be mapped to the other side as asked; ``rule`` names the rule it breaks."""
 
     def __init__(self, message: str, *, rule: str = "R14", hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.rule = rule
-
-    def __str__(self) -> str:
-        named = f"{self.message} ({self.rule})"
-        return named if self.hint is None else f"{named} ({self.hint})"
+        super().__init__(message, hint=hint, rule=rule)
 
 
 class LookupFailed(InputError):
@@ -166,6 +167,7 @@ class PermissionDenied(UserError):
     """R33: the PSA (or calendar) refused for lack of permission."""
 
     exit_code = 8
+    rule = "R33"
 
     def __init__(self, message: str, *, side: str | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)

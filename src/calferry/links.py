@@ -75,10 +75,27 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    """
+    ALTER TABLE audit ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+    ALTER TABLE audit ADD COLUMN rule TEXT NOT NULL DEFAULT '';
+    """,
 )
 """Forward-only schema steps; step N brings ``user_version`` from N to N + 1."""
 
 FILE_NAME = "links.sqlite3"
+
+_HAPPENED = {
+    "create:psa": ("created in the PSA", "create it in the PSA"),
+    "update:psa": ("updated in the PSA", "update it in the PSA"),
+    "delete:psa": ("deleted in the PSA", "delete it in the PSA"),
+    "create:personal": ("added to your calendar", "add it to your calendar"),
+    "update:personal": ("updated in your calendar", "update it in your calendar"),
+    "delete:personal": ("deleted from your calendar", "delete it from your calendar"),
+}
+"""An audit entry's ``action`` (what:where) as a past phrase, and as what was tried."""
+
+_SEARCHED = ("subject", "message", "ref", "outcome", "action")
+"""The audit columns a log filter looks in."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +125,19 @@ class AuditEntry:
     psa_id: int | None
     outcome: str
     message: str = ""
+    subject: str = ""
+    rule: str = ""
+
+    def happened(self) -> str:
+        """What the entry means, in a few words: "Added to your calendar", "Could not update it in the
+        PSA", "Conflict: waiting for your choice" (the log as a person reads it)."""
+        if self.outcome == "conflict":
+            return "Conflict: waiting for your choice"
+        done, tried = _HAPPENED.get(self.action, (self.action, self.action))
+        if self.outcome == "failed":
+            return f"Could not {tried}"
+        said = done[:1].upper() + done[1:]
+        return said if self.outcome == "done" else f"{said} ({self.outcome})"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,6 +149,8 @@ class AuditEntry:
             "psa_id": self.psa_id,
             "outcome": self.outcome,
             "message": self.message,
+            "subject": self.subject,
+            "rule": self.rule,
         }
 
 
@@ -283,8 +315,8 @@ class LinkStore:
 
     def audit(self, entry: AuditEntry) -> None:
         self._db.execute(
-            "INSERT INTO audit (at, run_id, action, ref, psa_kind, psa_id, outcome, message)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit (at, run_id, action, ref, psa_kind, psa_id, outcome, message, subject, rule)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 entry.at.isoformat(),
                 entry.run_id,
@@ -294,15 +326,20 @@ class LinkStore:
                 entry.psa_id,
                 entry.outcome,
                 entry.message,
+                entry.subject,
+                entry.rule,
             ),
         )
 
-    def log(self, limit: int = 50) -> list[AuditEntry]:
-        """The newest ``limit`` entries, newest first."""
+    def log(self, limit: int = 50, offset: int = 0, search: str = "") -> list[AuditEntry]:
+        """The newest ``limit`` entries after the first ``offset``, newest first; ``search`` keeps those
+        whose subject, message, ref, outcome or action contains it (any case)."""
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        matches = " OR ".join(f"{column} LIKE :pattern ESCAPE '\\'" for column in _SEARCHED)
         cur = self._db.execute(
-            "SELECT at, run_id, action, ref, psa_kind, psa_id, outcome, message FROM audit"
-            " ORDER BY id DESC LIMIT ?",
-            (limit,),
+            "SELECT at, run_id, action, ref, psa_kind, psa_id, outcome, message, subject, rule FROM audit"
+            f" WHERE :search = '' OR {matches} ORDER BY id DESC LIMIT :limit OFFSET :offset",
+            {"search": search, "pattern": f"%{escaped}%", "limit": limit, "offset": offset},
         )
         return [AuditEntry(datetime.fromisoformat(row[0]), *row[1:]) for row in cur.fetchall()]
 

@@ -120,9 +120,9 @@ def personal_to_todo(
 ) -> Mapped[PsaToDo]:
     """R14, R18: a To-Do needs a company and an action type; the subject is not mapped."""
     if choice.company_id is None:
-        raise MappingError(f"{item.ref}: a To-Do needs a company", hint="choose one with --company")
+        raise MappingError(f"{item.ref}: a To-Do needs a company")
     if choice.action_type_id is None:
-        raise MappingError(f"{item.ref}: a To-Do needs an action type", hint="set --action-type")
+        raise MappingError(f"{item.ref}: a To-Do needs an action type")
     start, end = psa_times(item, resource.time_zone)
     _, description = _public_text(item)
     warnings: list[str] = []

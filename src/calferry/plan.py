@@ -55,6 +55,13 @@ from calferry.psa.base import PsaSnapshot
 POLICIES = ("keep-personal", "psa-wins", "ask")
 
 UNCHANGED = "unchanged since the last send; nothing to update"
+NO_SERVICE_CALL = "a service call cannot be sent from your calendar"
+KIND_NAMES = {
+    PsaKind.APPOINTMENT: "an Appointment",
+    PsaKind.TODO: "a To-Do",
+    PsaKind.SERVICE_CALL: "a Service Call",
+}
+"""A PSA kind in a sentence."""
 """The reason of a Send's skip that is no failure: the CLI's exit code does not count it as "not sent"."""
 
 
@@ -104,10 +111,23 @@ class Action:
     verify_gone: bool = False
     if_present: bool = False
     warnings: tuple[str, ...] = ()
+    rule: str = ""
+    """The rule behind the decision (``R17``), for ``--json``, the audit log and tests; ``reason`` is in words."""
+    subject: str = ""
+    """The personal item's subject when the plan saw it (the audit log and the pages name items by it)."""
 
     @property
     def key(self) -> ItemKey:
         return ItemKey.from_ref(self.ref)
+
+    @property
+    def title(self) -> str:
+        """What a person recognises the item by: its subject, what Get writes, else the PSA item's title."""
+        if self.subject:
+            return self.subject
+        if self.fields is not None:
+            return self.fields.subject
+        return str(getattr(self.psa_item, "title", "") or "")
 
     def to_json(self) -> dict[str, Any]:
         """The contract keys first (scripts rely on them), then the exact payload."""
@@ -118,6 +138,7 @@ class Action:
             "psa_kind": None if self.psa_kind is None else self.psa_kind.value,
             "psa_id": self.psa_id,
             "reason": self.reason,
+            "rule": self.rule,
             "payload": payload,
         }
 
@@ -131,11 +152,12 @@ class Action:
             psa_kind=None if data.get("psa_kind") is None else PsaKind(data["psa_kind"]),
             psa_id=data.get("psa_id"),
             reason=data["reason"],
+            rule=data.get("rule", ""),
             **payload,
         )
 
 
-_HEAD = ("action", "ref", "psa_kind", "psa_id", "reason")
+_HEAD = ("action", "ref", "psa_kind", "psa_id", "reason", "rule")
 
 
 @dataclass(frozen=True)
@@ -198,7 +220,12 @@ def plan_send(
     """
     by_key, by_psa = _index(links)
     versions = psa_versions or {}
-    actions = [_send_one(item, by_key.get(item.key), by_psa, resource, options, versions) for item in items]
+    actions = [
+        replace(
+            _send_one(item, by_key.get(item.key), by_psa, resource, options, versions), subject=item.subject
+        )
+        for item in items
+    ]
     return Plan("send", tuple(actions), now, _all_warnings(actions))
 
 
@@ -213,45 +240,44 @@ def _send_one(
     copied = _copied_stamp(item, by_psa)
     if copied is not None:
         # B: a stamp found on two items (copy/paste) is reported, never followed
-        return _skip(
-            item.ref, copied, f"stamp of {copied} belongs to {by_psa[copied].personal.ref}; not followed"
-        )
+        return _skip(item.ref, copied, _copy_reason(copied, by_psa), "B9")
     if link is not None and link.psa.kind is PsaKind.SERVICE_CALL:
         # R7: a downloaded service call cannot be sent back
-        return _skip(item.ref, link.psa, "R7 a service call cannot be sent from the personal calendar")
+        return _skip(item.ref, link.psa, NO_SERVICE_CALL, "R7")
     if options.kind is PsaKind.SERVICE_CALL:
         # R7: no personal item becomes a service call
-        return _skip(item.ref, None, "R7 a service call cannot be sent from the personal calendar")
+        return _skip(item.ref, None, NO_SERVICE_CALL, "R7")
     if link is not None and options.kind not in (None, link.psa.kind):
         # R17: a re-send updates the same PSA item, whose kind cannot change
-        return _skip(item.ref, link.psa, f"R17 already sent as {link.psa.kind.value}; the kind cannot change")
+        reason = f"already sent as {KIND_NAMES[link.psa.kind]}; its kind cannot change"
+        return _skip(item.ref, link.psa, reason, "R17")
     choice, warnings = _choice(item, link, options)
     try:
         mapped = personal_to_psa(item, resource, choice, None if link is None else link.psa.id)
     except MappingError as exc:
         # R14: a To-Do without company or action type (and other unmappable items) is not sent
-        return _skip(item.ref, None if link is None else link.psa, _unmappable(item, exc))
+        return _skip(item.ref, None if link is None else link.psa, _unmappable(item, exc), exc.rule or "R14")
     new_link = _sent_link(item, link, choice)
     all_warnings = warnings + mapped.warnings
     if link is not None and _unchanged(item, link, new_link, psa_versions):
         # R17: neither side changed since the last send and the choice is the same: nothing to update
-        return _skip(item.ref, link.psa, UNCHANGED)
+        return _skip(item.ref, link.psa, UNCHANGED, "R17")
     if link is not None:
         # R17: a re-send (also of a downloaded item) updates the linked PSA item, never a duplicate
-        reason = "R17 re-send updates the linked PSA item"
-        return _psa_write(ActionKind.UPDATE, item, mapped.value, new_link, reason, all_warnings)
+        resend = ("sent before: updates its PSA item", "R17")
+        return _psa_write(ActionKind.UPDATE, item, mapped.value, new_link, resend, all_warnings)
     # R16: a first send creates the PSA item and stamps its id into the personal item (R20 per occurrence)
-    reason = (
-        "R20 first send of an occurrence creates its own PSA appointment"
+    first = (
+        ("first send of this occurrence: creates its own PSA appointment", "R20")
         if item.recurring
-        else "R16 first send creates the PSA item"
+        else ("first send: creates the PSA item", "R16")
     )
-    return _psa_write(ActionKind.CREATE, item, mapped.value, new_link, reason, all_warnings)
+    return _psa_write(ActionKind.CREATE, item, mapped.value, new_link, first, all_warnings)
 
 
 def _unmappable(item: PersonalItem, exc: MappingError) -> str:
-    """The mapping error as a reason: its rule first, without the ref the action already names."""
-    return f"{exc.rule} {exc.message.removeprefix(f'{item.ref}: ')}"
+    """The mapping error as a reason, without the ref the action already names."""
+    return exc.message.removeprefix(f"{item.ref}: ")
 
 
 def _unchanged(
@@ -275,7 +301,7 @@ def _choice(
     warnings: tuple[str, ...] = ()
     if item.recurring and kind is not PsaKind.APPOINTMENT:
         # R15: a recurring item is always sent as Appointment
-        warnings = (f"{item.ref}: recurring items are sent as Appointment (R15)",)
+        warnings = (f"{item.subject or item.ref}: a recurring item is always sent as an Appointment",)
         kind = PsaKind.APPOINTMENT
     action_type = options.action_type_id or base.action_type_id
     if kind is PsaKind.TODO and action_type is None:
@@ -314,15 +340,17 @@ def _psa_write(
     item: PersonalItem,
     psa_item: PsaItem,
     link: Link,
-    reason: str,
+    reason: tuple[str, str],
     warnings: tuple[str, ...],
 ) -> Action:
+    """``reason``: the words and the rule."""
     return Action(
         action=kind,
         ref=item.ref,
         psa_kind=psa_kind_of(psa_item),
         psa_id=psa_item.id,
-        reason=reason,
+        reason=reason[0],
+        rule=reason[1],
         target=Target.PSA,
         psa_item=psa_item,
         link=link,
@@ -376,7 +404,7 @@ def plan_get(
             # B9: another device claimed a personal item and is making this PSA item from it right now
             # (or stopped doing so): its copy is that item, never a second one
             reason = f"another device is sending {claimed.ref} as this item; the next Get links it"
-            actions.append(_skip(claimed.ref, ref, reason))
+            actions.append(_skip(claimed.ref, ref, reason, "B9"))
             continue
         action = (
             _get_linked(link, mine, psa_item, psa, options) if link else _get_new(ref, psa_item, psa, options)
@@ -386,7 +414,8 @@ def plan_get(
     gone = _maybe_gone(by_psa, mine, in_psa, options)
     _guard([a for a in gone if a.action is ActionKind.DELETE], mine, in_psa, by_key, options)
     actions.extend(gone)
-    return Plan("get", tuple(actions), now, _all_warnings(actions))
+    named = [replace(a, subject=mine[a.key].subject) if a.key in mine else a for a in actions]
+    return Plan("get", tuple(named), now, _all_warnings(named))
 
 
 def _get_new(ref: PsaRef, item: PsaItem, snap: PsaSnapshot, options: GetOptions) -> Action:
@@ -402,8 +431,8 @@ def _get_new(ref: PsaRef, item: PsaItem, snap: PsaSnapshot, options: GetOptions)
         action_type_id=getattr(item, "action_type_id", None),
     )
     return Action(
-        ActionKind.CREATE, uid, ref.kind, ref.id, "R23 PSA item not yet downloaded", Target.PERSONAL,
-        psa_item=item, fields=fields_, link=link, psa_version=psa_version(item),
+        ActionKind.CREATE, uid, ref.kind, ref.id, "new in the PSA: added to your calendar", Target.PERSONAL,
+        psa_item=item, fields=fields_, link=link, psa_version=psa_version(item), rule="R23",
     )  # fmt: skip
 
 
@@ -417,7 +446,8 @@ def _get_linked(
             _skip(
                 link.personal.ref,
                 link.psa,
-                "R27 recurring item sent from the personal calendar; Get never updates it",
+                "a recurring item sent from your calendar: changes made in the PSA do not come back",
+                "R27",
             )
             if psa_changed
             else None
@@ -431,18 +461,18 @@ def _get_linked(
         # there; a deleted copy is not re-created (deletions are not mirrored, R22)
         return Action(
             ActionKind.UPDATE, link.personal.ref, link.psa.kind, link.psa.id,
-            "R24 PSA changed: update the personal copy outside the window if it is still there "
+            "changed in the PSA: updates your calendar's copy outside the Get window if it is still there "
             "(a deleted copy is not re-created)",
             Target.PERSONAL, psa_item=item, fields=_render(item, snap, options), link=link,
             personal_hash=None if options.policy == "psa-wins" else link.personal_hash,
-            psa_version=psa_version(item), if_present=True,
+            psa_version=psa_version(item), if_present=True, rule="R24",
         )  # fmt: skip
     personal_changed = personal_hash(personal) != link.personal_hash
     if not psa_changed and not personal_changed:
         return None  # neither side changed: nothing to do
     if not psa_changed:
         # R5: a personal edit without a PSA change waits for a re-send
-        return _skip(personal.ref, link.psa, "R5 edited since sent; send it to update the PSA")
+        return _skip(personal.ref, link.psa, "edited since sent; send it to update the PSA", "R5")
     fields_ = _render(item, snap, options)
     if (
         link.psa_hash is None
@@ -451,24 +481,31 @@ def _get_linked(
     ):
         # R5-B: a link rebuilt from a stamp has no known base: the two sides differ and nothing proves
         # which one is newer, so it is a conflict under the policy, never an update
-        reason = f"R5 conflict: the two sides differ and no last transfer is known here ({_kept(options)})"
+        reason = (f"the two sides differ and no earlier transfer is known here: {_kept(options)}", "R5")
         return _personal_write(ActionKind.CONFLICT, personal, link, item, fields_, reason, Target.NONE)
     if personal_changed and options.policy != "psa-wins":
         # R5-B: a personal edit not yet sent meets a PSA change: reported, personal kept
-        reason = f"R5 conflict: edited on both sides ({_kept(options)})"
-        return _personal_write(ActionKind.CONFLICT, personal, link, item, fields_, reason, Target.NONE)
+        return _personal_write(
+            ActionKind.CONFLICT,
+            personal,
+            link,
+            item,
+            fields_,
+            (f"edited on both sides: {_kept(options)}", "R5"),
+            Target.NONE,
+        )
     # R24/R29 (and R5 with psa-wins): the PSA is the master copy and overrides the personal item
     if personal_changed:
-        reason = "R5 psa-wins: PSA data overrides the unsent personal edit"
+        reason = ("changed in the PSA: its version replaces your edit not yet sent", "R5")
     elif link.psa_hash is None:
-        reason = "R24 link restored from the stamp: the PSA's version is written where the sides differ"
+        reason = ("link restored from the PSA id kept in the item: the PSA's version is written", "R24")
     else:
-        reason = "R24 PSA changed: update the personal item"
+        reason = ("changed in the PSA: updates your calendar item", "R24")
     return _personal_write(ActionKind.UPDATE, personal, link, item, fields_, reason, Target.PERSONAL)
 
 
 def _kept(options: GetOptions) -> str:
-    return "ask: nothing changed" if options.policy == "ask" else "keep-personal: personal version kept"
+    return "nothing changed until you choose" if options.policy == "ask" else "your version kept"
 
 
 def _agrees(personal: PersonalItem, item: PsaItem, fields_: PersonalFields, options: GetOptions) -> bool:
@@ -500,11 +537,12 @@ def _personal_write(
     link: Link,
     item: PsaItem,
     fields_: PersonalFields,
-    reason: str,
+    reason: tuple[str, str],
     target: Target,
 ) -> Action:
+    """``reason``: the words and the rule."""
     return Action(
-        kind, personal.ref, link.psa.kind, link.psa.id, reason, target,
+        kind, personal.ref, link.psa.kind, link.psa.id, reason[0], target, rule=reason[1],
         psa_item=item, fields=fields_, link=link,
         personal_version=personal.version, personal_hash=personal_hash(personal), psa_version=psa_version(item),
     )  # fmt: skip
@@ -530,22 +568,19 @@ def _maybe_gone(
         personal = mine[link.personal]
         if personal_hash(personal) != link.personal_hash and options.policy != "psa-wins":
             # R5-B: gone from the PSA but edited here and not sent: reported, the personal edit kept
-            reason = "R5 conflict: not in the PSA's window any more, but edited here since the last transfer"
-            gone.append(_skip(personal.ref, ref, reason, ActionKind.CONFLICT))
+            reason = "no longer in the PSA's Get window, but edited in your calendar since the last transfer"
+            gone.append(_skip(personal.ref, ref, reason, "R5", ActionKind.CONFLICT))
             continue
-        rule = (
-            "R8 service call deleted in the PSA"
-            if ref.kind is PsaKind.SERVICE_CALL
-            else "R25 deleted in the PSA"
-        )
+        rule = "R8" if ref.kind is PsaKind.SERVICE_CALL else "R25"
         gone.append(
             Action(
                 ActionKind.DELETE,
                 personal.ref,
                 ref.kind,
                 ref.id,
-                f"{rule}: delete the personal item if the PSA confirms it is gone",
+                "deleted in the PSA: removed from your calendar once the PSA confirms it is gone",
                 Target.PERSONAL,
+                rule=rule,
                 link=link,
                 personal_version=personal.version,
                 personal_hash=personal_hash(personal),
@@ -569,7 +604,7 @@ def _guard(
         # guard: the PSA lists nothing while links say it had items in the window
         raise SideLooksEmpty(
             f"the PSA lists no items in the window, but {len(gone)} linked item(s) are there",
-            hint="check the PSA settings, or run again with --force-delete",
+            hint="check the PSA settings; if the PSA is really empty, run the Get again allowing deletions",
         )
     linked = {link.psa for link in by_key.values()}
     linked_in_psa = [ref for ref in in_psa if ref in linked]
@@ -577,13 +612,13 @@ def _guard(
         # guard: the personal calendar lists nothing while the PSA still has linked items in the window
         raise SideLooksEmpty(
             f"the personal calendar lists no items, but {len(linked_in_psa)} linked PSA item(s) are in the window",
-            hint="check the personal calendar settings, or run again with --force-delete",
+            hint="check the personal calendar settings, or run the Get again allowing deletions",
         )
     if len(gone) > options.delete_threshold:
         # guard: a Get deleting more than the threshold stops
         raise TooManyDeletions(
             f"this Get would delete {len(gone)} personal items (threshold {options.delete_threshold})",
-            hint="preview it with --dry-run, then run again with --force-delete",
+            hint="preview it first; if the deletions are expected, run the Get again allowing them",
         )
 
 
@@ -602,8 +637,7 @@ def _copy_report(items: Sequence[PersonalItem], by_psa: Mapping[PsaRef, Link]) -
     for item in items:
         ref = _copied_stamp(item, by_psa)
         if ref is not None:
-            owner = by_psa[ref].personal.ref
-            reports.append(_skip(item.ref, ref, f"stamp of {ref} belongs to {owner}; copy not followed"))
+            reports.append(_skip(item.ref, ref, _copy_reason(ref, by_psa), "B9"))
     return reports
 
 
@@ -650,8 +684,15 @@ def _index(links: Iterable[Link]) -> tuple[dict[ItemKey, Link], dict[PsaRef, Lin
     return {link.personal: link for link in listed}, {link.psa: link for link in listed}
 
 
-def _skip(ref: str, psa: PsaRef | None, reason: str, kind: ActionKind = ActionKind.SKIP) -> Action:
-    return Action(kind, ref, None if psa is None else psa.kind, None if psa is None else psa.id, reason)
+def _skip(ref: str, psa: PsaRef | None, reason: str, rule: str, kind: ActionKind = ActionKind.SKIP) -> Action:
+    return Action(
+        kind, ref, None if psa is None else psa.kind, None if psa is None else psa.id, reason, rule=rule
+    )
+
+
+def _copy_reason(ref: PsaRef, by_psa: Mapping[PsaRef, Link]) -> str:
+    """B: a copied item carries another item's link; it is reported, never followed."""
+    return f"a copy of {by_psa[ref].personal.ref}, which is linked to that PSA item; not followed"
 
 
 def _all_warnings(actions: Iterable[Action]) -> tuple[str, ...]:

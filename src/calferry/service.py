@@ -35,7 +35,7 @@ from calferry.errors import (
 )
 from calferry.incremental import GetCache, in_order, merged_personal, merged_psa, reusable
 from calferry.links import AuditEntry, LinkStore, links_from_stamps
-from calferry.mapping import SendChoice, personal_hash, psa_to_personal
+from calferry.mapping import PersonalFields, SendChoice, personal_hash, psa_to_personal
 from calferry.model import (
     ActionType,
     ItemKey,
@@ -59,6 +59,7 @@ from calferry.model import (
 )
 from calferry.personal.base import PersonalCalendar
 from calferry.plan import (
+    KIND_NAMES,
     Action,
     ActionKind,
     GetOptions,
@@ -164,8 +165,8 @@ class Records:
             "last_run": self.store.get_state("last_run"),
         }
 
-    def log(self, limit: int = 50) -> list[AuditEntry]:
-        return self.store.log(limit)
+    def log(self, limit: int = 50, offset: int = 0, search: str = "") -> list[AuditEntry]:
+        return self.store.log(limit, offset, search)
 
     def time_zone(self) -> str:
         """The technician's zone as last learnt from the PSA (UTC before any run asked it)."""
@@ -452,7 +453,14 @@ class Service:
             PsaKind(kind), title, start, end, description, company, contact, action_type, tickets, tasks
         )
         action = Action(
-            ActionKind.CREATE, "", PsaKind(kind), None, "R30 add a new PSA item", Target.PSA, psa_item=item
+            ActionKind.CREATE,
+            "",
+            PsaKind(kind),
+            None,
+            "added from your calendar",
+            Target.PSA,
+            psa_item=item,
+            rule="R30",
         )
         created = self._run(Plan("add", (action,), self.now()), [], saved=False)
         failed = created.failed
@@ -485,21 +493,24 @@ class Service:
                 raise InputError("an appointment needs a title")
             return PsaAppointment(None, title.strip(), begin, finish, me.id, description)
         if company is None:
-            raise InputError(f"a {kind.value} needs a company", hint="give --company")
+            raise InputError(f"{KIND_NAMES[kind]} needs a company", hint="choose the customer's company")
         company_id = self.psa.company(company).id
         if kind is PsaKind.TODO:
             contact_id = None if contact is None else self.psa.contact(contact, company_id).id
             action = self.todo_action_type(action_type or self.settings.calendar.default_action_type)
             return PsaToDo(None, company_id, action.id, me.id, begin, finish, description, contact_id)
-        work = self._work(tickets, tasks)
+        work = self._work(tickets, tasks, company_id)
         return PsaServiceCall(None, company_id, begin, finish, description, work)
 
-    def _work(self, tickets: Sequence[str], tasks: Sequence[str]) -> tuple[ServiceCallWork, ...]:
-        found = [self.psa.work(WorkKind.TICKET.value, t) for t in tickets]
-        found += [self.psa.work(WorkKind.TASK.value, t) for t in tasks]
+    def _work(
+        self, tickets: Sequence[str], tasks: Sequence[str], company_id: int
+    ) -> tuple[ServiceCallWork, ...]:
+        """The service call's tickets and tasks; each must be the company's own."""
+        found = [self.psa.work(WorkKind.TICKET.value, t, company_id) for t in tickets]
+        found += [self.psa.work(WorkKind.TASK.value, t, company_id) for t in tasks]
         if not found:
             raise InputError(
-                "a service call needs at least one ticket or task", hint="give --ticket or --task"
+                "a service call needs at least one ticket or task", hint="pick the company's tickets or tasks"
             )
         return tuple(found)
 
@@ -535,19 +546,16 @@ class Service:
         actions = [_delete_psa(link) for link in links]
         if found is not None:
             reason = (
-                "R22 delete the occurrence in the personal calendar"
-                if occurrence
-                else "R22 delete the series"
+                "deleted from your calendar" if occurrence else "the whole series deleted from your calendar"
             )
-            actions.append(Action(ActionKind.DELETE, key.ref, None, None, reason, Target.PERSONAL))
+            actions.append(
+                Action(ActionKind.DELETE, key.ref, None, None, reason, Target.PERSONAL, rule="R22")
+            )
         return self._run(Plan("delete-series", tuple(actions), self.now()), recovered, saved=False)
 
     def resolve_conflict(self, ref: str, keep: str) -> RunResult:
         """The Conflicts page: keep "personal" sends it (R17); keep "psa" overwrites the personal item (R24)."""
-        key = ItemKey.from_ref(ref)
-        link = self.store.link_for(key)
-        if link is None:
-            raise NotFound(f"{ref} is not linked to a PSA item", side="personal")
+        link = self._linked(ref)
         if keep == "personal":
             result = self.send([ref])
         elif keep == "psa":
@@ -558,6 +566,20 @@ class Service:
         remaining = [r for r in (self.store.get_state("conflicts") or ()) if r != ref]
         self.store.set_state("conflicts", remaining)
         return result
+
+    def conflict_versions(self, ref: str) -> tuple[PersonalItem, PersonalFields]:
+        """Both sides of a conflict, for the Conflicts page: the personal item as it is now, and what
+        taking the PSA's version would write into it."""
+        link = self._linked(ref)
+        fields = self._psa_wins(link).fields
+        assert fields is not None  # _psa_wins always renders them
+        return self.personal.get(link.personal), fields
+
+    def _linked(self, ref: str) -> Link:
+        link = self.store.link_for(ItemKey.from_ref(ref))
+        if link is None:
+            raise NotFound(f"{ref} is not linked to a PSA item", side="personal")
+        return link
 
     def _psa_wins(self, link: Link) -> Action:
         item = self.psa.get(link.psa)
@@ -570,8 +592,8 @@ class Service:
                 contacts[item.contact_id] = self.psa.contact(item.contact_id, item.company_id)
         fields = psa_to_personal(item, self._resource().time_zone, companies, contacts, actions)
         return Action(
-            ActionKind.UPDATE, link.personal.ref, link.psa.kind, link.psa.id, "R24 conflict resolved: PSA data kept",
-            Target.PERSONAL, psa_item=item, fields=fields, link=link, psa_version=psa_version(item),
+            ActionKind.UPDATE, link.personal.ref, link.psa.kind, link.psa.id, "conflict settled: the PSA's version taken",
+            Target.PERSONAL, psa_item=item, fields=fields, link=link, psa_version=psa_version(item), rule="R24",
         )  # fmt: skip
 
     # --- internals -----------------------------------------------------------------------------
@@ -646,7 +668,9 @@ class Service:
                 raise NotFound(f"series {series_uid} has no occurrences in that range", side="personal")
             items.extend(found)
         if not items:
-            raise InputError("select at least one item to send (R13)", hint="give refs or --series")
+            raise InputError(
+                "select at least one item to send", hint="name the items, or a recurring series", rule="R13"
+            )
         return items
 
     def _send_options(
@@ -666,7 +690,7 @@ class Service:
         contact_id = choice.contact_id if choice else None
         if contact is not None:
             if company_id is None:
-                raise LookupFailed("a contact is looked up within a company", hint="give --company too")
+                raise LookupFailed("a contact is looked up within a company", hint="choose the company too")
             contact_id = self.psa.contact(contact, company_id).id
         action_id = (
             self.todo_action_type(action_type).id
@@ -689,8 +713,8 @@ def require_enabled(settings: Settings, what: str) -> None:
     """R1: nothing is sent or fetched while calendar integration is disabled."""
     if not settings.calendar.enabled:
         raise IntegrationDisabled(
-            f"{what} refused: calendar integration is disabled (R1)",
-            hint="run `calferry config enable` first",
+            f"{what} refused: calendar integration is disabled",
+            hint="turn it on in the options: calferry config enable, or the Options page",
         )
 
 
@@ -716,9 +740,16 @@ def _state(item: PersonalItem, link: Link | None, conflicts: set[str]) -> ItemSt
 
 
 def _delete_psa(link: Link) -> Action:
-    reason = "R22 delete the occurrence's PSA appointment and its link"
+    reason = "the occurrence's PSA appointment deleted with it"
     return Action(
-        ActionKind.DELETE, link.personal.ref, link.psa.kind, link.psa.id, reason, Target.PSA, link=link
+        ActionKind.DELETE,
+        link.personal.ref,
+        link.psa.kind,
+        link.psa.id,
+        reason,
+        Target.PSA,
+        link=link,
+        rule="R22",
     )
 
 
@@ -752,7 +783,7 @@ def _counts(results: Sequence[ActionResult]) -> dict[str, int]:
 def _times(start: datetime | None, end: datetime | None, zone: str) -> tuple[datetime, datetime]:
     """Times without a zone are the technician's wall-clock times, in the resource's time zone."""
     if start is None or end is None:
-        raise InputError("start and end are required (R30)")
+        raise InputError("start and end are required")
     start, end = (localtime.wall_clock(t, zone) for t in (start, end))
     if end <= start:
         raise MappingError("the end must be after the start")

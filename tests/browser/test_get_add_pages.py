@@ -57,7 +57,8 @@ def test_r5_get_preview_shows_conflict_and_confirm_applies_the_previewed_plan(
 
     page = web.goto("/conflicts")
     web.screenshot("conflicts")
-    page.locator("tr[data-ref='budget']").get_by_role("button", name="Take the PSA version").click()
+    page.locator("section[data-ref='budget']").get_by_role("button", name="Take the PSA version").click()
+    page.get_by_role("button", name="Yes, take the PSA's version").click()
     expect(page.get_by_role("status")).to_contain_text("1 done")
     assert backend.personal("budget").subject == "Budget review, moved by the office"
     expect(web.goto("/conflicts").locator("#conflicts")).to_contain_text("No conflicts.")
@@ -73,16 +74,20 @@ def test_get_preview_of_a_stale_plan_id_is_refused(web: WebUnderTest) -> None:
 def test_r30_r31_add_service_call_then_the_automatic_get_shows_it(
     web: WebUnderTest, backend: Backend
 ) -> None:
-    (ticket,) = backend.psa_rows("Tickets", title="Printer queue stalls #1")
+    (ticket,) = backend.psa_rows("Tickets", title="Printer queue stalls #2")
     page = web.goto("/add?kind=service-call")
     today = date.today().isoformat()
-    company = page.get_by_label("Company (required; name or id)")
+    company = page.get_by_label("Company (required)")
     expect(company).to_have_attribute("list", "psa-companies")  # the PSA's companies to pick from
     expect(page.locator("#psa-companies option[value='Contoso Dental']")).to_have_count(1)
-    company.fill("Contoso Dental")
+    expect(page.locator("#work-of")).to_have_text("Choose the company to see its open tickets and tasks.")
+    company.fill("Fabrikam Logistik GmbH")
     page.get_by_label("Start (required)").fill(f"{today}T12:00")
     page.get_by_label("End (required)").fill(f"{today}T13:30")
-    page.get_by_label(f"{ticket['ticketNumber']} Printer queue stalls #1").check()  # ticked by number
+    page.get_by_role("button", name="Show its tickets and tasks").click()
+    expect(page.locator("#work-of")).to_contain_text("Fabrikam Logistik GmbH")
+    expect(page.get_by_label("Start (required)")).to_have_value(f"{today}T12:00")  # kept
+    page.get_by_label(f"{ticket['ticketNumber']} Printer queue stalls #2").check()  # ticked by number
     page.get_by_label("Other tasks (numbers or titles, one per line)").fill("Move rack 2")  # typed by title
     page.get_by_label("Description").fill("Replace the printer drum")
     web.screenshot("add-service-call")
@@ -93,12 +98,16 @@ def test_r30_r31_add_service_call_then_the_automatic_get_shows_it(
     found = re.search(r"service-call #(\d+)", created.inner_text())
     assert found is not None
     call_id = int(found.group(1))
-    expect(page.locator("table.actions").nth(1)).to_contain_text("Service Call: Contoso Dental")  # R31
+    expect(page.locator("table.actions").nth(1)).to_contain_text(
+        "Service Call: Fabrikam Logistik GmbH"
+    )  # R31
     web.screenshot("add-result")
     call = backend.psa_item(PsaKind.SERVICE_CALL, call_id)
-    assert isinstance(call, PsaServiceCall) and call.company_id == backend.company_id("Contoso Dental")
+    assert isinstance(call, PsaServiceCall) and call.company_id == backend.company_id(
+        "Fabrikam Logistik GmbH"
+    )
     assert sorted((w.kind.value, w.title) for w in call.work) == [
-        ("task", "Move rack 2"), ("ticket", "Printer queue stalls #1"),
+        ("task", "Move rack 2"), ("ticket", "Printer queue stalls #2"),
     ]  # fmt: skip
     row = web.goto("/calendar").locator("tr", has_text=f"service-call #{call_id}")
     expect(row.locator("td[data-label='State']")).to_have_text("downloaded")
@@ -107,13 +116,13 @@ def test_r30_r31_add_service_call_then_the_automatic_get_shows_it(
 def test_r30_add_form_keeps_values_and_shows_a_missing_company(web: WebUnderTest, backend: Backend) -> None:
     todos = backend.psa_rows("CompanyToDos")
     page = web.goto("/add?kind=todo")
-    expect(page.get_by_label("Action type (required)")).to_have_value("3")
-    page.get_by_label("Company (required; name or id)").fill("Nobody Ltd")
+    expect(page.get_by_label("Action type (required)")).to_have_value("General")  # the default, by name
+    page.get_by_label("Company (required)").fill("Nobody Ltd")
     page.get_by_label("Start (required)").fill(f"{date.today().isoformat()}T09:00")
     page.get_by_label("End (required)").fill(f"{date.today().isoformat()}T09:30")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#add-error")).to_contain_text("Nobody Ltd")
-    expect(page.get_by_label("Company (required; name or id)")).to_have_value("Nobody Ltd")
+    expect(page.get_by_label("Company (required)")).to_have_value("Nobody Ltd")
     expect(page.locator("#psa-companies option")).to_have_count(3)  # the pick list is back too
     assert backend.psa_rows("CompanyToDos") == todos
 
@@ -121,7 +130,7 @@ def test_r30_add_form_keeps_values_and_shows_a_missing_company(web: WebUnderTest
 def test_b4_audit_log_lists_the_transfer(web: WebUnderTest, backend: Backend) -> None:
     psa_id = send(backend, "budget")
     page = web.goto("/log")
-    expect(page.locator("#audit tbody tr").first).to_contain_text("budget")
+    expect(page.locator("#audit tbody tr").first).to_contain_text("Budget review")
     expect(page.locator("#audit tbody tr").first).to_contain_text(f"appointment #{psa_id}")
     web.screenshot("audit-log")
 

@@ -72,8 +72,12 @@ def test_r14_todo_without_company_fails_next_to_its_row_and_the_rest_is_sent(
     page = select_and_open_mapping(web, "visit", "call")
     visit, call = page.locator("section[data-ref='visit']"), page.locator("section[data-ref='call']")
     visit.get_by_label("PSA kind").select_option("todo")
-    expect(visit.get_by_label("Action type")).to_have_value("3")  # R14: the default action type, editable
-    company = visit.get_by_label("Company (To-Do; name or id)")
+    expect(visit.get_by_label("Action type")).to_have_value(
+        "General"
+    )  # R14: the default action type, by name
+    offered_types = visit.get_by_label("Action type").locator("option").all_inner_texts()
+    assert offered_types == ["Email", "General", "Meeting", "Phone Call"]  # only those valid for To-Dos
+    company = visit.get_by_label("Company (To-Do)")
     expect(company).to_have_attribute("list", "psa-companies")  # the PSA's companies to pick from
     offered = page.locator("#psa-companies option").evaluate_all("options => options.map(o => o.value)")
     assert offered == ["Contoso Dental", "Fabrikam Logistik GmbH", "Northwind Traders Pty"]
@@ -82,6 +86,8 @@ def test_r14_todo_without_company_fails_next_to_its_row_and_the_rest_is_sent(
     page.get_by_role("button", name="Save").click()
     expect(call.locator(".row-error")).to_contain_text("company")
     todo_id = created_id(visit)
+    expect(visit.get_by_label("PSA kind")).to_be_disabled()  # sent now: its kind and company stay
+    expect(visit.get_by_label("Company (To-Do)")).to_have_attribute("readonly", "")
     expect(call.get_by_label("PSA kind")).to_have_value("todo")  # what was entered is kept
     expect(page.get_by_role("alert").first).to_contain_text("1 item(s) could not be sent")
     web.screenshot("mapping-error")
@@ -100,17 +106,23 @@ def test_r17_resent_item_comes_prefilled_and_updates_the_same_todo(
     page = select_and_open_mapping(web, "visit")
     row = page.locator("section[data-ref='visit']")
     row.get_by_label("PSA kind").select_option("todo")
-    row.get_by_label("Company (To-Do; name or id)").fill("contoso dental")
-    row.get_by_label("Action type").fill("Phone Call")
+    row.get_by_label("Company (To-Do)").fill("contoso dental")
+    row.get_by_label("Action type").select_option("Phone Call")
     page.get_by_role("button", name="Save").click()
     todo_id = created_id(row)
     page = select_and_open_mapping(web, "visit")
     row = page.locator("section[data-ref='visit']")
     expect(row.get_by_label("PSA kind")).to_have_value("todo")
-    expect(row.get_by_label("Company (To-Do; name or id)")).to_have_value(
-        str(backend.company_id("Contoso Dental"))
+    expect(row.get_by_label("PSA kind")).to_be_disabled()  # sent before: the kind and company stay
+    company = row.get_by_label("Company (To-Do)")
+    expect(company).to_have_value("Contoso Dental")  # by name, not its id
+    expect(company).to_have_attribute("readonly", "")
+    expect(row.get_by_label("Action type")).to_have_value("Phone Call")
+    suggested = row.locator("datalist option").evaluate_all("options => options.map(o => o.value)")
+    contoso = backend.company_id("Contoso Dental")
+    assert sorted(suggested) == sorted(
+        f"{c['firstName']} {c['lastName']}" for c in backend.psa_rows("Contacts", companyID=contoso)
     )
-    expect(row.get_by_label("Action type")).to_have_value("1")
     page.get_by_role("button", name="Save").click()
     expect(row.locator(".result")).to_have_text(f"Unchanged since the last send: PSA todo #{todo_id}")
     expect(row.locator(".row-error")).to_have_count(0)
@@ -118,7 +130,7 @@ def test_r17_resent_item_comes_prefilled_and_updates_the_same_todo(
     backend.update_personal(replace(backend.personal("visit"), description="new printers, two floors"))
     page = select_and_open_mapping(web, "visit")
     row = page.locator("section[data-ref='visit']")
-    expect(row.get_by_label("Action type")).to_have_value("1")
+    expect(row.get_by_label("Action type")).to_have_value("Phone Call")
     page.get_by_role("button", name="Save").click()
     expect(row.locator(".result")).to_have_text(f"Updated PSA todo #{todo_id}")
     todo = backend.psa_item(PsaKind.TODO, todo_id)
@@ -142,11 +154,11 @@ def test_r33_todo_without_crm_access_is_refused_next_to_its_row(web: WebUnderTes
     page = select_and_open_mapping(web, "visit", "budget")
     visit, budget = page.locator("section[data-ref='visit']"), page.locator("section[data-ref='budget']")
     visit.get_by_label("PSA kind").select_option("todo")
-    visit.get_by_label("Company (To-Do; name or id)").fill("Contoso Dental")
+    visit.get_by_label("Company (To-Do)").fill("Contoso Dental")
     before = backend.psa_rows("CompanyToDos")
     page.get_by_role("button", name="Save").click()
     expect(visit.locator(".row-error")).to_contain_text("CRM")
-    expect(visit.get_by_label("Company (To-Do; name or id)")).to_have_value("Contoso Dental")
+    expect(visit.get_by_label("Company (To-Do)")).to_have_value("Contoso Dental")
     appointment = backend.psa_item(PsaKind.APPOINTMENT, created_id(budget))  # the rest is sent
     assert isinstance(appointment, PsaAppointment)
     assert appointment.resource_id == backend.psa_rows("Resources", email=NOAH)[0]["id"]
@@ -158,7 +170,7 @@ def test_unreachable_psa_shows_on_every_row_and_nothing_is_lost(web: WebUnderTes
     page = select_and_open_mapping(web, "budget", "visit")
     budget, visit = page.locator("section[data-ref='budget']"), page.locator("section[data-ref='visit']")
     visit.get_by_label("PSA kind").select_option("todo")
-    visit.get_by_label("Company (To-Do; name or id)").fill("Contoso Dental")
+    visit.get_by_label("Company (To-Do)").fill("Contoso Dental")
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}/"
@@ -169,7 +181,7 @@ def test_unreachable_psa_shows_on_every_row_and_nothing_is_lost(web: WebUnderTes
         expect(row.locator(".row-error")).to_contain_text(f"cannot reach the PSA at {closed}")
     expect(page.get_by_role("alert").first).to_contain_text("2 item(s) could not be sent")
     expect(visit.get_by_label("PSA kind")).to_have_value("todo")
-    expect(visit.get_by_label("Company (To-Do; name or id)")).to_have_value("Contoso Dental")
+    expect(visit.get_by_label("Company (To-Do)")).to_have_value("Contoso Dental")
     assert (backend.psa_rows("Appointments"), backend.psa_rows("CompanyToDos")) == before
     assert backend.personal("budget").subject == "Budget review" and backend.personal("budget").stamp is None
 

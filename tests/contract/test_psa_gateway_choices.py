@@ -1,4 +1,5 @@
-"""The pick lists of the web forms: ``active_companies`` and ``open_work``, on the demo server and in memory."""
+"""The pick lists of the web forms: ``active_companies``, ``open_work`` (of one company), ``todo_action_types`` and
+``contacts_of``, on the demo server and in memory; and a foreign ticket or task refused by ``work``."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from calferry.model import Address, Company, Resource, ServiceCallWork, WorkKind
+from calferry.errors import LookupFailed
+from calferry.model import ActionType, Address, Company, Contact, Resource, ServiceCallWork, WorkKind
 from calferry.psa.gateway import AutotaskPsa
 from calferry.psa.memory import MemoryPsa
+from calferry.psa.query import eq, gte
 from tests.contract.test_autotask_client import make_client
 
 DEMO_COMPANIES = ["Contoso Dental", "Fabrikam Logistik GmbH", "Northwind Traders Pty"]
@@ -62,3 +65,54 @@ def test_memory_psa_offers_the_same_lists() -> None:
     )
     assert [c.name for c in memory.active_companies()] == ["A Ltd", "b GmbH"]
     assert [w.id for w in memory.open_work("ticket")] == [7]
+
+
+def test_r14_todo_action_types_are_those_valid_for_to_dos_by_name(psa: AutotaskPsa) -> None:
+    names = [t.name for t in psa.todo_action_types()]
+    assert names == ["Email", "General", "Meeting", "Phone Call"]  # not calendar-only nor "None"
+    assert psa.action_type("Opportunity Update").for_todos is False
+
+
+def test_r14_contacts_of_a_company_only(psa: AutotaskPsa) -> None:
+    contoso = psa.company("Contoso Dental")
+    mine = psa.contacts_of(contoso.id)
+    assert len(mine) == 2 and {c.company_id for c in mine} == {contoso.id}
+    assert [c.name for c in mine] == sorted((c.name for c in mine), key=str.lower)
+
+
+def test_r30_open_work_of_a_company_and_a_foreign_ticket_refused(psa: AutotaskPsa) -> None:
+    contoso = psa.company("Contoso Dental")
+    tickets = list(psa.client.query("Tickets", gte("id", 0)))
+    own = {t["id"] for t in tickets if t["companyID"] == contoso.id}
+    assert {w.id for w in psa.open_work("ticket", company_id=contoso.id)} == own
+    assert psa.open_work("task", company_id=contoso.id) == []  # its projects: none
+    fabrikam = psa.company("Fabrikam Logistik GmbH")
+    projects = {p["id"] for p in psa.client.query("Projects", eq("companyID", fabrikam.id))}
+    tasks = {t["id"] for t in psa.client.query("Tasks", gte("id", 0)) if t["projectID"] in projects}
+    assert tasks and {w.id for w in psa.open_work("task", company_id=fabrikam.id)} == tasks
+    with pytest.raises(LookupFailed, match="belongs to another company"):
+        psa.work("task", "Move rack 1", contoso.id)
+    assert psa.work("task", "Move rack 1", fabrikam.id).title == "Move rack 1"
+    foreign = next(t for t in tickets if t["companyID"] != contoso.id)
+    with pytest.raises(LookupFailed, match="belongs to another company"):
+        psa.work("ticket", foreign["ticketNumber"], contoso.id)
+    assert psa.work("ticket", foreign["ticketNumber"], foreign["companyID"]).id == foreign["id"]
+
+
+def test_memory_psa_filters_by_company_and_to_do_action_types() -> None:
+    me = Resource(1, "Tess", "Tech", email="tess@example.com")
+    memory = MemoryPsa(
+        me,
+        contacts=[Contact(5, 1, "Zoe", "Z"), Contact(6, 1, "Al", "A"), Contact(7, 2, "Bo", "B")],
+        action_types=[ActionType(1, "Meeting"), ActionType(0, "Opportunity Update", for_todos=False)],
+        work=[
+            ServiceCallWork(WorkKind.TICKET, 7, "T1", "Printer"),
+            ServiceCallWork(WorkKind.TICKET, 9, "T2", "Fax"),
+        ],
+        work_companies={7: 1, 9: 2},
+    )
+    assert [c.name for c in memory.contacts_of(1)] == ["Al A", "Zoe Z"]
+    assert [t.name for t in memory.todo_action_types()] == ["Meeting"]
+    assert [w.id for w in memory.open_work("ticket", company_id=2)] == [9]
+    with pytest.raises(LookupFailed, match="another company"):
+        memory.work("ticket", "T1", 2)

@@ -121,6 +121,28 @@ def test_r30_add_service_call_with_a_ticket_and_a_task(cli: Cli) -> None:
     assert f"{task['taskNumber']}: {task['title']}" in description
 
 
+def test_r30_add_service_call_refuses_another_company_s_ticket_or_task(cli: Cli) -> None:
+    contoso = company(cli, "Contoso Dental")
+    foreign = next(t for t in cli.psa_query("Tickets") if t["companyID"] != contoso["id"])
+    start_text, end_text = wall_clock(5, 8)[0], wall_clock(5, 9)[0]
+    before = ids(cli, "ServiceCalls")
+    for work in (("--ticket", foreign["ticketNumber"]), ("--task", "Move rack 2")):
+        refused = cli.run(
+            "add",
+            "service-call",
+            "--company",
+            "Contoso Dental",
+            *work,
+            "--start",
+            start_text,
+            "--end",
+            end_text,
+        )
+        assert (refused.exit_code, refused.data["error"]["type"]) == (5, "LookupFailed")
+        assert "belongs to another company" in refused.data["error"]["message"]
+    assert ids(cli, "ServiceCalls") == before
+
+
 _DAY, _END = wall_clock(6, 9)[0], wall_clock(6, 10)[0]
 
 

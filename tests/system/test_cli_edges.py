@@ -208,7 +208,7 @@ def test_an_unreachable_psa_gives_a_short_message_with_a_hint(
     assert refused.data["error"] == {
         "type": "PsaUnavailable",
         "message": f"cannot reach the PSA at {base} (connection refused) "
-        "(check psa.base_url, or start `calferry psa serve`)",
+        "(check psa.base_url, and that the PSA server is running)",
         "exit_code": 9,
     }
 

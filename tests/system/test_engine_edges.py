@@ -120,14 +120,16 @@ def test_status_and_log_answer_without_calendar_or_psa(cli: Cli) -> None:
     entries = cli.ok("log").data["entries"]
     assert [(e["action"], e["ref"], e["psa_id"]) for e in entries] == [("create:psa", "logged", psa_id)]
     human = cli.run("status", json_output=False)
-    assert human.exit_code == 0 and "disabled (R1)" in human.stdout
+    assert (
+        human.exit_code == 0 and "Calendar integration: disabled" in human.stdout and "R1" not in human.stdout
+    )
 
 
 def test_status_and_log_answer_on_a_fresh_home(calferry_home: Path) -> None:
     runner = CliRunner()
     status = runner.invoke(app, ["status"], catch_exceptions=False)
     assert status.exit_code == 0, status.stderr
-    assert "Calendar integration: disabled (R1)" in status.stdout and "Links: none" in status.stdout
+    assert "Calendar integration: disabled\n" in status.stdout and "Links: none" in status.stdout
     log = runner.invoke(app, ["log", "--json"], catch_exceptions=False)
     assert (log.exit_code, json.loads(log.stdout)) == (0, {"entries": []})
 
@@ -146,7 +148,7 @@ def test_status_and_log_answer_on_a_fresh_home(calferry_home: Path) -> None:
         ("series", "delete", "x"),
     ],
 )
-def test_r1_a_disabled_offline_home_says_r1_not_a_connection_error(
+def test_r1_a_disabled_offline_home_says_so_not_a_connection_error(
     cli: Cli, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
 ) -> None:
     monkeypatch.setattr(autotask.RetryPolicy, "backoff", lambda self, attempt: 0.0)
@@ -155,8 +157,8 @@ def test_r1_a_disabled_offline_home_says_r1_not_a_connection_error(
     refused = cli.run(*command)
     assert refused.exit_code == 3
     assert refused.data["error"]["type"] == "IntegrationDisabled"
-    assert "(R1)" in refused.data["error"]["message"]
-    assert "calferry config enable" in refused.data["error"]["message"]
+    assert refused.data["error"]["rule"] == "R1" and "R1" not in refused.data["error"]["message"]
+    assert "turn it on in the options" in refused.data["error"]["message"]
 
 
 # --- R17: nothing to update is not sent --------------------------------------------------------

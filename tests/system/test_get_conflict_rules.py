@@ -52,7 +52,7 @@ def test_r5_personal_edit_alone_is_kept_until_it_is_sent(cli: Cli) -> None:
     got = cli.ok("get")
 
     assert [(a["action"], a["outcome"]) for a in got.actions(ref=uid)] == [("skip", "skipped")]
-    assert "R5" in got.actions(ref=uid)[0]["reason"]
+    assert got.actions(ref=uid)[0]["rule"] == "R5"
     assert cli.personal(uid).subject == "Lunch with the team (my words)"
     assert (cli.psa_get("Appointments", row["id"]) or {})["title"] == row["title"]
 
@@ -69,7 +69,7 @@ def test_r5_keep_personal_default_reports_a_conflict_and_keeps_the_personal_edit
 
     [action] = got.actions(ref=uid)
     assert (action["action"], action["outcome"]) == ("conflict", "conflict")
-    assert "keep-personal" in action["reason"]
+    assert action["reason"] == "edited on both sides: your version kept"
     item = cli.personal(uid)
     assert (item.subject, item.description) == ("My own title", "my private notes")
     row = cli.psa_get("Appointments", psa_id)
@@ -107,7 +107,9 @@ def test_r5_psa_wins_policy_overwrites_the_personal_edit(cli: Cli) -> None:
     got = cli.ok("get", "--policy", "psa-wins")
 
     [action] = got.actions(ref=uid)
-    assert (action["action"], action["outcome"]) == ("update", "done") and "psa-wins" in action["reason"]
+    assert (action["action"], action["outcome"]) == ("update", "done") and "replaces your edit" in action[
+        "reason"
+    ]
     item = cli.personal(uid)
     assert (item.subject, item.description) == ("The PSA's title", "PSA text")
     assert state_of(cli, uid) == "downloaded"
@@ -127,7 +129,10 @@ def test_r5_ask_policy_reports_and_changes_nothing(cli: Cli) -> None:
     for _ in range(2):  # nothing is settled by asking: the next Get asks again
         got = cli.ok("get")
         [action] = got.actions(ref=uid)
-        assert (action["action"], action["outcome"]) == ("conflict", "conflict") and "ask" in action["reason"]
+        assert (action["action"], action["outcome"]) == (
+            "conflict",
+            "conflict",
+        ) and "until you choose" in action["reason"]
         item = cli.personal(uid)
         assert (item.subject, item.description) == ("My own title", "my private notes")
         assert (cli.psa_get("Appointments", psa_id) or {})["title"] == "The PSA's title"
@@ -205,7 +210,7 @@ def test_r25_items_deleted_in_the_psa_are_deleted_here(cli: Cli) -> None:
     got = cli.ok("get")
 
     assert {a["ref"] for a in got.actions(action="delete", outcome="done")} == gone
-    assert all("R25" in a["reason"] for a in got.actions(action="delete"))
+    assert all(a["rule"] == "R25" for a in got.actions(action="delete"))
     assert set(personal_by_uid(cli)) == before - gone
     assert cli.ok("get").actions() == []
 
@@ -220,7 +225,7 @@ def test_r8_service_call_deleted_in_the_psa_is_deleted_here(cli: Cli) -> None:
     got = cli.ok("get")
 
     [action] = got.actions(ref=uid)
-    assert (action["action"], action["outcome"]) == ("delete", "done") and "R8" in action["reason"]
+    assert (action["action"], action["outcome"]) == ("delete", "done") and action["rule"] == "R8"
     assert uid not in personal_by_uid(cli)
     assert cli.psa_query("ServiceCallTickets", eq("serviceCallID", call_id)) == []
 
@@ -249,7 +254,7 @@ def test_r27_recurring_personal_occurrence_sent_is_never_updated_by_get(cli: Cli
     got = cli.ok("get")
 
     assert [(a["action"], a["outcome"]) for a in got.actions(ref=first)] == [("skip", "skipped")]
-    assert "R27" in got.actions(ref=first)[0]["reason"]
+    assert got.actions(ref=first)[0]["rule"] == "R27"
     item = cli.personal(first)
     assert item.subject == "Weekly standup" and utc(item.start) == at(1, 14)
     assert ref(APPOINTMENT, psa_id) not in personal_by_uid(cli)
@@ -293,7 +298,7 @@ def test_guard_get_deleting_more_than_the_threshold_stops_unless_force_delete(cl
         assert stopped.exit_code == 7
         assert stopped.data["error"]["type"] == "TooManyDeletions"
         assert "3" in stopped.data["error"]["message"] and "2" in stopped.data["error"]["message"]
-        assert "--force-delete" in stopped.data["error"]["message"]
+        assert "allowing" in stopped.data["error"]["message"]
         assert set(personal_by_uid(cli)) == set(before)
 
     forced = cli.ok("get", "--force-delete")

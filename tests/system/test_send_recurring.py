@@ -124,7 +124,7 @@ def test_r6_a_recurring_item_is_sent_as_single_appointments_never_a_recurring_on
 def test_r20_each_occurrence_gets_its_own_psa_item_and_later_sends_join_the_series(cli: Cli) -> None:
     refs = _standup(cli)
     first = only(cli.ok("send", refs[0]).actions(outcome="done"))
-    assert "R20" in first["reason"]
+    assert first["rule"] == "R20"
 
     later = cli.ok("send", "--series", "standup", *_series_range())
     by_ref = {a["ref"]: a for a in later.actions()}
@@ -157,7 +157,7 @@ def test_r15_a_recurring_occurrence_is_always_an_appointment(cli: Cli) -> None:
     sent = cli.ok("send", refs[1], "--as", "todo", "--company", "Contoso Dental")
     done = only(sent.actions(ref=refs[1]))
     assert (done["psa_kind"], done["outcome"]) == ("appointment", "done")
-    assert any("R15" in w for w in sent.data["warnings"])
+    assert any("always sent as an Appointment" in w for w in sent.data["warnings"])
     assert todo_ids(cli) == todos and appointment_ids(cli) - before == {done["psa_id"]}
     assert cli.personal(refs[1]).stamp.psa_kind is PsaKind.APPOINTMENT  # type: ignore[union-attr]
 
@@ -183,7 +183,7 @@ def test_r21_psa_edits_of_a_sent_occurrence_never_come_back_on_get(cli: Cli) -> 
 
     got = cli.ok("get")
     skip = only(got.actions(ref=refs[0]))
-    assert skip["action"] == "skip" and "R27" in skip["reason"]
+    assert skip["action"] == "skip" and skip["rule"] == "R27"
     assert got.actions(ref=refs[2]) == []  # unchanged in the PSA: nothing to say
     mine = cli.personal(refs[0])
     assert (mine.subject, mine.description, mine.start, mine.end) == (
@@ -275,7 +275,7 @@ def test_r7_a_downloaded_service_call_cannot_be_sent(cli: Cli) -> None:
         refused = cli.run("send", call_ref, *extra)
         assert refused.exit_code == 5
         skip = only(refused.actions(ref=call_ref))
-        assert skip["action"] == "skip" and "R7" in skip["reason"]
+        assert skip["action"] == "skip" and skip["rule"] == "R7"
     assert psa_item(cli, "ServiceCalls", call_id) == call_before
     assert (appointment_ids(cli), todo_ids(cli)) == before
     assert cli.personal(call_ref).stamp.psa_kind is PsaKind.SERVICE_CALL  # type: ignore[union-attr]

@@ -92,6 +92,33 @@ def test_journal_and_audit(tmp_path: Path) -> None:
     assert store.log()[1].to_json()["psa_id"] == 42
 
 
+def test_b4_audit_log_pages_and_filters_by_subject_or_words(tmp_path: Path) -> None:
+    store = LinkStore(tmp_path / "links.sqlite3")
+    when = datetime(2026, 3, 10, tzinfo=UTC)
+    for n, subject in enumerate(("Dentist", "Budget review", "100%_sure", "Dentist again")):
+        entry = AuditEntry(
+            when, "run1", "create:psa", f"r{n}", "appointment", n, "done", "sent", subject, "R16"
+        )
+        store.audit(entry)
+    assert [e.subject for e in store.log(2)] == ["Dentist again", "100%_sure"]
+    assert [e.subject for e in store.log(2, 2)] == ["Budget review", "Dentist"]
+    assert [e.subject for e in store.log(search="dentist")] == ["Dentist again", "Dentist"]
+    assert [e.subject for e in store.log(search="%_")] == ["100%_sure"]  # wildcards are plain text
+    assert store.log(search="R16") == []  # the rule is data, not words to find
+    assert store.log(1)[0].to_json()["rule"] == "R16"
+
+
+def test_b4_an_audit_log_of_the_first_schema_gains_subject_and_rule(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "links.sqlite3", isolation_level=None)
+    db.executescript(f"BEGIN; {MIGRATIONS[0]} PRAGMA user_version = 1; COMMIT;")
+    db.execute(
+        "INSERT INTO audit (at, run_id, action, ref, outcome) VALUES ('2026-03-10T00:00:00+00:00', 'r', 'create:psa', 'a', 'done')"
+    )
+    db.close()
+    (old,) = LinkStore(tmp_path / "links.sqlite3").log()
+    assert (old.ref, old.subject, old.rule) == ("a", "", "")
+
+
 def test_state_survives_reopen(tmp_path: Path) -> None:
     store = LinkStore(tmp_path / "links.sqlite3")
     store.set_state("conflicts", ["a"])

@@ -130,14 +130,16 @@ def test_r14_todo_fields() -> None:
 
 def test_r15_recurring_item_is_always_an_appointment() -> None:
     occurrence = item(recurring=True, recurrence_id=datetime(2026, 11, 30, 8, tzinfo=UTC))
-    with pytest.raises(MappingError, match="R15"):
+    with pytest.raises(MappingError, match="always sent as an Appointment") as refused:
         mapping.personal_to_psa(occurrence, ME, SendChoice(PsaKind.TODO, company_id=7, action_type_id=1))
+    assert refused.value.rule == "R15" and "R15" not in str(refused.value)
     assert isinstance(mapping.personal_to_psa(occurrence, ME, SendChoice()).value, PsaAppointment)
 
 
 def test_r7_service_call_cannot_be_sent() -> None:
-    with pytest.raises(MappingError, match="R7"):
+    with pytest.raises(MappingError, match="service call cannot be sent") as refused:
         mapping.personal_to_psa(item(), ME, SendChoice(PsaKind.SERVICE_CALL))
+    assert refused.value.rule == "R7"
 
 
 def test_end_before_start_is_a_clear_error() -> None:

@@ -91,7 +91,7 @@ def test_r16_first_send_creates_psa_item() -> None:
         Target.PSA,
         PsaKind.APPOINTMENT,
     )
-    assert "R16" in action.reason
+    assert action.rule == "R16"
     assert action.psa_item.title == "Dentist" and action.psa_item.resource_id == ME.id
     assert action.link.origin is Origin.SENT and action.personal_version == "v1"
 
@@ -99,7 +99,7 @@ def test_r16_first_send_creates_psa_item() -> None:
 def test_r14_kind_defaults_to_appointment_and_todo_needs_company() -> None:
     assert only(send(item("a"))).psa_kind is PsaKind.APPOINTMENT
     action = only(send(item("a"), kind=PsaKind.TODO, default_action_type_id=3))
-    assert action.action is ActionKind.SKIP and "company" in action.reason and "R14" in action.reason
+    assert action.action is ActionKind.SKIP and "company" in action.reason and action.rule == "R14"
 
 
 def test_r14_todo_shows_the_default_action_type() -> None:
@@ -116,14 +116,14 @@ def test_r15_recurring_item_is_always_an_appointment() -> None:
     occurrence = item("s", recurring=True, recurrence_id=at(11, 9))
     action = only(send(occurrence, kind=PsaKind.TODO, company_id=1, default_action_type_id=3))
     assert action.psa_kind is PsaKind.APPOINTMENT
-    assert any("R15" in w for w in action.warnings)
+    assert any("always sent as an Appointment" in w for w in action.warnings)
 
 
 def test_r17_resend_updates_same_psa_item() -> None:
     mine = item("a", subject="Dentist moved")
     action = only(send(mine, links=(Link(mine.key, APPT, Origin.SENT),)))
     assert (action.action, action.psa_id, action.psa_item.id) == (ActionKind.UPDATE, 5, 5)
-    assert "R17" in action.reason
+    assert action.rule == "R17"
 
 
 def test_r17_resend_prefills_kind_company_and_action_type_from_the_link() -> None:
@@ -138,7 +138,7 @@ def test_r17_resend_prefills_kind_company_and_action_type_from_the_link() -> Non
 def test_r17_resend_cannot_change_the_kind() -> None:
     mine = item("a")
     action = only(send(mine, links=(Link(mine.key, APPT, Origin.SENT),), kind=PsaKind.TODO, company_id=1))
-    assert action.action is ActionKind.SKIP and "R17" in action.reason
+    assert action.action is ActionKind.SKIP and action.rule == "R17"
 
 
 def test_r18_private_item_is_sent_as_appointment_without_text() -> None:
@@ -160,15 +160,15 @@ def test_r20_occurrence_creates_its_own_appointment_linked_to_its_series() -> No
     assert [a.action for a in plan.actions] == [ActionKind.CREATE, ActionKind.CREATE]
     assert [a.link.series_uid for a in plan.actions] == ["s", "s"]
     assert [a.ref for a in plan.actions] == ["s@20260311T090000Z", "s@20260318T090000Z"]
-    assert all("R20" in a.reason for a in plan.actions)
+    assert all(a.rule == "R20" for a in plan.actions)
 
 
 def test_r7_service_call_cannot_be_sent() -> None:
-    assert "R7" in only(send(item("a"), kind=PsaKind.SERVICE_CALL)).reason
+    assert only(send(item("a"), kind=PsaKind.SERVICE_CALL)).rule == "R7"
     mine = item("d")
     link = Link(mine.key, PsaRef(PsaKind.SERVICE_CALL, 3), Origin.DOWNLOADED, company_id=1)
     action = only(send(mine, links=(link,)))
-    assert action.action is ActionKind.SKIP and "R7" in action.reason
+    assert action.action is ActionKind.SKIP and action.rule == "R7"
 
 
 def test_r17_downloaded_item_resent_updates_its_psa_item() -> None:
@@ -213,7 +213,7 @@ def test_r23_psa_item_not_yet_downloaded_becomes_personal_item() -> None:
         downloaded_uid(APPT),
     )
     assert action.fields.subject == "Dentist" and action.link.origin is Origin.DOWNLOADED
-    assert "R23" in action.reason
+    assert action.rule == "R23"
 
 
 def test_r2_get_brings_only_the_configured_kinds() -> None:
@@ -248,7 +248,7 @@ def test_r24_psa_change_updates_the_personal_item() -> None:
         Target.PERSONAL,
         "Dentist (moved)",
     )
-    assert "R24" in action.reason
+    assert action.rule == "R24"
 
 
 def test_changed_means_version_moved_and_hash_differs() -> None:
@@ -261,7 +261,7 @@ def test_r27_recurring_item_sent_from_personal_is_never_updated() -> None:
     occ = item("s", recurring=True, recurrence_id=at(11, 9), subject="Dentist")
     link = linked(occ, psa_appt(), series_uid="s")
     action = only(get((occ,), (psa_appt(title="Changed in PSA", updated_s=3),), (link,)))
-    assert action.action is ActionKind.SKIP and "R27" in action.reason
+    assert action.action is ActionKind.SKIP and action.rule == "R27"
 
 
 def test_r22_recurring_occurrence_deleted_in_psa_is_not_deleted_here() -> None:
@@ -286,7 +286,7 @@ def test_r5_conflict_policy(policy: str, expected: ActionKind) -> None:
     link = linked(mine, psa_appt())
     edited = replace(mine, subject="My edit")
     action = only(get((edited,), (psa_appt(title="PSA edit", updated_s=2),), (link,), policy=policy))
-    assert action.action is expected and "R5" in action.reason
+    assert action.action is expected and action.rule == "R5"
     assert action.target is (Target.PERSONAL if policy == "psa-wins" else Target.NONE)
 
 
@@ -311,14 +311,14 @@ def test_r5_a_link_rebuilt_from_a_stamp_never_overwrites_a_difference(
 def test_r24_a_link_rebuilt_from_a_stamp_where_both_sides_agree_is_only_recorded() -> None:
     mine = item("a", subject="Dentist")
     action = only(get((mine,), (psa_appt(title="Dentist"),), (from_stamp(mine),)))
-    assert action.action is ActionKind.UPDATE and "restored from the stamp" in action.reason
+    assert action.action is ActionKind.UPDATE and "restored from the PSA id kept in the item" in action.reason
 
 
 def test_r18_a_rebuilt_link_of_a_sent_todo_agrees_though_its_subject_is_not_mapped() -> None:
     mine = item("a", subject="Call Alice about the quote")
     todo = PsaToDo(5, ACME.id, MEETING_TYPE.id, ME.id, at(11, 9), at(11, 10), "", ALICE.id, NOW)
     action = only(get((mine,), (todo,), (from_stamp(mine, PsaKind.TODO),)))
-    assert action.action is ActionKind.UPDATE and "restored from the stamp" in action.reason
+    assert action.action is ActionKind.UPDATE and "restored from the PSA id kept in the item" in action.reason
 
 
 def test_r25_item_missing_from_psa_is_deleted_only_if_gone() -> None:
@@ -328,7 +328,7 @@ def test_r25_item_missing_from_psa_is_deleted_only_if_gone() -> None:
     plan = get((mine, keep), (other,), (linked(mine, psa_appt()), linked(keep, other)))
     action = only(plan)
     assert (action.action, action.verify_gone, action.ref) == (ActionKind.DELETE, True, "a")
-    assert "R25" in action.reason
+    assert action.rule == "R25"
 
 
 def test_r8_service_call_deleted_in_psa_is_deleted_here() -> None:
@@ -337,7 +337,7 @@ def test_r8_service_call_deleted_in_psa_is_deleted_here() -> None:
     link = replace(linked(mine, call), origin=Origin.DOWNLOADED)
     plan = get((mine, item("x")), (psa_appt(id_=8),), (link,), force_delete=False)
     gone = [a for a in plan.actions if a.action is ActionKind.DELETE]
-    assert len(gone) == 1 and "R8" in gone[0].reason
+    assert len(gone) == 1 and gone[0].rule == "R8"
 
 
 def test_guard_psa_side_that_lists_nothing_stops_the_get() -> None:
@@ -384,7 +384,7 @@ def test_r5_item_gone_from_psa_but_edited_here_is_a_conflict() -> None:
     other = psa_appt(id_=6, title="Other")
     plan = get((replace(mine, subject="my notes"),), (other,), (linked(mine, psa_appt()),))
     action = next(a for a in plan.actions if a.ref == "a")
-    assert action.action is ActionKind.CONFLICT and "R5" in action.reason
+    assert action.action is ActionKind.CONFLICT and action.rule == "R5"
     psa_wins = get(
         (replace(mine, subject="my notes"),), (other,), (linked(mine, psa_appt()),), policy="psa-wins"
     )
@@ -421,10 +421,10 @@ def test_r17_resend_after_a_change_on_either_side_or_of_the_choice_updates() -> 
     assert only(plan_send((mine,), (todo,), ME, SendOptions(), NOW, {todo.psa: "v1"})).reason == UNCHANGED
 
 
-def test_r14_reason_names_the_rule_once_without_the_ref() -> None:
+def test_r14_reason_in_words_without_the_ref_the_rule_beside_it() -> None:
     action = only(send(item("demo-dentist"), kind=PsaKind.TODO, default_action_type_id=3))
-    assert action.reason == "R14 a To-Do needs a company"
+    assert (action.reason, action.rule) == ("a To-Do needs a company", "R14")
     no_type = only(send(item("demo-dentist"), kind=PsaKind.TODO, company_id=1))
-    assert no_type.reason == "R14 a To-Do needs an action type"
+    assert (no_type.reason, no_type.rule) == ("a To-Do needs an action type", "R14")
     backwards = only(send(item("demo-dentist", hours=-1)))
-    assert backwards.reason.startswith("R14 ends before it starts")
+    assert backwards.reason.startswith("ends before it starts") and backwards.rule == "R14"

@@ -35,13 +35,14 @@ def emit_error(type_name: str, message: str, exit_code: int, **more: Any) -> Non
 def render_error(error: UserError, as_json: bool) -> None:
     """Print a user error: JSON ``{"error": {...}}`` on stdout with --json, else a red line on stderr.
 
-    A config error's problems (every one found) come along in both forms.
+    A config error's problems (every one found) come along in both forms; the rule it enforces only in JSON.
     """
     problems = list(getattr(error, "problems", None) or [])
     if as_json:
-        emit_error(
-            error.type_name, str(error), error.exit_code, **({"problems": problems} if problems else {})
-        )
+        more: dict[str, Any] = {"problems": problems} if problems else {}
+        if error.rule is not None:
+            more["rule"] = error.rule
+        emit_error(error.type_name, str(error), error.exit_code, **more)
         return
     err_console.print(f"[bold red]Error:[/] {error}", highlight=False, markup=True)
     for problem in problems:

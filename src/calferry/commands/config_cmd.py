@@ -47,7 +47,7 @@ def set_(
 @config_app.command("enable")
 @handles_errors
 def enable(json_output: JsonOption = False) -> None:
-    """R1: turn calendar integration on (it starts off)."""
+    """Turn calendar integration on (it starts off)."""
     settings = config.set_value("calendar.enabled", "true")
     _report("calendar.enabled", settings.calendar.enabled, json_output)
 
@@ -55,7 +55,7 @@ def enable(json_output: JsonOption = False) -> None:
 @config_app.command("disable")
 @handles_errors
 def disable(json_output: JsonOption = False) -> None:
-    """R1: turn calendar integration off; Send and Get refuse until it is enabled again."""
+    """Turn calendar integration off; Send and Get refuse until it is enabled again."""
     settings = config.set_value("calendar.enabled", "false")
     _report("calendar.enabled", settings.calendar.enabled, json_output)
 

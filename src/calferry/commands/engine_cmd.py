@@ -29,7 +29,7 @@ from calferry.model import PsaKind
 from calferry.plan import ActionKind, Plan
 from calferry.service import LOG_MAX, Records, Service
 
-series_app = typer.Typer(help="Recurring series: delete one or all occurrences on both sides (R22).")
+series_app = typer.Typer(help="Recurring series: delete one or all occurrences on both sides.")
 
 # Runs touching more items than this show a progress bar (on stderr, so --json stays clean).
 PROGRESS_FROM = 5
@@ -52,7 +52,7 @@ class Keep(StrEnum):
 
 
 DryRunOption = Annotated[
-    bool, typer.Option("--dry-run", help="Show the plan (B1) and change nothing; with --json, a plan file.")
+    bool, typer.Option("--dry-run", help="Show the plan and change nothing; with --json, a plan file.")
 ]
 PlanOption = Annotated[
     Path | None, typer.Option("--plan", help="Apply this saved plan (from --dry-run --json) exactly.")
@@ -114,14 +114,14 @@ def send(
         list[str] | None, typer.Argument(help="Items to send: the refs `calferry items` shows.")
     ] = None,
     as_: Annotated[
-        SendKind | None, typer.Option("--as", help="PSA kind (R14): appointment (default) or todo.")
+        SendKind | None, typer.Option("--as", help="PSA kind: appointment (default) or todo.")
     ] = None,
     company: CompanyOption = None,
     contact: ContactOption = None,
     action_type: ActionTypeOption = None,
     series: Annotated[
         str | None,
-        typer.Option("--series", help="Send the occurrences of this series (R20) in --from..--to."),
+        typer.Option("--series", help="Send the occurrences of this series in --from..--to."),
     ] = None,
     from_: Annotated[
         str | None, typer.Option("--from", help="With --series: first day (YYYY-MM-DD).")
@@ -132,7 +132,7 @@ def send(
     verbose: VerboseOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """R13: send the selected items to the PSA: created the first time, updated after (R16, R17)."""
+    """Send the selected items to the PSA: created the first time, updated after."""
     _alone_with_plan(plan, {
         "refs": refs, "--as": as_, "--company": company, "--contact": contact, "--action-type": action_type,
         "--series": series, "--from": from_, "--to": to, "--dry-run": dry_run,
@@ -163,7 +163,7 @@ def get(
     dry_run: DryRunOption = False,
     policy: Annotated[
         Policy | None,
-        typer.Option("--policy", help="For unsent personal edits (R5): keep-personal, psa-wins or ask."),
+        typer.Option("--policy", help="For unsent personal edits: keep-personal, psa-wins or ask."),
     ] = None,
     force_delete: Annotated[
         bool,
@@ -173,7 +173,7 @@ def get(
     verbose: VerboseOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """R23-R25: bring the PSA's items of the Get window into your calendar."""
+    """Bring the PSA's items of the Get window into your calendar."""
     _alone_with_plan(plan, {"--policy": policy, "--force-delete": force_delete, "--dry-run": dry_run})
     chosen = None if policy is None else policy.value
     saved = _load_plan(plan)
@@ -210,7 +210,7 @@ def add(
     verbose: VerboseOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """R30: create a PSA Appointment, To-Do or Service Call, then R31: run Get."""
+    """Create a PSA Appointment, To-Do or Service Call, then run Get."""
     fields: dict[str, Any] = {
         "title": title,
         "start": _datetime(start, "--start"),
@@ -237,7 +237,7 @@ def delete_series(
     verbose: VerboseOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """R22: delete one or all occurrences of a series in your calendar and in the PSA."""
+    """Delete one or all occurrences of a series in your calendar and in the PSA."""
     with _service("Delete") as svc:
         result = svc.delete_series(series_uid, occurrence)
     _show_result(result, json_output, verbose)
@@ -250,7 +250,7 @@ def resolve(
     verbose: VerboseOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """R5: settle a conflict that Get reported, keeping your version or the PSA's."""
+    """Settle a conflict that Get reported, keeping your version or the PSA's."""
     with _service() as svc:
         result = svc.resolve_conflict(ref, keep.value)
     _show_result(result, json_output, verbose)
@@ -264,11 +264,11 @@ def status(json_output: JsonOption = False) -> None:
     if json_output:
         emit_json(info)
         return
-    console.print(f"Calendar integration: {'enabled' if info['enabled'] else 'disabled (R1)'}")
+    console.print(f"Calendar integration: {'enabled' if info['enabled'] else 'disabled'}")
     for line in (
         f"Your calendar ({info['backends']['personal']}): {info['calendar_url']}",
         f"PSA: {info['psa_url']}",
-        f"You in the PSA: {info['resource'] or 'not set (psa.resource)'}",
+        f"You in the PSA: {info['resource'] or 'not set'}",
     ):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     links = ", ".join(f"{k} {v}" for k, v in (info["links"] or {}).items()) or "none"
@@ -285,7 +285,7 @@ def log(
     ] = 50,
     json_output: JsonOption = False,
 ) -> None:
-    """B4: the audit log: every applied action, when, which ids, the outcome."""
+    """The audit log: every applied action, when, which ids, the outcome."""
     with Records.open(load_settings()) as records:
         entries = records.log(limit)
         zone = records.time_zone()
@@ -293,11 +293,11 @@ def log(
         emit_json({"entries": [e.to_json() for e in entries]})
         return
     table = _table(
-        f"Audit log (newest first), times in {zone}", ("at", "action", "ref", "PSA", "outcome", "message")
+        f"Audit log (newest first), times in {zone}", ("at", "item", "what happened", "details", "PSA")
     )
     for e in entries:
         psa = f"{e.psa_kind} {e.psa_id}" if e.psa_kind else ""
-        table.add_row(localtime.stamp(e.at, zone), e.action, e.ref, psa, e.outcome, e.message)
+        table.add_row(localtime.stamp(e.at, zone), e.subject or e.ref, e.happened(), e.message, psa)
     console.print(table)
 
 
@@ -325,7 +325,7 @@ def _show_result(result: RunResult, json_output: bool, verbose: bool, *, skips_f
         for r in result.results:
             action = r.action
             psa_id = r.psa_id if r.psa_id is not None else action.psa_id
-            outcome = r.outcome if r.error is None else f"{r.outcome}: {r.error}"
+            outcome = r.outcome if r.error in (None, action.reason) else f"{r.outcome}: {r.error}"
             table.add_row(
                 action.action.value,
                 action.ref or "(new)",

@@ -448,7 +448,7 @@ class AutotaskClient:
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 raise PsaUnavailable(
                     f"cannot reach the PSA at {self.base_url} ({connection_failure(exc)})",
-                    hint="check psa.base_url, or start `calferry psa serve`",
+                    hint="check psa.base_url, and that the PSA server is running",
                 ) from exc
             except httpx.HTTPError as exc:
                 raise PsaUnavailable(f"the PSA did not answer {label}: {type(exc).__name__}") from exc

@@ -100,16 +100,26 @@ class Psa(Protocol):
 
     def action_type(self, id_or_name: str | int) -> ActionType: ...
 
-    def work(self, kind: str, number_or_title: str) -> ServiceCallWork:
-        """A ticket or task by number or title, for the Add Service Call form (R30)."""
+    def todo_action_types(self) -> list[ActionType]:
+        """The active action types a To-Do may have, by name: what the forms offer to pick."""
+        ...
+
+    def contacts_of(self, company_id: int, limit: int = 200) -> list[Contact]:
+        """The company's active contacts, by name: the contact suggestions once a company is chosen."""
+        ...
+
+    def work(self, kind: str, number_or_title: str, company_id: int | None = None) -> ServiceCallWork:
+        """A ticket or task by number or title, for the Add Service Call form (R30); with ``company_id``
+        one of another company's is refused (``LookupFailed``)."""
         ...
 
     def active_companies(self, limit: int = 500) -> list[Company]:
         """Active companies (id and name) sorted by name, at most ``limit``: what a form offers to pick."""
         ...
 
-    def open_work(self, kind: str, limit: int = 50) -> list[ServiceCallWork]:
-        """Tickets or tasks not yet complete, at most ``limit``: the Add Service Call form's choices."""
+    def open_work(self, kind: str, limit: int = 50, company_id: int | None = None) -> list[ServiceCallWork]:
+        """Tickets or tasks not yet complete (only ``company_id``'s if given), at most ``limit``: the Add
+        Service Call form's choices."""
         ...
 
     def request_counts(self) -> dict[str, int]:

@@ -89,6 +89,8 @@ _WORK = {
 }
 _COMPLETE = 5
 """The status id of a complete ticket or task (Autotask's system value)."""
+_WORK_OWNER = {WorkKind.TICKET: "companyID", WorkKind.TASK: "projectID"}
+"""The field that ties a ticket to its company, and a task to its project (whose company it is)."""
 _CHILD_KEY = {
     "ServiceCallTicketResources": "serviceCallTicketID",
     "ServiceCallTaskResources": "serviceCallTaskID",
@@ -474,16 +476,33 @@ class AutotaskPsa:
             }
         return self._action_types
 
-    def work(self, kind: str, number_or_title: str) -> ServiceCallWork:
-        """A ticket or task by its number or exact title, for a new service call (R30)."""
+    def todo_action_types(self) -> list[ActionType]:
+        found = [t for t in self._all_action_types().values() if t.active and t.for_todos]
+        return sorted(found, key=lambda t: t.name.lower())
+
+    def contacts_of(self, company_id: int, limit: int = 200) -> list[Contact]:
+        rows = self.client.query(
+            "Contacts", and_(eq("companyID", company_id), eq("isActive", 1)), None, limit
+        )
+        return sorted(map(_contact, rows), key=lambda c: c.name.lower())
+
+    def work(self, kind: str, number_or_title: str, company_id: int | None = None) -> ServiceCallWork:
+        """A ticket or task by its number or exact title, for a new service call (R30); with
+        ``company_id``, one of another company's is refused."""
         work_kind = WorkKind(kind)
         entity, number, *_ = _WORK[work_kind]
         text = number_or_title.strip()
-        rows = list(
-            self.client.query(entity, or_(eq(number, text), eq("title", text)), ["id", number, "title"], 20)
-        )
+        owner = _WORK_OWNER[work_kind]
+        flt = or_(eq(number, text), eq("title", text))
+        rows = list(self.client.query(entity, flt, ["id", number, "title", owner], 20))
         if len(rows) == 1:
-            return _work(work_kind, rows[0], number)
+            found = _work(work_kind, rows[0], number)
+            if company_id is not None and self._company_of(work_kind, rows[0]) != company_id:
+                raise LookupFailed(
+                    f"{kind} {found.number} ({found.title}) belongs to another company",
+                    hint="pick one of the chosen company's tickets or tasks",
+                )
+            return found
         if rows:
             listed = ", ".join(f"{r.get(number)} {r.get('title')!r}" for r in rows[:5])
             raise LookupFailed(f"several {entity.lower()} match {text!r}: {listed}")
@@ -495,11 +514,29 @@ class AutotaskPsa:
         rows = self.client.query("Companies", eq("isActive", True), ["id", "companyName", "isActive"], limit)
         return sorted(map(_company, rows), key=lambda c: c.name.lower())
 
-    def open_work(self, kind: str, limit: int = 50) -> list[ServiceCallWork]:
+    def open_work(self, kind: str, limit: int = 50, company_id: int | None = None) -> list[ServiceCallWork]:
         work_kind = WorkKind(kind)
         entity, number, *_ = _WORK[work_kind]
-        rows = self.client.query(entity, noteq("status", _COMPLETE), ["id", number, "title"], limit)
+        flt: Filter = noteq("status", _COMPLETE)
+        if company_id is not None:
+            owners = [company_id] if work_kind is WorkKind.TICKET else self._projects_of(company_id)
+            if not owners:
+                return []
+            flt = and_(flt, in_(_WORK_OWNER[work_kind], owners))
+        rows = self.client.query(entity, flt, ["id", number, "title"], limit)
         return [_work(work_kind, row, number) for row in rows]
+
+    def _projects_of(self, company_id: int) -> list[int]:
+        """A task's company is its project's: the ids of the company's projects."""
+        return [r["id"] for r in self.client.query("Projects", eq("companyID", company_id), ["id"], 500)]
+
+    def _company_of(self, kind: WorkKind, row: Row) -> int | None:
+        if kind is WorkKind.TICKET:
+            return row.get("companyID")
+        project = row.get("projectID")
+        if project is None:
+            return None
+        return self._get_or_lookup_failed("Projects", int(project), "project").get("companyID")
 
     def _get_or_lookup_failed(self, entity: str, item_id: int, what: str) -> Row:
         try:

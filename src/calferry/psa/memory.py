@@ -12,7 +12,7 @@ id or unique name, and request counts per ``VERB Entity``. Test switches:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -51,13 +51,16 @@ class MemoryPsa:
         action_types: Iterable[ActionType] = (),
         resources: Iterable[Resource] = (),
         work: Iterable[ServiceCallWork] = (),
+        work_companies: Mapping[int, int] | None = None,
     ) -> None:
+        """``work_companies``: the company id of each ticket or task id (work not listed belongs to any)."""
         self._me = me
         self.companies = {c.id: c for c in companies}
         self.contacts = {c.id: c for c in contacts}
         self.action_types = {a.id: a for a in action_types}
         self.resources = {r.id: r for r in (me, *resources)}
         self.work_items = list(work)
+        self.work_companies = dict(work_companies or {})
         self.items: dict[PsaRef, PsaItem] = {}
         self._next_id: Counter[PsaKind] = Counter()
         self._clock = 0
@@ -166,22 +169,38 @@ class MemoryPsa:
         self._count("GET", "ActionTypes")
         return _lookup(self.action_types, id_or_name, lambda a: a.name, "action type")
 
-    def work(self, kind: str, number_or_title: str) -> ServiceCallWork:
+    def work(self, kind: str, number_or_title: str, company_id: int | None = None) -> ServiceCallWork:
         self._count("GET", "Tickets" if kind == "ticket" else "Tasks")
         wanted = number_or_title.strip().lower()
         for w in self.work_items:
             if w.kind.value == kind and wanted in (w.number.lower(), w.title.lower()):
+                if not self._of(w, company_id):
+                    raise LookupFailed(f"{kind} {w.number} ({w.title}) belongs to another company")
                 return w
         raise LookupFailed(f"no {kind} {number_or_title!r} in the PSA")
+
+    def _of(self, work: ServiceCallWork, company_id: int | None) -> bool:
+        owner = self.work_companies.get(work.id)
+        return company_id is None or owner is None or owner == company_id
+
+    def todo_action_types(self) -> list[ActionType]:
+        self._count("POST", "ActionTypes/query")
+        found = [a for a in self.action_types.values() if a.active and a.for_todos]
+        return sorted(found, key=lambda a: a.name.lower())
+
+    def contacts_of(self, company_id: int, limit: int = 200) -> list[Contact]:
+        self._count("POST", "Contacts/query")
+        found = [c for c in self.contacts.values() if c.company_id == company_id and c.active]
+        return sorted(found, key=lambda c: c.name.lower())[:limit]
 
     def active_companies(self, limit: int = 500) -> list[Company]:
         self._count("POST", "Companies/query")
         active = [c for c in self.companies.values() if c.active]
         return sorted(active, key=lambda c: c.name.lower())[:limit]
 
-    def open_work(self, kind: str, limit: int = 50) -> list[ServiceCallWork]:
+    def open_work(self, kind: str, limit: int = 50, company_id: int | None = None) -> list[ServiceCallWork]:
         self._count("POST", f"{'Tickets' if kind == 'ticket' else 'Tasks'}/query")
-        return [w for w in self.work_items if w.kind.value == kind][:limit]
+        return [w for w in self.work_items if w.kind.value == kind and self._of(w, company_id)][:limit]
 
     def request_counts(self) -> dict[str, int]:
         return dict(self.counts)
@@ -231,12 +250,12 @@ class MemoryPsa:
     def _check_crm(self, todo: PsaToDo) -> None:
         if not self._me.crm_access:
             raise PermissionDenied(
-                f"{self._me.name} may not create or change To-Dos: CRM permission missing (R33)", side="psa"
+                f"{self._me.name} may not create or change To-Dos: CRM permission missing", side="psa"
             )
         assignee = self.resources.get(todo.assigned_resource_id)
         if assignee is None or not assignee.crm_access:
             raise PermissionDenied(
-                f"resource {todo.assigned_resource_id} has no CRM access and cannot be assigned a To-Do (R33)",
+                f"resource {todo.assigned_resource_id} has no CRM access and cannot be assigned a To-Do",
                 side="psa",
             )
         if todo.action_type_id not in self.action_types:

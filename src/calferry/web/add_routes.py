@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from calferry.config import load_settings
 from calferry.errors import InputError, PsaUnavailable, UserError
-from calferry.web.common import Choices, psa_choices, render, service
+from calferry.web.common import Choices, contacts_of, psa_choices, render, service
 from calferry.web.views import result_rows, result_summary
 
 router = APIRouter()
@@ -24,9 +24,28 @@ PICKED = ("ticket", "task")
 
 
 @router.get("/add")
-def add_page(request: Request, kind: str = "appointment") -> Response:
+def add_page(request: Request, kind: str = "appointment", company: str = "") -> Response:
     kind = _kind(kind)
-    return _form(request, kind, {}, {}, None, _choices(request, kind))
+    return _form(request, kind, {"company": company}, {}, None, _choices(request, kind, company))
+
+
+@router.get("/contacts")
+def contacts(request: Request, company: str = "") -> JSONResponse:
+    """The names of a company's contacts, for the contact suggestions once a company is chosen. Asked of
+    the PSA alone, without the run lock: a suggestion must never hold up a Save."""
+    from calferry.psa.gateway import open_psa
+
+    try:
+        psa = open_psa(load_settings())
+    except UserError:
+        return JSONResponse({"contacts": []})
+    try:
+        found = contacts_of(psa, company)
+    except UserError:
+        found = ()
+    finally:
+        psa.close()
+    return JSONResponse({"contacts": [c.name for c in found]})
 
 
 @router.post("/add")
@@ -35,11 +54,15 @@ async def add(request: Request) -> Response:
     kind = _kind(str(form.get("kind", "")))
     entered = {name: str(form.get(name, "")) for name in FIELDS}
     picked = {name: [str(v) for v in form.getlist(name)] for name in PICKED}
+    if form.get("refresh"):  # the company changed: offer its contacts, tickets and tasks; add nothing yet
+        return _form(request, kind, entered, picked, None, _choices(request, kind, entered["company"]))
     try:
         with service(request) as svc:
             result = svc.add(kind, **_arguments(entered, picked))
     except UserError as exc:
-        choices = Choices() if isinstance(exc, PsaUnavailable) else _choices(request, kind)
+        choices = (
+            Choices() if isinstance(exc, PsaUnavailable) else _choices(request, kind, entered["company"])
+        )
         return _form(request, kind, entered, picked, str(exc), choices, status_code=400)
     created, fetched = result.results[:1], result.results[1:]
     return render(
@@ -48,12 +71,17 @@ async def add(request: Request) -> Response:
     )  # fmt: skip
 
 
-def _choices(request: Request, kind: str) -> Choices:
-    """The companies (and for a service call the open tickets and tasks) to pick from, if the PSA says;
-    on the way the page learns the technician's zone, in which the times are entered."""
+def _choices(request: Request, kind: str, company: str) -> Choices:
+    """The companies to pick from, and for the chosen company its contacts (To-Do) or its open tickets
+    and tasks (service call), if the PSA says; on the way the page learns the technician's zone, in
+    which the times are entered."""
     try:
         with service(request) as svc:
-            return Choices() if kind == "appointment" else psa_choices(svc, work=kind == "service-call")
+            if kind == "appointment":
+                return Choices()
+            return psa_choices(
+                svc.psa, company=company, work=kind == "service-call", action_types=kind == "todo"
+            )
     except UserError:
         return Choices()
 
@@ -80,7 +108,7 @@ def _local_time(text: str, name: str) -> datetime:
     try:
         return datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(f"the {name} is required (R30): give a date and time") from None
+        raise InputError(f"the {name} is required: give a date and time") from None
 
 
 def _lines(text: str) -> list[str]:

@@ -8,6 +8,7 @@ run it with :func:`serve`; tests build it with :func:`create_app` and their own 
 from __future__ import annotations
 
 import socket
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from calferry.errors import ConfigError, InputError, UserError
 from calferry.web import (
@@ -51,16 +52,29 @@ def create_app(
     app.state.service_factory = service_factory
     app.state.plans = {}
     app.middleware("http")(security_middleware)
+    app.middleware("http")(head_as_get)
     if password:
         app.middleware("http")(password_middleware(password))
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host, password), www_redirect=False)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (calendar_routes, send_routes, get_routes, add_routes, audit_routes, options_routes):
         app.include_router(module.router)
+    app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
     app.add_exception_handler(UserError, _user_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _bad_request)
     return app
+
+
+async def head_as_get(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """HEAD of any page answers as its GET would, without the body (link checkers, monitors, curl -I)."""
+    if request.method != "HEAD":
+        return await call_next(request)
+    request.scope["method"] = "GET"
+    answer = await call_next(request)
+    head = Response(status_code=answer.status_code)
+    head.raw_headers = answer.raw_headers  # all of them (cookies too), the GET's length included
+    return head
 
 
 async def _user_error(request: Request, exc: Exception) -> Response:
@@ -87,6 +101,11 @@ def _field(loc: tuple[object, ...] | list[object]) -> str:
     """The field a validation error is about (``limit``), without pydantic's ``query``/``body`` prefix."""
     names = [str(part) for part in loc if part not in ("query", "body", "path", "header", "cookie")]
     return ".".join(names) or "the request"
+
+
+def favicon() -> Response:
+    """The tab icon (an SVG; browsers ask for /favicon.ico whatever the page says)."""
+    return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
 
 
 def default_service_factory() -> ServiceFactory:

@@ -2,25 +2,57 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
-from calferry.service import LOG_MAX, Records
+from calferry.errors import UserError
+from calferry.mapping import PersonalFields
+from calferry.model import PersonalItem
+from calferry.service import LOG_MAX, ItemState, Records, Service
 from calferry.web.common import render, service
 from calferry.web.views import result_rows, result_summary
 
 router = APIRouter()
 
 
+@dataclass(frozen=True)
+class ConflictRow:
+    """One conflict: the item as it is in your calendar and as the PSA's version would make it."""
+
+    state: ItemState
+    mine: PersonalItem | None = None
+    theirs: PersonalFields | None = None
+    error: str | None = None
+
+
 @router.get("/conflicts")
 def conflicts_page(request: Request) -> Response:
     with service(request) as svc:
-        rows = [s for s in svc.items() if s.state == "conflict"]
+        rows = [_versions(svc, s) for s in svc.items() if s.state == "conflict"]
     return render(request, "conflicts.html", active="conflicts", rows=rows)
 
 
+def _versions(svc: Service, state: ItemState) -> ConflictRow:
+    """Both versions; a side that cannot be read now says why, and the row stays."""
+    try:
+        mine, theirs = svc.conflict_versions(state.ref)
+    except UserError as exc:
+        return ConflictRow(state, error=str(exc))
+    return ConflictRow(state, mine, theirs)
+
+
 @router.post("/conflicts")
-def resolve(request: Request, ref: str = Form(...), keep: str = Form(...)) -> Response:
+def resolve(
+    request: Request, ref: str = Form(...), keep: str = Form(...), confirmed: str = Form("")
+) -> Response:
+    """Keep yours at once; taking the PSA's version overwrites your edit, so it is asked first."""
+    if keep == "psa" and confirmed != "yes":
+        with service(request) as svc:
+            state = next((s for s in svc.items() if s.ref == ref), None)
+            row = _versions(svc, state) if state is not None else None
+        return render(request, "conflicts.html", active="conflicts", rows=[], confirm=row, ref=ref)
     with service(request) as svc:
         result = svc.resolve_conflict(ref, keep)
     heading = (
@@ -35,9 +67,18 @@ def resolve(request: Request, ref: str = Form(...), keep: str = Form(...)) -> Re
 
 
 @router.get("/log")
-def log_page(request: Request, limit: int = Query(100, ge=1, le=LOG_MAX)) -> Response:
-    """The audit log needs only the link store: it shows even while the calendar or the PSA is down."""
+def log_page(
+    request: Request,
+    limit: int = Query(100, ge=1, le=LOG_MAX),
+    offset: int = Query(0, ge=0, le=10**9),
+    q: str = "",
+) -> Response:
+    """The audit log needs only the link store: it shows even while the calendar or the PSA is down.
+    A page of ``limit`` entries after the newest ``offset``, only those mentioning ``q`` if given."""
     with Records.open() as records:
-        entries = records.log(limit)
+        entries = records.log(limit + 1, offset, q.strip())  # one more: is there an older page?
         zone = records.time_zone()
-    return render(request, "log.html", active="log", entries=entries, zone=zone)
+    return render(
+        request, "log.html", active="log", entries=entries[:limit], limit=limit, offset=offset, q=q.strip(),
+        older=len(entries) > limit, zone=zone,
+    )  # fmt: skip

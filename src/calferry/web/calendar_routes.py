@@ -13,6 +13,9 @@ from calferry.web.common import render, service
 
 router = APIRouter()
 
+NOTICES = {"nothing-selected": "Tick the items to send first: nothing was selected."}
+"""Messages another page sends the calendar page back with, by key."""
+
 
 @router.get("/")
 def home() -> Response:
@@ -25,6 +28,7 @@ def calendar_page(
     start: str | None = None,
     end: str | None = None,
     ref: list[str] = Query(default=[]),
+    notice: str = "",
 ) -> Response:
     with service(request) as svc:
         first, last = week_range(start, end, localtime.today(svc.now(), svc.time_zone()))
@@ -42,6 +46,7 @@ def calendar_page(
         prev_end=last - week,
         next_start=first + week,
         next_end=last + week,
+        notice=NOTICES.get(notice),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,11 +16,13 @@ from jinja2.runtime import Context
 from starlette.responses import Response
 
 from calferry import localtime
-from calferry.errors import UserError
-from calferry.model import Company, ServiceCallWork
+from calferry.errors import LookupFailed, UserError
+from calferry.model import ActionType, Company, Contact, ServiceCallWork
 from calferry.web.security import CSRF_FIELD, csrf_token
+from calferry.web.views import tone
 
 if TYPE_CHECKING:
+    from calferry.psa.base import Psa
     from calferry.service import Service
 
 ServiceFactory = Callable[[], AbstractContextManager["Service"]]
@@ -62,23 +64,53 @@ def service(request: Request) -> Iterator[Service]:
 
 @dataclass(frozen=True)
 class Choices:
-    """What a form offers to pick from: the PSA's companies, and open tickets and tasks."""
+    """What a form offers to pick from: the PSA's companies and To-Do action types, and for the chosen
+    company its contacts and open tickets and tasks."""
 
     companies: tuple[Company, ...] = ()
     tickets: tuple[ServiceCallWork, ...] = ()
     tasks: tuple[ServiceCallWork, ...] = ()
+    action_types: tuple[ActionType, ...] = ()
+    contacts: tuple[Contact, ...] = ()
+    company: Company | None = None
+    """The company the contacts, tickets and tasks are of (None: none chosen, or not known)."""
 
 
-def psa_choices(svc: Service, *, work: bool = False) -> Choices:
-    """The pick lists (``work``: with open tickets and tasks); none when the PSA cannot say, because
-    the fields still take a name or number typed in and the page must not fail over a convenience."""
+def psa_choices(psa: Psa, *, company: str = "", work: bool = False, action_types: bool = False) -> Choices:
+    """The pick lists: companies; ``action_types``: the To-Do action types; for ``company`` (a name or
+    id) its contacts, and with ``work`` its open tickets and tasks. None when the PSA cannot say,
+    because the fields still take a name typed in and the page must not fail over a convenience."""
     try:
-        companies = tuple(svc.psa.active_companies())
-        if not work:
-            return Choices(companies)
-        return Choices(companies, tuple(svc.psa.open_work("ticket")), tuple(svc.psa.open_work("task")))
+        found = Choices(
+            companies=tuple(psa.active_companies()),
+            action_types=tuple(psa.todo_action_types()) if action_types else (),
+        )
+        chosen = _company(psa, company)
+        if chosen is None:
+            return found
+        if work:
+            tickets = tuple(psa.open_work("ticket", company_id=chosen.id))
+            tasks = tuple(psa.open_work("task", company_id=chosen.id))
+            return replace(found, company=chosen, tickets=tickets, tasks=tasks)
+        return replace(found, company=chosen, contacts=tuple(psa.contacts_of(chosen.id)))
     except UserError:
         return Choices()
+
+
+def contacts_of(psa: Psa, company: str) -> tuple[Contact, ...]:
+    """The contacts of the company typed in (none for a name the PSA does not know)."""
+    chosen = _company(psa, company)
+    return () if chosen is None else tuple(psa.contacts_of(chosen.id))
+
+
+def _company(psa: Psa, name: str) -> Company | None:
+    """The company typed in, if the PSA knows it (a wrong name is reported when the form is saved)."""
+    if not name.strip():
+        return None
+    try:
+        return psa.company(int(name) if name.strip().isdigit() else name.strip())
+    except LookupFailed:
+        return None
 
 
 def error_page(request: Request, error: UserError) -> Response:
@@ -105,4 +137,4 @@ def stamp(context: Context, value: datetime) -> str:
     return localtime.stamp(value, context.get("zone") or "UTC")
 
 
-templates.env.filters.update(when=when, span=span, stamp=stamp)
+templates.env.filters.update(when=when, span=span, stamp=stamp, tone=tone)

@@ -7,15 +7,16 @@ the row it concerns while the other rows are applied, and the form keeps what wa
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from starlette.datastructures import FormData
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from calferry import localtime
 from calferry.apply import RunResult
-from calferry.errors import InputError, PsaUnavailable, UserError
-from calferry.model import ItemKey, When
+from calferry.errors import PsaUnavailable, UserError
+from calferry.model import ItemKey, Link, When
 from calferry.plan import UNCHANGED, Action
 from calferry.service import ItemState, Service
 from calferry.web.calendar_routes import week_range
@@ -41,19 +42,24 @@ class MappingRow:
     result: str | None = None
     warnings: tuple[str, ...] = field(default=())
     unreachable: bool = False
+    locked: bool = False
+    """Sent before (R17): its kind and company stay as they were."""
+    contacts: tuple[str, ...] = field(default=())
+    """Contact suggestions: the names of the row's company's contacts."""
 
 
 @router.get("/send")
 def mapping_page(
     request: Request, ref: list[str] = Query(default=[]), start: str | None = None, end: str | None = None
 ) -> Response:
-    if not ref:
-        raise InputError("select at least one item to send (R13)", hint="tick the items on the calendar page")
+    if not ref:  # R13: nothing ticked: back to the calendar, which says so
+        query = urlencode({"start": start or "", "end": end or "", "notice": "nothing-selected"})
+        return RedirectResponse(f"/calendar?{query}", status_code=303)
     with service(request) as svc:
         first, last = week_range(start, end, localtime.today(svc.now(), svc.time_zone()))
         states = {s.ref: s for s in svc.items(first, last)}
         rows = [_prefilled(svc, r, states.get(r)) for r in ref]
-        choices = psa_choices(svc)
+        choices = psa_choices(svc.psa, action_types=True)
     return render(
         request, "send.html", active="calendar", rows=rows, applied=False, start=first, end=last,
         choices=choices,
@@ -69,7 +75,7 @@ async def save_mapping(request: Request) -> Response:
         states = {s.ref: s for s in svc.items(first, last)}
         rows = [_sent(svc, row) for row in _entered(form, states)]
         offline = any(row.unreachable for row in rows)  # asking again would only wait for it once more
-        choices = Choices() if offline else psa_choices(svc)
+        choices = Choices() if offline else psa_choices(svc.psa, action_types=True)
     failures = sum(1 for row in rows if row.error)
     return render(
         request, "send.html", status_code=200, active="calendar", rows=rows, applied=True,
@@ -78,7 +84,8 @@ async def save_mapping(request: Request) -> Response:
 
 
 def _prefilled(svc: Service, ref: str, state: ItemState | None) -> MappingRow:
-    """R14 defaults, or R17: what the last send chose (from the link, through the service's preview)."""
+    """R14 defaults, or R17: what the last send chose (from the link, through the service's preview),
+    by name."""
     row = _described(ref, state)
     default_action = svc.settings.calendar.default_action_type
     try:
@@ -86,13 +93,42 @@ def _prefilled(svc: Service, ref: str, state: ItemState | None) -> MappingRow:
     except UserError as exc:
         return replace(row, action_type=default_action, error=str(exc))
     link = action.link or svc.store.link_for(ItemKey.from_ref(ref))  # an unchanged item's skip has none
+    named = _names(svc, link, default_action)
     return replace(
         row,
         kind="appointment" if row.recurring or action.psa_kind is None else action.psa_kind.value,
-        company=_id_text(link.company_id if link else None),
-        contact=_id_text(link.contact_id if link else None),
-        action_type=_id_text(link.action_type_id if link else None) or default_action,
+        company=named.company,
+        contact=named.contact,
+        action_type=named.action_type,
+        contacts=named.contacts,
     )
+
+
+@dataclass(frozen=True)
+class _Named:
+    company: str
+    contact: str
+    action_type: str
+    contacts: tuple[str, ...]
+
+
+def _names(svc: Service, link: Link | None, default_action: str) -> _Named:
+    """The last send's company, contact and action type by name, with the company's contacts to
+    suggest; the ids (or the option as written) when the PSA cannot say: the page must not fail over a
+    name."""
+    company_id, contact_id = (link.company_id, link.contact_id) if link else (None, None)
+    company, contact, action_type = _id_text(company_id), _id_text(contact_id), default_action
+    contacts: tuple[str, ...] = ()
+    try:
+        action_type = svc.psa.action_type((link.action_type_id if link else None) or default_action).name
+        if company_id is not None:
+            company = svc.psa.company(company_id).name
+            contacts = tuple(c.name for c in svc.psa.contacts_of(company_id))
+            if contact_id is not None:
+                contact = svc.psa.contact(contact_id, company_id).name
+    except UserError:
+        pass
+    return _Named(company, contact, action_type, contacts)
 
 
 def _described(ref: str, state: ItemState | None) -> MappingRow:
@@ -104,6 +140,7 @@ def _described(ref: str, state: ItemState | None) -> MappingRow:
         start=state.start,
         end=state.end,
         recurring=state.recurring,
+        locked=state.psa_kind is not None,
     )
 
 
@@ -112,11 +149,13 @@ def _entered(form: FormData, states: dict[str, ItemState]) -> list[MappingRow]:
     columns = [form.getlist(name) for name in ("ref", "kind", "company", "contact", "action_type")]
     rows = []
     for ref, kind, company, contact, action_type in zip(*columns, strict=False):
-        base = _described(str(ref), states.get(str(ref)))
+        state = states.get(str(ref))
+        base = _described(str(ref), state)
+        locked = state.psa_kind.value if state is not None and state.psa_kind is not None else None
         rows.append(
             replace(
                 base,
-                kind="appointment" if base.recurring else str(kind),
+                kind="appointment" if base.recurring else locked or str(kind),
                 company=str(company).strip(),
                 contact=str(contact).strip(),
                 action_type=str(action_type).strip(),
@@ -132,7 +171,7 @@ def _sent(svc: Service, row: MappingRow) -> MappingRow:
         result = svc.send(
             [row.ref],
             kind=row.kind,
-            company=(row.company or None) if todo else None,
+            company=(row.company or None) if todo and not row.locked else None,  # locked: the last send's
             contact=(row.contact or None) if todo else None,
             action_type=(row.action_type or None) if todo else None,
         )
@@ -160,7 +199,8 @@ def _outcome(row: MappingRow, result: RunResult) -> MappingRow:
     if done.outcome == "adopted":  # B9: sent from another device (or before the store was lost)
         return replace(row, result=f"Already sent: {_psa_name(done.action, done.psa_id)}", warnings=warnings)
     verb = "Created" if done.action.action.value == "create" else "Updated"
-    return replace(row, result=f"{verb} {_psa_name(done.action, done.psa_id)}", warnings=warnings)
+    sent = f"{verb} {_psa_name(done.action, done.psa_id)}"
+    return replace(row, result=sent, warnings=warnings, locked=not row.recurring)  # sent: R17 from now on
 
 
 def _psa_name(action: Action, psa_id: int | None = None) -> str:

@@ -58,11 +58,8 @@ def _times(action: Action) -> tuple[When | None, When | None]:
 
 
 def _subject(action: Action) -> str:
-    """What a person recognises: the subject Get writes, else the PSA title, else the ref."""
-    if action.fields is not None:
-        return action.fields.subject
-    title = getattr(action.psa_item, "title", "")
-    return str(title or action.ref or "(new PSA item)")
+    """What a person recognises: the item's subject or title, else the ref."""
+    return action.title or action.ref or "(new PSA item)"
 
 
 def plan_summary(plan: Plan) -> str:
@@ -73,6 +70,14 @@ def plan_summary(plan: Plan) -> str:
 def result_summary(result: RunResult) -> str:
     counts = Counter(r.outcome for r in result.results)
     return _sentence(counts) or "Nothing was changed."
+
+
+def tone(result: RunResult) -> str:
+    """How a run's summary looks: ``error`` if something failed, ``attention`` if a conflict waits to be
+    settled, else ``ok`` (green means nothing is left to do)."""
+    if result.failed:
+        return "error"
+    return "attention" if result.outcomes().get("conflict") else "ok"
 
 
 def _sentence(counts: Counter[str]) -> str:

@@ -24,7 +24,28 @@ function wireKindSelects() {
   });
 }
 
+// A contact field with data-contacts-of="company-field-id": once a company is chosen, suggest its contacts.
+function wireContactSuggestions() {
+  document.querySelectorAll("input[data-contacts-of]").forEach(function (contact) {
+    var company = document.getElementById(contact.dataset.contactsOf);
+    var list = contact.list;
+    if (!company || !list || company.readOnly) { return; }
+    company.addEventListener("change", function () {
+      fetch("/contacts?company=" + encodeURIComponent(company.value), { credentials: "same-origin" })
+        .then(function (answer) { return answer.ok ? answer.json() : { contacts: [] }; })
+        .then(function (found) {
+          list.replaceChildren.apply(list, found.contacts.map(function (name) {
+            var option = document.createElement("option");
+            option.value = name;
+            return option;
+          }));
+        });
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   wireSelectAll();
   wireKindSelects();
+  wireContactSuggestions();
 });
