@@ -71,7 +71,7 @@ from calferry.model import (
     format_recurrence_id,
     parse_recurrence_id,
 )
-from calferry.personal.base import Changes, Snapshot
+from calferry.personal.base import Changes, Problem, Snapshot
 
 if TYPE_CHECKING:
     from calferry.config import Settings
@@ -731,20 +731,20 @@ class GraphCalendar:
     def _window_params(self, window: Window) -> dict[str, str]:
         return {"startDateTime": _iso(window.start), "endDateTime": _iso(window.end)}
 
-    def _view(self, window: Window) -> tuple[tuple[PersonalItem, ...], tuple[str, ...]]:
+    def _view(self, window: Window) -> tuple[tuple[PersonalItem, ...], tuple[Problem, ...]]:
         params = {**self._window_params(window), "$top": str(self._page_size), "$expand": _EXPAND}
         return self._items(builtins.list(self._http.items(f"{self._calendar()}/calendarView", params)))
 
-    def _items(self, events: builtins.list[Event]) -> tuple[tuple[PersonalItem, ...], tuple[str, ...]]:
+    def _items(self, events: builtins.list[Event]) -> tuple[tuple[PersonalItem, ...], tuple[Problem, ...]]:
         """Parse events, naming occurrences by their series' uid; unreadable ones become problems."""
         self._learn_masters({e["seriesMasterId"] for e in events if _in_series(e)} - set(self._uids))
         items: builtins.list[PersonalItem] = []
-        problems: builtins.list[str] = []
+        problems: builtins.list[Problem] = []
         for event in events:
             try:
                 item = parse_event(event, self._uids.get(str(event.get("seriesMasterId"))))
             except MalformedCalendar as exc:
-                problems.append(str(exc))
+                problems.append(Problem(str(exc)))
                 continue
             self._remember(event, item)
             items.append(item)
@@ -813,7 +813,7 @@ class GraphCalendar:
 
     def _reread(
         self, singles: set[str], series: set[str], window: Window
-    ) -> tuple[tuple[PersonalItem, ...], tuple[str, ...]]:
+    ) -> tuple[tuple[PersonalItem, ...], tuple[Problem, ...]]:
         """Changed singles by id and changed series whole (their instances in the window), via $batch."""
         window_query = urlencode({**self._window_params(window), "$top": str(self._page_size)})
         expand = urlencode({"$expand": _EXPAND}, quote_via=quote)

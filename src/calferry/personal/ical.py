@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 import recurring_ical_events
@@ -34,6 +35,8 @@ from calferry.model import (
     format_recurrence_id,
     parse_recurrence_id,
 )
+from calferry.personal import bounds
+from calferry.personal.base import Problem
 
 PRODID = "-//calferry//calferry//EN"
 STAMP_KIND = "X-CALFERRY-PSA-KIND"
@@ -52,15 +55,23 @@ _BUSY_TEXT = {
 }
 _SHOW_AS = {text: show for show, text in _BUSY_TEXT.items()} | {"OUTOFOFFICE": ShowAs.OUT_OF_OFFICE}
 _RECURRENCE_PROPS = ("RRULE", "RDATE", "EXDATE", "EXRULE")
+_ONCE = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")  # RFC 5545 3.6.1: at most once each
+_REASON_LENGTH = 200
 
 
 @dataclass
 class Resource:
-    """One UID's events (master or single first, then overrides) and the VTIMEZONEs they came with."""
+    """One UID's events (master or single first, then overrides) and the VTIMEZONEs they came with;
+    ``where`` and ``line`` say where it was read, for problem reports."""
 
     uid: str
     events: list[Event] = field(default_factory=list)
     timezones: list[Timezone] = field(default_factory=list)
+    where: str = ""
+    line: int | None = None
+
+    def problem(self, reason: str, *, skipped: bool = True) -> Problem:
+        return Problem(reason, self.where, self.line, self.uid, skipped)
 
     @property
     def master(self) -> Event | None:
@@ -136,39 +147,64 @@ def new_calendar() -> Calendar:
 # --- parsing ---------------------------------------------------------------------------------
 
 
-def parse_calendar(data: bytes | str, where: str) -> Calendar:
-    """Parse iCalendar text; ``MalformedCalendar`` names ``where`` when it cannot be read at all."""
+def resources_in(data: bytes | str, where: str) -> tuple[list[Resource], list[Problem]]:
+    """The resources of one stored object (a CalDAV item); one that cannot be parsed is a problem."""
     try:
-        return Calendar.from_ical(data)
-    except (ValueError, IndexError, KeyError) as exc:
-        raise MalformedCalendar(f"cannot parse iCalendar data: {exc}", where=where) from exc
+        cal = Calendar.from_ical(data)
+    except Exception as exc:  # hostile text makes the parser raise anything; it costs this object
+        return [], [Problem(f"cannot be parsed: {reason(exc)}", where)]
+    return resources_of(cal, where)
+
+
+def reason(exc: BaseException) -> str:
+    """A library's words for what went wrong, short enough for one line of a report."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= _REASON_LENGTH else text[: _REASON_LENGTH - 3] + "..."
+
+
+def text_of(value: object) -> str:
+    """A property's text; empty for a missing one."""
+    return "" if value is None else str(value)
 
 
 def component_problem(event: Component) -> str | None:
-    """What is wrong with one VEVENT (unparseable values, no UID or start), or None when it is usable."""
+    """What is wrong with one VEVENT (unparseable or repeated values, no UID or start), or None."""
     errors = getattr(event, "errors", None)
     if errors:
-        return "; ".join(f"{name}: {text}" for name, text in errors)
+        return reason(ValueError("; ".join(f"{name}: {text}" for name, text in errors)))
+    repeated = [name for name in _ONCE if isinstance(event.get(name), list)]
+    if repeated:
+        return f"{repeated[0]} appears more than once"
     if "UID" not in event:
         return "no UID"
     if "DTSTART" not in event:
         return "no DTSTART"
+    return _times_problem(event)
+
+
+def _times_problem(event: Component) -> str | None:
+    """A start, end or recurrence id that is not a date or a date-time (a bare time, a period)."""
+    for name in ("DTSTART", "DTEND", "RECURRENCE-ID"):
+        if name in event and not isinstance(getattr(event[name], "dt", None), (date, datetime)):
+            return f"{name} is not a date or a date-time"
+    if "DURATION" in event and not isinstance(getattr(event["DURATION"], "dt", None), timedelta):
+        return "DURATION is not a duration"
     return None
 
 
-def resources_of(cal: Calendar, where: str) -> tuple[list[Resource], list[str]]:
+def resources_of(cal: Calendar, where: str) -> tuple[list[Resource], list[Problem]]:
     """Group a calendar's VEVENTs by UID, each with the VTIMEZONEs it uses; a UID with a broken event
     is reported and left out whole."""
-    timezones = [cast(Timezone, tz) for tz in cal.walk("VTIMEZONE")]
+    timezones = [cast(Timezone, tz) for tz in cal.walk("VTIMEZONE") if tz.get("TZID")]
     grouped: dict[str, Resource] = {}
-    broken: dict[str, str] = {}
+    broken: dict[str, Problem] = {}
     for event in cal.walk("VEVENT"):
-        uid = str(event.get("UID", ""))
+        uid = text_of(event.get("UID"))
         problem = component_problem(event)
         if problem is not None:
-            broken[uid] = f"{where}: event {uid or '(no uid)'}: {problem}"
+            broken[uid] = Problem(problem, where, uid=uid or "(no UID)")
             continue
-        grouped.setdefault(uid, Resource(uid)).events.append(cast(Event, event))
+        grouped.setdefault(uid, Resource(uid, where=where)).events.append(cast(Event, event))
     for resource in grouped.values():
         resource.events.sort(key=lambda e: "RECURRENCE-ID" in e)
     good = [with_timezones(r, timezones) for uid, r in grouped.items() if uid not in broken]
@@ -179,13 +215,13 @@ def with_timezones(resource: Resource, timezones: Iterable[Timezone]) -> Resourc
     """The resource carrying those of ``timezones`` its events use: an object stored alone (a CalDAV
     item, an export) keeps the sender's own VTIMEZONE, e.g. Outlook's Windows-named zones."""
     used = resource.used_tzids()
-    return replace(resource, timezones=[tz for tz in timezones if str(tz["TZID"]) in used])
+    return replace(resource, timezones=[tz for tz in timezones if str(tz.get("TZID")) in used])
 
 
 # --- reading ---------------------------------------------------------------------------------
 
 
-def in_window(resources: Iterable[Resource], window: Window) -> tuple[list[Resource], list[str]]:
+def in_window(resources: Iterable[Resource], window: Window) -> tuple[list[Resource], list[Problem]]:
     """The whole resources (series with every override) that have an occurrence inside ``window``."""
     candidates = list(resources)
     items, problems = expand(candidates, window, {})
@@ -195,28 +231,64 @@ def in_window(resources: Iterable[Resource], window: Window) -> tuple[list[Resou
 
 def expand(
     resources: Iterable[Resource], window: Window, versions: dict[str, str]
-) -> tuple[list[PersonalItem], list[str]]:
-    """Every item and occurrence of ``resources`` inside ``window``; a series that fails is a problem."""
+) -> tuple[list[PersonalItem], list[Problem]]:
+    """Every item and occurrence of ``resources`` inside ``window``; a series that fails is a problem,
+    and a series with more than ``bounds.MAX_PER_SERIES`` occurrences in the window lists that many."""
     items: list[PersonalItem] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     for resource in resources:
         try:
-            items.extend(_expand_one(resource, window.start, window.end, versions.get(resource.uid)))
-        except (ValueError, TypeError, KeyError, InputError) as exc:
-            problems.append(f"event {resource.uid}: cannot expand: {exc}")
+            found = _expand_one(resource, window.start, window.end, versions.get(resource.uid))
+        except Exception as exc:  # one series' failure, whatever raised it, costs that series
+            text = exc.message if isinstance(exc, MalformedCalendar) else f"cannot be read: {reason(exc)}"
+            problems.append(resource.problem(text))
+            continue
+        if len(found) > bounds.MAX_PER_SERIES:
+            found = sorted(found, key=lambda i: _utc(i.start))[: bounds.MAX_PER_SERIES]
+            problems.append(resource.problem(_cut_reason()))
+        items.extend(found)
     items.sort(key=lambda i: (_utc(i.start), i.ref))
     return items, problems
+
+
+def _cut_reason() -> str:
+    limit = f"{bounds.MAX_PER_SERIES:,}"
+    return f"the series has more than {limit} occurrences in the window; only the first {limit} are listed"
 
 
 def _expand_one(
     resource: Resource, start: datetime, end: datetime, version: str | None
 ) -> list[PersonalItem]:
+    recurring = resource.recurring
+    found = occurrences(resource, start, end, bounds.MAX_PER_SERIES + 1)
+    return [item_from_event(occ, recurring=recurring, version=version) for occ in found]
+
+
+def occurrences(
+    resource: Resource, start: datetime, end: datetime, limit: int | None = None
+) -> list[Component]:
+    """Up to ``limit`` of the resource's occurrences between ``start`` and ``end``, inside the
+    expansion bounds; ``MalformedCalendar`` (why) when the series cannot be expanded."""
+    refused = bounds.refusal(resource.events)
+    if refused is not None:
+        raise MalformedCalendar(refused)
+    try:
+        with bounds.budget():
+            return list(itertools.islice(_occurrences(resource, start, end), limit))
+    except MalformedCalendar:
+        raise
+    except Exception as exc:  # the libraries raise anything on hostile rules
+        raise MalformedCalendar(f"its recurrence cannot be expanded: {reason(exc)}") from exc
+
+
+def _occurrences(resource: Resource, start: datetime, end: datetime) -> Iterator[Component]:
     cal = Calendar()
     for event in resource.events:
         cal.add_component(event)
-    recurring = resource.recurring
-    found = recurring_ical_events.of(cal).between(start, end)
-    return [item_from_event(occ, recurring=recurring, version=version) for occ in found]
+    query = recurring_ical_events.of(cal)
+    for series in query.series:
+        for occurrence in series.between(start, end):
+            yield occurrence.as_component(query.keep_recurrence_attributes)
 
 
 def item_from_event(event: Component, *, recurring: bool, version: str | None = None) -> PersonalItem:
@@ -334,12 +406,9 @@ def occurrence_event(resource: Resource, rid: str) -> Event:
     at = parse_recurrence_id(rid)
     low = _utc(at) - timedelta(seconds=1)
     high = _utc(at) + (timedelta(days=1) if not isinstance(at, datetime) else timedelta(seconds=1))
-    cal = Calendar()
-    for event in resource.events:
-        cal.add_component(event)
-    for occ in recurring_ical_events.of(cal).between(low, high):
-        if _rid_text(occ) == rid and resource.override(rid) is None:
-            return _as_override(occ, resource.master)
+    matches = [occ for occ in occurrences(resource, low, high) if _rid_text(occ) == rid]
+    if matches:
+        return _as_override(matches[0], resource.master)
     raise NotFound(f"series {resource.uid} has no occurrence {rid}", side="personal")
 
 
