@@ -57,6 +57,7 @@ _SHOW_AS = {text: show for show, text in _BUSY_TEXT.items()} | {"OUTOFOFFICE": S
 _RECURRENCE_PROPS = ("RRULE", "RDATE", "EXDATE", "EXRULE")
 _ONCE = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")  # RFC 5545 3.6.1: at most once each
 _REASON_LENGTH = 200
+_ID_DIGITS = 25  # more is never an id, and int() of thousands of digits is slow
 
 
 @dataclass
@@ -328,11 +329,14 @@ def _start_end(event: Component) -> tuple[When, When]:
     start = _aware(_dt(event, "DTSTART"))
     if "DTEND" in event:
         return start, _aware(_dt(event, "DTEND"))
-    if "DURATION" in event:
-        return start, start + _dt(event, "DURATION")
-    if isinstance(start, datetime):
-        return start, start  # RFC 5545 3.6.1: a timed start alone lasts no time
-    return start, start + timedelta(days=1)  # and a date start alone lasts that day
+    try:
+        if "DURATION" in event:
+            return start, start + _dt(event, "DURATION")
+        if isinstance(start, datetime):
+            return start, start  # RFC 5545 3.6.1: a timed start alone lasts no time
+        return start, start + timedelta(days=1)  # and a date start alone lasts that day
+    except OverflowError as exc:
+        raise MalformedCalendar("it ends after the year 9999") from exc
 
 
 def _aware(value: When) -> When:
@@ -383,12 +387,20 @@ def read_stamp(event: Component) -> Stamp | None:
         company = event.get(STAMP_COMPANY)
         return Stamp(
             psa_kind=PsaKind(str(event.get(STAMP_KIND, PsaKind.APPOINTMENT.value))),
-            psa_id=int(str(event[STAMP_ID])),
+            psa_id=_stored_id(event[STAMP_ID]),
             origin=origin,
-            company_id=None if company is None else int(str(company)),
+            company_id=None if company is None else _stored_id(company),
         )
     except ValueError:
         return None
+
+
+def _stored_id(value: object) -> int:
+    """A PSA id from a stamp: a positive 64-bit integer, as the PSA and the link store keep them."""
+    number = int(str(value)[:_ID_DIGITS])
+    if not 0 < number < 2**63:
+        raise ValueError(f"PSA id {number} is out of range")
+    return number
 
 
 def _rid_text(event: Component) -> str | None:
