@@ -25,6 +25,8 @@ from calferry.errors import MalformedCalendar
 from calferry.personal import ical
 from calferry.personal.base import Problem
 
+_TOP_LEVEL = {"VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VTIMEZONE", "VAVAILABILITY"}  # never nested
+
 
 @dataclass
 class Block:
@@ -53,6 +55,7 @@ class IcsFile:
     problems: list[Problem] = field(default_factory=list)
     timezones: list[Timezone] = field(default_factory=list)
     zone_text: str = ""
+    parse_head: str = ""
 
     def uid_text(self, uid: str) -> str:
         return "".join(b.text for b in self.blocks if b.uid == uid)
@@ -77,6 +80,7 @@ def read(data: bytes, where: str) -> IcsFile:
     state.bom = bom
     if note is not None:
         state.problems.append(note)
+    _check_head(state)
     _parse_zones(state)
     _parse_events(state)
     return state
@@ -114,6 +118,11 @@ def split(text: str, where: str) -> IcsFile:
     for index in range(first + 1, len(lines)):
         line = lines[index]
         upper = line.strip().upper()
+        if depth > 0 and (
+            (upper[6:] in _TOP_LEVEL and upper.startswith("BEGIN:")) or upper == "END:VCALENDAR"
+        ):
+            _stray_block(state, current, name, start)  # a component that never ended: it costs itself
+            depth = 0
         if depth > 0:
             current.append(line)
             depth += upper.startswith("BEGIN:") - upper.startswith("END:")
@@ -130,6 +139,13 @@ def split(text: str, where: str) -> IcsFile:
         else:
             head.append(line)  # the calendar's own properties
     return _unfinished(state, lines[: first + 1] + head, current if depth else [], start, name)
+
+
+def _stray_block(state: IcsFile, current: list[str], name: str, start: int) -> None:
+    state.blocks.append(Block("".join(current), "", line=start))
+    state.problems.append(
+        Problem(f"a {name or 'component'} started here never ends; ignored", state.where, start)
+    )
 
 
 def _newline(text: str) -> str:
@@ -159,15 +175,23 @@ def _unfinished(state: IcsFile, head: list[str], current: list[str], start: int,
     """The file ends without END:VCALENDAR: an unfinished last component is kept verbatim and reported."""
     state.head = "".join(head)
     if current:
-        state.blocks.append(Block("".join(current), "", line=start))
-        state.problems.append(
-            Problem(f"the file ends inside a {name or 'component'} started here", state.where, start)
-        )
+        _stray_block(state, current, name, start)
     state.problems.append(Problem("the file has no END:VCALENDAR line", state.where, skipped=False))
     return state
 
 
 # --- parsing ---------------------------------------------------------------------------------
+
+
+def _check_head(state: IcsFile) -> None:
+    """The calendar's own lines are parsed with every part: when they cannot be read, plain ones are
+    used instead, so that one bad line there does not spoil every event."""
+    parsed = _parse_alone(state, "")
+    if isinstance(parsed, str) and state.head:
+        state.problems.append(
+            Problem(f"the calendar's own lines cannot be read ({parsed}); ignored", state.where, 1)
+        )
+        state.parse_head = "BEGIN:VCALENDAR\r\n"
 
 
 def _parse_zones(state: IcsFile) -> None:
@@ -219,7 +243,8 @@ def _parse_events(state: IcsFile) -> None:
 
 def _parse_alone(state: IcsFile, body: str) -> Calendar | str:
     """``body`` inside the file's own calendar lines, parsed; or why it cannot be (icalendar's words)."""
-    text = (state.head.lstrip() or "BEGIN:VCALENDAR\r\n") + body + (state.tail or "END:VCALENDAR\r\n")
+    head = state.parse_head or state.head.lstrip() or "BEGIN:VCALENDAR\r\n"
+    text = head + body + "END:VCALENDAR\r\n"
     try:
         return Calendar.from_ical(text.replace("\r", "\n") if state.newline == "\r" else text)
     except Exception as exc:  # hostile text makes the parser raise anything; it costs this part
