@@ -122,8 +122,9 @@ def _import_all(
     """Whole files in one write where the calendar can (an .ics file), else item by item."""
     add_all = getattr(target, "add_resources", None)
     if add_all is not None:
-        created = len(add_all(resources))
-        return {"created": created, "skipped": len(resources) - created}
+        added, unwritable = add_all(resources)
+        problems.extend(unwritable)
+        return {"created": len(added), "skipped": len(resources) - len(added)}
     counts = {"created": 0, "skipped": 0}
     for resource in resources:
         counts[_import_one(target, resource, problems, simplified)] += 1

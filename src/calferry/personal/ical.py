@@ -97,7 +97,7 @@ class Resource:
         """``to_calendar().to_ical()``, with the missing VTIMEZONEs spliced in as text serialized once
         per zone: serializing decades of transitions was most of the cost of writing an item."""
         cal = self._own_calendar()
-        text = bytes(cal.to_ical())
+        text = serialized(cal)
         zones = b"".join(_vtimezone_text(tzid) for tzid in sorted(cal.get_missing_tzids()))
         if not zones:
             return text
@@ -136,6 +136,15 @@ def _vtimezone(tzid: str) -> Timezone | None:
 def _vtimezone_text(tzid: str) -> bytes:
     timezone = _vtimezone(tzid)
     return b"" if timezone is None else bytes(timezone.to_ical())
+
+
+def serialized(component: Component) -> bytes:
+    """The component as iCalendar text; ``MalformedCalendar`` when a value read from elsewhere cannot
+    be written back (icalendar accepts on reading some values it refuses on writing)."""
+    try:
+        return bytes(component.to_ical())
+    except Exception as exc:  # the serializer raises anything on values it parsed leniently
+        raise MalformedCalendar(f"cannot be written: {reason(exc)}") from exc
 
 
 def new_calendar() -> Calendar:

@@ -98,25 +98,36 @@ class IcsCalendar:
 
     def add_resource(self, resource: ical.Resource) -> None:
         """Store a whole resource (a series with its overrides) under a new UID, as an import does."""
-        if self.add_resources([resource]) != [resource.uid]:
+        added, problems = self.add_resources([resource])
+        if problems:
+            raise MalformedCalendar(problems[0].reason)
+        if added != [resource.uid]:
             raise Conflict(f"an item with uid {resource.uid} already exists in {self.path}")
 
-    def add_resources(self, resources: Iterable[ical.Resource]) -> builtins.list[str]:
-        """Store many whole resources in one read and one write (an import); returns the UIDs added,
-        leaving out those already in the file."""
+    def add_resources(
+        self, resources: Iterable[ical.Resource]
+    ) -> tuple[builtins.list[str], builtins.list[Problem]]:
+        """Store many whole resources in one read and one write (an import): the UIDs added (those
+        already in the file are left out), and the resources that cannot be written, as problems."""
         with self._locked(fcntl.LOCK_EX):
             state = self._read()
             added: list[str] = []
+            problems: list[Problem] = []
             for resource in resources:
                 if resource.uid in state.resources or resource.uid in state.broken:
                     continue
+                try:
+                    blocks = _event_blocks(state, resource)
+                except MalformedCalendar as exc:
+                    problems.append(resource.problem(exc.message))
+                    continue
                 _frame(state)
-                state.blocks += _event_blocks(state, resource)
+                state.blocks += blocks
                 state.resources[resource.uid] = resource
                 added.append(resource.uid)
             if added:
                 self._replace_file(state.render())
-            return added
+            return added, problems
 
     def update(self, item: PersonalItem) -> PersonalItem:
         with self._locked(fcntl.LOCK_EX):
@@ -250,7 +261,7 @@ def _tzid_from_text(text: str) -> str:
 
 
 def _text(component: Component, newline: str) -> str:
-    return str(component.to_ical().decode("utf-8")).replace("\r\n", newline)
+    return ical.serialized(component).decode("utf-8").replace("\r\n", newline)
 
 
 def _token(versions: dict[str, str]) -> str:
