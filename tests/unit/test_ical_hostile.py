@@ -4,6 +4,7 @@ recurrence expansion stays bounded whatever a rule says."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -115,3 +116,59 @@ def test_a_stamp_keeps_its_value_when_in_range(tmp_path: Path) -> None:
     )
     [item] = [i for i in IcsCalendar(written(tmp_path, text)).list(WINDOW).items if i.uid == "max"]
     assert item.stamp == Stamp(PsaKind.APPOINTMENT, 2**63 - 1, Origin.SENT)
+
+
+@pytest.mark.parametrize(
+    ("shape", "encode"),
+    [
+        ("byte order mark", lambda text: b"\xef\xbb\xbf" + text.encode()),
+        ("leading blank lines", lambda text: b"\r\n\r\n  \r\n" + text.encode()),
+        ("CR-only line ends", lambda text: text.replace("\r\n", "\r").encode()),
+        ("LF-only line ends", lambda text: text.replace("\r\n", "\n").encode()),
+    ],
+)
+def test_sloppy_files_are_read_and_written_back_in_their_own_shape(
+    shape: str, encode: Callable[[str], bytes], tmp_path: Path
+) -> None:
+    original = encode(calendar(event(uid="other")))
+    path = tmp_path / "sloppy.ics"
+    path.write_bytes(original)
+    calendar_ = IcsCalendar(path)
+    snapshot = calendar_.list(WINDOW)
+    assert snapshot.problems == () and {i.uid for i in snapshot.items} == {"other", GOOD_UID}
+    [good] = [i for i in snapshot.items if i.uid == GOOD_UID]
+    calendar_.update(replace(good, subject="Moved"))
+    after = path.read_bytes()
+    before_good = original[: original.index(b"BEGIN:VEVENT", original.index(b"UID:other"))]
+    assert after.startswith(before_good)  # byte order mark, blank lines and the other event untouched
+    newline = b"\r\n" if b"\r\n" in original else b"\r" if b"\n" not in original else b"\n"
+    assert b"SUMMARY:Moved" + newline in after and after.endswith(b"END:VCALENDAR" + newline)
+    assert after.count(b"\n") == (0 if newline == b"\r" else after.count(newline))
+
+
+def test_a_latin1_file_is_read_with_a_note_and_its_accents_survive(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.ics"
+    path.write_bytes(
+        calendar(event(uid="cafe", start="DTSTART:20261209T100000Z").replace("Bad", "Café")).encode("latin-1")
+    )
+    snapshot = IcsCalendar(path).list(WINDOW)
+    assert {i.uid: i.subject for i in snapshot.items}["cafe"] == "Café"
+    [note] = snapshot.problems
+    assert note.skipped is False and "Latin-1" in note.reason and note.where == str(path)
+
+
+def test_a_missing_end_vevent_costs_that_event_only(tmp_path: Path) -> None:
+    unfinished = event(uid="open").replace("END:VEVENT\r\n", "")
+    snapshot = IcsCalendar(written(tmp_path, calendar(unfinished))).list(WINDOW)
+    assert [i.uid for i in snapshot.items] == [GOOD_UID]
+    [problem] = snapshot.problems
+    assert problem.line == 4 and "never ends" in problem.reason
+
+
+def test_text_after_the_calendar_and_a_missing_end_are_reported(tmp_path: Path) -> None:
+    after = written(tmp_path, calendar() + "BEGIN:VCALENDAR\r\n")
+    assert ["after END:VCALENDAR" in p.reason for p in IcsCalendar(after).list(WINDOW).problems] == [True]
+    open_ended = written(tmp_path, calendar().removesuffix("END:VCALENDAR\r\n"))
+    snapshot = IcsCalendar(open_ended).list(WINDOW)
+    assert [i.uid for i in snapshot.items] == [GOOD_UID]
+    assert [p.reason for p in snapshot.problems] == ["the file has no END:VCALENDAR line"]
