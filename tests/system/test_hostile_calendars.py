@@ -114,3 +114,14 @@ def test_get_on_a_calendar_it_cannot_read_says_so_instead_of_suggesting_force_de
     assert refused.exit_code == 7 and refused.data["error"]["type"] == "SideLooksEmpty"
     message = refused.data["error"]["message"]
     assert "1 item(s) calferry cannot read" in message and "force" not in message
+
+
+def test_get_beside_an_unreadable_item_goes_on_and_names_it_in_its_warnings(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "mine.ics"
+    path.write_bytes(vcalendar(RUNAWAY, GOOD).encode())
+    use_file(cli, path)
+    fetched = cli.run("get")
+    assert fetched.exit_code == 0, fetched.stdout
+    assert any(w.startswith(f"{path}: line 4: event runaway: ") for w in fetched.data["warnings"])
+    assert fetched.actions(action="create")  # the PSA's items of the window still came in
+    assert "RRULE:FREQ=SECONDLY" in path.read_text(encoding="utf-8")
