@@ -125,3 +125,18 @@ def test_get_beside_an_unreadable_item_goes_on_and_names_it_in_its_warnings(cli:
     assert any(w.startswith(f"{path}: line 4: event runaway: ") for w in fetched.data["warnings"])
     assert fetched.actions(action="create")  # the PSA's items of the window still came in
     assert "RRULE:FREQ=SECONDLY" in path.read_text(encoding="utf-8")
+
+
+def test_import_into_caldav_leaves_out_a_runaway_series_and_says_why(cli: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "in.ics"
+    source.write_bytes(vcalendar(RUNAWAY, GOOD).encode())
+    imported = cli.run("import", str(source))
+    assert (imported.exit_code, imported.data["created"], imported.data["skipped"]) == (0, 1, 1)
+    [problem] = imported.data["problems"]
+    assert problem["uid"] == "runaway" and problem["reason"].startswith(
+        "not imported: its rule repeats every second"
+    )
+    listed = cli.ok("items")
+    assert [i["subject"] for i in listed.data["items"]] == ["Customer visit"] and listed.data[
+        "problems"
+    ] == []

@@ -94,7 +94,7 @@ def import_ics(path: FileArgument, json_output: JsonOption = False) -> None:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     parsed = icsfile.read(data, str(path))
     resources = [ical.with_timezones(r, parsed.timezones) for r in parsed.resources.values()]
-    problems = [*parsed.all_problems(), *_not_listed(resources)]
+    problems = parsed.all_problems()
     target = open_calendar(config.load_settings())
     simplified: list[str] = []
     try:
@@ -104,30 +104,31 @@ def import_ics(path: FileArgument, json_output: JsonOption = False) -> None:
     _report({**counts, "problems": problems, "simplified": simplified}, json_output, f"Imported from {path}")
 
 
-def _not_listed(resources: list[ical.Resource]) -> list[Problem]:
-    """Notes for series stored verbatim that calferry will not expand (a rule no calendar means)."""
-    notes = []
-    for resource in resources:
-        refused = bounds.refusal(resource.events)
-        if refused is not None:
-            notes.append(
-                resource.problem(f"stored as it is, but calferry will not list it: {refused}", skipped=False)
-            )
-    return notes
-
-
 def _import_all(
     target: PersonalCalendar, resources: list[ical.Resource], problems: list[Problem], simplified: list[str]
 ) -> dict[str, int]:
-    """Whole files in one write where the calendar can (an .ics file), else item by item."""
+    """Whole files in one write where the calendar can (an .ics file), else item by item.
+
+    A series whose rule calferry will not expand (every second, ``INTERVAL=0``, ...) is stored as it
+    is in an .ics file, with a note; a calendar server would expand it itself on every listing (Radicale
+    takes minutes for a year of seconds), so it is not sent to one."""
+    refused = {r.uid: reason for r in resources if (reason := bounds.refusal(r.events)) is not None}
     add_all = getattr(target, "add_resources", None)
     if add_all is not None:
         added, unwritable = add_all(resources)
         problems.extend(unwritable)
+        stored = set(added) & set(refused)
+        problems.extend(
+            r.problem(f"stored as it is, but calferry will not list it: {refused[r.uid]}", skipped=False)
+            for r in resources
+            if r.uid in stored
+        )
         return {"created": len(added), "skipped": len(resources) - len(added)}
-    counts = {"created": 0, "skipped": 0}
+    counts = {"created": 0, "skipped": len(refused)}
+    problems.extend(r.problem(f"not imported: {refused[r.uid]}") for r in resources if r.uid in refused)
     for resource in resources:
-        counts[_import_one(target, resource, problems, simplified)] += 1
+        if resource.uid not in refused:
+            counts[_import_one(target, resource, problems, simplified)] += 1
     return counts
 
 
