@@ -94,8 +94,8 @@ def decode(data: bytes, where: str) -> tuple[str, bool, Problem | None]:
         return body.decode("utf-8"), bom, None
     except UnicodeDecodeError as exc:
         note = Problem(
-            f"the file is not UTF-8 (byte {exc.start + 1}), so it was read as Latin-1; check accents, "
-            "and note that a change written by calferry stores the file as UTF-8",
+            f"the file is not UTF-8 (byte {exc.start + 1}), so it was read as Latin-1; "
+            "a change calferry writes stores it as UTF-8",
             where,
             skipped=False,
         )
@@ -202,23 +202,28 @@ def _parse_zones(state: IcsFile) -> None:
             continue
         parsed = _parse_alone(state, block.text)
         zone = next(iter(parsed.walk("VTIMEZONE")), None) if isinstance(parsed, Calendar) else None
-        tzid = str(zone.get("TZID", "")) if zone is not None else ""
-        reason = (
-            f"a time zone cannot be read: {parsed}"
-            if isinstance(parsed, str)
-            else "a time zone without TZID"
-            if not tzid
-            else f"a second definition of time zone {tzid[:80]}"
-            if tzid in seen
-            else _errors(cast(Component, zone))
-        )
-        if reason is not None:
-            used = "; the first one is used" if tzid in seen else "; ignored"
-            state.problems.append(Problem(reason + used, state.where, block.line))
+        if zone is None:
+            state.problems.append(
+                Problem(f"a time zone cannot be read: {parsed}; ignored", state.where, block.line)
+            )
             continue
-        seen.add(tzid)
+        reason = _zone_problem(zone, seen)
+        if reason is not None:
+            state.problems.append(Problem(reason, state.where, block.line))
+            continue
+        seen.add(str(zone["TZID"]))
         state.timezones.append(cast(Timezone, zone))
         state.zone_text += block.text
+
+
+def _zone_problem(zone: Component, seen: set[str]) -> str | None:
+    tzid = str(zone.get("TZID", ""))
+    if not tzid:
+        return "a time zone without TZID; ignored"
+    if tzid in seen:
+        return f"a second definition of time zone {tzid[:80]}; the first one is used"
+    errors = _errors(zone)
+    return None if errors is None else f"time zone {tzid[:80]} cannot be read: {errors}; ignored"
 
 
 def _errors(zone: Component) -> str | None:
@@ -234,8 +239,8 @@ def _parse_events(state: IcsFile) -> None:
         return
     zones = state.zone_text
     whole = _parse_alone(state, zones + "".join(b.text for b in events))
-    parsed = whole.walk("VEVENT") if isinstance(whole, Calendar) else []
-    together = isinstance(whole, Calendar) and _top_level_count(whole) == len(events)
+    parsed = [c for c in whole.subcomponents if c.name == "VEVENT"] if isinstance(whole, Calendar) else []
+    together = len(parsed) == len(events)
     for index, block in enumerate(events):
         event = parsed[index] if together else _first_event(_parse_alone(state, zones + block.text))
         _add_event(state, block, event)
@@ -256,10 +261,6 @@ def _first_event(parsed: Calendar | str) -> Component | str:
         return parsed
     found = parsed.walk("VEVENT")
     return found[0] if found else "no VEVENT in the block"
-
-
-def _top_level_count(cal: Calendar) -> int:
-    return sum(1 for c in cal.subcomponents if c.name == "VEVENT")
 
 
 def _add_event(state: IcsFile, block: Block, event: Component | str) -> None:
