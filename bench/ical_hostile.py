@@ -2,7 +2,7 @@
 
 *import*: an .ics file of N one-hour events (each with an alarm, a category and an X- property) goes
 through the real ``calferry import FILE --json`` (in-process, Typer's runner) into an empty .ics calendar
-(``--sizes``), and into Radicale on loopback (``--caldav-sizes``; 0 sizes to skip). Linear means the time
+(``--sizes``; the imported calendar is then listed once), and into Radicale on loopback (``--caldav-sizes``; 0 sizes to skip). Linear means the time
 per event stays flat as N grows.
 
 *hostile expansion*: an .ics file with ``--series`` runaway series of each kind (``FREQ=SECONDLY``,
@@ -64,6 +64,11 @@ def bench_import(folder: Path, n: int, backend: str, where: str) -> None:
     created = json.loads(result.stdout)["created"] if result.exit_code == 0 else result.output
     print(f"  {backend:6} {n:>7,} events: {elapsed:7.2f} s = {elapsed / n * 1000:6.2f} ms per event "
           f"(created {created})")  # fmt: skip
+    if backend == "ics":
+        window = Window(START - timedelta(days=1), START + timedelta(hours=2 * n, days=1))
+        began = time.perf_counter()
+        listed = IcsCalendar(where).list(window)
+        print(f"         then listed: {len(listed.items):,} items in {time.perf_counter() - began:.2f} s")
 
 
 RUNAWAY = {

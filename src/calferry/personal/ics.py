@@ -4,8 +4,8 @@ The file is read as a list of top-level component *blocks* (VTIMEZONE, VEVENT, V
 its exact text (``icsfile``). A write replaces only the blocks of the one UID it changes and leaves every
 other byte alone, so what calferry does not understand is never rewritten: a VEVENT, VTIMEZONE or line
 that cannot be read is reported in ``Snapshot.problems``, kept verbatim on every write, and a write to a
-broken UID is refused with ``MalformedCalendar``. Writes hold an exclusive ``fcntl`` lock on ``FILE.lock`` for the whole
-read-modify-write and replace the file atomically (temp file + rename).
+broken UID is refused with ``MalformedCalendar``. Writes hold an exclusive ``fcntl`` lock on
+``FILE.lock`` for the whole read-modify-write and replace the file atomically (temp file + rename).
 
 Versions are a hash of a UID's blocks; the change token is the compressed map of UID -> version, so
 ``changes`` needs no state beside the file.
