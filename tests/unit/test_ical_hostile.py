@@ -95,6 +95,7 @@ def test_problems_have_a_line_for_people_and_fields_for_scripts() -> None:
         "skipped": True,
     }
     assert str(Problem("no END:VCALENDAR", "https://dav/x.ics")) == "https://dav/x.ics: no END:VCALENDAR"
+    assert str(Problem("bad \x1b[2J value", uid="u\x07")) == "event u?: bad ?[2J value"
 
 
 def test_get_guard_on_an_unreadable_calendar_names_the_cause_not_force_delete() -> None:

@@ -41,12 +41,15 @@ class Problem:
     skipped: bool = True
 
     def __str__(self) -> str:
+        """One line for a person: control characters from the calendar shown as ``?`` (a file must not
+        be able to move the cursor or recolour the terminal it is reported on)."""
         parts = [self.where] if self.where else []
         if self.line is not None:
             parts.append(f"line {self.line}")
         if self.uid:
             parts.append(f"event {self.uid}")
-        return ": ".join([*parts, self.reason])
+        text = ": ".join([*parts, self.reason])
+        return "".join(c if c.isprintable() else "?" for c in text)
 
     def to_json(self) -> dict[str, Any]:
         return {

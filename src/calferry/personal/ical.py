@@ -168,6 +168,8 @@ def resources_in(data: bytes | str, where: str) -> tuple[list[Resource], list[Pr
 
 def reason(exc: BaseException) -> str:
     """A library's words for what went wrong, short enough for one line of a report."""
+    if isinstance(exc, OSError):  # a TZID looked up as a zone file: its path says nothing useful
+        return f"a time zone name (TZID) cannot be looked up: {exc.strerror or type(exc).__name__}"
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= _REASON_LENGTH else text[: _REASON_LENGTH - 3] + "..."
 
