@@ -256,7 +256,7 @@ def expand(
             problems.append(resource.problem(text))
             continue
         if len(found) > bounds.MAX_PER_SERIES:
-            found = sorted(found, key=lambda i: _utc(i.start))[: bounds.MAX_PER_SERIES]
+            found = found[: bounds.MAX_PER_SERIES]  # the earliest, as found is in order
             problems.append(resource.problem(_cut_reason()))
         items.extend(found)
     items.sort(key=lambda i: (_utc(i.start), i.ref))
@@ -273,7 +273,10 @@ def _expand_one(
 ) -> list[PersonalItem]:
     recurring = resource.recurring
     found = occurrences(resource, start, end, bounds.MAX_PER_SERIES + 1)
-    return [item_from_event(occ, recurring=recurring, version=version) for occ in found]
+    items = [item_from_event(occ, recurring=recurring, version=version) for occ in found]
+    # sorted here, by instants: a time that falls before the year 1 or after 9999 in UTC overflows
+    # inside this series' boundary instead of in the sort of the whole listing
+    return sorted(items, key=lambda i: (_utc(i.start), _utc(i.end)))
 
 
 def occurrences(
