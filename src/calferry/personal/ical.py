@@ -58,6 +58,10 @@ _RECURRENCE_PROPS = ("RRULE", "RDATE", "EXDATE", "EXRULE")
 _ONCE = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")  # RFC 5545 3.6.1: at most once each
 _REASON_LENGTH = 200
 _ID_DIGITS = 25  # more is never an id, and int() of thousands of digits is slow
+_CUT = (
+    f"the series has more than {bounds.MAX_PER_SERIES:,} occurrences in the window; "
+    f"only the first {bounds.MAX_PER_SERIES:,} are listed"
+)
 
 
 @dataclass
@@ -257,15 +261,10 @@ def expand(
             continue
         if len(found) > bounds.MAX_PER_SERIES:
             found = found[: bounds.MAX_PER_SERIES]  # the earliest, as found is in order
-            problems.append(resource.problem(_cut_reason()))
+            problems.append(resource.problem(_CUT))
         items.extend(found)
     items.sort(key=lambda i: (_utc(i.start), i.ref))
     return items, problems
-
-
-def _cut_reason() -> str:
-    limit = f"{bounds.MAX_PER_SERIES:,}"
-    return f"the series has more than {limit} occurrences in the window; only the first {limit} are listed"
 
 
 def _expand_one(
@@ -293,7 +292,7 @@ def occurrences(
     except MalformedCalendar:
         raise
     except Exception as exc:  # the libraries raise anything on hostile rules
-        raise MalformedCalendar(f"its recurrence cannot be expanded: {reason(exc)}") from exc
+        raise MalformedCalendar(f"its dates cannot be worked out: {reason(exc)}") from exc
 
 
 def _occurrences(resource: Resource, start: datetime, end: datetime) -> Iterator[Component]:
