@@ -198,7 +198,13 @@ def rules(draw: st.DrawFn) -> str:
     return f"RRULE:{text}"
 
 
-@settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(rule=rules(), year=st.integers(1, 9999))
 def test_any_recurrence_rule_costs_only_its_event(
     rule: str, year: int, tmp_path_factory: pytest.TempPathFactory
