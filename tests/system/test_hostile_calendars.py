@@ -140,3 +140,12 @@ def test_import_into_caldav_leaves_out_a_runaway_series_and_says_why(cli: Cli, t
     assert [i["subject"] for i in listed.data["items"]] == ["Customer visit"] and listed.data[
         "problems"
     ] == []
+
+
+def test_items_on_a_latin1_file_lists_everything_with_a_note_and_exit_0(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "mine.ics"
+    path.write_bytes(vcalendar(vevent("cafe", 2, summary="Café Müller")).encode("latin-1"))
+    use_file(cli, path)
+    listed = cli.run("items", json_output=False)
+    assert listed.exit_code == 0 and "Café Müller" in listed.stdout
+    assert "Note: " in listed.stderr and "Latin-1" in listed.stderr and "Warning" not in listed.stderr

@@ -117,14 +117,18 @@ def items(
 
 
 def _show_problems(problems: Sequence[Problem]) -> None:
-    skipped = sum(1 for p in problems if p.skipped)
+    """What was left out under one warning; notes about what was read anyway after it."""
+    skipped = [p for p in problems if p.skipped]
     if skipped:
         err_console.print(
-            f"[yellow]Warning:[/] {skipped} part(s) of your calendar could not be read; what they hold is not listed:",
+            f"[yellow]Warning:[/] {len(skipped)} part(s) of your calendar could not be read; "
+            "what they hold is not listed:",
             highlight=False,
         )
-    for problem in problems:
+    for problem in skipped:
         err_console.print(f"  - {problem}", highlight=False, markup=False, soft_wrap=True)
+    for note in (p for p in problems if not p.skipped):
+        err_console.print(f"Note: {note}", highlight=False, markup=False, soft_wrap=True)
 
 
 @handles_errors
