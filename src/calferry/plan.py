@@ -366,7 +366,8 @@ def _psa_write(
 @dataclass(frozen=True)
 class GetOptions:
     """R2/R26 and the guards: which kinds, the conflict policy, the deletion threshold, the zone, and
-    this device's name in claims (B9)."""
+    this device's name in claims (B9), and how many personal items could not be read (an empty-looking
+    calendar is then explained by them)."""
 
     kinds: tuple[PsaKind, ...] = tuple(PsaKind)
     policy: str = "keep-personal"
@@ -374,6 +375,7 @@ class GetOptions:
     force_delete: bool = False
     time_zone: str = "UTC"
     device: str = ""
+    unreadable: int = 0
 
 
 def downloaded_uid(ref: PsaRef) -> str:
@@ -608,6 +610,13 @@ def _guard(
         )
     linked = {link.psa for link in by_key.values()}
     linked_in_psa = [ref for ref in in_psa if ref in linked]
+    if not mine and linked_in_psa and options.unreadable:
+        # guard: the personal calendar lists nothing it can read; deleting anything would not help
+        raise SideLooksEmpty(
+            f"your calendar has {options.unreadable} item(s) calferry cannot read and none it can, "
+            f"while {len(linked_in_psa)} linked PSA item(s) are in the window",
+            hint="calferry items names the unreadable items; repair or remove them in your calendar",
+        )
     if not mine and linked_in_psa:
         # guard: the personal calendar lists nothing while the PSA still has linked items in the window
         raise SideLooksEmpty(

@@ -57,7 +57,7 @@ from calferry.model import (
     parse_recurrence_id,
     psa_kind_of,
 )
-from calferry.personal.base import PersonalCalendar
+from calferry.personal.base import PersonalCalendar, Problem
 from calferry.plan import (
     KIND_NAMES,
     Action,
@@ -119,6 +119,15 @@ class _GetRead:
     view: GetCache
     psa: PsaSnapshot
     links: list[Link]
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class Listing:
+    """``items``' answer: the personal items with their state, and what could not be read."""
+
+    items: list[ItemState]
+    problems: tuple[Problem, ...]
 
 
 def _no_checkpoint(step: str) -> None:
@@ -241,12 +250,18 @@ class Service:
     # --- reading -------------------------------------------------------------------------------
 
     def items(self, start: date | None = None, end: date | None = None) -> list[ItemState]:
-        """Personal items of the days [start, end] in the technician's zone (default: the Get window)."""
+        """Personal items of the days [start, end] in the technician's zone (default: the Get window)
+        with their transfer state."""
+        return self.listing(start, end).items
+
+    def listing(self, start: date | None = None, end: date | None = None) -> Listing:
+        """``items`` and the problems met reading the personal calendar (what was left out, and why)."""
         window = self._window() if start is None or end is None else self._days(start, end)
         snapshot = self.personal.list(window)
         links = {link.personal: link for link in self._links(snapshot.items)}
         conflicts = set(self.store.get_state("conflicts") or ())
-        return [_state(item, links.get(item.key), conflicts) for item in snapshot.items]
+        states = [_state(item, links.get(item.key), conflicts) for item in snapshot.items]
+        return Listing(states, snapshot.problems)
 
     def status(self) -> dict[str, Any]:
         return Records(self.settings, self.store).status()
@@ -348,9 +363,11 @@ class Service:
             force_delete=force_delete,
             time_zone=self._resource().time_zone,
             device=str(self.store.get_state("device") or "") if self.read_only else self.store.device_id(),
+            unreadable=sum(1 for p in read.problems if p.skipped),
         )
         view = read.view
         plan = plan_get(view.personal, read.psa, read.links, view.window, options, self.now())
+        plan = replace(plan, warnings=(*plan.warnings, *(str(p) for p in read.problems)))
         return self._noting_pending(plan)
 
     def _read_get(self) -> _GetRead:
@@ -359,7 +376,7 @@ class Service:
         window, me, kinds = self._window(me_in_psa.time_zone), me_in_psa.id, self.settings.calendar.get_kinds
         cache = GetCache.from_json(self.store.get_state(_GET_CACHE))
         fitting = cache if cache is not None and cache.fits(window, me, kinds) else None
-        personal, token = self._read_personal(window, fitting)
+        personal, token, problems = self._read_personal(window, fitting)
         links = self._links(personal)
         psa = self._read_psa(window, me, fitting, links)
         if _unlinked(psa, links):
@@ -368,19 +385,19 @@ class Service:
         view = GetCache(window, me, tuple(kinds), token, personal, psa.items)
         if view != cache and not self.read_only:
             self.store.set_state(_GET_CACHE, view.to_json())
-        return _GetRead(view, psa, links)
+        return _GetRead(view, psa, links, problems)
 
     def _read_personal(
         self, window: Window, cache: GetCache | None
-    ) -> tuple[tuple[PersonalItem, ...], str | None]:
+    ) -> tuple[tuple[PersonalItem, ...], str | None, tuple[Problem, ...]]:
         """Changes since the cached token on top of the cached items; a full listing when uncertain."""
         if cache is not None:
             changes = self.personal.changes(window, cache.token)
             merged = merged_personal(cache.personal, changes)
             if merged is not None:
-                return merged, changes.token
+                return merged, changes.token, changes.problems
         snapshot = self.personal.list(window)
-        return in_order(snapshot.items), snapshot.token
+        return in_order(snapshot.items), snapshot.token, snapshot.problems
 
     def _caught_up(
         self, window: Window, personal: tuple[PersonalItem, ...], token: str | None

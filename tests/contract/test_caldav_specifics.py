@@ -89,7 +89,7 @@ def sequences(text: str) -> dict[str | None, int | None]:
 def test_our_writes_never_bump_sequence(
     opened: Callable[[], CalDavCalendar], radicale_calendar_url: str
 ) -> None:
-    resources, _ = ical.resources_of(ical.parse_calendar(OUTLOOK.read_bytes(), "fixture"), "fixture")
+    resources, _ = ical.resources_in(OUTLOOK.read_bytes(), "fixture")
     calendar = opened()
     calendar.add_resource(next(r for r in resources if r.uid == SERIES))
     before = sequences(stored_text(radicale_calendar_url, SERIES))
@@ -151,7 +151,7 @@ def test_malformed_stored_object_is_a_problem_left_untouched_and_the_rest_lists(
     snapshot = opened().list(WINDOW)
     assert [i.uid for i in snapshot.items] == [ITEM.uid]
     [problem] = snapshot.problems
-    assert "broken-1" in problem and "GEO" in problem
+    assert problem.uid == "broken-1" and "GEO" in problem.reason and problem.where.endswith(".ics")
     with pytest.raises(MalformedCalendar, match="broken-1"):
         calendar.set_stamp(ItemKey("broken-1"), STAMP)
     calendar.update(replace(calendar.get(ITEM.key), subject="Visit (moved)"))

@@ -70,8 +70,8 @@ def test_unparseable_event_is_reported_kept_verbatim_and_refused(tmp_path: Path)
     snapshot = calendar.list(WINDOW)
     assert (
         len(snapshot.problems) == 1
-        and "broken-1" in snapshot.problems[0]
-        and "DTSTART" in snapshot.problems[0]
+        and "broken-1" in str(snapshot.problems[0])
+        and "DTSTART" in str(snapshot.problems[0])
     )
     assert len(snapshot.items) == 9
     private = next(i for i in snapshot.items if i.subject == "Arzttermin")
@@ -113,6 +113,7 @@ def test_block_that_cannot_be_parsed_at_all_names_its_line_and_the_parser_error(
     path.write_bytes("\r\n".join(lines).encode("utf-8"))
     snapshot = IcsCalendar(path).list(WINDOW)
     [problem] = snapshot.problems
-    assert problem.startswith(f"{path}: line {at + 1}: an event (bad-alarm) cannot be parsed: ")
-    assert "soon" in problem  # icalendar's own words about the value it could not read
+    assert str(problem).startswith(f"{path}: line {at + 1}: event bad-alarm: cannot be parsed: ")
+    assert (problem.where, problem.line, problem.uid) == (str(path), at + 1, "bad-alarm")
+    assert "soon" in problem.reason  # icalendar's own words about the value it could not read
     assert len(snapshot.items) == 9

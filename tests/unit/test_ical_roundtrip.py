@@ -92,7 +92,7 @@ def ical_text(tzid: str, start: datetime, end: datetime) -> str:
 
 
 def items_of(text: str, window: Window) -> list[PersonalItem]:
-    resources, problems = ical.resources_of(ical.parse_calendar(text, "text"), "text")
+    resources, problems = ical.resources_in(text, "text")
     items, more = ical.expand(resources, window, {})
     assert problems == [] and more == []
     return items
@@ -104,8 +104,7 @@ def instants(item: PersonalItem) -> tuple[datetime, datetime]:
 
 
 def read_back(resource: ical.Resource, window: Window) -> list[PersonalItem]:
-    cal = ical.parse_calendar(ical.calendar_text([resource]), "round trip")
-    resources, problems = ical.resources_of(cal, "round trip")
+    resources, problems = ical.resources_in(ical.calendar_text([resource]), "round trip")
     items, more = ical.expand(resources, window, {})
     assert problems == [] and more == []
     return items

@@ -16,8 +16,8 @@ from calferry import config, paths, secrets
 from calferry.commands.common import JsonOption, console, emit_json, handles_errors
 from calferry.errors import Conflict, CredentialsMissing, InputError, MalformedCalendar, PersonalCalendarError
 from calferry.model import PersonalItem, Window
-from calferry.personal import ical
-from calferry.personal.base import PersonalCalendar
+from calferry.personal import bounds, ical, icsfile
+from calferry.personal.base import PersonalCalendar, Problem
 from calferry.personal.factory import open_calendar
 from calferry.personal.radicale import (
     DEFAULT_CALENDAR,
@@ -147,32 +147,62 @@ def import_ics(path: FileArgument, json_output: JsonOption = False) -> None:
     """Copy every item of an .ics file into your configured calendar (existing UIDs are skipped).
 
     Calendars that store iCalendar (caldav, ics) get each item verbatim, unknown properties and alarms
-    included; the others (graph, memory) get single items through their fields, listed as simplified."""
+    included; the others (graph, memory) get single items through their fields, listed as simplified.
+    What cannot be read is reported and left out; a series whose rule calferry will not expand is stored
+    as it is, with a note."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc}") from exc
-    resources, problems = ical.resources_of(ical.parse_calendar(data, str(path)), str(path))
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    parsed = icsfile.read(data, str(path))
+    resources = [ical.with_timezones(r, parsed.timezones) for r in parsed.resources.values()]
+    problems = parsed.all_problems()
     target = open_calendar(config.load_settings())
-    counts = {"created": 0, "skipped": 0}
     simplified: list[str] = []
     try:
-        for resource in resources:
-            counts[_import_one(target, resource, problems, simplified)] += 1
+        counts = _import_all(target, resources, problems, simplified)
     finally:
         target.close()
     _report({**counts, "problems": problems, "simplified": simplified}, json_output, f"Imported from {path}")
 
 
+def _import_all(
+    target: PersonalCalendar, resources: list[ical.Resource], problems: list[Problem], simplified: list[str]
+) -> dict[str, int]:
+    """Whole files in one write where the calendar can (an .ics file), else item by item.
+
+    A series whose rule calferry will not expand (every second, ``INTERVAL=0``, ...) is stored as it
+    is in an .ics file, with a note; a calendar server would expand it itself on every listing (Radicale
+    takes minutes for a year of seconds), so it is not sent to one."""
+    refused = {r.uid: reason for r in resources if (reason := bounds.refusal(r.events)) is not None}
+    add_all = getattr(target, "add_resources", None)
+    if add_all is not None:
+        added, unwritable = add_all(resources)
+        problems.extend(unwritable)
+        stored = set(added) & set(refused)
+        problems.extend(
+            r.problem(f"stored as it is, but calferry will not list it: {refused[r.uid]}", skipped=False)
+            for r in resources
+            if r.uid in stored
+        )
+        return {"created": len(added), "skipped": len(resources) - len(added)}
+    counts = {"created": 0, "skipped": len(refused)}
+    problems.extend(r.problem(f"not imported: {refused[r.uid]}") for r in resources if r.uid in refused)
+    for resource in resources:
+        if resource.uid not in refused:
+            counts[_import_one(target, resource, problems, simplified)] += 1
+    return counts
+
+
 def _import_one(
-    target: PersonalCalendar, resource: ical.Resource, problems: list[str], simplified: list[str]
+    target: PersonalCalendar, resource: ical.Resource, problems: list[Problem], simplified: list[str]
 ) -> str:
     add = getattr(target, "add_resource", None)
     try:
         if add is not None:
             add(resource)
         elif resource.recurring:
-            problems.append(f"series {resource.uid}: the {target.name} calendar cannot import series")
+            problems.append(resource.problem(f"the {target.name} calendar cannot import series"))
             return "skipped"
         else:
             target.create(ical.item_from_event(resource.events[0], recurring=False))
@@ -183,7 +213,7 @@ def _import_one(
     except Conflict:
         return "skipped"
     except (MalformedCalendar, PersonalCalendarError) as exc:
-        problems.append(f"event {resource.uid}: {exc}")
+        problems.append(resource.problem(str(exc)))
         return "skipped"
     return "created"
 
@@ -210,7 +240,7 @@ def export_ics(
     _report({"exported": len(resources), "problems": problems}, json_output, f"Exported to {path}")
 
 
-def _exported(source: PersonalCalendar, window: Window) -> tuple[list[ical.Resource], list[str]]:
+def _exported(source: PersonalCalendar, window: Window) -> tuple[list[ical.Resource], list[Problem]]:
     """The source's own resources where it keeps them (``resources``, as on caldav and ics), else
     resources rebuilt from the listed items."""
     whole = getattr(source, "resources", None)
@@ -242,9 +272,13 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def _report(data: dict[str, Any], json_output: bool, title: str) -> None:
     if json_output:
-        emit_json(data)
+        emit_json({k: [_json(line) for line in v] if isinstance(v, list) else v for k, v in data.items()})
         return
     counts = ", ".join(f"{k} {v}" for k, v in data.items() if not isinstance(v, list))
     console.print(f"{title}: {counts}", highlight=False, soft_wrap=True)
     for line in (line for v in data.values() if isinstance(v, list) for line in v):
         console.print(f"  - {line}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _json(line: object) -> object:
+    return line.to_json() if isinstance(line, Problem) else line

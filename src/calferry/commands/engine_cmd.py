@@ -9,7 +9,7 @@ item's error code after reporting every other item's outcome.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from enum import StrEnum
@@ -26,6 +26,7 @@ from calferry.commands.common import JsonOption, console, emit_json, err_console
 from calferry.config import load_settings
 from calferry.errors import InputError, UserError
 from calferry.model import PsaKind
+from calferry.personal.base import Problem
 from calferry.plan import ActionKind, Plan
 from calferry.service import LOG_MAX, Records, Service
 
@@ -33,6 +34,9 @@ series_app = typer.Typer(help="Recurring series: delete one or all occurrences o
 
 # Runs touching more items than this show a progress bar (on stderr, so --json stays clean).
 PROGRESS_FROM = 5
+# `items` exits with this after listing when something in the calendar could not be read (and is not
+# listed): a scheduled script sees the gap without parsing the output.
+SKIPPED_EXIT_CODE = 11
 
 
 class SendKind(StrEnum):
@@ -90,22 +94,45 @@ def items(
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Your personal items with their state: not sent, sent, downloaded, edited since sent, conflict."""
+    """Your personal items with their state: not sent, sent, downloaded, edited since sent, conflict.
+
+    What cannot be read is named (a warning; ``problems`` in --json) and makes the exit code 10."""
     start, end = _days(from_, to)
     with _service(locked=False, lazy_psa=True) as svc:
-        found = svc.items(start, end)
+        listing = svc.listing(start, end)
         zone = svc.time_zone()
+    found = listing.items
     if json_output:
-        emit_json({"items": [i.to_json() for i in found]})
-        return
-    table = _table(
-        f"{len(found)} personal item(s), times in {zone}", ("ref", "when", "subject", "state", "PSA")
-    )
-    for i in found:
-        psa = f"{i.psa_kind.value} {i.psa_id}" if i.psa_kind is not None else ""
-        subject = ("(private) " if i.private else "") + i.subject
-        table.add_row(i.ref, localtime.span(i.start, i.end, zone), subject, i.state, psa)
-    console.print(table)
+        emit_json(
+            {"items": [i.to_json() for i in found], "problems": [p.to_json() for p in listing.problems]}
+        )
+    else:
+        table = _table(
+            f"{len(found)} personal item(s), times in {zone}", ("ref", "when", "subject", "state", "PSA")
+        )
+        for i in found:
+            psa = f"{i.psa_kind.value} {i.psa_id}" if i.psa_kind is not None else ""
+            subject = ("(private) " if i.private else "") + i.subject
+            table.add_row(i.ref, localtime.span(i.start, i.end, zone), subject, i.state, psa)
+        console.print(table)
+        _show_problems(listing.problems)
+    if any(p.skipped for p in listing.problems):
+        raise typer.Exit(SKIPPED_EXIT_CODE)
+
+
+def _show_problems(problems: Sequence[Problem]) -> None:
+    """What was left out under one warning; notes about what was read anyway after it."""
+    skipped = [p for p in problems if p.skipped]
+    if skipped:
+        err_console.print(
+            f"[yellow]Warning:[/] {len(skipped)} part(s) of your calendar could not be read; "
+            "what they hold is not listed:",
+            highlight=False,
+        )
+    for problem in skipped:
+        err_console.print(f"  - {problem}", highlight=False, markup=False, soft_wrap=True)
+    for note in (p for p in problems if not p.skipped):
+        err_console.print(f"Note: {note}", highlight=False, markup=False, soft_wrap=True)
 
 
 @handles_errors

@@ -13,15 +13,53 @@ Rules every adapter keeps:
 - A claim (B9) is kept like a stamp; writing a stamp removes the claim. Neither moves the content hash.
 - Items written from the PSA side (``create`` with a stamp of origin DOWNLOADED) never carry
   attendees: no invitation is ever sent.
-- A malformed stored item is reported in ``Snapshot.problems`` and left untouched; the rest works.
+- A malformed stored item is reported in ``Snapshot.problems`` (a ``Problem``: where, line, uid and
+  why) and left untouched; the rest works. One bad item costs that item only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from calferry.model import Claim, ItemKey, PersonalItem, Stamp, Window
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something in the personal calendar that could not be read and was left as it is.
+
+    ``where`` is the file or URL (or the calendar's name), ``line`` the line in that file when known,
+    ``uid`` the item when known, ``reason`` why. Every adapter fills what it knows: the person reading
+    it has to find the thing to fix. ``skipped`` is False for a note about something read anyway (a
+    Latin-1 file): only skipped things make ``calferry items`` exit non-zero.
+    """
+
+    reason: str
+    where: str = ""
+    line: int | None = None
+    uid: str | None = None
+    skipped: bool = True
+
+    def __str__(self) -> str:
+        """One line for a person: control characters from the calendar shown as ``?`` (a file must not
+        be able to move the cursor or recolour the terminal it is reported on)."""
+        parts = [self.where] if self.where else []
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.uid:
+            parts.append(f"event {self.uid}")
+        text = ": ".join([*parts, self.reason])
+        return "".join(c if c.isprintable() else "?" for c in text)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "where": self.where,
+            "line": self.line,
+            "uid": self.uid,
+            "reason": self.reason,
+            "skipped": self.skipped,
+        }
 
 
 @dataclass(frozen=True)
@@ -30,7 +68,7 @@ class Snapshot:
 
     items: tuple[PersonalItem, ...]
     token: str | None = None
-    problems: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,7 +85,7 @@ class Changes:
     deleted_uids: tuple[str, ...]
     token: str | None
     full: bool = False
-    problems: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
     changed_uids: tuple[str, ...] | None = None
 
 

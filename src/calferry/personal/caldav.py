@@ -45,7 +45,7 @@ from calferry.errors import (
 )
 from calferry.model import Claim, ItemKey, PersonalItem, Stamp, Window
 from calferry.personal import ical
-from calferry.personal.base import Changes, Snapshot
+from calferry.personal.base import Changes, Problem, Snapshot
 from calferry.personal.radicale import ensure_calendar
 
 _FEATURES = {"save.no-uid-conflict": {"support": "full"}}
@@ -91,7 +91,7 @@ class CalDavCalendar:
             tuple(items), None if token is None else str(token), tuple(problems + expand_problems)
         )
 
-    def resources(self, window: Window) -> tuple[builtins.list[ical.Resource], builtins.list[str]]:
+    def resources(self, window: Window) -> tuple[builtins.list[ical.Resource], builtins.list[Problem]]:
         """The whole stored objects with an occurrence in ``window`` (series with their rules and
         overrides, unknown properties, their VTIMEZONEs), and problems: what an export writes.
         Not part of the general contract."""
@@ -235,7 +235,7 @@ class CalDavCalendar:
                 calendars = home.calendars()
         return calendars[0] if calendars else home.make_calendar(name="calendar", cal_id="calendar")
 
-    def _search(self, window: Window) -> tuple[builtins.list[ical.Resource], builtins.list[str]]:
+    def _search(self, window: Window) -> tuple[builtins.list[ical.Resource], builtins.list[Problem]]:
         """One calendar-query for the window; whole objects come back (series unexpanded)."""
         with _translated(self.url):
             found = self._calendar.search(start=window.start, end=window.end, event=True)
@@ -244,17 +244,15 @@ class CalDavCalendar:
     def _versions(self) -> dict[str, str]:
         return {uid: s.etag for uid, s in self._by_uid.items() if s.etag is not None}
 
-    def _absorb(self, objects: builtins.list[Any]) -> tuple[builtins.list[ical.Resource], builtins.list[str]]:
-        """Parse fetched objects, remembering each; a malformed one becomes a problem line."""
+    def _absorb(
+        self, objects: builtins.list[Any]
+    ) -> tuple[builtins.list[ical.Resource], builtins.list[Problem]]:
+        """Parse fetched objects, remembering each; a malformed one becomes a problem naming its URL."""
         resources: list[ical.Resource] = []
-        problems: list[str] = []
+        problems: list[Problem] = []
         for obj in objects:
             url = str(obj.url)
-            try:
-                found, broken = ical.resources_of(ical.parse_calendar(obj.raw_data or obj.data, url), url)
-            except MalformedCalendar as exc:
-                problems.append(str(exc))
-                continue
+            found, broken = ical.resources_in(obj.raw_data or obj.data, url)
             problems.extend(broken)
             for resource in found:
                 self._remember(_Stored(url, obj.etag, resource))
@@ -286,7 +284,7 @@ class CalDavCalendar:
                     raise NotFound(f"no item {uid} in the calendar {self.url}", side="personal") from exc
         resources, problems = self._absorb(found)
         if not any(r.uid == uid for r in resources):
-            raise MalformedCalendar(problems[0] if problems else f"{uid} cannot be read", where=self.url)
+            raise MalformedCalendar(str(problems[0]) if problems else f"{uid} cannot be read", where=self.url)
         return self._by_uid[uid]
 
     def _for_write(self, key: ItemKey, version: str | None) -> _Stored:

@@ -75,7 +75,7 @@ from calferry.model import (
     format_recurrence_id,
     parse_recurrence_id,
 )
-from calferry.personal.base import Changes, Snapshot
+from calferry.personal.base import Changes, Problem, Snapshot
 from calferry.personal.graph_auth import MsalTokens, sign_in, sign_out
 from calferry.personal.graph_events import (
     CLAIM_PROPERTY,
@@ -439,22 +439,22 @@ class GraphCalendar:
     def _window_params(self, window: Window) -> dict[str, str]:
         return {"startDateTime": iso_utc(window.start), "endDateTime": iso_utc(window.end)}
 
-    def _view(self, window: Window) -> tuple[tuple[PersonalItem, ...], tuple[str, ...]]:
+    def _view(self, window: Window) -> tuple[tuple[PersonalItem, ...], tuple[Problem, ...]]:
         params = {**self._window_params(window), "$top": str(self._page_size), **READ}
         return self._items(builtins.list(self._http.items(f"{self._calendar()}/calendarView", params)))
 
-    def _items(self, events: builtins.list[Event]) -> tuple[tuple[PersonalItem, ...], tuple[str, ...]]:
+    def _items(self, events: builtins.list[Event]) -> tuple[tuple[PersonalItem, ...], tuple[Problem, ...]]:
         """Parse events, naming occurrences by their series' uid; unreadable ones become problems."""
         masters = {e["seriesMasterId"] for e in events if in_series(e)}
         self._learn_masters({m for m in masters if m not in self._uids or m not in self._starts})
         items: builtins.list[PersonalItem] = []
-        problems: builtins.list[str] = []
+        problems: builtins.list[Problem] = []
         for event in events:
             try:
                 master = str(event.get("seriesMasterId"))
                 item = parse_event(event, self._uids.get(master), self._starts.get(master))
             except MalformedCalendar as exc:
-                problems.append(str(exc))
+                problems.append(Problem(str(exc), where="Outlook", uid=str(event.get("id") or "") or None))
                 continue
             self._remember(event, item)
             self._note(event)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 import recurring_ical_events
@@ -37,6 +38,8 @@ from calferry.model import (
     format_recurrence_id,
     parse_recurrence_id,
 )
+from calferry.personal import bounds
+from calferry.personal.base import Problem
 
 PRODID = "-//calferry//calferry//EN"
 STAMP_KIND = "X-CALFERRY-PSA-KIND"
@@ -57,15 +60,28 @@ _BUSY_TEXT = {
 }
 _SHOW_AS = {text: show for show, text in _BUSY_TEXT.items()} | {"OUTOFOFFICE": ShowAs.OUT_OF_OFFICE}
 _RECURRENCE_PROPS = ("RRULE", "RDATE", "EXDATE", "EXRULE")
+_ONCE = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")  # RFC 5545 3.6.1: at most once each
+_REASON_LENGTH = 200
+_ID_DIGITS = 25  # more is never an id, and int() of thousands of digits is slow
+_CUT = (
+    f"the series has more than {bounds.MAX_PER_SERIES:,} occurrences in the window; "
+    f"only the first {bounds.MAX_PER_SERIES:,} are listed"
+)
 
 
 @dataclass
 class Resource:
-    """One UID's events (master or single first, then overrides) and the VTIMEZONEs they came with."""
+    """One UID's events (master or single first, then overrides) and the VTIMEZONEs they came with;
+    ``where`` and ``line`` say where it was read, for problem reports."""
 
     uid: str
     events: list[Event] = field(default_factory=list)
     timezones: list[Timezone] = field(default_factory=list)
+    where: str = ""
+    line: int | None = None
+
+    def problem(self, reason: str, *, skipped: bool = True) -> Problem:
+        return Problem(reason, self.where, self.line, self.uid, skipped)
 
     @property
     def master(self) -> Event | None:
@@ -90,7 +106,7 @@ class Resource:
         """``to_calendar().to_ical()``, with the missing VTIMEZONEs spliced in as text serialized once
         per zone: serializing decades of transitions was most of the cost of writing an item."""
         cal = self._own_calendar()
-        text = bytes(cal.to_ical())
+        text = serialized(cal)
         zones = b"".join(_vtimezone_text(tzid) for tzid in sorted(cal.get_missing_tzids()))
         if not zones:
             return text
@@ -131,6 +147,15 @@ def _vtimezone_text(tzid: str) -> bytes:
     return b"" if timezone is None else bytes(timezone.to_ical())
 
 
+def serialized(component: Component) -> bytes:
+    """The component as iCalendar text; ``MalformedCalendar`` when a value read from elsewhere cannot
+    be written back (icalendar accepts on reading some values it refuses on writing)."""
+    try:
+        return bytes(component.to_ical())
+    except Exception as exc:  # the serializer raises anything on values it parsed leniently
+        raise MalformedCalendar(f"cannot be written: {reason(exc)}") from exc
+
+
 def new_calendar() -> Calendar:
     cal = Calendar()
     cal.add("PRODID", PRODID)
@@ -141,39 +166,66 @@ def new_calendar() -> Calendar:
 # --- parsing ---------------------------------------------------------------------------------
 
 
-def parse_calendar(data: bytes | str, where: str) -> Calendar:
-    """Parse iCalendar text; ``MalformedCalendar`` names ``where`` when it cannot be read at all."""
+def resources_in(data: bytes | str, where: str) -> tuple[list[Resource], list[Problem]]:
+    """The resources of one stored object (a CalDAV item); one that cannot be parsed is a problem."""
     try:
-        return Calendar.from_ical(data)
-    except (ValueError, IndexError, KeyError) as exc:
-        raise MalformedCalendar(f"cannot parse iCalendar data: {exc}", where=where) from exc
+        cal = Calendar.from_ical(data)
+    except Exception as exc:  # hostile text makes the parser raise anything; it costs this object
+        return [], [Problem(f"cannot be parsed: {reason(exc)}", where)]
+    return resources_of(cal, where)
+
+
+def reason(exc: BaseException) -> str:
+    """A library's words for what went wrong, short enough for one line of a report."""
+    if isinstance(exc, OSError):  # a TZID looked up as a zone file: its path says nothing useful
+        return f"a time zone name (TZID) cannot be looked up: {exc.strerror or type(exc).__name__}"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= _REASON_LENGTH else text[: _REASON_LENGTH - 3] + "..."
+
+
+def text_of(value: object) -> str:
+    """A property's text; empty for a missing one."""
+    return "" if value is None else str(value)
 
 
 def component_problem(event: Component) -> str | None:
-    """What is wrong with one VEVENT (unparseable values, no UID or start), or None when it is usable."""
+    """What is wrong with one VEVENT (unparseable or repeated values, no UID or start), or None."""
     errors = getattr(event, "errors", None)
     if errors:
-        return "; ".join(f"{name}: {text}" for name, text in errors)
+        return reason(ValueError("; ".join(f"{name}: {text}" for name, text in errors)))
+    repeated = [name for name in _ONCE if isinstance(event.get(name), list)]
+    if repeated:
+        return f"{repeated[0]} appears more than once"
     if "UID" not in event:
         return "no UID"
     if "DTSTART" not in event:
         return "no DTSTART"
+    return _times_problem(event)
+
+
+def _times_problem(event: Component) -> str | None:
+    """A start, end or recurrence id that is not a date or a date-time (a bare time, a period)."""
+    for name in ("DTSTART", "DTEND", "RECURRENCE-ID"):
+        if name in event and not isinstance(getattr(event[name], "dt", None), (date, datetime)):
+            return f"{name} is not a date or a date-time"
+    if "DURATION" in event and not isinstance(getattr(event["DURATION"], "dt", None), timedelta):
+        return "DURATION is not a duration"
     return None
 
 
-def resources_of(cal: Calendar, where: str) -> tuple[list[Resource], list[str]]:
+def resources_of(cal: Calendar, where: str) -> tuple[list[Resource], list[Problem]]:
     """Group a calendar's VEVENTs by UID, each with the VTIMEZONEs it uses; a UID with a broken event
     is reported and left out whole."""
-    timezones = [cast(Timezone, tz) for tz in cal.walk("VTIMEZONE")]
+    timezones = [cast(Timezone, tz) for tz in cal.walk("VTIMEZONE") if tz.get("TZID")]
     grouped: dict[str, Resource] = {}
-    broken: dict[str, str] = {}
+    broken: dict[str, Problem] = {}
     for event in cal.walk("VEVENT"):
-        uid = str(event.get("UID", ""))
+        uid = text_of(event.get("UID"))
         problem = component_problem(event)
         if problem is not None:
-            broken[uid] = f"{where}: event {uid or '(no uid)'}: {problem}"
+            broken[uid] = Problem(problem, where, uid=uid or "(no UID)")
             continue
-        grouped.setdefault(uid, Resource(uid)).events.append(cast(Event, event))
+        grouped.setdefault(uid, Resource(uid, where=where)).events.append(cast(Event, event))
     for resource in grouped.values():
         resource.events.sort(key=lambda e: "RECURRENCE-ID" in e)
     good = [with_timezones(r, timezones) for uid, r in grouped.items() if uid not in broken]
@@ -184,13 +236,13 @@ def with_timezones(resource: Resource, timezones: Iterable[Timezone]) -> Resourc
     """The resource carrying those of ``timezones`` its events use: an object stored alone (a CalDAV
     item, an export) keeps the sender's own VTIMEZONE, e.g. Outlook's Windows-named zones."""
     used = resource.used_tzids()
-    return replace(resource, timezones=[tz for tz in timezones if str(tz["TZID"]) in used])
+    return replace(resource, timezones=[tz for tz in timezones if str(tz.get("TZID")) in used])
 
 
 # --- reading ---------------------------------------------------------------------------------
 
 
-def in_window(resources: Iterable[Resource], window: Window) -> tuple[list[Resource], list[str]]:
+def in_window(resources: Iterable[Resource], window: Window) -> tuple[list[Resource], list[Problem]]:
     """The whole resources (series with every override) that have an occurrence inside ``window``."""
     candidates = list(resources)
     items, problems = expand(candidates, window, {})
@@ -200,15 +252,22 @@ def in_window(resources: Iterable[Resource], window: Window) -> tuple[list[Resou
 
 def expand(
     resources: Iterable[Resource], window: Window, versions: dict[str, str]
-) -> tuple[list[PersonalItem], list[str]]:
-    """Every item and occurrence of ``resources`` inside ``window``; a series that fails is a problem."""
+) -> tuple[list[PersonalItem], list[Problem]]:
+    """Every item and occurrence of ``resources`` inside ``window``; a series that fails is a problem,
+    and a series with more than ``bounds.MAX_PER_SERIES`` occurrences in the window lists that many."""
     items: list[PersonalItem] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     for resource in resources:
         try:
-            items.extend(_expand_one(resource, window.start, window.end, versions.get(resource.uid)))
-        except (ValueError, TypeError, KeyError, InputError) as exc:
-            problems.append(f"event {resource.uid}: cannot expand: {exc}")
+            found = _expand_one(resource, window.start, window.end, versions.get(resource.uid))
+        except Exception as exc:  # one series' failure, whatever raised it, costs that series
+            text = exc.message if isinstance(exc, MalformedCalendar) else f"cannot be read: {reason(exc)}"
+            problems.append(resource.problem(text))
+            continue
+        if len(found) > bounds.MAX_PER_SERIES:
+            found = found[: bounds.MAX_PER_SERIES]  # the earliest, as found is in order
+            problems.append(resource.problem(_CUT))
+        items.extend(found)
     items.sort(key=lambda i: (_utc(i.start), i.ref))
     return items, problems
 
@@ -216,12 +275,39 @@ def expand(
 def _expand_one(
     resource: Resource, start: datetime, end: datetime, version: str | None
 ) -> list[PersonalItem]:
+    recurring = resource.recurring
+    found = occurrences(resource, start, end, bounds.MAX_PER_SERIES + 1)
+    items = [item_from_event(occ, recurring=recurring, version=version) for occ in found]
+    # sorted here, by instants: a time that falls before the year 1 or after 9999 in UTC overflows
+    # inside this series' boundary instead of in the sort of the whole listing
+    return sorted(items, key=lambda i: (_utc(i.start), _utc(i.end)))
+
+
+def occurrences(
+    resource: Resource, start: datetime, end: datetime, limit: int | None = None
+) -> list[Component]:
+    """Up to ``limit`` of the resource's occurrences between ``start`` and ``end``, inside the
+    expansion bounds; ``MalformedCalendar`` (why) when the series cannot be expanded."""
+    refused = bounds.refusal(resource.events)
+    if refused is not None:
+        raise MalformedCalendar(refused)
+    try:
+        with bounds.budget():
+            return list(itertools.islice(_occurrences(resource, start, end), limit))
+    except MalformedCalendar:
+        raise
+    except Exception as exc:  # the libraries raise anything on hostile rules
+        raise MalformedCalendar(f"its dates cannot be worked out: {reason(exc)}") from exc
+
+
+def _occurrences(resource: Resource, start: datetime, end: datetime) -> Iterator[Component]:
     cal = Calendar()
     for event in resource.events:
         cal.add_component(event)
-    recurring = resource.recurring
-    found = recurring_ical_events.of(cal).between(start, end)
-    return [item_from_event(occ, recurring=recurring, version=version) for occ in found]
+    query = recurring_ical_events.of(cal)
+    for series in query.series:
+        for occurrence in series.between(start, end):
+            yield occurrence.as_component(query.keep_recurrence_attributes)
 
 
 def item_from_event(event: Component, *, recurring: bool, version: str | None = None) -> PersonalItem:
@@ -262,11 +348,14 @@ def _start_end(event: Component) -> tuple[When, When]:
     start = _aware(_dt(event, "DTSTART"))
     if "DTEND" in event:
         return start, _aware(_dt(event, "DTEND"))
-    if "DURATION" in event:
-        return start, start + _dt(event, "DURATION")
-    if isinstance(start, datetime):
-        return start, start  # RFC 5545 3.6.1: a timed start alone lasts no time
-    return start, start + timedelta(days=1)  # and a date start alone lasts that day
+    try:
+        if "DURATION" in event:
+            return start, start + _dt(event, "DURATION")
+        if isinstance(start, datetime):
+            return start, start  # RFC 5545 3.6.1: a timed start alone lasts no time
+        return start, start + timedelta(days=1)  # and a date start alone lasts that day
+    except OverflowError as exc:
+        raise MalformedCalendar("it ends after the year 9999") from exc
 
 
 def _aware(value: When) -> When:
@@ -317,9 +406,9 @@ def read_stamp(event: Component) -> Stamp | None:
         company = event.get(STAMP_COMPANY)
         return Stamp(
             psa_kind=PsaKind(str(event.get(STAMP_KIND, PsaKind.APPOINTMENT.value))),
-            psa_id=int(str(event[STAMP_ID])),
+            psa_id=_stored_id(event[STAMP_ID]),
             origin=origin,
-            company_id=None if company is None else int(str(company)),
+            company_id=None if company is None else _stored_id(company),
         )
     except ValueError:
         return None
@@ -337,6 +426,14 @@ def read_claim(event: Component) -> Claim | None:
     return Claim(parts[0], at, parts[2])
 
 
+def _stored_id(value: object) -> int:
+    """A PSA id from a stamp: a positive 64-bit integer, as the PSA and the link store keep them."""
+    number = int(str(value)[:_ID_DIGITS])
+    if not 0 < number < 2**63:
+        raise ValueError(f"PSA id {number} is out of range")
+    return number
+
+
 def _rid_text(event: Component) -> str | None:
     return format_recurrence_id(_aware(_dt(event, "RECURRENCE-ID"))) if "RECURRENCE-ID" in event else None
 
@@ -352,12 +449,9 @@ def occurrence_event(resource: Resource, rid: str) -> Event:
     at = parse_recurrence_id(rid)
     low = _utc(at) - timedelta(seconds=1)
     high = _utc(at) + (timedelta(days=1) if not isinstance(at, datetime) else timedelta(seconds=1))
-    cal = Calendar()
-    for event in resource.events:
-        cal.add_component(event)
-    for occ in recurring_ical_events.of(cal).between(low, high):
-        if _rid_text(occ) == rid and resource.override(rid) is None:
-            return _as_override(occ, resource.master)
+    matches = [occ for occ in occurrences(resource, low, high) if _rid_text(occ) == rid]
+    if matches:
+        return _as_override(matches[0], resource.master)
     raise NotFound(f"series {resource.uid} has no occurrence {rid}", side="personal")
 
 

@@ -1,11 +1,11 @@
 """A personal calendar kept in one .ics file (e.g. an Outlook export).
 
 The file is read as a list of top-level component *blocks* (VTIMEZONE, VEVENT, VTODO, ...), each kept as
-its exact text. A write replaces only the blocks of the one UID it changes and leaves every other byte
-alone, so what calferry does not understand is never rewritten: a VEVENT that cannot be parsed is
-reported in ``Snapshot.problems``, kept verbatim on every write, and a write to its UID is refused with
-``MalformedCalendar``. Writes hold an exclusive ``fcntl`` lock on ``FILE.lock`` for the whole
-read-modify-write and replace the file atomically (temp file + rename).
+its exact text (``icsfile``). A write replaces only the blocks of the one UID it changes and leaves every
+other byte alone, so what calferry does not understand is never rewritten: a VEVENT, VTIMEZONE or line
+that cannot be read is reported in ``Snapshot.problems``, kept verbatim on every write, and a write to a
+broken UID is refused with ``MalformedCalendar``. Writes hold an exclusive ``fcntl`` lock on
+``FILE.lock`` for the whole read-modify-write and replace the file atomically (temp file + rename).
 
 Versions are a hash of a UID's blocks; the change token is the compressed map of UID -> version, so
 ``changes`` needs no state beside the file.
@@ -17,60 +17,24 @@ import base64
 import builtins
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import tempfile
 import zlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
 
-from icalendar import Calendar, Component, Event, Timezone
+from icalendar import Component
 
 from calferry.errors import Conflict, MalformedCalendar, NotFound, PersonalCalendarError, StaleVersion
 from calferry.model import Claim, ItemKey, PersonalItem, Stamp, Window
 from calferry.personal import ical
-from calferry.personal.base import Changes, Snapshot
+from calferry.personal.base import Changes, Problem, Snapshot
+from calferry.personal.icsfile import Block, IcsFile
+from calferry.personal.icsfile import read as read_file
 
 _TOKEN_PREFIX = "ics1:"
-
-
-@dataclass
-class _Block:
-    """One top-level component: its exact text, its name, (for VEVENTs) its UID, and where it was read
-    (the 1-based line of its BEGIN in the file; 0 for a block not read from the file)."""
-
-    text: str
-    name: str
-    uid: str | None = None
-    line: int = 0
-
-
-@dataclass
-class _File:
-    """The file split into head, blocks and tail; ``broken`` maps unusable UIDs to their problem."""
-
-    head: str
-    blocks: list[_Block]
-    tail: str
-    newline: str
-    resources: dict[str, ical.Resource] = field(default_factory=dict)
-    broken: dict[str, str] = field(default_factory=dict)
-
-    def uid_text(self, uid: str) -> str:
-        return "".join(b.text for b in self.blocks if b.uid == uid)
-
-    def version(self, uid: str) -> str:
-        return hashlib.sha256(self.uid_text(uid).encode()).hexdigest()[:20]
-
-    def versions(self) -> dict[str, str]:
-        return {uid: self.version(uid) for uid in self.resources}
-
-    def render(self) -> str:
-        return self.head + "".join(b.text for b in self.blocks) + self.tail
 
 
 class IcsCalendar:
@@ -88,31 +52,28 @@ class IcsCalendar:
         with self._locked(fcntl.LOCK_SH):
             state = self._read()
         items, problems = ical.expand(state.resources.values(), window, state.versions())
-        return Snapshot(
-            tuple(items), _token(state.versions()), tuple(state.broken.values()) + tuple(problems)
-        )
+        return Snapshot(tuple(items), _token(state.versions()), (*state.all_problems(), *problems))
 
     def get(self, key: ItemKey) -> PersonalItem:
         with self._locked(fcntl.LOCK_SH):
             state = self._read()
         return ical.get_item(self._resource(state, key.uid), key, state.version(key.uid))
 
-    def resources(self, window: Window) -> tuple[builtins.list[ical.Resource], builtins.list[str]]:
+    def resources(self, window: Window) -> tuple[builtins.list[ical.Resource], builtins.list[Problem]]:
         """The whole resources with an occurrence in ``window`` (series with their rules and overrides,
         unknown properties, the file's VTIMEZONEs they use), and problems: what an export writes.
         Not part of the general contract."""
         with self._locked(fcntl.LOCK_SH):
             state = self._read()
-        timezones = _timezones(state, str(self.path))
         found, problems = ical.in_window(state.resources.values(), window)
-        return [ical.with_timezones(r, timezones) for r in found], [*state.broken.values(), *problems]
+        return [ical.with_timezones(r, state.timezones) for r in found], [*state.all_problems(), *problems]
 
     def changes(self, window: Window, token: str | None) -> Changes:
         with self._locked(fcntl.LOCK_SH):
             state = self._read()
         before = _parse_token(token)
         versions = state.versions()
-        problems = tuple(state.broken.values())
+        problems = tuple(state.all_problems())
         if before is None:
             items, expand_problems = ical.expand(state.resources.values(), window, versions)
             return Changes(
@@ -137,11 +98,36 @@ class IcsCalendar:
 
     def add_resource(self, resource: ical.Resource) -> None:
         """Store a whole resource (a series with its overrides) under a new UID, as an import does."""
+        added, problems = self.add_resources([resource])
+        if problems:
+            raise MalformedCalendar(problems[0].reason)
+        if added != [resource.uid]:
+            raise Conflict(f"an item with uid {resource.uid} already exists in {self.path}")
+
+    def add_resources(
+        self, resources: Iterable[ical.Resource]
+    ) -> tuple[builtins.list[str], builtins.list[Problem]]:
+        """Store many whole resources in one read and one write (an import): the UIDs added (those
+        already in the file are left out), and the resources that cannot be written, as problems."""
         with self._locked(fcntl.LOCK_EX):
             state = self._read()
-            if resource.uid in state.resources or resource.uid in state.broken:
-                raise Conflict(f"an item with uid {resource.uid} already exists in {self.path}")
-            self._write_resource(state, resource)
+            added: list[str] = []
+            problems: list[Problem] = []
+            for resource in resources:
+                if resource.uid in state.resources or resource.uid in state.broken:
+                    continue
+                try:
+                    blocks = _event_blocks(state, resource)
+                except MalformedCalendar as exc:
+                    problems.append(resource.problem(exc.message))
+                    continue
+                _frame(state)
+                state.blocks += blocks
+                state.resources[resource.uid] = resource
+                added.append(resource.uid)
+            if added:
+                self._replace_file(state.render())
+            return added, problems
 
     def update(self, item: PersonalItem) -> PersonalItem:
         with self._locked(fcntl.LOCK_EX):
@@ -196,19 +182,16 @@ class IcsCalendar:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _read(self) -> _File:
+    def _read(self) -> IcsFile:
         try:
-            with self.path.open(encoding="utf-8", newline="") as handle:  # keep CRLF: blocks stay verbatim
-                text = handle.read()
+            data = self.path.read_bytes()
         except FileNotFoundError:
-            text = ""
-        except (OSError, UnicodeDecodeError) as exc:
-            raise MalformedCalendar(f"cannot read: {exc}", where=str(self.path)) from exc
-        state = _split(text, str(self.path))
-        _parse_blocks(state, str(self.path))
-        return state
+            data = b""
+        except OSError as exc:
+            raise MalformedCalendar(f"cannot read: {exc.strerror}", where=str(self.path)) from exc
+        return read_file(data, str(self.path))
 
-    def _resource(self, state: _File, uid: str) -> ical.Resource:
+    def _resource(self, state: IcsFile, uid: str) -> ical.Resource:
         if uid in state.broken:
             raise MalformedCalendar(
                 f"event {uid} cannot be read, so it is left untouched: {state.broken[uid]}"
@@ -218,18 +201,22 @@ class IcsCalendar:
             raise NotFound(f"no item {uid} in {self.path}", side="personal")
         return resource
 
-    def _checked(self, state: _File, key: ItemKey, version: str | None) -> ical.Resource:
+    def _checked(self, state: IcsFile, key: ItemKey, version: str | None) -> ical.Resource:
         resource = self._resource(state, key.uid)
         if version is not None and version != state.version(key.uid):
             raise StaleVersion(f"{key.ref} changed since it was read")
         return resource
 
-    def _written(self, state: _File, resource: ical.Resource, key: ItemKey) -> PersonalItem:
+    def _written(self, state: IcsFile, resource: ical.Resource, key: ItemKey) -> PersonalItem:
         """Write the resource and return the item as stored, without reading the whole file again."""
         self._write_resource(state, resource)
         return ical.get_item(resource, key, state.version(resource.uid))
 
-    def _write_resource(self, state: _File, resource: ical.Resource) -> None:
+    def _write_resource(self, state: IcsFile, resource: ical.Resource) -> None:
+        self._place(state, resource)
+        self._replace_file(state.render())
+
+    def _place(self, state: IcsFile, resource: ical.Resource) -> None:
         """Replace the blocks of one UID (in place of the first one) and add the VTIMEZONEs it needs."""
         new_blocks = _event_blocks(state, resource)
         old = [i for i, b in enumerate(state.blocks) if b.uid == resource.uid]
@@ -237,10 +224,7 @@ class IcsCalendar:
         kept = [b for b in state.blocks if b.uid != resource.uid]
         at -= sum(1 for i in old if i < at)
         state.blocks = kept[:at] + new_blocks + kept[at:]
-        if not state.head:
-            state.head = _lines(state.newline, "BEGIN:VCALENDAR", f"PRODID:{ical.PRODID}", "VERSION:2.0")
-            state.tail = _lines(state.newline, "END:VCALENDAR")
-        self._replace_file(state.render())
+        _frame(state)
 
     def _replace_file(self, text: str) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
@@ -255,120 +239,26 @@ class IcsCalendar:
             raise PersonalCalendarError(f"cannot write {self.path}: {exc}") from exc
 
 
+def _frame(state: IcsFile) -> None:
+    """A new file gets the calendar's own lines; a file that lacked END:VCALENDAR gets it back."""
+    if not state.head:
+        state.head = _lines(state.newline, "BEGIN:VCALENDAR", f"PRODID:{ical.PRODID}", "VERSION:2.0")
+    state.tail = state.tail or _lines(state.newline, "END:VCALENDAR")
+
+
 def _lines(newline: str, *lines: str) -> str:
     return "".join(line + newline for line in lines)
 
 
-def _split(text: str, where: str) -> _File:
-    """Cut the text into head (up to the first component), top-level blocks and tail."""
-    newline = "\r\n" if "\r\n" in text or not text else "\n"
-    lines = text.splitlines(keepends=True)
-    if text and not (lines and lines[0].strip().upper() == "BEGIN:VCALENDAR"):
-        raise MalformedCalendar("not an iCalendar file (no BEGIN:VCALENDAR)", where=where)
-    head: list[str] = []
-    blocks: list[_Block] = []
-    current: list[str] = []
-    depth = 0
-    for index, line in enumerate(lines):
-        upper = line.strip().upper()
-        if depth == 0 and upper.startswith("BEGIN:") and index > 0:
-            current, depth = [line], 1
-            name, first_line = upper[6:], index + 1
-        elif depth > 0:
-            current.append(line)
-            depth += upper.startswith("BEGIN:") - upper.startswith("END:")
-            if depth == 0:
-                blocks.append(_Block("".join(current), name, line=first_line))
-        elif upper == "END:VCALENDAR":
-            return _File("".join(head), blocks, "".join(lines[index:]), newline)
-        else:
-            head.append(line)
-    if text:
-        raise MalformedCalendar("the file ends inside a component (no END:VCALENDAR)", where=where)
-    return _File("", [], "", newline)
-
-
-def _parse_blocks(state: _File, where: str) -> None:
-    """Parse the events, with the file's VTIMEZONEs, block by block: one bad event spoils nothing else."""
-    zones = _zone_text(state)
-    whole = state.head + zones + "".join(b.text for b in state.blocks if b.name == "VEVENT") + state.tail
-    try:
-        cal = ical.parse_calendar(whole, where)
-    except MalformedCalendar:
-        cal = None
-    count = sum(1 for b in state.blocks if b.name == "VEVENT")
-    events = iter(cal.walk("VEVENT")) if cal is not None and _top_level_count(cal) == count else None
-    for block in state.blocks:
-        if block.name != "VEVENT":
-            continue
-        parsed = next(events) if events is not None else _parse_one(state.head, zones, block, state.tail)
-        _add_event(state, block, parsed, where)
-
-
-def _zone_text(state: _File) -> str:
-    return "".join(b.text for b in state.blocks if b.name == "VTIMEZONE")
-
-
-def _timezones(state: _File, where: str) -> builtins.list[Timezone]:
-    """The file's VTIMEZONEs, parsed; none when they cannot be (an export then generates its own)."""
-    zones = _zone_text(state)
-    try:
-        cal = ical.parse_calendar(state.head + zones + state.tail, where)
-    except MalformedCalendar:
-        return []
-    return [cast(Timezone, tz) for tz in cal.walk("VTIMEZONE")]
-
-
-def _top_level_count(cal: Calendar) -> int:
-    return sum(1 for c in cal.subcomponents if c.name == "VEVENT")
-
-
-def _parse_one(head: str, zones: str, block: _Block, tail: str) -> Component | str:
-    """The block's VEVENT, or why icalendar cannot parse it (its own words, for the problem line)."""
-    try:
-        cal = Calendar.from_ical(head + zones + block.text + tail)
-    except (ValueError, IndexError, KeyError) as exc:
-        return str(exc) or type(exc).__name__
-    found = cal.walk("VEVENT")
-    return found[0] if found else "no VEVENT in the block"
-
-
-def _add_event(state: _File, block: _Block, event: Component | str, where: str) -> None:
-    if isinstance(event, str):
-        block.uid = _uid_from_text(block.text)
-        state.broken[block.uid] = (
-            f"{where}: line {block.line}: an event ({block.uid}) cannot be parsed: {event}"
-        )
-        return
-    block.uid = str(event.get("UID", "")) or _uid_from_text(block.text)
-    problem = ical.component_problem(event)
-    if problem is not None or block.uid in state.broken:
-        state.broken[block.uid] = (
-            f"{where}: event {block.uid}: {problem or 'a sibling event cannot be parsed'}"
-        )
-        state.resources.pop(block.uid, None)
-        return
-    resource = state.resources.setdefault(block.uid, ical.Resource(block.uid))
-    resource.events.append(cast(Event, event))
-    resource.events.sort(key=lambda e: "RECURRENCE-ID" in e)
-
-
-def _uid_from_text(text: str) -> str:
-    for line in text.splitlines():
-        if line.upper().startswith("UID:"):
-            return line[4:].strip()
-    return f"(unnamed block {hashlib.sha256(text.encode()).hexdigest()[:8]})"
-
-
-def _event_blocks(state: _File, resource: ical.Resource) -> builtins.list[_Block]:
+def _event_blocks(state: IcsFile, resource: ical.Resource) -> builtins.list[Block]:
     """The resource's events as new blocks, plus VTIMEZONE blocks for zones the file does not have yet."""
     if not resource.events:
         return []
     cal = resource.to_calendar()
     known = {_tzid_from_text(b.text) for b in state.blocks if b.name == "VTIMEZONE"}
     zones = [tz for tz in cal.walk("VTIMEZONE") if str(tz["TZID"]) not in known]
-    blocks = [_Block(_text(tz, state.newline), "VTIMEZONE") for tz in zones]
-    blocks += [_Block(_text(e, state.newline), "VEVENT", resource.uid) for e in resource.events]
+    blocks = [Block(_text(tz, state.newline), "VTIMEZONE") for tz in zones]
+    blocks += [Block(_text(e, state.newline), "VEVENT", resource.uid) for e in resource.events]
     return blocks
 
 
@@ -380,8 +270,7 @@ def _tzid_from_text(text: str) -> str:
 
 
 def _text(component: Component, newline: str) -> str:
-    text = str(component.to_ical().decode("utf-8"))
-    return text if newline == "\r\n" else text.replace("\r\n", "\n")
+    return ical.serialized(component).decode("utf-8").replace("\r\n", newline)
 
 
 def _token(versions: dict[str, str]) -> str:

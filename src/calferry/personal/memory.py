@@ -37,7 +37,7 @@ from calferry.model import (
     format_recurrence_id,
     parse_recurrence_id,
 )
-from calferry.personal.base import Changes, Snapshot
+from calferry.personal.base import Changes, Problem, Snapshot
 
 
 @dataclass
@@ -58,7 +58,9 @@ class MemoryCalendar:
 
     name = "memory"
 
-    def __init__(self, items: Iterable[PersonalItem] = ()) -> None:
+    def __init__(self, items: Iterable[PersonalItem] = (), problems: Iterable[Problem] = ()) -> None:
+        self.problems = tuple(problems)
+        """What this calendar reports as unreadable in every listing (a stand-in for a damaged store)."""
         self._entries: dict[str, _Entry] = {}
         self._versions: dict[str, str] = {}
         self._changed_at: dict[str, int] = {}
@@ -95,7 +97,7 @@ class MemoryCalendar:
 
     def list(self, window: Window) -> Snapshot:
         items = [occ for uid in self._entries for occ in self._in_window(uid, window)]
-        return Snapshot(tuple(sorted(items, key=_sort_key)), token=str(self._clock))
+        return Snapshot(tuple(sorted(items, key=_sort_key)), str(self._clock), self.problems)
 
     def get(self, key: ItemKey) -> PersonalItem:
         entry = self._entries.get(key.uid)
@@ -112,11 +114,17 @@ class MemoryCalendar:
     def changes(self, window: Window, token: str | None) -> Changes:
         since = _parse_token(token, self._clock)
         if since is None:
-            return Changes(self.list(window).items, (), str(self._clock), full=True)
+            return Changes(self.list(window).items, (), str(self._clock), full=True, problems=self.problems)
         changed_uids = sorted(uid for uid, at in self._changed_at.items() if at > since)
         changed = [occ for uid in changed_uids for occ in self._in_window(uid, window)]
         deleted = sorted(uid for uid, at in self._deleted_at.items() if at > since)
-        return Changes(tuple(changed), tuple(deleted), str(self._clock), changed_uids=tuple(changed_uids))
+        return Changes(
+            tuple(changed),
+            tuple(deleted),
+            str(self._clock),
+            problems=self.problems,
+            changed_uids=tuple(changed_uids),
+        )
 
     # --- writing -----------------------------------------------------------------------------
 
