@@ -56,7 +56,16 @@ app = typer.Typer(
 )
 
 # Each module in calferry.commands exposes register(app); the order is the order in --help.
-COMMAND_MODULES = ("config_cmd", "auth_cmd", "psa_cmd", "calendar_cmd", "engine_cmd", "web_cmd", "demo_cmd")
+COMMAND_MODULES = (
+    "config_cmd",
+    "auth_cmd",
+    "psa_cmd",
+    "calendar_cmd",
+    "engine_cmd",
+    "web_cmd",
+    "addin_cmd",
+    "demo_cmd",
+)
 
 
 def _register_all() -> None:

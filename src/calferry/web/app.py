@@ -21,6 +21,7 @@ from starlette.responses import Response
 from calferry.errors import ConfigError, UserError
 from calferry.web import (
     add_routes,
+    addin_routes,
     audit_routes,
     calendar_routes,
     get_routes,
@@ -58,6 +59,7 @@ def create_app(
         app.include_router(module.router)
     app.add_exception_handler(UserError, _user_error)
     app.add_exception_handler(HTTPException, _http_error)
+    addin_routes.install(app)  # last: its header middleware wraps all the others
     return app
 
 
