@@ -71,7 +71,7 @@ def own_origin(request: Request) -> str:
 
 async def _api_guard(request: Request, call_next: Handler) -> Response:
     """Refuse other origins and requests without the pairing token; name only our origin in CORS."""
-    if not request.url.path.startswith("/api/"):
+    if not request.url.path.startswith("/addin/api/"):
         return await call_next(request)
     origin = request.headers.get("origin")
     if origin is not None and origin != own_origin(request):

@@ -1,0 +1,122 @@
+"""The task pane's API over HTTPS: the pairing token and the origin check, and Send through calferry's
+engine against the Graph stand-in and the real PSA server (R14-R18 as everywhere)."""
+
+from __future__ import annotations
+
+import pytest
+
+from calferry.model import PsaKind
+from tests.addin.conftest import Outlook, monday_at
+
+
+def test_api_refuses_requests_without_the_pairing_token(outlook: Outlook) -> None:
+    graph_id = outlook.event("Budget review", monday_at(9))
+    with outlook.client() as client:
+        client.headers.pop("Authorization")
+        assert client.get("/addin/api/item", params={"id": graph_id}).status_code == 401
+        client.headers["Authorization"] = "Bearer not-the-token"
+        refused = client.get("/addin/api/item", params={"id": graph_id})
+        sent = client.post("/addin/api/send", json={"id": graph_id})
+    assert refused.status_code == 401 and refused.json()["pair"] is True
+    assert sent.status_code == 401
+    assert outlook.stamp(graph_id) is None
+    assert all(r["title"] != "Budget review" for r in outlook.psa_rows("Appointments"))
+
+
+def test_api_refuses_other_origins_and_names_only_its_own(outlook: Outlook) -> None:
+    graph_id = outlook.event("Budget review", monday_at(9))
+    with outlook.client(Origin="https://evil.example") as client:
+        foreign = client.post("/addin/api/send", json={"id": graph_id})
+    with outlook.client(Origin=outlook.base_url) as client:
+        own = client.get("/addin/api/item", params={"id": graph_id})
+    assert foreign.status_code == 403 and "access-control-allow-origin" not in foreign.headers
+    assert own.status_code == 200
+    assert own.headers["access-control-allow-origin"] == outlook.base_url
+    assert outlook.stamp(graph_id) is None
+
+
+def test_r14_new_item_defaults_to_appointment_with_the_psa_companies(outlook: Outlook) -> None:
+    graph_id = outlook.event("Visit Contoso", monday_at(13, days=2))
+    with outlook.client() as client:
+        described = client.get("/addin/api/item", params={"id": graph_id}).json()
+    assert described["subject"] == "Visit Contoso"
+    assert (described["kind"], described["locked"], described["sent_as"]) == ("appointment", False, None)
+    assert described["companies"] == ["Contoso Dental", "Fabrikam Logistik GmbH", "Northwind Traders Pty"]
+
+
+def test_r16_save_creates_the_appointment_and_stamps_the_outlook_item(outlook: Outlook) -> None:
+    graph_id = outlook.event("Budget review", monday_at(9))
+    with outlook.client() as client:
+        answer = client.post("/addin/api/send", json={"id": graph_id, "kind": "appointment"})
+    assert answer.status_code == 200, answer.text
+    psa_id = answer.json()["psa_id"]
+    assert answer.json()["message"] == f"Sent as Appointment #{psa_id}"
+    assert outlook.psa_item(PsaKind.APPOINTMENT, psa_id).title == "Budget review"
+    stamp = outlook.stamp(graph_id)
+    assert stamp is not None and str(psa_id) in str(stamp)
+
+
+def test_r17_resend_is_prefilled_locked_and_updates_the_same_todo(outlook: Outlook) -> None:
+    graph_id = outlook.event("Call back", monday_at(15, days=2))
+    with outlook.client() as client:
+        first = client.post(
+            "/addin/api/send", json={"id": graph_id, "kind": "todo", "company": "Contoso Dental"}
+        ).json()
+        described = client.get("/addin/api/item", params={"id": graph_id}).json()
+        again = client.post("/addin/api/send", json={"id": graph_id, "kind": "appointment"}).json()
+    assert first["message"] == f"Sent as To-Do #{first['psa_id']}"
+    assert described["locked"] is True
+    assert (described["kind"], described["company"]) == ("todo", "Contoso Dental")
+    assert described["sent_as"] == f"To-Do #{first['psa_id']}"
+    assert again["psa_id"] == first["psa_id"] and again["kind"] == "todo"
+    assert again["message"] == f"To-Do #{first['psa_id']} is already up to date."
+    assert len([r for r in outlook.psa_rows("CompanyToDos") if r["id"] == first["psa_id"]]) == 1
+
+
+def test_r18_private_item_arrives_as_appointment(outlook: Outlook) -> None:
+    graph_id = outlook.event("Dentist", monday_at(8, days=1), sensitivity="private")
+    with outlook.client() as client:
+        assert client.get("/addin/api/item", params={"id": graph_id}).json()["private"] is True
+        answer = client.post("/addin/api/send", json={"id": graph_id}).json()
+    item = outlook.psa_item(PsaKind.APPOINTMENT, answer["psa_id"])
+    assert item.title == "Appointment"
+    assert "Dentist" not in (item.description or "")
+
+
+def test_r14_todo_needs_a_company_in_words(outlook: Outlook) -> None:
+    graph_id = outlook.event("Call back", monday_at(15, days=2))
+    with outlook.client() as client:
+        answer = client.post("/addin/api/send", json={"id": graph_id, "kind": "todo", "company": " "})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "A To-Do needs a company: choose one, then Save again."
+    assert outlook.stamp(graph_id) is None
+
+
+@pytest.mark.parametrize("kind", ["todo", "appointment"])
+def test_r15_recurring_occurrence_is_sent_as_appointment(outlook: Outlook, kind: str) -> None:
+    graph_id = outlook.occurrence("Standup", monday_at(8))
+    with outlook.client() as client:
+        assert client.get("/addin/api/item", params={"id": graph_id}).json()["recurring"] is True
+        answer = client.post(
+            "/addin/api/send", json={"id": graph_id, "kind": kind, "company": "Contoso Dental"}
+        ).json()
+    assert answer["kind"] == "appointment" and answer["message"].startswith("Sent as Appointment #")
+    assert outlook.stamp(graph_id) is not None
+
+
+def test_an_item_outlook_does_not_have_is_an_error_in_words(outlook: Outlook) -> None:
+    with outlook.client() as client:
+        answer = client.get("/addin/api/item", params={"id": "AAMkNoSuchItem="})
+    assert answer.status_code in (400, 404, 409)
+    assert "R1" not in answer.json()["error"] and answer.json()["error"].endswith(".")
+
+
+def test_get_preview_then_get(outlook: Outlook) -> None:
+    with outlook.client() as client:
+        preview = client.get("/addin/api/get").json()
+        assert preview["rows"], preview  # the demo PSA holds Nora's items this week
+        done = client.post("/addin/api/get", json={"plan_id": preview["plan_id"]}).json()
+        stale = client.post("/addin/api/get", json={"plan_id": preview["plan_id"]})
+    assert done["summary"] and len(done["rows"]) == len(preview["rows"])
+    assert len(outlook.graph.mailbox.events) >= len([r for r in preview["rows"] if r["action"] == "create"])
+    assert stale.status_code == 400 and "preview again" in stale.json()["error"]
