@@ -41,6 +41,7 @@ def test_r14_new_item_defaults_to_appointment_with_the_psa_companies(outlook: Ou
         described = client.get("/addin/api/item", params={"id": graph_id}).json()
     assert described["subject"] == "Visit Contoso"
     assert (described["kind"], described["locked"], described["sent_as"]) == ("appointment", False, None)
+    assert described["action_type"] == "General"  # the options' default action type (3), by name
     assert described["companies"] == ["Contoso Dental", "Fabrikam Logistik GmbH", "Northwind Traders Pty"]
 
 

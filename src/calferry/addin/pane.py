@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from calferry.apply import RunResult
-from calferry.errors import ConfigError, InputError
+from calferry.errors import ConfigError, InputError, UserError
 from calferry.model import ItemKey, Link, PsaKind
 from calferry.plan import UNCHANGED
 from calferry.service import Service
@@ -70,7 +70,7 @@ def describe(svc: Service, graph_id: str) -> PaneItem:
     key = key_for(svc, graph_id)
     item = svc.personal.get(key)
     link = svc.store.link_for(key)
-    default_action = svc.settings.calendar.default_action_type
+    default_action = _default_action(svc)
     base = PaneItem(
         ref=key.ref, subject=item.subject, recurring=item.recurring, private=item.private,
         kind=PsaKind.APPOINTMENT.value, company="", action_type=default_action, sent_as=None,
@@ -139,6 +139,15 @@ def _company_name(svc: Service, link: Link) -> str:
 
 def _action_name(svc: Service, link: Link) -> str:
     return "" if link.action_type_id is None else svc.psa.action_type(link.action_type_id).name
+
+
+def _default_action(svc: Service) -> str:
+    """R14: the options' default action type, by name (the option may hold its id)."""
+    default = svc.settings.calendar.default_action_type
+    try:
+        return svc.psa.action_type(default).name
+    except UserError:
+        return default  # shown as set; the PSA says what is wrong with it on Save
 
 
 def _words(reason: str) -> str:
