@@ -8,10 +8,13 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from calferry.addin.manifest import COMMANDS, SURFACES, manifest_xml
+from calferry.addin.manifest import COMMANDS, SURFACES, base_url, manifest_xml
 from calferry.cli import app
+from calferry.errors import InputError
 from tests.addin.schema import schema_errors
 
 MAIL_OVERRIDES = "{http://schemas.microsoft.com/office/mailappversionoverrides}"
@@ -87,3 +90,26 @@ def test_pair_shows_a_new_code_once_and_keeps_only_its_digest(calferry_home: Pat
     second = json.loads(runner.invoke(app, ["addin", "pair", "--json"]).stdout)["pairing_code"]
     assert token.accepts(second) and not token.accepts(first)
     assert not token.accepts("") and not token.accepts(None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    host=st.one_of(
+        st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=30),
+        st.from_regex(r"[a-zA-Z0-9-]{1,12}(\.[a-zA-Z0-9-]{1,12}){0,3}", fullmatch=True),
+        st.ip_addresses().map(lambda ip: f"[{ip}]" if ip.version == 6 else str(ip)),
+    ),
+    port=st.integers(min_value=1, max_value=65535),
+)
+def test_any_address_gives_a_valid_manifest_or_a_clear_refusal(host: str, port: int) -> None:
+    """Hostile addresses (quotes, angle brackets, slashes, control characters) never break the XML."""
+    url = f"https://{host}:{port}"
+    try:
+        text = manifest_xml(url)
+    except InputError as exc:
+        assert "address" in str(exc)
+        return
+    assert schema_errors(text) == []
+    root = ET.fromstring(text)
+    urls = [v for e in root.iter() for k, v in e.attrib.items() if k == "DefaultValue" and "://" in v]
+    assert all(u.startswith(base_url(url) + "/") for u in urls)

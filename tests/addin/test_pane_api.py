@@ -121,3 +121,23 @@ def test_get_preview_then_get(outlook: Outlook) -> None:
     assert done["summary"] and len(done["rows"]) == len(preview["rows"])
     assert len(outlook.graph.mailbox.events) >= len([r for r in preview["rows"] if r["action"] == "create"])
     assert stale.status_code == 400 and "preview again" in stale.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "hostile", ["", "../calendars", "AAMk' or 1 eq 1", "x" * 5000, "AAMk%2F..%2Fme", "AAMk\u202e\u0000"]
+)
+def test_hostile_item_ids_cost_only_themselves(outlook: Outlook, hostile: str) -> None:
+    graph_id = outlook.event("Budget review", monday_at(9))
+    with outlook.client() as client:
+        refused = client.post("/addin/api/send", json={"id": hostile, "kind": "appointment"})
+        fine = client.get("/addin/api/item", params={"id": graph_id})
+    assert 400 <= refused.status_code < 500, refused.text
+    assert refused.json()["error"].endswith(".")
+    assert fine.status_code == 200
+    assert all(r["title"] != "Budget review" for r in outlook.psa_rows("Appointments"))
+
+
+def test_help_page_and_unknown_pane_page(outlook: Outlook) -> None:
+    with outlook.client() as client:
+        assert "Send to Autotask" in client.get("/addin/help").text
+        assert client.get("/addin/pane/nope").status_code == 400

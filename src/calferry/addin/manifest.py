@@ -14,6 +14,8 @@ client loses nothing but the early hint.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -27,6 +29,7 @@ MIN_MAILBOX = "1.3"
 DEFAULT_URL = "https://localhost:8765"
 
 VERSION = "1.0.0.0"
+_HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*", re.ASCII)
 _TEMPLATE = Environment(
     loader=PackageLoader("calferry.addin", "."), autoescape=True, keep_trailing_newline=True
 ).get_template("manifest.xml")
@@ -54,14 +57,27 @@ ICON_SIZES = (16, 32, 80)
 
 
 def base_url(url: str) -> str:
-    """``url`` as the manifest's base: https, no path, no trailing slash; anything else is refused,
-    because Outlook loads add-in pages over https only."""
-    parts = urlsplit(url.strip())
-    if parts.scheme != "https" or not parts.hostname:
-        raise InputError(f"the add-in's address must start with https:// (got {url!r})")
+    """``url`` as the manifest's base: ``https://host[:port]``, nothing else; anything else is refused,
+    because Outlook loads add-in pages over https only and the address goes into every URL of the XML."""
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        raise InputError(f"the add-in's address is not a valid https address (got {url!r})") from None
+    if parts.scheme != "https" or not _valid_host(host) or parts.username is not None:
+        raise InputError(f"the add-in's address must be https:// and a host name (got {url!r})")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise InputError(f"the add-in's address is a server address only, without a path (got {url!r})")
-    return f"https://{parts.netloc}"
+    shown = f"[{host}]" if ":" in host else host
+    return f"https://{shown}" + ("" if port is None else f":{port}")
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return _HOST_NAME.fullmatch(host) is not None
+    return True
 
 
 def manifest_xml(url: str) -> str:
