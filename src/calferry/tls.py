@@ -181,12 +181,17 @@ def _usage(*, cert_sign: bool) -> x509.KeyUsage:
 
 
 def keep_renewed(
-    directory: Path, reload: Callable[[TlsFiles], None], clock: Callable[[], datetime], stop: threading.Event
+    directory: Path,
+    reload: Callable[[TlsFiles], None],
+    clock: Callable[[], datetime],
+    stop: threading.Event,
+    every: timedelta = CHECK_EVERY,
 ) -> threading.Thread:
-    """A daemon thread that checks the certificate daily while serving and hands a renewed one to ``reload``."""
+    """A daemon thread that checks the certificate ``every`` day while serving and hands a renewed one
+    to ``reload``; it ends when ``stop`` is set."""
 
     def run() -> None:
-        while not stop.wait(CHECK_EVERY.total_seconds()):
+        while not stop.wait(every.total_seconds()):
             files = ensure_local_tls(directory, clock())
             if files.renewed:
                 reload(files)

@@ -7,6 +7,7 @@ import json
 import ssl
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,15 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from calferry.tls import CA_DAYS, LEAF_DAYS, RENEW_BEFORE, ensure_local_tls, trust_instructions
+from calferry.tls import (
+    CA_DAYS,
+    LEAF_DAYS,
+    RENEW_BEFORE,
+    TlsFiles,
+    ensure_local_tls,
+    keep_renewed,
+    trust_instructions,
+)
 from tests.addin.schema import schema_errors
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -107,7 +116,7 @@ def test_web_https_serves_the_manifest_and_the_pane_over_tls(calferry_home: Path
         started = json.loads("".join(iter(process.stdout.readline, "}\n")) + "}")
         url = started["url"]
         assert url.startswith("https://localhost:")
-        assert started["ca"] == str(calferry_home / "tls" / "ca.pem")
+        assert started["ca"] == str(calferry_home / "tls" / "ca.pem") and started["ca_created"] is True
         trusted = ssl.create_default_context(cafile=started["ca"])
         with httpx.Client(verify=trusted, timeout=30) as client:
             manifest = client.get(started["manifest"])
@@ -122,3 +131,24 @@ def test_web_https_serves_the_manifest_and_the_pane_over_tls(calferry_home: Path
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_running_server_gets_the_renewed_certificate_without_a_restart(tmp_path: Path) -> None:
+    ensure_local_tls(tmp_path, NOW)
+    later = NOW + timedelta(days=LEAF_DAYS) - RENEW_BEFORE + timedelta(days=1)
+    handed: list[TlsFiles] = []
+    got_one, stop = threading.Event(), threading.Event()
+
+    def reload(files: TlsFiles) -> None:
+        handed.append(files)
+        got_one.set()
+
+    thread = keep_renewed(tmp_path, reload, lambda: later, stop, every=timedelta(milliseconds=5))
+    try:
+        assert got_one.wait(30)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert handed[0].renewed
+    assert _cert(handed[0].certfile).not_valid_after_utc == later + timedelta(days=LEAF_DAYS)
+    assert len(handed) == 1  # renewed once; the next checks find it current

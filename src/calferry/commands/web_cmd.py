@@ -48,7 +48,9 @@ def web(
     tls = _local_tls(json_output) if https else None
     url = url_of(sock) if tls is None else _https_url(host, sock.getsockname()[1])
     if json_output:
-        extra = {} if tls is None else {"manifest": f"{url}/addin/manifest.xml", "ca": str(tls.ca_file)}
+        extra = {} if tls is None else {
+            "manifest": f"{url}/addin/manifest.xml", "ca": str(tls.ca_file), "ca_created": tls.ca_created,
+        }  # fmt: skip
         emit_json({"url": url, "password": bool(password), **extra})
     else:
         console.print(f"calferry web page on {url} (Ctrl+C stops it)")

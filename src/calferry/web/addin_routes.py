@@ -23,7 +23,7 @@ from starlette.responses import Response
 from calferry.addin import pane, token
 from calferry.addin.manifest import base_url, manifest_xml
 from calferry.errors import InputError, UserError
-from calferry.web.common import render, service
+from calferry.web.common import psa_choices, render, service
 from calferry.web.get_routes import _keep
 from calferry.web.security import Handler
 from calferry.web.views import plan_rows, plan_summary, result_rows, result_summary
@@ -133,7 +133,7 @@ def _routes(addin: FastAPI) -> None:
     def item(request: Request, id: str) -> dict[str, Any]:
         with service(request) as svc:
             described = pane.describe(svc, id)
-            companies = [c.name for c in svc.psa.active_companies()]
+            companies = [c.name for c in psa_choices(svc).companies]
         return {**described.to_json(), "companies": companies}
 
     @addin.post("/api/send")
