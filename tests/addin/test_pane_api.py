@@ -141,3 +141,18 @@ def test_help_page_and_unknown_pane_page(outlook: Outlook) -> None:
     with outlook.client() as client:
         assert "Send to Autotask" in client.get("/addin/help").text
         assert client.get("/addin/pane/nope").status_code == 400
+
+
+def test_a_calendar_other_than_outlook_is_explained(
+    outlook: Outlook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calferry.personal.memory import MemoryCalendar
+
+    monkeypatch.setattr("calferry.personal.factory.open_calendar", lambda settings: MemoryCalendar())
+    with outlook.client() as client:
+        answer = client.get("/addin/api/item", params={"id": "AAMk1"})
+    assert answer.status_code == 409  # as on the page: a setup problem, not a bad request
+    assert answer.json() == {
+        "error": "The Outlook add-in needs calferry to use your Outlook calendar.",
+        "hint": "Choose Outlook (Microsoft 365) as your own calendar in the options.",
+    }

@@ -180,3 +180,25 @@ def _psa_id(outlook: Outlook, graph_id: str) -> int:
 def _company_id(outlook: Outlook, name: str) -> int:
     (row,) = [r for r in outlook.psa_rows("Companies") if r["companyName"] == name]
     return int(row["id"])
+
+
+def test_a_code_revoked_meanwhile_asks_again_and_then_sends_once(page: Page, outlook: Outlook) -> None:
+    from calferry.addin import token
+
+    graph_id = outlook.event("Budget review", monday_at(9))
+    open_pane(page, outlook, graph_id, subject="Budget review")
+    expect(page.locator("#subject")).to_have_text("Budget review")
+    new_code = token.pair()  # paired again elsewhere: the pane's code no longer works
+    sends: list[str] = []
+    page.on("request", lambda r: sends.append(r.url) if r.url.endswith("/addin/api/send") else None)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_label("Pairing code")).to_be_visible()
+    expect(page.locator("#mapping")).to_be_hidden()
+    assert outlook.stamp(graph_id) is None
+    page.get_by_label("Pairing code").fill(new_code)
+    page.get_by_role("button", name="Pair").click()
+    expect(page.locator("#mapping")).to_be_visible()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#result")).to_contain_text("Sent as Appointment #")
+    assert len(sends) == 2  # the refused one and this one: no listener was attached twice
+    assert len([r for r in outlook.psa_rows("Appointments") if r["title"] == "Budget review"]) == 1

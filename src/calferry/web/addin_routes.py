@@ -91,10 +91,12 @@ async def _api_guard(request: Request, call_next: Handler) -> Response:
 async def _user_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UserError)
     status = 409 if exc.exit_code in (3, 7) else 400
-    hint = getattr(exc, "hint", None)
+    hint = exc.hint
     if hint and ("--" in hint or "`" in hint):
         hint = None  # a command line hint means nothing inside Outlook
-    return JSONResponse({"error": _sentence(str(exc)), "hint": hint and _sentence(hint)}, status_code=status)
+    return JSONResponse(
+        {"error": _sentence(exc.message), "hint": hint and _sentence(hint)}, status_code=status
+    )
 
 
 def _sentence(text: str) -> str:

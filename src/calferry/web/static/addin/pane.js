@@ -186,22 +186,32 @@
     }
     win.Office.onReady(() => {
       const page = new Page(win);
+      page.wire();
       page.begin().catch((error) => page.fail(error));
     });
   }
 
+  /** The page's elements and state. Listeners are attached once (wire); begin() may run again after pairing. */
   class Page {
     constructor(win) {
-      this.win = win;
       this.doc = win.document;
       this.office = win.Office;
       this.view = this.doc.body.dataset.view;
       this.storage = storageOf(win);
       this.fetch = win.fetch.bind(win);
+      this.current = null; // the item on the mapping form: {id, described}
+      this.preview = null; // the Get preview shown
     }
 
     el(id) {
       return this.doc.getElementById(id);
+    }
+
+    on(id, event, handler) {
+      const node = this.el(id);
+      if (node) {
+        node.addEventListener(event, handler);
+      }
     }
 
     show(id, text) {
@@ -234,8 +244,8 @@
       return callApi(this.fetch, loadToken(this.office, this.storage), method, path, body);
     }
 
-    async begin() {
-      this.el("pairing").addEventListener("submit", (event) => {
+    wire() {
+      this.on("pairing", "submit", (event) => {
         event.preventDefault();
         const code = this.el("pairing-code").value.trim();
         if (code) {
@@ -245,6 +255,22 @@
           this.begin().catch((error) => this.fail(error));
         }
       });
+      this.on("mapping", "submit", (event) => {
+        event.preventDefault();
+        this.save().catch((error) => this.fail(error));
+      });
+      this.on("kind", "change", () => this.toggleTodo());
+      this.on("run-get", "click", () => this.runGet().catch((error) => this.fail(error)));
+      this.on("open-add", "click", (event) => {
+        const ui = this.office.context.ui;
+        if (ui && typeof ui.openBrowserWindow === "function") {
+          event.preventDefault();
+          ui.openBrowserWindow(this.el("open-add").href);
+        }
+      });
+    }
+
+    async begin() {
       if (!loadToken(this.office, this.storage)) {
         this.askPairing();
         return;
@@ -253,13 +279,19 @@
         return this.beginGet();
       }
       if (this.view === "add") {
-        return this.beginAdd();
+        this.show("add-forms");
+        this.hide("status");
+        return;
       }
       return this.beginSend();
     }
 
     askPairing() {
       this.hide("status");
+      this.current = null;
+      if (this.el("mapping")) {
+        this.hide("mapping"); // shown again once the item is read with the new code
+      }
       this.show("pairing");
     }
 
@@ -272,33 +304,33 @@
       const id = await restId(this.office);
       const hint = item ? await recurring(item) : null;
       const described = await this.api("GET", "/addin/api/item?id=" + encodeURIComponent(id));
+      this.current = { id: id, described: described };
       this.fillMapping(described, mappingView(described, hint));
       this.hide("status");
-      this.el("mapping").addEventListener("submit", (event) => {
-        event.preventDefault();
-        this.save(id, described).catch((error) => this.fail(error));
-      });
+    }
+
+    option(value, text) {
+      const option = this.doc.createElement("option");
+      option.value = value;
+      option.textContent = text;
+      return option;
     }
 
     fillMapping(described, view) {
       this.el("subject").textContent = described.subject || "(no subject)";
+      const names = described.companies || [];
       const company = this.el("company");
-      for (const name of described.companies || []) {
-        const option = this.doc.createElement("option");
-        option.value = name;
-        option.textContent = name;
-        company.appendChild(option);
-      }
-      if (described.company && !(described.companies || []).includes(described.company)) {
-        const option = this.doc.createElement("option");
-        option.value = option.textContent = described.company;
-        company.appendChild(option);
-      }
+      company.replaceChildren(
+        this.option("", "Choose a company"),
+        ...names.map((name) => this.option(name, name)),
+        ...(described.company && !names.includes(described.company) ? [this.option(described.company, described.company)] : []),
+      );
       company.value = described.company || "";
       this.el("kind").value = view.kind;
       this.el("kind").disabled = view.kindLocked;
       this.el("action-type").value = described.action_type || "";
-      company.disabled = this.el("action-type").disabled = view.fieldsLocked;
+      company.disabled = view.fieldsLocked;
+      this.el("action-type").disabled = view.fieldsLocked;
       this.el("notes").replaceChildren(
         ...view.notes.map((text) => {
           const p = this.doc.createElement("p");
@@ -307,18 +339,21 @@
           return p;
         }),
       );
-      const toggle = () => {
-        this.el("todo-fields").hidden = this.el("kind").value !== "todo";
-      };
-      this.el("kind").addEventListener("change", toggle);
-      toggle();
+      this.toggleTodo();
       this.show("mapping");
     }
 
-    async save(id, described) {
+    toggleTodo() {
+      this.el("todo-fields").hidden = this.el("kind").value !== "todo";
+    }
+
+    async save() {
+      if (!this.current) {
+        return;
+      }
       this.hide("error");
       this.hide("result");
-      const body = sendRequest(id, described, {
+      const body = sendRequest(this.current.id, this.current.described, {
         kind: this.el("kind").value,
         company: this.el("company").value,
         actionType: this.el("action-type").value,
@@ -336,20 +371,22 @@
 
     async beginGet() {
       this.status("Asking Autotask what is new…");
-      const preview = await this.api("GET", "/addin/api/get");
+      this.preview = await this.api("GET", "/addin/api/get");
       this.hide("status");
-      this.showRows(preview.summary, preview.rows);
+      this.showRows(this.preview.summary, this.preview.rows);
+      this.el("run-get").hidden = this.preview.rows.length === 0;
+    }
+
+    async runGet() {
       const run = this.el("run-get");
-      run.hidden = preview.rows.length === 0;
-      run.addEventListener("click", () => {
-        run.disabled = true;
-        this.api("POST", "/addin/api/get", { plan_id: preview.plan_id })
-          .then((done) => {
-            run.hidden = true;
-            this.showRows(done.summary, done.rows);
-          })
-          .catch((error) => this.fail(error));
-      });
+      run.disabled = true;
+      try {
+        const done = await this.api("POST", "/addin/api/get", { plan_id: this.preview.plan_id });
+        run.hidden = true;
+        this.showRows(done.summary, done.rows);
+      } finally {
+        run.disabled = false;
+      }
     }
 
     showRows(summary, rows) {
@@ -361,18 +398,6 @@
           return li;
         }),
       );
-    }
-
-    beginAdd() {
-      const link = this.el("open-add");
-      link.addEventListener("click", (event) => {
-        const ui = this.office.context.ui;
-        if (ui && typeof ui.openBrowserWindow === "function") {
-          event.preventDefault();
-          ui.openBrowserWindow(link.href);
-        }
-      });
-      this.show("add-forms");
     }
   }
 
