@@ -156,3 +156,16 @@ def test_a_calendar_other_than_outlook_is_explained(
         "error": "The Outlook add-in needs calferry to use your Outlook calendar.",
         "hint": "Choose Outlook (Microsoft 365) as your own calendar in the options.",
     }
+
+
+def test_r17_an_item_edited_in_outlook_updates_the_same_appointment(outlook: Outlook) -> None:
+    graph_id = outlook.event("Budget review", monday_at(9))
+    with outlook.client() as client:
+        first = client.post("/addin/api/send", json={"id": graph_id}).json()
+        outlook.graph.mailbox.patch(graph_id, {"subject": "Budget review (moved)"}, None)
+        again = client.post("/addin/api/send", json={"id": graph_id, "kind": "todo"}).json()
+    assert again == {
+        "ok": True, "message": f"Sent again: Appointment #{first['psa_id']} updated",
+        "kind": "appointment", "psa_id": first["psa_id"],
+    }  # fmt: skip
+    assert outlook.psa_item(PsaKind.APPOINTMENT, first["psa_id"]).title == "Budget review (moved)"

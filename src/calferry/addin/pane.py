@@ -9,7 +9,7 @@ for the technician: no rule codes.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from calferry.apply import RunResult
@@ -110,13 +110,15 @@ def outcome(result: RunResult) -> SendOutcome:
     psa_id = done.psa_id if done.psa_id is not None else action.psa_id
     if done.outcome == "failed":
         return SendOutcome(False, _words(done.error or "the send failed"))
-    if action.action.value == "skip":
-        if kind is not None and psa_id is not None and action.reason == UNCHANGED:
-            return SendOutcome(True, f"{_psa_name(kind, psa_id)} is already up to date.", kind.value, psa_id)
-        return SendOutcome(False, _words(action.reason))
-    assert kind is not None and psa_id is not None
-    verb = "Sent as" if action.action.value == "create" else "Sent again, updated"
-    return SendOutcome(True, f"{verb} {_psa_name(kind, psa_id)}", kind.value, psa_id)
+    name = "the PSA item" if kind is None or psa_id is None else _psa_name(kind, psa_id)
+    sent = SendOutcome(True, "", None if kind is None else kind.value, psa_id)
+    if action.action.value == "create":
+        return replace(sent, message=f"Sent as {name}")
+    if action.action.value == "update":
+        return replace(sent, message=f"Sent again: {name} updated")
+    if action.reason == UNCHANGED:
+        return replace(sent, message=f"{name} is already up to date.")
+    return SendOutcome(False, _words(action.reason))
 
 
 def _kind(text: str) -> PsaKind:
