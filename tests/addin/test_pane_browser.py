@@ -22,6 +22,7 @@ from tests.browser.conftest import DOCS_SCREENSHOTS
 
 STUB = (Path(__file__).parent / "office_stub.js").read_text(encoding="utf-8")
 OFFICE_JS = "https://appsforoffice.microsoft.com/**"
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
