@@ -10,6 +10,7 @@ import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -152,3 +153,18 @@ def test_a_running_server_gets_the_renewed_certificate_without_a_restart(tmp_pat
     assert handed[0].renewed
     assert _cert(handed[0].certfile).not_valid_after_utc == later + timedelta(days=LEAF_DAYS)
     assert len(handed) == 1  # renewed once; the next checks find it current
+
+
+def test_without_https_the_manifest_explains_why_not(calferry_home: Path) -> None:
+    from tests.browser.conftest import start_server
+
+    def no_service() -> Any:
+        raise AssertionError("serving the manifest opens no service")
+
+    live = start_server(no_service)
+    try:
+        answer = httpx.get(f"{live.base_url}/addin/manifest.xml", timeout=30)
+    finally:
+        live.stop()
+    assert answer.status_code == 400
+    assert answer.json()["error"].startswith("Outlook loads add-ins over HTTPS only")

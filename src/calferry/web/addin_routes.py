@@ -117,6 +117,11 @@ class GetBody(BaseModel):
 def _routes(addin: FastAPI) -> None:
     @addin.get("/manifest.xml")
     def manifest(request: Request) -> Response:
+        if request.url.scheme != "https":
+            raise InputError(
+                "Outlook loads add-ins over HTTPS only: serve calferry's page over HTTPS for the add-in",
+                hint="the Outlook add-in guide (docs/outlook-addin.md) shows how",
+            )
         url = base_url(own_origin(request))
         return Response(manifest_xml(url), media_type="application/xml")
 
