@@ -3,6 +3,8 @@ engine against the Graph stand-in and the real PSA server (R14-R18 as everywhere
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from calferry.model import PsaKind
@@ -169,3 +171,22 @@ def test_r17_an_item_edited_in_outlook_updates_the_same_appointment(outlook: Out
         "kind": "appointment", "psa_id": first["psa_id"],
     }  # fmt: skip
     assert outlook.psa_item(PsaKind.APPOINTMENT, first["psa_id"]).title == "Budget review (moved)"
+
+
+def test_r20_the_whole_series_sends_each_occurrence(outlook: Outlook) -> None:
+    master = outlook.graph.seed_series("Standup", monday_at(8), monday_at(8) + timedelta(minutes=15), 3)
+    with outlook.client() as client:
+        described = client.get("/addin/api/item", params={"id": master["id"]}).json()
+        first = client.post("/addin/api/send", json={"id": master["id"], "kind": "todo"}).json()
+        again = client.post("/addin/api/send", json={"id": master["id"]}).json()
+    assert (described["series"], described["recurring"], described["locked"]) == (True, True, False)
+    assert first == {"ok": True, "message": "Sent the series: 3 occurrence(s) as Appointments.",
+                     "kind": "appointment", "psa_id": None}  # fmt: skip
+    assert again["message"] == "Sent the series: 0 occurrence(s) as Appointments, 3 already up to date."
+    occurrences = [
+        outlook.graph.mailbox.occurrence_id(master["id"], monday_at(8) + timedelta(days=7 * n))
+        for n in range(3)
+    ]
+    stamps = [outlook.stamp(o) for o in occurrences]
+    assert all(stamps) and len({s["id"] for s in stamps if s}) == 3
+    assert len([r for r in outlook.psa_rows("Appointments") if r["title"] == "Standup"]) == 3

@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from calferry.apply import RunResult
+from calferry.apply import ActionResult, RunResult
 from calferry.errors import ConfigError, InputError, UserError
 from calferry.model import ItemKey, Link, PsaKind
 from calferry.plan import UNCHANGED
@@ -34,6 +34,8 @@ class PaneItem:
     company: str
     action_type: str
     sent_as: str | None
+    series: bool = False
+    """The whole series is open (not one occurrence): Save sends its occurrences in the Get window (R20)."""
 
     @property
     def locked(self) -> bool:
@@ -75,6 +77,8 @@ def describe(svc: Service, graph_id: str) -> PaneItem:
         ref=key.ref, subject=item.subject, recurring=item.recurring, private=item.private,
         kind=PsaKind.APPOINTMENT.value, company="", action_type=default_action, sent_as=None,
     )  # fmt: skip
+    if key.recurrence_id is None and item.recurring:
+        return replace(base, series=True)
     if link is None:
         return base
     return PaneItem(
@@ -90,6 +94,8 @@ def send(svc: Service, graph_id: str, kind: str, company: str, action_type: str)
     if svc.store.link_for(key) is not None:
         return outcome(svc.send([key.ref]))
     item = svc.personal.get(key)
+    if key.recurrence_id is None and item.recurring:
+        return series_outcome(svc.send(series_uid=key.uid))
     chosen = PsaKind.APPOINTMENT if item.recurring else _kind(kind)
     if chosen is PsaKind.APPOINTMENT:
         return outcome(svc.send([key.ref], kind=chosen))
@@ -119,6 +125,27 @@ def outcome(result: RunResult) -> SendOutcome:
     if action.reason == UNCHANGED:
         return replace(sent, message=f"{name} is already up to date.")
     return SendOutcome(False, _words(action.reason))
+
+
+def series_outcome(result: RunResult) -> SendOutcome:
+    """A series' Save: how many occurrences went, and the first reason one did not."""
+    fates = [_fate(r) for r in result.results]
+    missed = [r for r, fate in zip(result.results, fates, strict=True) if fate == "missed"]
+    words = [f"Sent the series: {fates.count('sent')} occurrence(s) as Appointments"]
+    if fates.count("current"):
+        words.append(f"{fates.count('current')} already up to date")
+    if missed:
+        why = _words(missed[0].error or missed[0].action.reason).rstrip(".")
+        words.append(f"{len(missed)} not sent ({why})")
+    return SendOutcome(not missed, ", ".join(words) + ".", PsaKind.APPOINTMENT.value)
+
+
+def _fate(result: ActionResult) -> str:
+    if result.outcome == "failed":
+        return "missed"
+    if result.action.action.value == "skip":
+        return "current" if result.action.reason == UNCHANGED else "missed"
+    return "sent"
 
 
 def _kind(text: str) -> PsaKind:

@@ -138,6 +138,9 @@ test("view: locks and notes for sent-before, recurring (also only known to Offic
   assert.match(sent.notes[0], /^Sent before as To-Do #7\./);
   const hinted = pane.mappingView(fresh, true);
   assert.deepEqual([hinted.kind, hinted.kindLocked, hinted.fieldsLocked], ["appointment", true, false]);
+  const series = pane.mappingView({ ...fresh, recurring: true, series: true }, true);
+  assert.deepEqual([series.kind, series.kindLocked], ["appointment", true]);
+  assert.match(series.notes[0], /^This is the whole series/);
   const secret = pane.mappingView({ ...fresh, private: true }, false);
   assert.deepEqual([secret.kindLocked, secret.notes.length], [false, 1]);
   assert.match(secret.notes[0], /"Appointment"/);

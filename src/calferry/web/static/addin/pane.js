@@ -104,6 +104,8 @@
     const notes = [];
     if (described.locked) {
       notes.push("Sent before as " + described.sent_as + ". Save updates it; the kind and company stay as they are.");
+    } else if (described.series) {
+      notes.push("This is the whole series: Save sends each of its occurrences in the coming weeks as an Appointment.");
     } else if (isRecurring) {
       notes.push("A recurring item is sent as Appointments; its kind cannot be changed.");
     }
