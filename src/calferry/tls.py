@@ -92,13 +92,16 @@ def _expires_within(cert: x509.Certificate, now: datetime, margin: timedelta) ->
 
 
 def _load(cert_file: Path, key_file: Path) -> tuple[x509.Certificate, Key] | None:
-    """A certificate and its key, or None when either is missing or unreadable (then it is made anew)."""
+    """A certificate and its key, or None when either is missing, unreadable or not the other's (an
+    interrupted write): then both are made anew."""
     try:
         cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
         key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
     except (OSError, ValueError):
         return None
-    return (cert, key) if isinstance(key, ec.EllipticCurvePrivateKey) else None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or cert.public_key() != key.public_key():
+        return None
+    return cert, key
 
 
 def _write(cert_file: Path, key_file: Path, cert: x509.Certificate, key: Key) -> None:

@@ -94,11 +94,15 @@ def test_an_ageing_ca_is_replaced_and_asks_to_be_trusted_again(tmp_path: Path) -
     assert _cert(replaced.certfile).issuer == _cert(replaced.ca_file).subject
 
 
-def test_a_damaged_key_file_is_replaced(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["garbage", "another key"])
+def test_a_damaged_or_mismatched_key_file_is_replaced(tmp_path: Path, damage: str) -> None:
     files = ensure_local_tls(tmp_path, NOW)
-    files.keyfile.write_text("not a key")
+    other = ensure_local_tls(tmp_path / "other", NOW).keyfile.read_text()
+    files.keyfile.write_text("not a key" if damage == "garbage" else other)
     assert ensure_local_tls(tmp_path, NOW).renewed
     _verify(tmp_path, x509.DNSName("localhost"), NOW)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(files.certfile, files.keyfile)  # the pair a server loads belongs together
 
 
 def test_trust_instructions_cover_windows_macos_and_linux(tmp_path: Path) -> None:
