@@ -190,3 +190,15 @@ def test_r20_the_whole_series_sends_each_occurrence(outlook: Outlook) -> None:
     stamps = [outlook.stamp(o) for o in occurrences]
     assert all(stamps) and len({s["id"] for s in stamps if s}) == 3
     assert len([r for r in outlook.psa_rows("Appointments") if r["title"] == "Standup"]) == 3
+
+
+@pytest.mark.parametrize("kind", ["service-call", "meeting", "", "APPOINTMENT"])
+def test_r10_only_appointment_or_todo_can_be_chosen(outlook: Outlook, kind: str) -> None:
+    graph_id = outlook.event("Visit Contoso", monday_at(13, days=2))
+    with outlook.client() as client:
+        answer = client.post(
+            "/addin/api/send", json={"id": graph_id, "kind": kind, "company": "Contoso Dental"}
+        )
+    assert answer.status_code == 400
+    assert "Appointment" in answer.json()["error"]
+    assert outlook.stamp(graph_id) is None
