@@ -103,7 +103,7 @@
     const isRecurring = Boolean(described.recurring || recurringHint);
     const notes = [];
     if (described.locked) {
-      notes.push("Sent before as " + described.sent_as + ". Save updates it; the kind and company stay as they are.");
+      notes.push("Sent before as " + described.sent_as + ". Save updates it; the kind, company and action type stay as they are.");
     } else if (described.series) {
       notes.push("This is the whole series: Save sends each of its occurrences in the coming weeks as an Appointment.");
     } else if (isRecurring) {
