@@ -139,8 +139,10 @@ def test_hostile_item_ids_cost_only_themselves(outlook: Outlook, hostile: str) -
     assert all(r["title"] != "Budget review" for r in outlook.psa_rows("Appointments"))
 
 
-def test_help_page_and_unknown_pane_page(outlook: Outlook) -> None:
+def test_help_page_unknown_pane_page_and_incomplete_request(outlook: Outlook) -> None:
     with outlook.client() as client:
+        incomplete = client.post("/addin/api/send", json={"kind": "appointment"})
+        assert incomplete.status_code == 400 and incomplete.json()["error"].startswith("The add-in sent")
         assert "Send to Autotask" in client.get("/addin/help").text
         assert client.get("/addin/pane/nope").status_code == 400
 

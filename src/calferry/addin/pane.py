@@ -19,7 +19,7 @@ from calferry.plan import UNCHANGED
 from calferry.service import Service
 
 KIND_NAMES = {PsaKind.APPOINTMENT: "Appointment", PsaKind.TODO: "To-Do", PsaKind.SERVICE_CALL: "Service Call"}
-_RULE_CODE = re.compile(r"^R\d+\s+")
+_RULE_CODE = re.compile(r"^R\d+\s+|\s*\(R\d+\)")
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def outcome(result: RunResult) -> SendOutcome:
     kind = action.psa_kind
     psa_id = done.psa_id if done.psa_id is not None else action.psa_id
     if done.outcome == "failed":
-        return SendOutcome(False, _words(done.error or "the send failed"))
+        return SendOutcome(False, sentence(done.error or "the send failed"))
     name = "the PSA item" if kind is None or psa_id is None else _psa_name(kind, psa_id)
     sent = SendOutcome(True, "", None if kind is None else kind.value, psa_id)
     if action.action.value == "create":
@@ -124,7 +124,7 @@ def outcome(result: RunResult) -> SendOutcome:
         return replace(sent, message=f"Sent again: {name} updated")
     if action.reason == UNCHANGED:
         return replace(sent, message=f"{name} is already up to date.")
-    return SendOutcome(False, _words(action.reason))
+    return SendOutcome(False, sentence(action.reason))
 
 
 def series_outcome(result: RunResult) -> SendOutcome:
@@ -135,7 +135,7 @@ def series_outcome(result: RunResult) -> SendOutcome:
     if fates.count("current"):
         words.append(f"{fates.count('current')} already up to date")
     if missed:
-        why = _words(missed[0].error or missed[0].action.reason).rstrip(".")
+        why = sentence(missed[0].error or missed[0].action.reason).rstrip(".")
         words.append(f"{len(missed)} not sent ({why})")
     return SendOutcome(not missed, ", ".join(words) + ".", PsaKind.APPOINTMENT.value)
 
@@ -179,7 +179,7 @@ def _default_action(svc: Service) -> str:
         return default  # shown as set; the PSA says what is wrong with it on Save
 
 
-def _words(reason: str) -> str:
+def sentence(reason: str) -> str:
     """A reason as a sentence for the technician: without the rule code that leads it in logs."""
     text = _RULE_CODE.sub("", reason).strip()
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

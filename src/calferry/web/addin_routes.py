@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.responses import Response
@@ -50,6 +51,7 @@ def install(app: FastAPI) -> None:
     addin.state.plans = app.state.plans
     _routes(addin)
     addin.add_exception_handler(UserError, _user_error)
+    addin.add_exception_handler(RequestValidationError, _bad_request)
     addin.middleware("http")(_api_guard)
     app.mount("/addin", addin)
     app.middleware("http")(_pane_headers)
@@ -95,12 +97,12 @@ async def _user_error(request: Request, exc: Exception) -> Response:
     if hint and ("--" in hint or "`" in hint):
         hint = None  # a command line hint means nothing inside Outlook
     return JSONResponse(
-        {"error": _sentence(exc.message), "hint": hint and _sentence(hint)}, status_code=status
+        {"error": pane.sentence(exc.message), "hint": hint and pane.sentence(hint)}, status_code=status
     )
 
 
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+async def _bad_request(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": "The add-in sent an incomplete request: reload it and try again."}, 400)
 
 
 class SendBody(BaseModel):
