@@ -64,6 +64,7 @@ COMMAND_MODULES = (
     "calendar_cmd",
     "engine_cmd",
     "web_cmd",
+    "addin_cmd",
     "demo_cmd",
     "doctor_cmd",
 )

@@ -202,6 +202,18 @@ class GraphCalendar:
         self._note(event)
         return parse_event(event, key.uid)
 
+    def key_of(self, graph_id: str) -> ItemKey:
+        """The key of the event Outlook names by its REST id (the Outlook add-in's selected item)."""
+        event = self._http.json("GET", self._event_url(graph_id), params=READ)
+        if not in_series(event):
+            self._remember_item(event["id"], own_uid(event))
+            return ItemKey(own_uid(event))
+        master = self._http.json("GET", self._event_url(event["seriesMasterId"]), params=READ)
+        self._remember_item(master["id"], own_uid(master))
+        item = parse_event(event, own_uid(master))
+        self._remember(event, item)
+        return item.key
+
     def changes(self, window: Window, token: str | None) -> Changes:
         if token is None or not token.startswith(self._base_url):
             return self._full(window)

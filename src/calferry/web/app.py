@@ -8,8 +8,10 @@ run it with :func:`serve`; tests build it with :func:`create_app` and their own 
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -21,8 +23,10 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import FileResponse, Response
 
 from calferry.errors import ConfigError, InputError, UserError
+from calferry.tls import TlsFiles, keep_renewed
 from calferry.web import (
     add_routes,
+    addin_routes,
     audit_routes,
     calendar_routes,
     get_routes,
@@ -63,6 +67,7 @@ def create_app(
     app.add_exception_handler(UserError, _user_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _bad_request)
+    addin_routes.install(app)  # last: its header middleware wraps all the others
     return app
 
 
@@ -129,7 +134,7 @@ def check_bind(host: str, password: str | None) -> None:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket bound now, so the URL (and a port 0 choice) is known before serving."""
+    """A socket listening now, so the URL (and a port 0 choice) is known and reachable before serving."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -138,9 +143,11 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(app: FastAPI) -> uvicorn.Server:
-    """A uvicorn server for ``app``; run it with ``server.run(sockets=[sock])`` (blocking)."""
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+def make_server(app: FastAPI, tls: TlsFiles | None = None) -> uvicorn.Server:
+    """A uvicorn server for ``app`` (over HTTPS with ``tls``); run it with ``server.run(sockets=[sock])``."""
+    cert, key = (None, None) if tls is None else (tls.certfile, tls.keyfile)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, ssl_certfile=cert, ssl_keyfile=key)
+    return uvicorn.Server(config)
 
 
 def url_of(sock: socket.socket) -> str:
@@ -155,9 +162,19 @@ def serve(
     *,
     password: str | None = None,
     sock: socket.socket | None = None,
+    tls: TlsFiles | None = None,
 ) -> None:
-    """Run the page until interrupted (blocking); refuses a non-loopback host without a password."""
+    """Run the page until interrupted (blocking); refuses a non-loopback host without a password.
+    With ``tls`` it serves HTTPS and renews the certificate while it runs (:mod:`calferry.tls`)."""
     check_bind(host, password)
     app = create_app(service_factory or default_service_factory(), password=password, host=host)
     listening = sock or bind(host, port)
-    make_server(app).run(sockets=[listening])
+    server = make_server(app, tls)
+    if tls is not None:
+
+        def reload(files: TlsFiles) -> None:  # new connections get the renewed certificate
+            if server.config.ssl is not None:
+                server.config.ssl.load_cert_chain(files.certfile, files.keyfile)
+
+        keep_renewed(tls.certfile.parent, reload, lambda: datetime.now(UTC), threading.Event())
+    server.run(sockets=[listening])
