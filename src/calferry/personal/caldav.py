@@ -60,19 +60,31 @@ class _Stored:
     resource: ical.Resource
 
 
+ANSWER_TIMEOUT = 120
+"""Seconds a calendar server may take to answer one request. A server expanding a runaway rule that
+another client stored (FREQ=SECONDLY without end) can take hours: the run reports it instead of hanging
+with the run lock held."""
+
+
 class CalDavCalendar:
     """One CalDAV calendar collection; ``requests`` counts HTTP requests sent (for benchmarks)."""
 
     name = "caldav"
 
-    def __init__(self, url: str, username: str = "", password: str = "") -> None:
+    def __init__(
+        self, url: str, username: str = "", password: str = "", *, timeout: int = ANSWER_TIMEOUT
+    ) -> None:
         self.requests = 0
         self._username, self._password = username, password
         # RFC 4791 5.3.2.1: the server itself refuses a second resource with the same UID, so a create
         # is one PUT with If-None-Match: * instead of a UID search first (on Radicale the search walks
         # the whole collection, making a Get of N new items quadratic).
         self._client = DAVClient(
-            url=url, username=username or None, password=password or None, features=_FEATURES
+            url=url,
+            username=username or None,
+            password=password or None,
+            features=_FEATURES,
+            timeout=timeout,
         )
         self._wrap_request()
         self._by_uid: dict[str, _Stored] = {}
