@@ -84,12 +84,12 @@ def test_r14_todo_needs_a_company_then_is_sent_with_it(page: Page, outlook: Outl
     action_type = page.get_by_label("Action type")
     expect(action_type).to_have_value("General")  # the options' default, by name
     expect(action_type.locator("option")).to_have_text(["Email", "General", "Meeting", "Phone Call"])
+    action_type.select_option("Meeting")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#error")).to_have_text("A To-Do needs a company: choose one, then Save again.")
+    screenshot(page, tmp_path, "addin-pane-todo")
     assert outlook.stamp(graph_id) is None
     page.get_by_label("Company").select_option("Contoso Dental")
-    action_type.select_option("Meeting")
-    screenshot(page, tmp_path, "addin-pane-todo")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#result")).to_contain_text("Sent as To-Do #")
     expect(page.locator("#result")).to_have_text(f"Sent as To-Do #{_psa_id(outlook, graph_id)}")
