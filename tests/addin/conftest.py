@@ -82,6 +82,10 @@ class Outlook:
         with Service.open(load_settings()) as svc:
             return svc.psa.get(PsaRef(kind, psa_id))
 
+    def action_type_name(self, action_type_id: int) -> str:
+        with Service.open(load_settings()) as svc:
+            return svc.psa.action_type(action_type_id).name
+
     def psa_rows(self, entity: str) -> list[dict[str, Any]]:
         with self.psa_server.client() as client:
             answer = client.post(

@@ -45,6 +45,7 @@ def test_r14_new_item_defaults_to_appointment_with_the_psa_companies(outlook: Ou
     assert (described["kind"], described["locked"], described["sent_as"]) == ("appointment", False, None)
     assert described["action_type"] == "General"  # the options' default action type (3), by name
     assert described["companies"] == ["Contoso Dental", "Fabrikam Logistik GmbH", "Northwind Traders Pty"]
+    assert described["action_types"] == ["Email", "General", "Meeting", "Phone Call"]  # the To-Do ones
 
 
 def test_r16_save_creates_the_appointment_and_stamps_the_outlook_item(outlook: Outlook) -> None:
@@ -63,13 +64,15 @@ def test_r17_resend_is_prefilled_locked_and_updates_the_same_todo(outlook: Outlo
     graph_id = outlook.event("Call back", monday_at(15, days=2))
     with outlook.client() as client:
         first = client.post(
-            "/addin/api/send", json={"id": graph_id, "kind": "todo", "company": "Contoso Dental"}
+            "/addin/api/send",
+            json={"id": graph_id, "kind": "todo", "company": "Contoso Dental", "action_type": "Phone Call"},
         ).json()
         described = client.get("/addin/api/item", params={"id": graph_id}).json()
         again = client.post("/addin/api/send", json={"id": graph_id, "kind": "appointment"}).json()
     assert first["message"] == f"Sent as To-Do #{first['psa_id']}"
     assert described["locked"] is True
     assert (described["kind"], described["company"]) == ("todo", "Contoso Dental")
+    assert described["action_type"] == "Phone Call"  # the one sent, not the options' default
     assert described["sent_as"] == f"To-Do #{first['psa_id']}"
     assert again["psa_id"] == first["psa_id"] and again["kind"] == "todo"
     assert again["message"] == f"To-Do #{first['psa_id']} is already up to date."

@@ -81,25 +81,30 @@ def test_r14_todo_needs_a_company_then_is_sent_with_it(page: Page, outlook: Outl
     open_pane(page, outlook, graph_id, subject="Call back")
     page.get_by_label("Send as").select_option("todo")
     expect(page.get_by_label("Company")).to_be_visible()
-    expect(page.get_by_label("Action type")).to_have_value("General")  # the options' default, by name
+    action_type = page.get_by_label("Action type")
+    expect(action_type).to_have_value("General")  # the options' default, by name
+    expect(action_type.locator("option")).to_have_text(["Email", "General", "Meeting", "Phone Call"])
+    action_type.select_option("Meeting")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#error")).to_have_text("A To-Do needs a company: choose one, then Save again.")
+    screenshot(page, tmp_path, "addin-pane-todo")
     assert outlook.stamp(graph_id) is None
     page.get_by_label("Company").select_option("Contoso Dental")
-    screenshot(page, tmp_path, "addin-pane-todo")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#result")).to_contain_text("Sent as To-Do #")
     expect(page.locator("#result")).to_have_text(f"Sent as To-Do #{_psa_id(outlook, graph_id)}")
     expect(page.locator("#error")).to_be_hidden()
     todo = outlook.psa_item(PsaKind.TODO, _psa_id(outlook, graph_id))
     assert todo.company_id == _company_id(outlook, "Contoso Dental")
+    assert outlook.action_type_name(todo.action_type_id) == "Meeting"
 
 
 def test_r17_resent_item_is_prefilled_and_locked(page: Page, outlook: Outlook, tmp_path: Path) -> None:
     graph_id = outlook.event("Visit Contoso", monday_at(13, days=2))
     with outlook.client() as client:
         first = client.post(
-            "/addin/api/send", json={"id": graph_id, "kind": "todo", "company": "Contoso Dental"}
+            "/addin/api/send",
+            json={"id": graph_id, "kind": "todo", "company": "Contoso Dental", "action_type": "Phone Call"},
         )
     psa_id = first.json()["psa_id"]
     open_pane(page, outlook, graph_id, subject="Visit Contoso")
@@ -107,6 +112,7 @@ def test_r17_resent_item_is_prefilled_and_locked(page: Page, outlook: Outlook, t
     expect(page.get_by_label("Send as")).to_be_disabled()
     expect(page.get_by_label("Company")).to_have_value("Contoso Dental")
     expect(page.get_by_label("Company")).to_be_disabled()
+    expect(page.get_by_label("Action type")).to_have_value("Phone Call")
     expect(page.get_by_label("Action type")).to_be_disabled()
     expect(page.locator("#notes")).to_contain_text(f"Sent before as To-Do #{psa_id}.")
     screenshot(page, tmp_path, "addin-pane-resend")

@@ -124,6 +124,7 @@ class WebUnderTest:
     def screenshot(self, name: str) -> None:
         """A full-page picture: for docs/web.md with CALFERRY_SCREENSHOTS=1, else kept with the test."""
         self.screenshots.mkdir(parents=True, exist_ok=True)
+        self.page.evaluate("document.activeElement?.blur()")  # the page as read, without a focus ring
         self.page.screenshot(path=str(self.screenshots / f"{name}.png"), full_page=True)
 
 

@@ -142,8 +142,12 @@ def _routes(addin: FastAPI) -> None:
     def item(request: Request, id: str) -> dict[str, Any]:
         with service(request) as svc:
             described = pane.describe(svc, id)
-            companies = [c.name for c in psa_choices(svc.psa).companies]
-        return {**described.to_json(), "companies": companies}
+            choices = psa_choices(svc.psa, action_types=True)
+        return {
+            **described.to_json(),
+            "companies": [c.name for c in choices.companies],
+            "action_types": [t.name for t in choices.action_types],
+        }
 
     @addin.post("/api/send")
     def send(request: Request, body: SendBody) -> JSONResponse:

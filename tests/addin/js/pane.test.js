@@ -146,6 +146,20 @@ test("view: locks and notes for sent-before, recurring (also only known to Offic
   assert.match(secret.notes[0], /"Appointment"/);
 });
 
+test("drop-downs by name: the PSA's action types, and a company or action type it no longer lists kept", () => {
+  const types = ["Email", "General", "Meeting", "Phone Call"];
+  assert.deepEqual(pane.pickList(types, "General").map((o) => o.value), types);
+  assert.deepEqual(pane.pickList(types, "General")[1], { value: "General", text: "General" });
+  assert.deepEqual(pane.pickList(types, "Site Visit").map((o) => o.text), [...types, "Site Visit"]);
+  const companies = pane.pickList(["Contoso Dental"], "", "Choose a company");
+  assert.deepEqual(companies, [
+    { value: "", text: "Choose a company" },
+    { value: "Contoso Dental", text: "Contoso Dental" },
+  ]);
+  assert.deepEqual(pane.pickList(undefined, "Old Co", "Choose a company").map((o) => o.value), ["", "Old Co"]);
+  assert.deepEqual(pane.pickList([], ""), []);
+});
+
 function answer(status, body) {
   return { status, ok: status >= 200 && status < 300, json: async () => body };
 }

@@ -120,6 +120,19 @@
     };
   }
 
+  /** A drop-down's options, by name: an optional prompt first, the PSA's names, and the current value
+   * when the PSA did not list it (an item sent before, or an option set to a name it no longer offers),
+   * so that the pane shows what will be sent rather than silently picking another. */
+  function pickList(names, current, prompt) {
+    const known = names || [];
+    const options = prompt === undefined ? [] : [{ value: "", text: prompt }];
+    options.push(...known.map((name) => ({ value: name, text: name })));
+    if (current && !known.includes(current)) {
+      options.push({ value: current, text: current });
+    }
+    return options;
+  }
+
   /** One call to calferry's add-in API with the pairing token; errors come back as PaneErrors in words. */
   async function callApi(fetchFn, token, method, path, body) {
     let response;
@@ -318,21 +331,22 @@
       return option;
     }
 
+    /** Fill a drop-down with `options` (see pickList), select `current` and lock it when asked. */
+    fillSelect(id, options, current, locked) {
+      const select = this.el(id);
+      select.replaceChildren(...options.map((o) => this.option(o.value, o.text)));
+      select.value = current || "";
+      select.disabled = locked;
+    }
+
     fillMapping(described, view) {
       this.el("subject").textContent = described.subject || "(no subject)";
-      const names = described.companies || [];
-      const company = this.el("company");
-      company.replaceChildren(
-        this.option("", "Choose a company"),
-        ...names.map((name) => this.option(name, name)),
-        ...(described.company && !names.includes(described.company) ? [this.option(described.company, described.company)] : []),
-      );
-      company.value = described.company || "";
       this.el("kind").value = view.kind;
       this.el("kind").disabled = view.kindLocked;
-      this.el("action-type").value = described.action_type || "";
-      company.disabled = view.fieldsLocked;
-      this.el("action-type").disabled = view.fieldsLocked;
+      const company = pickList(described.companies, described.company, "Choose a company");
+      this.fillSelect("company", company, described.company, view.fieldsLocked);
+      const actions = pickList(described.action_types, described.action_type);
+      this.fillSelect("action-type", actions, described.action_type, view.fieldsLocked);
       this.el("notes").replaceChildren(
         ...view.notes.map((text) => {
           const p = this.doc.createElement("p");
@@ -411,5 +425,5 @@
     }
   }
 
-  return { PaneError, asyncValue, isCompose, restId, recurring, sendRequest, mappingView, callApi, loadToken, saveToken, start };
+  return { PaneError, asyncValue, isCompose, restId, recurring, sendRequest, mappingView, pickList, callApi, loadToken, saveToken, start };
 });
