@@ -34,7 +34,7 @@ from calferry.psa.gateway import AutotaskPsa
 from calferry.service import Service
 from calferry.tls import TlsFiles, ensure_local_tls
 from calferry.web.app import bind, create_app, make_server
-from tests.browser.conftest import NORA, QUICK_RETRY, browser  # noqa: F401  (browser: the shared Chromium)
+from tests.browser.conftest import NORA, QUICK_RETRY
 from tests.fixtures.graph_standin import GraphStandin
 from tests.fixtures.psa_server import PsaServer, configure_calferry
 from tests.graph_standin.mailbox import DEFAULT_CALENDAR, to_graph_time

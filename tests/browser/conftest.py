@@ -5,7 +5,7 @@ if it is missing the tests fail with a clear message instead of being skipped.
 
 Fixtures:
 
-- ``browser``: one headless Chromium per session.
+- ``browser``: one headless Chromium per session (``tests/fixtures/chromium.py``, shared by every folder).
 - ``web``: a :class:`WebUnderTest` per test: the app on a free loopback port over a real
   :class:`calferry.service.Service` (see ``backend``), a fresh browser ``page``, and ``url(path)``.
 - ``backend``: the real servers behind the page: the demo-seeded PSA server (SQLite, reset per test)
@@ -21,7 +21,6 @@ committed file.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -36,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from calferry.config import load_settings
 from calferry.model import ItemKey, PersonalItem, PsaItem, PsaKind, PsaRef
@@ -50,33 +49,12 @@ from calferry.web.common import ServiceFactory
 from tests.fixtures.psa_server import PsaServer, configure_calferry
 from tests.system.send_helpers import daily_series, vcalendar, vevent
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 NORA = "tech.ny@demo.calferry.local"  # the demo technician with CRM access (America/New_York)
 NEW_YORK = ZoneInfo("America/New_York")
 NOAH = "tech.nocrm@demo.calferry.local"  # the demo technician without CRM access (R33)
 QUICK_RETRY = RetryPolicy(base_delay=0.01, max_delay=0.05)
 """On loopback a refused connection is final: retry it as often as in production, but without the waits."""
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/system-packages (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @dataclass

@@ -94,8 +94,8 @@ def test_r30_r31_add_service_call_then_the_automatic_get_shows_it(
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("heading", name="Added to the PSA")).to_be_visible()
     created = page.locator("table.actions").first
-    expect(created).to_contain_text(re.compile(r"service-call #\d+"))
-    found = re.search(r"service-call #(\d+)", created.inner_text())
+    expect(created).to_contain_text(re.compile(r"Service Call #\d+"))
+    found = re.search(r"Service Call #(\d+)", created.inner_text())
     assert found is not None
     call_id = int(found.group(1))
     expect(page.locator("table.actions").nth(1)).to_contain_text(
@@ -109,7 +109,7 @@ def test_r30_r31_add_service_call_then_the_automatic_get_shows_it(
     assert sorted((w.kind.value, w.title) for w in call.work) == [
         ("task", "Move rack 2"), ("ticket", "Printer queue stalls #2"),
     ]  # fmt: skip
-    row = web.goto("/calendar").locator("tr", has_text=f"service-call #{call_id}")
+    row = web.goto("/calendar").locator("tr", has_text=f"Service Call #{call_id}")
     expect(row.locator("td[data-label='State']")).to_have_text("downloaded")
 
 
@@ -131,7 +131,7 @@ def test_b4_audit_log_lists_the_transfer(web: WebUnderTest, backend: Backend) ->
     psa_id = send(backend, "budget")
     page = web.goto("/log")
     expect(page.locator("#audit tbody tr").first).to_contain_text("Budget review")
-    expect(page.locator("#audit tbody tr").first).to_contain_text(f"appointment #{psa_id}")
+    expect(page.locator("#audit tbody tr").first).to_contain_text(f"Appointment #{psa_id}")
     web.screenshot("audit-log")
 
 
@@ -145,4 +145,4 @@ def test_b4_audit_log_shows_while_the_calendar_and_the_psa_are_down(
     config.set_value("psa.base_url", closed)
     config.set_value("personal.url", closed)
     page = web.goto("/log")
-    expect(page.locator("#audit tbody tr").first).to_contain_text(f"appointment #{psa_id}")
+    expect(page.locator("#audit tbody tr").first).to_contain_text(f"Appointment #{psa_id}")

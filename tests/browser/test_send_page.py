@@ -15,7 +15,7 @@ from tests.browser.conftest import NOAH, Backend, WebUnderTest
 
 pytestmark = pytest.mark.browser
 
-CREATED = re.compile(r"Created PSA (appointment|todo) #(\d+)")
+CREATED = re.compile(r"Sent as (Appointment|To-Do) #(\d+)")
 
 
 def select_and_open_mapping(web: WebUnderTest, *refs: str) -> Page:
@@ -28,7 +28,7 @@ def select_and_open_mapping(web: WebUnderTest, *refs: str) -> Page:
 
 
 def created_id(row: Locator) -> int:
-    """The PSA id a mapping row reports, after checking it says Created."""
+    """The PSA id a mapping row reports, after checking it says it was sent."""
     expect(row.locator(".result")).to_have_text(CREATED)
     found = CREATED.fullmatch(row.locator(".result").inner_text().strip())
     assert found is not None
@@ -52,7 +52,7 @@ def test_r16_appointment_is_created_and_its_state_shown(web: WebUnderTest, backe
     page = web.goto("/calendar")
     item = page.locator("tr[data-ref='budget']")
     expect(item.locator("td[data-label='State']")).to_have_text("sent")
-    expect(item.locator("td[data-label='In the PSA']")).to_have_text(f"appointment #{psa_id}")
+    expect(item.locator("td[data-label='In the PSA']")).to_have_text(f"Appointment #{psa_id}")
 
 
 def test_r18_private_item_is_sent_as_appointment_without_its_text(
@@ -124,7 +124,7 @@ def test_r17_resent_item_comes_prefilled_and_updates_the_same_todo(
         f"{c['firstName']} {c['lastName']}" for c in backend.psa_rows("Contacts", companyID=contoso)
     )
     page.get_by_role("button", name="Save").click()
-    expect(row.locator(".result")).to_have_text(f"Unchanged since the last send: PSA todo #{todo_id}")
+    expect(row.locator(".result")).to_have_text(f"Unchanged since the last send: To-Do #{todo_id} in the PSA")
     expect(row.locator(".row-error")).to_have_count(0)
 
     backend.update_personal(replace(backend.personal("visit"), description="new printers, two floors"))
@@ -132,7 +132,7 @@ def test_r17_resent_item_comes_prefilled_and_updates_the_same_todo(
     row = page.locator("section[data-ref='visit']")
     expect(row.get_by_label("Action type")).to_have_value("Phone Call")
     page.get_by_role("button", name="Save").click()
-    expect(row.locator(".result")).to_have_text(f"Updated PSA todo #{todo_id}")
+    expect(row.locator(".result")).to_have_text(f"Updated To-Do #{todo_id} in the PSA")
     todo = backend.psa_item(PsaKind.TODO, todo_id)
     assert isinstance(todo, PsaToDo) and todo.description == "new printers, two floors"
     assert {r["id"] for r in backend.psa_rows("CompanyToDos")} - todos == {todo_id}  # one, never a twin

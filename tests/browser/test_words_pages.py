@@ -134,9 +134,9 @@ def test_r17_r15_mapping_locks_a_sent_item_and_a_recurring_row_has_no_todo_field
     expect(standup.locator("input[type=text], select[name=action_type]")).to_have_count(0)  # no To-Do fields
     page.get_by_role("button", name="Save").click()
     expect(budget.locator(".result")).to_have_text(
-        f"Unchanged since the last send: PSA appointment #{psa_id}"
+        f"Unchanged since the last send: Appointment #{psa_id} in the PSA"
     )
-    expect(standup.locator(".result")).to_contain_text("Created PSA appointment")
+    expect(standup.locator(".result")).to_contain_text("Sent as Appointment")
 
 
 def test_r13_send_with_nothing_ticked_stays_on_the_calendar_with_a_message(web: WebUnderTest) -> None:
@@ -189,7 +189,7 @@ def test_b4_audit_log_reads_like_a_history_with_paging_and_a_filter(
     expect(budget.locator("td[data-label='What happened']")).to_have_text("Created in the PSA")
     expect(budget.locator("td[data-label='Details']")).to_have_text("first send: creates the PSA item")
     expect(budget).to_have_attribute("data-rule", "R16")  # the rule stays in the data
-    expect(budget.locator("td[data-label='PSA']")).to_have_text(f"appointment #{budget_id}")
+    expect(budget.locator("td[data-label='PSA']")).to_have_text(f"Appointment #{budget_id}")
     expect(
         page.locator("#audit td[data-label='What happened']", has_text="Added to your calendar").first
     ).to_be_visible()
@@ -208,9 +208,11 @@ def test_b4_audit_log_reads_like_a_history_with_paging_and_a_filter(
     assert len(first_page) == 2
     expect(page.get_by_role("link", name="Newer")).to_have_count(0)
     page.get_by_role("link", name="Older").click()
+    expect(page.get_by_role("link", name="Newer")).to_have_count(1)  # the older page has loaded
     second_page = page.locator("#audit tbody tr").all_inner_texts()
     assert len(second_page) == 2 and not set(second_page) & set(first_page)
     page.get_by_role("link", name="Newer").click()
+    expect(page.get_by_role("link", name="Newer")).to_have_count(0)  # the newest page has loaded
     assert page.locator("#audit tbody tr").all_inner_texts() == first_page
 
 

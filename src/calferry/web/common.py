@@ -19,7 +19,7 @@ from calferry import localtime
 from calferry.errors import LookupFailed, UserError
 from calferry.model import ActionType, Company, Contact, ServiceCallWork
 from calferry.web.security import CSRF_FIELD, csrf_token
-from calferry.web.views import tone
+from calferry.web.views import psa_name, tone
 
 if TYPE_CHECKING:
     from calferry.psa.base import Psa
@@ -137,4 +137,4 @@ def stamp(context: Context, value: datetime) -> str:
     return localtime.stamp(value, context.get("zone") or "UTC")
 
 
-templates.env.filters.update(when=when, span=span, stamp=stamp, tone=tone)
+templates.env.filters.update(when=when, span=span, stamp=stamp, tone=tone, psa_name=psa_name)

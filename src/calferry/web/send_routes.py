@@ -21,6 +21,7 @@ from calferry.plan import UNCHANGED, Action
 from calferry.service import ItemState, Service
 from calferry.web.calendar_routes import week_range
 from calferry.web.common import Choices, psa_choices, render, service
+from calferry.web.views import psa_name
 
 router = APIRouter()
 
@@ -191,21 +192,26 @@ def _outcome(row: MappingRow, result: RunResult) -> MappingRow:
     if done.action.action.value == "skip":
         if done.action.reason == UNCHANGED:  # R17: nothing to update is no failure
             return replace(
-                row, result=f"Unchanged since the last send: {_psa_name(done.action)}", warnings=warnings
+                row,
+                result=f"Unchanged since the last send: {_psa_name(done.action)} in the PSA",
+                warnings=warnings,
             )
         return replace(row, error=done.action.reason, warnings=warnings)
     if done.outcome == "left":  # B9: another device is sending it right now
         return replace(row, result="Another device is sending it; left to that device", warnings=warnings)
     if done.outcome == "adopted":  # B9: sent from another device (or before the store was lost)
-        return replace(row, result=f"Already sent: {_psa_name(done.action, done.psa_id)}", warnings=warnings)
-    verb = "Created" if done.action.action.value == "create" else "Updated"
-    sent = f"{verb} {_psa_name(done.action, done.psa_id)}"
+        return replace(
+            row, result=f"Already sent as {_psa_name(done.action, done.psa_id)}", warnings=warnings
+        )
+    created = done.action.action.value == "create"
+    name = _psa_name(done.action, done.psa_id)
+    sent = f"Sent as {name}" if created else f"Updated {name} in the PSA"
     return replace(row, result=sent, warnings=warnings, locked=not row.recurring)  # sent: R17 from now on
 
 
 def _psa_name(action: Action, psa_id: int | None = None) -> str:
-    kind = action.psa_kind.value if action.psa_kind else "item"
-    return f"PSA {kind} #{psa_id if psa_id is not None else action.psa_id}"
+    """``To-Do #5``: the PSA item as the PSA names it."""
+    return psa_name(action.psa_kind, psa_id if psa_id is not None else action.psa_id) or "the PSA item"
 
 
 def _id_text(value: int | None) -> str:

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from calferry.apply import ActionResult, RunResult
-from calferry.model import When
+from calferry.model import PsaKind, When
 from calferry.plan import Action, Plan
 
 
@@ -24,6 +24,21 @@ class ActionRow:
     error: str | None = None
     start: When | None = None
     end: When | None = None
+
+
+KIND_NAMES = {PsaKind.APPOINTMENT.value: "Appointment", PsaKind.TODO.value: "To-Do"}
+KIND_NAMES[PsaKind.SERVICE_CALL.value] = "Service Call"
+"""The PSA's own names of its kinds, as its screens show them."""
+
+
+def psa_name(kind: PsaKind | str | None, psa_id: int | None = None) -> str:
+    """``{{ kind|psa_name(id) }}``: the PSA item as the PSA names it (``To-Do #5``); the kind alone
+    before the item exists; nothing for an item not in the PSA."""
+    if not kind:
+        return ""
+    value = kind.value if isinstance(kind, PsaKind) else kind
+    name = KIND_NAMES.get(value, value)
+    return f"{name} #{psa_id}" if psa_id else name
 
 
 def plan_rows(plan: Plan) -> list[ActionRow]:
@@ -58,8 +73,9 @@ def _times(action: Action) -> tuple[When | None, When | None]:
 
 
 def _subject(action: Action) -> str:
-    """What a person recognises: the item's subject or title, else the ref."""
-    return action.title or action.ref or "(new PSA item)"
+    """What a person recognises: the item's subject or title (a PSA item being added has only the
+    latter), else the ref."""
+    return action.title or getattr(action.psa_item, "title", None) or action.ref or "(new PSA item)"
 
 
 def plan_summary(plan: Plan) -> str:
