@@ -279,9 +279,14 @@ class Service:
             zone = localtime.zone_info(self._resource().time_zone).key  # a name no zone has: UTC, said so
         except UserError:
             return Records(self.settings, self.store).time_zone()
-        if self.store.get_state(_TIME_ZONE) != zone:
-            self.store.set_state(_TIME_ZONE, zone)
+        self._remember_zone(zone)
         return zone
+
+    def _remember_zone(self, zone: str) -> None:
+        """Kept for pages that show times while the PSA cannot be asked (the audit log); a preview
+        writes nothing."""
+        if not self.read_only and self.store.get_state(_TIME_ZONE) != zone:
+            self.store.set_state(_TIME_ZONE, zone)
 
     # --- Send (R3, R13-R22) --------------------------------------------------------------------
 
@@ -659,6 +664,7 @@ class Service:
     def _resource(self) -> Resource:
         if self._me is None:
             self._me = self.psa.me()
+            self._remember_zone(localtime.zone_info(self._me.time_zone).key)
         return self._me
 
     def _window(self, zone: str | None = None) -> Window:
