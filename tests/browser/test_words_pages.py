@@ -53,7 +53,7 @@ def test_b12_every_page_of_a_full_run_names_no_rule_and_no_flag(web: WebUnderTes
     seen["mapping"] = words(page)
     page.locator("section[data-ref='call']").get_by_label("PSA kind").select_option("todo")
     page.get_by_role("button", name="Save").click()
-    expect(page.locator("section[data-ref='call'] .row-error")).to_have_text("a To-Do needs a company")
+    expect(page.locator("section[data-ref='call'] .row-error")).to_have_text("A To-Do needs a company")
     seen["mapping result"] = words(page)
     conflict_on(backend)
     page = web.goto("/get")

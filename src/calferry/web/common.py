@@ -137,4 +137,11 @@ def stamp(context: Context, value: datetime) -> str:
     return localtime.stamp(value, context.get("zone") or "UTC")
 
 
-templates.env.filters.update(when=when, span=span, stamp=stamp, tone=tone, psa_name=psa_name)
+def sentence(text: str) -> str:
+    """``{{ reason|sentence }}``: a reason made for the middle of a line, shown on its own (capitalised)."""
+    return text[:1].upper() + text[1:]
+
+
+templates.env.filters.update(
+    when=when, span=span, stamp=stamp, tone=tone, psa_name=psa_name, sentence=sentence
+)
