@@ -157,7 +157,7 @@ class Backend:
 
         @contextmanager
         def open_service() -> Iterator[Service]:
-            with Service.open(load_settings()) as svc:
+            with open_service(load_settings()) as svc:
                 assert isinstance(svc.psa, AutotaskPsa)
                 svc.psa.client.retry = QUICK_RETRY
                 yield svc

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calferry import errors, secrets
+from calferry import errors, secrets, wiring
 from calferry.config import Settings
 from calferry.model import Origin, PersonalItem, PersonalKind, PsaKind, ShowAs, Stamp, Window
 from calferry.personal import graph, graph_events, graph_http, token_cache
@@ -310,7 +310,7 @@ def test_refused_silent_refresh_says_entras_reason_and_asks_to_sign_in_again() -
 
 def test_missing_client_id_is_a_config_error() -> None:
     with pytest.raises(errors.ConfigError, match="graph_client_id"):
-        graph.GraphCalendar.from_settings(Settings.from_dict({"personal": {"backend": "graph"}}))
+        wiring.graph_calendar(Settings.from_dict({"personal": {"backend": "graph"}}).personal)
 
 
 def test_r12_configured_but_not_signed_in_outlook_asks_to_log_in(graph_standin: GraphStandin) -> None:
@@ -323,7 +323,7 @@ def test_r12_configured_but_not_signed_in_outlook_asks_to_log_in(graph_standin: 
             }
         }
     )
-    calendar = graph.GraphCalendar.from_settings(settings)
+    calendar = wiring.graph_calendar(settings.personal)
     with pytest.raises(errors.CredentialsMissing, match="calferry login --outlook"):
         calendar.list(Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)))
     assert graph_standin.mailbox.stats.requests == []  # nothing was sent without a token

@@ -142,7 +142,7 @@ def _routes(addin: FastAPI) -> None:
     def item(request: Request, id: str) -> dict[str, Any]:
         with service(request) as svc:
             described = pane.describe(svc, id)
-            companies = [c.name for c in psa_choices(svc.psa).companies]
+            companies = [c.name for c in psa_choices(svc.directory()).companies]
         return {**described.to_json(), "companies": companies}
 
     @addin.post("/api/send")
