@@ -28,6 +28,7 @@ from calferry.service import Records, Service, require_enabled
 
 if TYPE_CHECKING:
     from calferry.personal.graph import GraphCalendar
+    from calferry.personal.graph_auth import GraphAccount
     from calferry.psa.autotask import AutotaskClient
     from calferry.psa.gateway import AutotaskPsa
 
@@ -158,14 +159,20 @@ def outlook_sign_in(settings: Settings, show: Callable[[str], None]) -> str:
     """``calferry login --outlook``: the device code sign-in; the signed-in account's user name."""
     from calferry.personal.graph import sign_in
 
-    return sign_in(settings, show)
+    return sign_in(_graph_account(settings.personal), show)
 
 
 def outlook_sign_out(settings: Settings) -> bool:
     """``calferry logout --outlook``: forget the Outlook tokens; False if none were kept."""
     from calferry.personal.graph import sign_out
 
-    return sign_out(settings)
+    return sign_out(_graph_account(settings.personal))
+
+
+def _graph_account(personal: PersonalSettings) -> GraphAccount:
+    from calferry.personal.graph_auth import GraphAccount
+
+    return GraphAccount(personal.graph_tenant, personal.graph_client_id, personal.graph_login_url)
 
 
 def _ics_path(personal: PersonalSettings) -> Any:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from calferry import errors, secrets, wiring
 from calferry.config import Settings
 from calferry.model import Origin, PersonalItem, PersonalKind, PsaKind, ShowAs, Stamp, Window
-from calferry.personal import graph, graph_events, graph_http, token_cache
+from calferry.personal import graph, graph_events, token_cache
 from tests.fixtures.graph_standin import GraphStandin
 
 PAYLOADS = Path(__file__).parent.parent / "fixtures" / "graph"
@@ -148,16 +148,8 @@ def test_r9_items_from_the_psa_are_written_without_attendees() -> None:
 # --- sign-in ------------------------------------------------------------------------------------
 
 
-def _settings() -> Settings:
-    return Settings.from_dict(
-        {
-            "personal": {
-                "backend": "graph",
-                "graph_tenant": "contoso.onmicrosoft.com",
-                "graph_client_id": "11111111-2222-3333-4444-555555555555",
-            }
-        }
-    )
+def _account() -> graph.GraphAccount:
+    return graph.GraphAccount("contoso.onmicrosoft.com", "11111111-2222-3333-4444-555555555555")
 
 
 class _EntraApp:
@@ -185,13 +177,13 @@ def test_sign_in_shows_the_device_code_message_and_keeps_the_cache_in_the_keyrin
     shown: list[str] = []
     claims = {"preferred_username": "tech@contoso.com"}
     who = graph.sign_in(
-        _settings(), shown.append, app=_EntraApp({"access_token": "t", "id_token_claims": claims})
+        _account(), shown.append, app=_EntraApp({"access_token": "t", "id_token_claims": claims})
     )
     assert who == "tech@contoso.com"
     assert "ABC123" in shown[0]
     name = "graph-token-cache:contoso.onmicrosoft.com:11111111-2222-3333-4444-555555555555"
     assert secrets.load(name) == '{"AccessToken": {}}'
-    assert graph.sign_out(_settings()) is True
+    assert graph.sign_out(_account()) is True
     assert secrets.load(name) is None
 
 
@@ -201,7 +193,7 @@ def test_sign_in_refused_consent_is_credentials_missing() -> None:
         "error_description": "AADSTS65001: The user or administrator has not consented.",
     }
     with pytest.raises(errors.CredentialsMissing, match="AADSTS65001"):
-        graph.sign_in(_settings(), print, app=_EntraApp(refused))
+        graph.sign_in(_account(), print, app=_EntraApp(refused))
 
 
 def test_r12_without_a_stored_sign_in_the_adapter_asks_to_log_in() -> None:

@@ -85,6 +85,14 @@ def test_only_the_composition_root_imports_concrete_adapters() -> None:
     assert {name: found for name, found in offenders.items() if found} == {}
 
 
+def test_adapters_take_explicit_arguments_never_the_settings() -> None:
+    adapters = _concrete_adapters()
+    reading = sorted(
+        name for name, tree in _modules() if name in adapters and "calferry.config" in _imports(tree, name)
+    )
+    assert reading == []
+
+
 def test_faces_never_import_what_the_service_applies_with() -> None:
     offenders = {
         name: sorted(i for i in _imports(tree, name) if _within(i, BEHIND_THE_SERVICE))

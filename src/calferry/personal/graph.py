@@ -76,7 +76,7 @@ from calferry.model import (
     parse_recurrence_id,
 )
 from calferry.personal.base import Changes, Problem, Snapshot
-from calferry.personal.graph_auth import MsalTokens, sign_in, sign_out
+from calferry.personal.graph_auth import GraphAccount, MsalTokens, sign_in, sign_out
 from calferry.personal.graph_events import (
     CLAIM_PROPERTY,
     EXPAND,
@@ -109,6 +109,7 @@ __all__ = [
     "CLAIM_PROPERTY",
     "STAMP_PROPERTY",
     "UID_PROPERTY",
+    "GraphAccount",
     "GraphCalendar",
     "MsalTokens",
     "claim_property",
