@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calferry import errors, secrets, wiring
+from calferry import errors, http, secrets, wiring
 from calferry.config import Settings
 from calferry.model import Origin, PersonalItem, PersonalKind, PsaKind, ShowAs, Stamp, Window
 from calferry.personal import graph, graph_events, token_cache
@@ -109,7 +109,7 @@ def test_documented_error_answers_are_translated(case: str, error: type[Exceptio
 
 def test_retry_after_is_read_from_a_batch_member() -> None:
     member = _payload("batch_with_throttled_member.json")["responses"][0]
-    assert graph_http._retry_after(member["headers"]) == 3.0
+    assert http.retry_after(member["headers"]) == 3.0
 
 
 _zones = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"])
