@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calferry import paths, secrets
@@ -175,8 +176,9 @@ def _graph_account(personal: PersonalSettings) -> GraphAccount:
     return GraphAccount(personal.graph_tenant, personal.graph_client_id, personal.graph_login_url)
 
 
-def _ics_path(personal: PersonalSettings) -> Any:
-    return personal.path or paths.home() / "personal.ics"
+def _ics_path(personal: PersonalSettings) -> Path:
+    """``personal.path``, else ``personal.ics`` in CALFERRY_HOME."""
+    return Path(personal.path) if personal.path else paths.home() / "personal.ics"
 
 
 # --- the PSA -------------------------------------------------------------------------------------
