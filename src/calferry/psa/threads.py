@@ -10,10 +10,7 @@ changing.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from typing import Protocol
-
-from calferry.http import LocalGate
+from calferry.http import Gate, LocalGate
 
 __all__ = ["AUTOTASK_THREADS", "LocalThreadGate", "ThreadGate"]
 
@@ -21,10 +18,10 @@ AUTOTASK_THREADS = 3
 """Requests in flight Autotask allows per (integration code, endpoint) for integrations since 2023.1."""
 
 
-class ThreadGate(Protocol):
-    """Admits one request on ``endpoint`` for ``integration_code`` while the context is open."""
-
-    def slot(self, integration_code: str, endpoint: str) -> AbstractContextManager[None]: ...
+ThreadGate = Gate
+"""What ``AutotaskClient`` asks for a slot, keyed by (integration code, endpoint): the one
+:class:`calferry.http.Gate` abstraction (Graph's per-mailbox gate is a :class:`~calferry.http.LocalGate`
+too)."""
 
 
 class LocalThreadGate(LocalGate):
