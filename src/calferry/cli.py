@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +12,17 @@ from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
 from calferry import paths
+from calferry.commands import (
+    addin_cmd,
+    auth_cmd,
+    calendar_cmd,
+    config_cmd,
+    demo_cmd,
+    doctor_cmd,
+    engine_cmd,
+    psa_cmd,
+    web_cmd,
+)
 from calferry.commands.common import JSON_FLAG, emit_error
 
 _AS_JSON = "calferry.as_json"
@@ -56,32 +66,20 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# Each module in calferry.commands exposes register(app); the order is the order in --help.
+# Each command module exposes register(app); the order is the order in --help.
 COMMAND_MODULES = (
-    "config_cmd",
-    "auth_cmd",
-    "psa_cmd",
-    "calendar_cmd",
-    "engine_cmd",
-    "web_cmd",
-    "addin_cmd",
-    "demo_cmd",
-    "doctor_cmd",
+    config_cmd,
+    auth_cmd,
+    psa_cmd,
+    calendar_cmd,
+    engine_cmd,
+    web_cmd,
+    addin_cmd,
+    demo_cmd,
+    doctor_cmd,
 )
-
-
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"calferry.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"calferry.commands.{name}":
-                continue  # a command group not built yet
-            raise
-        module.register(app)
-
-
-_register_all()
+for _module in COMMAND_MODULES:
+    _module.register(app)
 
 
 def main() -> None:

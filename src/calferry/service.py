@@ -1,8 +1,8 @@
 """The use cases the CLI and the web UI share: fetch, plan, apply, report. Callers only parse and render.
 
-``Service.open(settings)`` builds the configured adapters and takes the run lock; tests build a
-``Service`` directly from a ``MemoryCalendar`` and a ``MemoryPsa``. ``Records.open()`` is status and the
-audit log from the link store alone. Every run first reconciles the
+:func:`calferry.wiring.open_service` builds the configured adapters and takes the run lock; tests
+build a ``Service`` directly from a ``MemoryCalendar`` and a ``MemoryPsa``. :class:`Records` (from
+:func:`calferry.wiring.open_records`) is status and the audit log from the link store alone. Every run first reconciles the
 journal of an interrupted run (B2) and restores links from stamps if the store was lost.
 
 Get is incremental (B3, :mod:`calferry.incremental`): the last Get's view of both sides inside the
@@ -15,17 +15,19 @@ its own writes a Get takes them into the cache, so the next Get does not read th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 from calferry import localtime
-from calferry.apply import ActionResult, Applier, Checkpoint, Progress, RunResult
+from calferry.apply import ActionResult as ActionResult  # the results the faces render come from here
+from calferry.apply import Applier, Checkpoint, Progress
+from calferry.apply import RunResult as RunResult
 from calferry.config import Settings
 from calferry.errors import (
     CalferryError,
+    ConfigError,
     InputError,
     IntegrationDisabled,
     LookupFailed,
@@ -70,7 +72,7 @@ from calferry.plan import (
     plan_send,
     psa_version,
 )
-from calferry.psa.base import Psa, PsaSnapshot
+from calferry.psa.base import Psa, PsaDirectory, PsaSnapshot
 
 _GET_CACHE = "get_cache"
 """The link store state key of the last Get's view (:class:`GetCache`)."""
@@ -143,31 +145,20 @@ class Records:
 
     settings: Settings
     store: LinkStore
-
-    @classmethod
-    @contextmanager
-    def open(cls, settings: Settings | None = None) -> Iterator[Records]:
-        """The link store in CALFERRY_HOME, read without the run lock (a running Send does not block it)."""
-        from calferry.config import load_settings
-
-        store = LinkStore.open()
-        try:
-            yield cls(settings or load_settings(), store)
-        finally:
-            store.close()
+    calendar_url: str = ""
+    """Where the settings' personal calendar is, in words (the composition root fills it in)."""
+    psa_url: str = ""
+    """The PSA address in use, in words."""
 
     def status(self) -> dict[str, Any]:
-        from calferry.personal.factory import calendar_location
-        from calferry.psa.gateway import psa_url
-
         return {
             "enabled": self.settings.calendar.enabled,
             "backends": {
                 "personal": self.settings.personal.backend,
                 "psa": self.settings.psa.base_url or "zone lookup",
             },
-            "calendar_url": calendar_location(self.settings),
-            "psa_url": psa_url(self.settings.psa),
+            "calendar_url": self.calendar_url,
+            "psa_url": self.psa_url,
             "resource": self.settings.psa.resource or None,
             "links": self.store.counts(),
             "pending_intents": len(self.store.pending()),
@@ -206,46 +197,6 @@ class Service:
         self.checkpoint = checkpoint
         self.on_progress = on_progress
         self._me: Resource | None = None
-
-    @classmethod
-    @contextmanager
-    def open(
-        cls,
-        settings: Settings | None = None,
-        *,
-        writing: str | None = None,
-        lazy_psa: bool = False,
-        locked: bool = True,
-    ) -> Iterator[Service]:
-        """The configured adapters and link store, holding the run lock until the block ends.
-
-        ``writing`` names a use case that needs integration enabled (R1, e.g. "Send"): it is refused
-        before any adapter is opened, so a disabled home says so instead of failing to connect.
-        ``lazy_psa`` opens the PSA only when first used (``items`` needs only the personal side).
-        ``locked=False`` is for reading only (``items``, previews): it neither waits for nor takes the
-        run lock, so it answers while a Get runs, and it writes nothing (no restored link, no cache).
-        """
-        from calferry.config import load_settings
-        from calferry.personal.factory import open_calendar  # type: ignore[import-not-found,unused-ignore]
-        from calferry.psa.gateway import LazyPsa, open_psa  # type: ignore[import-not-found,unused-ignore]
-
-        settings = settings or load_settings()
-        if writing is not None:
-            require_enabled(settings, writing)
-        store = LinkStore.open()
-        try:
-            with store.lock() if locked else nullcontext():
-                personal = open_calendar(settings)
-                try:
-                    psa = LazyPsa(settings) if lazy_psa else open_psa(settings)
-                    try:
-                        yield cls(settings, personal, psa, store, read_only=not locked)
-                    finally:
-                        psa.close()
-                finally:
-                    personal.close()
-        finally:
-            store.close()
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -287,6 +238,38 @@ class Service:
         writes nothing."""
         if not self.read_only and self.store.get_state(_TIME_ZONE) != zone:
             self.store.set_state(_TIME_ZONE, zone)
+
+    # --- what the faces show beside the use cases ---------------------------------------------
+
+    def directory(self) -> PsaDirectory:
+        """The PSA's look-ups for pick lists and names; read-only, so no page writes past the planner."""
+        return self.psa
+
+    def default_action_type(self) -> str:
+        """R14: the options' default action type, as set (a name or an id)."""
+        return self.settings.calendar.default_action_type
+
+    def link_for(self, key: ItemKey) -> Link | None:
+        """What the last send or Get of ``key`` recorded (R17), if anything."""
+        return self.store.link_for(key)
+
+    def personal_item(self, key: ItemKey) -> PersonalItem:
+        return self.personal.get(key)
+
+    def key_of(self, outlook_id: str) -> ItemKey:
+        """The item Outlook names by its own id (the add-in's selection): only Outlook knows its ids."""
+        key_of = getattr(self.personal, "key_of", None)
+        if key_of is None:
+            raise ConfigError(
+                "the Outlook add-in needs calferry to use your Outlook calendar",
+                hint="choose Outlook (Microsoft 365) as your own calendar in the options",
+            )
+        key: ItemKey = key_of(outlook_id)
+        return key
+
+    def request_counts(self) -> dict[str, int]:
+        """PSA requests sent so far, per ``VERB Entity`` (``--verbose``, JSON output)."""
+        return self.psa.request_counts()
 
     # --- Send (R3, R13-R22) --------------------------------------------------------------------
 

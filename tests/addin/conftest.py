@@ -34,6 +34,7 @@ from calferry.psa.gateway import AutotaskPsa
 from calferry.service import Service
 from calferry.tls import TlsFiles, ensure_local_tls
 from calferry.web.app import bind, create_app, make_server
+from calferry.wiring import open_service
 from tests.browser.conftest import NORA, QUICK_RETRY
 from tests.fixtures.graph_standin import GraphStandin
 from tests.fixtures.psa_server import PsaServer, configure_calferry
@@ -79,11 +80,11 @@ class Outlook:
         return json.loads(value) if value else None
 
     def psa_item(self, kind: PsaKind, psa_id: int) -> Any:
-        with Service.open(load_settings()) as svc:
+        with open_service(load_settings()) as svc:
             return svc.psa.get(PsaRef(kind, psa_id))
 
     def action_type_name(self, action_type_id: int) -> str:
-        with Service.open(load_settings()) as svc:
+        with open_service(load_settings()) as svc:
             return svc.psa.action_type(action_type_id).name
 
     def psa_rows(self, entity: str) -> list[dict[str, Any]]:
@@ -113,7 +114,7 @@ def start_tls_app(tls: TlsFiles) -> tuple[uvicorn.Server, threading.Thread, int]
 @contextmanager
 def _service_factory() -> Iterator[Service]:
     """What ``calferry web`` opens per request, with quick PSA retries (a refused loopback is final)."""
-    with Service.open(load_settings()) as svc:
+    with open_service(load_settings()) as svc:
         assert isinstance(svc.psa, AutotaskPsa)
         svc.psa.client.retry = QUICK_RETRY
         yield svc
@@ -129,7 +130,7 @@ def outlook(
 
     config.set_value("personal.backend", "graph")
     # The configured Graph calendar, pointed at the stand-in (a real sign-in cannot happen here).
-    monkeypatch.setattr("calferry.personal.factory.open_calendar", lambda settings: graph_standin.calendar())
+    monkeypatch.setattr("calferry.wiring.open_calendar", lambda settings: graph_standin.calendar())
     tls = ensure_local_tls(tmp_path / "tls", datetime.now(UTC))
     server, thread, port = start_tls_app(tls)
     try:

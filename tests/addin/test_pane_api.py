@@ -155,7 +155,7 @@ def test_a_calendar_other_than_outlook_is_explained(
 ) -> None:
     from calferry.personal.memory import MemoryCalendar
 
-    monkeypatch.setattr("calferry.personal.factory.open_calendar", lambda settings: MemoryCalendar())
+    monkeypatch.setattr("calferry.wiring.open_calendar", lambda settings: MemoryCalendar())
     with outlook.client() as client:
         answer = client.get("/addin/api/item", params={"id": "AAMk1"})
     assert answer.status_code == 409  # as on the page: a setup problem, not a bad request

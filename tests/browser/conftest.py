@@ -46,6 +46,7 @@ from calferry.psa.gateway import AutotaskPsa
 from calferry.service import Service
 from calferry.web.app import create_app
 from calferry.web.common import ServiceFactory
+from calferry.wiring import open_service
 from tests.fixtures.psa_server import PsaServer, configure_calferry
 from tests.system.send_helpers import daily_series, vcalendar, vevent
 
@@ -135,13 +136,13 @@ class Backend:
         quick retries so that an unreachable PSA fails at once."""
 
         @contextmanager
-        def open_service() -> Iterator[Service]:
-            with Service.open(load_settings()) as svc:
+        def opened() -> Iterator[Service]:
+            with open_service(load_settings()) as svc:
                 assert isinstance(svc.psa, AutotaskPsa)
                 svc.psa.client.retry = QUICK_RETRY
                 yield svc
 
-        return open_service
+        return opened
 
     def personal(self, ref: str) -> PersonalItem:
         calendar = CalDavCalendar(self.calendar_url, username=DEFAULT_USER)

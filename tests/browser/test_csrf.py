@@ -20,9 +20,9 @@ from playwright.sync_api import Page
 
 from calferry import paths
 from calferry.config import load_settings
-from calferry.service import Records
 from calferry.web.app import default_service_factory
 from calferry.web.security import CSRF_COOKIE, KEY_FILE
+from calferry.wiring import open_records
 from tests.browser.conftest import Backend, WebUnderTest
 from tests.fixtures.web_client import ORIGIN, WebClient
 
@@ -180,7 +180,7 @@ def hostile(web: WebUnderTest, backend: Backend) -> Iterator[Hostile]:
 
 
 def what_could_change(backend: Backend) -> dict[str, Any]:
-    with Records.open() as records:
+    with open_records() as records:
         links = records.store.counts()
         log = len(records.log(1000))
     return {

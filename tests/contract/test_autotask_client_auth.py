@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from calferry import config, secrets
 from calferry.cli import app
 from calferry.errors import CredentialsMissing
-from calferry.psa.gateway import open_psa
+from calferry.wiring import open_psa
 
 runner = CliRunner()
 

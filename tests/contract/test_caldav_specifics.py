@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ from calferry.cli import app
 from calferry.errors import MalformedCalendar, StaleVersion
 from calferry.model import ItemKey, Origin, PersonalItem, PsaKind, Stamp
 from calferry.personal import ical
-from calferry.personal.caldav import CalDavCalendar
+from calferry.personal.caldav import CalDavCalendar, dav_client
 from calferry.personal.radicale import DEFAULT_USER, bulk_put
 from tests.contract.personal_support import BERLIN, Seed, seed_ical
 from tests.unit.test_ical_cli import OUTLOOK, serving
@@ -183,3 +184,26 @@ def test_serve_beyond_loopback_with_htpasswd_answers_only_with_credentials(tmp_p
         assert propfind(None) == 401
         assert propfind((DEFAULT_USER, "wrong")) == 401
         assert propfind((DEFAULT_USER, "lighthouse")) == 207
+
+
+def test_the_http_session_can_be_injected_and_every_request_goes_through_it(
+    radicale_calendar_url: str,
+) -> None:
+    """The seam the HTTP layer asks of every adapter: the caller may bring the session (TLS, proxy,
+    a tenant's own limits); the adapter then sends nothing around it."""
+    methods: list[str] = []
+    session = dav_client(radicale_calendar_url, DEFAULT_USER)
+    send = session.request
+
+    def recording(url: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
+        methods.append(method)
+        return send(url, method, *args, **kwargs)
+
+    session.request = recording  # type: ignore[method-assign]
+    calendar = CalDavCalendar(radicale_calendar_url, client=session)
+    try:
+        calendar.create(ITEM)
+        assert [i.uid for i in calendar.list(WINDOW).items] == ["visit-1"]
+        assert len(methods) == calendar.requests >= 3 and "PUT" in methods and "REPORT" in methods
+    finally:
+        calendar.close()

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calferry import errors, secrets
+from calferry import errors, http, secrets, wiring
 from calferry.config import Settings
 from calferry.model import Origin, PersonalItem, PersonalKind, PsaKind, ShowAs, Stamp, Window
-from calferry.personal import graph, graph_events, graph_http, token_cache
+from calferry.personal import graph, graph_events, token_cache
 from tests.fixtures.graph_standin import GraphStandin
 
 PAYLOADS = Path(__file__).parent.parent / "fixtures" / "graph"
@@ -109,7 +109,7 @@ def test_documented_error_answers_are_translated(case: str, error: type[Exceptio
 
 def test_retry_after_is_read_from_a_batch_member() -> None:
     member = _payload("batch_with_throttled_member.json")["responses"][0]
-    assert graph_http._retry_after(member["headers"]) == 3.0
+    assert http.retry_after(member["headers"]) == 3.0
 
 
 _zones = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"])
@@ -148,16 +148,8 @@ def test_r9_items_from_the_psa_are_written_without_attendees() -> None:
 # --- sign-in ------------------------------------------------------------------------------------
 
 
-def _settings() -> Settings:
-    return Settings.from_dict(
-        {
-            "personal": {
-                "backend": "graph",
-                "graph_tenant": "contoso.onmicrosoft.com",
-                "graph_client_id": "11111111-2222-3333-4444-555555555555",
-            }
-        }
-    )
+def _account() -> graph.GraphAccount:
+    return graph.GraphAccount("contoso.onmicrosoft.com", "11111111-2222-3333-4444-555555555555")
 
 
 class _EntraApp:
@@ -185,13 +177,13 @@ def test_sign_in_shows_the_device_code_message_and_keeps_the_cache_in_the_keyrin
     shown: list[str] = []
     claims = {"preferred_username": "tech@contoso.com"}
     who = graph.sign_in(
-        _settings(), shown.append, app=_EntraApp({"access_token": "t", "id_token_claims": claims})
+        _account(), shown.append, app=_EntraApp({"access_token": "t", "id_token_claims": claims})
     )
     assert who == "tech@contoso.com"
     assert "ABC123" in shown[0]
     name = "graph-token-cache:contoso.onmicrosoft.com:11111111-2222-3333-4444-555555555555"
     assert secrets.load(name) == '{"AccessToken": {}}'
-    assert graph.sign_out(_settings()) is True
+    assert graph.sign_out(_account()) is True
     assert secrets.load(name) is None
 
 
@@ -201,7 +193,7 @@ def test_sign_in_refused_consent_is_credentials_missing() -> None:
         "error_description": "AADSTS65001: The user or administrator has not consented.",
     }
     with pytest.raises(errors.CredentialsMissing, match="AADSTS65001"):
-        graph.sign_in(_settings(), print, app=_EntraApp(refused))
+        graph.sign_in(_account(), print, app=_EntraApp(refused))
 
 
 def test_r12_without_a_stored_sign_in_the_adapter_asks_to_log_in() -> None:
@@ -310,7 +302,7 @@ def test_refused_silent_refresh_says_entras_reason_and_asks_to_sign_in_again() -
 
 def test_missing_client_id_is_a_config_error() -> None:
     with pytest.raises(errors.ConfigError, match="graph_client_id"):
-        graph.GraphCalendar.from_settings(Settings.from_dict({"personal": {"backend": "graph"}}))
+        wiring.graph_calendar(Settings.from_dict({"personal": {"backend": "graph"}}).personal)
 
 
 def test_r12_configured_but_not_signed_in_outlook_asks_to_log_in(graph_standin: GraphStandin) -> None:
@@ -323,7 +315,7 @@ def test_r12_configured_but_not_signed_in_outlook_asks_to_log_in(graph_standin: 
             }
         }
     )
-    calendar = graph.GraphCalendar.from_settings(settings)
+    calendar = wiring.graph_calendar(settings.personal)
     with pytest.raises(errors.CredentialsMissing, match="calferry login --outlook"):
         calendar.list(Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)))
     assert graph_standin.mailbox.stats.requests == []  # nothing was sent without a token

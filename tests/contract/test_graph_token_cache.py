@@ -20,7 +20,6 @@ from keyring.backends import fail
 from keyring.errors import PasswordDeleteError
 
 from calferry import errors
-from calferry.config import Settings
 from calferry.personal import graph, token_cache
 
 TENANT, CLIENT_ID = "contoso.onmicrosoft.com", "11111111-2222-3333-4444-555555555555"
@@ -64,10 +63,8 @@ def locker() -> Iterator[CredentialLocker]:
     keyring.set_keyring(previous)
 
 
-def _settings() -> Settings:
-    return Settings.from_dict(
-        {"personal": {"backend": "graph", "graph_tenant": TENANT, "graph_client_id": CLIENT_ID}}
-    )
+def _account() -> graph.GraphAccount:
+    return graph.GraphAccount(TENANT, CLIENT_ID)
 
 
 def _long_cache() -> msal.SerializableTokenCache:
@@ -116,7 +113,7 @@ def test_a_sign_in_longer_than_a_windows_credential_is_kept_in_parts_and_read_ba
 ) -> None:
     entra = _Entra()
     assert len(entra.token_cache.serialize()) > 3 * CRED_BLOB_CHARACTERS
-    assert graph.sign_in(_settings(), lambda _: None, app=entra) == "tech@contoso.com"
+    assert graph.sign_in(_account(), lambda _: None, app=entra) == "tech@contoso.com"
     assert all(len(v) <= CRED_BLOB_CHARACTERS for v in locker.entries.values())
     assert token_cache.load(CACHE_NAME) == entra.token_cache.serialize()
 
@@ -132,8 +129,8 @@ def test_a_sign_in_longer_than_a_windows_credential_is_kept_in_parts_and_read_ba
 
 
 def test_signing_out_removes_every_part(locker: CredentialLocker) -> None:
-    graph.sign_in(_settings(), lambda _: None, app=_Entra())
-    assert graph.sign_out(_settings()) is True
+    graph.sign_in(_account(), lambda _: None, app=_Entra())
+    assert graph.sign_out(_account()) is True
     assert locker.entries == {}
 
 
@@ -171,7 +168,7 @@ def test_any_keyring_failure_is_a_clear_error_not_a_traceback(locker: Credential
 
     locker.set_password = refuse  # type: ignore[method-assign]
     with pytest.raises(errors.CredentialsMissing) as caught:
-        graph.sign_in(_settings(), lambda _: None, app=_Entra())
+        graph.sign_in(_account(), lambda _: None, app=_Entra())
     assert "could not keep the Outlook sign-in" in caught.value.message
     assert "A specified logon session does not exist." in caught.value.message
 
@@ -190,7 +187,7 @@ def test_without_any_keyring_the_sign_in_is_refused_clearly_and_written_nowhere(
     keyring.set_keyring(fail.Keyring())
     try:
         with pytest.raises(errors.CredentialsMissing) as caught:
-            graph.sign_in(_settings(), lambda _: None, app=_Entra())
+            graph.sign_in(_account(), lambda _: None, app=_Entra())
     finally:
         keyring.set_keyring(previous)
     assert caught.value.hint and "keyring" in str(caught.value).lower()

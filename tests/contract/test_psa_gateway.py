@@ -21,8 +21,9 @@ from calferry.model import (
     Window,
     WorkKind,
 )
-from calferry.psa.gateway import AutotaskPsa, open_psa, version_of
+from calferry.psa.gateway import AutotaskPsa, version_of
 from calferry.psa.query import eq, gte
+from calferry.wiring import open_psa
 from tests.contract.test_autotask_client import make_client
 
 NY = "tech.ny@demo.calferry.local"

@@ -16,9 +16,10 @@ from sqlalchemy import create_engine, text
 from calferry.config import Settings
 from calferry.errors import ConfigError, NotFound, PermissionDenied
 from calferry.model import PsaAppointment, PsaKind, PsaRef, PsaServiceCall, PsaToDo
-from calferry.psa.gateway import ADMIN_HINT, AutotaskPsa, open_psa
+from calferry.psa.gateway import ADMIN_HINT, AutotaskPsa
 from calferry.psa.query import eq, gte
 from calferry.psa.server.problems import NO_MATCHING_RECORDS
+from calferry.wiring import open_psa
 from tests.contract.test_autotask_client import make_client
 from tests.contract.test_psa_gateway import NY, around_now
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from calferry import config, paths, secrets
 from calferry.cli import app
 from calferry.errors import CredentialsMissing
-from calferry.psa.gateway import open_psa
+from calferry.wiring import open_psa
 from tests.conftest import MemoryKeyring
 
 runner = CliRunner()

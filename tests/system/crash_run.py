@@ -2,7 +2,7 @@
 
 ``python -m tests.system.crash_run send|get [--crash-at STEP [--nth N]] [--as todo --company NAME] [REF...]`` (run from the
 repository root, with ``CALFERRY_HOME`` naming a configured home). It opens ``Service`` on the
-configured adapters (``Service.open``: CalDAV, the PSA over HTTP, the link store in CALFERRY_HOME),
+configured adapters (``open_service``: CalDAV, the PSA over HTTP, the link store in CALFERRY_HOME),
 and ends the process with ``os._exit(137)`` — no ``finally``, no flush, no atexit, as a SIGKILL would —
 when the step is reached for the Nth time. A run that is not killed prints its ``RunResult`` as JSON.
 """
@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from calferry.service import Service
+from calferry.wiring import open_service
 
 KILLED = 137
 
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--as", dest="kind", default=None, help="send as this PSA kind (appointment, todo)")
     parser.add_argument("--company", default=None, help="the company of a To-Do")
     args = parser.parse_args(argv)
-    with Service.open() as service:
+    with open_service() as service:
         if args.crash_at:
             service.checkpoint = killer(args.crash_at, args.nth)
         if args.operation == "send":

@@ -31,7 +31,7 @@ from calferry.personal.caldav import CalDavCalendar
 from calferry.personal.radicale import DEFAULT_USER, ensure_calendar
 from calferry.plan import ActionKind
 from calferry.psa.server.faults import FaultPlan
-from calferry.service import Service
+from calferry.wiring import open_service
 from tests.fixtures.psa_server import PsaServer
 from tests.system.crash_run import KILLED
 
@@ -139,7 +139,7 @@ class State:
 
 
 def state(operation: str, refs: Sequence[str] = ()) -> State:
-    with Service.open() as service:
+    with open_service() as service:
         listed = service.personal.list(window()).items
         stamps = {i.key: PsaRef(i.stamp.psa_kind, i.stamp.psa_id) for i in listed if i.stamp is not None}
         links = {link.personal: link.psa for link in service.store.links()}
@@ -271,7 +271,7 @@ def assert_downloaded_once(expected: set[PsaRef]) -> None:
 
 def demo_items() -> set[PsaRef]:
     """What a Get brings from the demo PSA into the empty calendar, by its preview (which writes nothing)."""
-    with Service.open() as service:
+    with open_service() as service:
         plan = service.preview_get()
     creates = [a for a in plan.actions if a.action is ActionKind.CREATE]
     return {PsaRef(a.psa_kind, a.psa_id) for a in creates if a.psa_kind is not None and a.psa_id is not None}

@@ -25,7 +25,7 @@ from calferry.commands.demo_cmd import DEMO_ITEM, demo_resource
 from calferry.model import Window
 from calferry.personal.caldav import CalDavCalendar
 from calferry.psa.server import DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME
-from calferry.service import Service
+from calferry.wiring import open_service
 from tests.system.test_private_state import not_private
 
 HEADERS = {"ApiIntegrationCode": DEMO_INTEGRATION_CODE, "UserName": DEMO_USERNAME, "Secret": DEMO_SECRET}
@@ -152,7 +152,7 @@ def _check_config(home: Path, info: dict[str, Any]) -> None:
 
 
 def _check_send_and_get(info: dict[str, Any]) -> None:
-    with Service.open() as svc:
+    with open_service() as svc:
         sent = svc.send([DEMO_ITEM])
         assert [r.outcome for r in sent.results] == ["done"]
         fetched = svc.get()

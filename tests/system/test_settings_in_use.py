@@ -14,7 +14,7 @@ from calferry.cli import app
 from calferry.model import PersonalItem
 from calferry.personal.caldav import CalDavCalendar
 from calferry.personal.radicale import DEFAULT_USER
-from calferry.psa.gateway import ZONE_URL_ENV
+from calferry.wiring import ZONE_URL_ENV
 from tests.system.conftest import NORA, Cli, at
 
 runner = CliRunner()

@@ -12,11 +12,10 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from calferry.apply import ActionResult, RunResult
-from calferry.errors import ConfigError, InputError, UserError
+from calferry.errors import InputError, UserError
 from calferry.model import ItemKey, Link, PsaKind
 from calferry.plan import UNCHANGED
-from calferry.service import Service
+from calferry.service import ActionResult, RunResult, Service
 
 KIND_NAMES = {PsaKind.APPOINTMENT: "Appointment", PsaKind.TODO: "To-Do", PsaKind.SERVICE_CALL: "Service Call"}
 _RULE_CODE = re.compile(r"^R\d+\s+|\s*\(R\d+\)")
@@ -57,21 +56,14 @@ class SendOutcome:
 
 def key_for(svc: Service, graph_id: str) -> ItemKey:
     """The item the pane names; only an Outlook (Graph) calendar knows Outlook's ids."""
-    key_of = getattr(svc.personal, "key_of", None)
-    if key_of is None:
-        raise ConfigError(
-            "the Outlook add-in needs calferry to use your Outlook calendar",
-            hint="choose Outlook (Microsoft 365) as your own calendar in the options",
-        )
-    key: ItemKey = key_of(graph_id)
-    return key
+    return svc.key_of(graph_id)
 
 
 def describe(svc: Service, graph_id: str) -> PaneItem:
     """R14 defaults for a new item; R17 the last send's kind, company and action type, locked."""
     key = key_for(svc, graph_id)
-    item = svc.personal.get(key)
-    link = svc.store.link_for(key)
+    item = svc.personal_item(key)
+    link = svc.link_for(key)
     default_action = _default_action(svc)
     base = PaneItem(
         ref=key.ref, subject=item.subject, recurring=item.recurring, private=item.private,
@@ -91,9 +83,9 @@ def describe(svc: Service, graph_id: str) -> PaneItem:
 def send(svc: Service, graph_id: str, kind: str, company: str, action_type: str) -> SendOutcome:
     """Send the item: as before when it was sent already (R17), else with the choices made (R14, R15)."""
     key = key_for(svc, graph_id)
-    if svc.store.link_for(key) is not None:
+    if svc.link_for(key) is not None:
         return outcome(svc.send([key.ref]))
-    item = svc.personal.get(key)
+    item = svc.personal_item(key)
     if key.recurrence_id is None and item.recurring:
         return series_outcome(svc.send(series_uid=key.uid))
     chosen = PsaKind.APPOINTMENT if item.recurring else _kind(kind)
@@ -163,18 +155,18 @@ def _psa_name(kind: PsaKind, psa_id: int) -> str:
 
 
 def _company_name(svc: Service, link: Link) -> str:
-    return "" if link.company_id is None else svc.psa.company(link.company_id).name
+    return "" if link.company_id is None else svc.directory().company(link.company_id).name
 
 
 def _action_name(svc: Service, link: Link) -> str:
-    return "" if link.action_type_id is None else svc.psa.action_type(link.action_type_id).name
+    return "" if link.action_type_id is None else svc.directory().action_type(link.action_type_id).name
 
 
 def _default_action(svc: Service) -> str:
     """R14: the options' default action type, by name (the option may hold its id)."""
-    default = svc.settings.calendar.default_action_type
+    default = svc.default_action_type()
     try:
-        return svc.psa.action_type(default).name
+        return svc.directory().action_type(default).name
     except UserError:
         return default  # shown as set; the PSA says what is wrong with it on Save
 

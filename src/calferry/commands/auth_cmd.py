@@ -9,10 +9,8 @@ for the personal calendar's password.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable
-from types import ModuleType
 from typing import Annotated, Any
 
 import typer
@@ -20,8 +18,8 @@ import typer
 from calferry import secrets
 from calferry.commands.common import JsonOption, console, emit_json, err_console, handles_errors
 from calferry.config import Settings, load_settings
-from calferry.errors import ConfigError, CredentialsMissing, InputError, PsaAuthError, UserError
-from calferry.psa.gateway import build_client
+from calferry.errors import ConfigError, CredentialsMissing, InputError, PsaAuthError
+from calferry.wiring import outlook_sign_in, outlook_sign_out, psa_client
 
 OutlookOption = Annotated[bool, typer.Option("--outlook", help="Sign in to (or out of) Outlook instead.")]
 SecretStdinOption = Annotated[
@@ -56,7 +54,7 @@ def login(
     if outlook:
         if store_file:
             secrets.choose_file()  # the sign-in's tokens go there when this machine has no OS keyring
-        result = _graph().sign_in(settings, show=_shower(json_output))
+        result = outlook_sign_in(settings, _shower(json_output))
         _report({"signed_in": "outlook", "account": _plain(result)}, "Signed in to Outlook.", json_output)
         return
     if caldav:
@@ -127,7 +125,7 @@ def logout(
     """Forget the stored PSA secret (or the Outlook sign-in, or the CalDAV password) on this device."""
     settings = load_settings()
     if outlook:
-        _graph().sign_out(settings)
+        outlook_sign_out(settings)
         _report({"signed_out": "outlook"}, "Signed out of Outlook.", json_output)
         return
     if caldav:
@@ -169,7 +167,7 @@ def _read_secret(from_stdin: bool, prompt: str) -> str:
 
 def _verify(settings: Settings, secret: str) -> None:
     """One cheap authenticated request; a refused secret is not stored."""
-    client = build_client(settings.psa, secret)
+    client = psa_client(settings.psa, secret)
     try:
         client.verify()
     except PsaAuthError as error:
@@ -181,16 +179,6 @@ def _verify(settings: Settings, secret: str) -> None:
         ) from None
     finally:
         client.close()
-
-
-def _graph() -> ModuleType:
-    """``calferry.personal.graph``, imported only when Outlook is asked for."""
-    try:
-        return importlib.import_module("calferry.personal.graph")
-    except ModuleNotFoundError as exc:
-        if exc.name != "calferry.personal.graph":
-            raise
-        raise UserError("Outlook sign-in is not available in this installation") from None
 
 
 def _shower(json_output: bool) -> Callable[[str], None]:

@@ -18,7 +18,6 @@ from calferry.errors import Conflict, CredentialsMissing, InputError, MalformedC
 from calferry.model import PersonalItem, Window
 from calferry.personal import bounds, ical, icsfile
 from calferry.personal.base import PersonalCalendar, Problem
-from calferry.personal.factory import open_calendar
 from calferry.personal.radicale import (
     DEFAULT_CALENDAR,
     DEFAULT_PORT,
@@ -28,6 +27,7 @@ from calferry.personal.radicale import (
     is_loopback,
     write_htpasswd,
 )
+from calferry.wiring import open_calendar
 
 calendar_app = typer.Typer(help="Your own calendar: run the embedded CalDAV calendar.")
 

@@ -12,6 +12,7 @@ from calferry.commands.common import JsonOption, console, emit_json, handles_err
 from calferry.config import load_settings
 from calferry.errors import ConfigError
 from calferry.model import Window
+from calferry.wiring import graph_calendar
 
 LiveOption = Annotated[
     bool, typer.Option("--live", help="Ask your Outlook mailbox (read-only); nothing is written.")
@@ -32,11 +33,10 @@ def doctor(live: LiveOption = False, json_output: JsonOption = False) -> None:
         raise ConfigError(
             "the checks ask your Outlook mailbox over the network", hint="run `calferry doctor --live`"
         )
-    from calferry.personal.graph import GraphCalendar
     from calferry.personal.graph_doctor import live_checks
 
     now = datetime.now(UTC)
-    calendar = GraphCalendar.from_settings(settings)
+    calendar = graph_calendar(settings.personal)
     try:
         checks = live_checks(calendar, Window(now, now + timedelta(days=30)))
     finally:

@@ -21,14 +21,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from calferry import localtime
-from calferry.apply import RunResult
 from calferry.commands.common import JsonOption, console, emit_json, err_console, handles_errors
 from calferry.config import load_settings
 from calferry.errors import InputError, UserError
 from calferry.model import PsaKind
 from calferry.personal.base import Problem
 from calferry.plan import ActionKind, Plan
-from calferry.service import LOG_MAX, Records, Service
+from calferry.service import LOG_MAX, RunResult, Service
+from calferry.wiring import open_records, open_service
 
 series_app = typer.Typer(help="Recurring series: delete one or all occurrences on both sides.")
 
@@ -286,7 +286,7 @@ def resolve(
 @handles_errors
 def status(json_output: JsonOption = False) -> None:
     """Whether integration is on, which calendars are used, the links kept and the last run."""
-    with Records.open(load_settings()) as records:
+    with open_records(load_settings()) as records:
         info = records.status()
     if json_output:
         emit_json(info)
@@ -313,7 +313,7 @@ def log(
     json_output: JsonOption = False,
 ) -> None:
     """The audit log: every applied action, when, which ids, the outcome."""
-    with Records.open(load_settings()) as records:
+    with open_records(load_settings()) as records:
         entries = records.log(limit)
         zone = records.time_zone()
     if json_output:
@@ -333,7 +333,7 @@ def log(
 
 def _show_plan(plan: Plan, svc: Service, json_output: bool, verbose: bool) -> None:
     if json_output:
-        emit_json({**plan.to_json(), "requests": svc.psa.request_counts()})
+        emit_json({**plan.to_json(), "requests": svc.request_counts()})
         return
     table = _actions_table(f"Plan: {plan.operation} (nothing changed yet)", with_outcome=False)
     for a in plan.actions:
@@ -341,7 +341,7 @@ def _show_plan(plan: Plan, svc: Service, json_output: bool, verbose: bool) -> No
     console.print(table if plan.actions else "Nothing to do.")
     _show_warnings(plan.warnings)
     if verbose:
-        _show_requests(svc.psa.request_counts())
+        _show_requests(svc.request_counts())
 
 
 def _show_result(result: RunResult, json_output: bool, verbose: bool, *, skips_fail: bool = False) -> None:
@@ -430,7 +430,7 @@ def _psa(kind: Any, psa_id: int | None) -> str:
 def _service(writing: str | None = None, *, locked: bool = True, lazy_psa: bool = False) -> Iterator[Service]:
     """Reading commands (``items``, ``--dry-run``) pass ``locked=False``: they never wait for a run;
     ``lazy_psa`` opens the PSA only when first used (``items`` needs only the personal side)."""
-    with Service.open(load_settings(), writing=writing, locked=locked, lazy_psa=lazy_psa) as svc:
+    with open_service(load_settings(), writing=writing, locked=locked, lazy_psa=lazy_psa) as svc:
         yield svc
 
 

@@ -66,26 +66,42 @@ another client stored (FREQ=SECONDLY without end) can take hours: the run report
 with the run lock held."""
 
 
+def dav_client(
+    url: str, username: str = "", password: str = "", *, timeout: int = ANSWER_TIMEOUT
+) -> DAVClient:
+    """The caldav library's HTTP session for ``url``, with the features this adapter relies on."""
+    # RFC 4791 5.3.2.1: the server itself refuses a second resource with the same UID, so a create
+    # is one PUT with If-None-Match: * instead of a UID search first (on Radicale the search walks
+    # the whole collection, making a Get of N new items quadratic).
+    return DAVClient(
+        url=url,
+        username=username or None,
+        password=password or None,
+        features=_FEATURES,
+        timeout=timeout,
+    )
+
+
 class CalDavCalendar:
     """One CalDAV calendar collection; ``requests`` counts HTTP requests sent (for benchmarks)."""
 
     name = "caldav"
 
     def __init__(
-        self, url: str, username: str = "", password: str = "", *, timeout: int = ANSWER_TIMEOUT
+        self,
+        url: str,
+        username: str = "",
+        password: str = "",
+        *,
+        client: DAVClient | None = None,
+        timeout: int = ANSWER_TIMEOUT,
     ) -> None:
+        """``client`` is the HTTP session to use (a test's, or one with its own TLS or proxy
+        settings); it is made from ``url``, ``username`` and ``password`` when not given, and closed
+        with the calendar either way."""
         self.requests = 0
         self._username, self._password = username, password
-        # RFC 4791 5.3.2.1: the server itself refuses a second resource with the same UID, so a create
-        # is one PUT with If-None-Match: * instead of a UID search first (on Radicale the search walks
-        # the whole collection, making a Get of N new items quadratic).
-        self._client = DAVClient(
-            url=url,
-            username=username or None,
-            password=password or None,
-            features=_FEATURES,
-            timeout=timeout,
-        )
+        self._client = client or dav_client(url, username, password, timeout=timeout)
         self._wrap_request()
         self._by_uid: dict[str, _Stored] = {}
         self._uid_by_url: dict[str, str] = {}

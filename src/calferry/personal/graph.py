@@ -51,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -76,7 +76,7 @@ from calferry.model import (
     parse_recurrence_id,
 )
 from calferry.personal.base import Changes, Problem, Snapshot
-from calferry.personal.graph_auth import MsalTokens, sign_in, sign_out
+from calferry.personal.graph_auth import GraphAccount, MsalTokens, sign_in, sign_out
 from calferry.personal.graph_events import (
     CLAIM_PROPERTY,
     EXPAND,
@@ -105,13 +105,11 @@ from calferry.personal.graph_events import (
 )
 from calferry.personal.graph_http import PREFER, Event, Http, TokenProvider, body_of, checked, translate
 
-if TYPE_CHECKING:
-    from calferry.config import Settings
-
 __all__ = [
     "CLAIM_PROPERTY",
     "STAMP_PROPERTY",
     "UID_PROPERTY",
+    "GraphAccount",
     "GraphCalendar",
     "MsalTokens",
     "claim_property",
@@ -168,21 +166,6 @@ class GraphCalendar:
         self._starts: dict[str, datetime] = {}  # series master Graph id -> its start in the series' zone
         self._seen: dict[str, _Seen] = {}  # Graph id -> what a write must know of the event
         self._issued: set[str] = set()  # delta links handed out while the id maps were kept
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> GraphCalendar:
-        """The adapter for ``personal.backend = graph``, signed in through the keyring's token cache."""
-        personal = settings.personal
-        if not personal.graph_client_id:
-            raise ConfigError(
-                "personal.graph_client_id is not set", hint="see docs/outlook.md for the app registration"
-            )
-        tokens = MsalTokens(
-            personal.graph_tenant, personal.graph_client_id, login_url=personal.graph_login_url
-        )
-        base_url = personal.graph_url or DEFAULT_URL
-        options = {"time_zone": local_zone(), **kwargs}
-        return cls(token_provider=tokens, base_url=base_url, calendar=personal.graph_calendar, **options)
 
     # --- reading ---------------------------------------------------------------------------------
 

@@ -10,18 +10,25 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import msal
 
 from calferry.errors import ConfigError, CredentialsMissing, PersonalUnavailable
 from calferry.personal import token_cache
 
-if TYPE_CHECKING:
-    from calferry.config import Settings
-
 SCOPES = ("Calendars.ReadWrite",)
 DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
+
+
+@dataclass(frozen=True)
+class GraphAccount:
+    """Which app registration signs in, in which tenant, at which sign-in host (empty: Microsoft's)."""
+
+    tenant: str
+    client_id: str
+    login_url: str = ""
 
 
 def _cache_name(tenant: str, client_id: str) -> str:
@@ -111,14 +118,14 @@ class MsalTokens:
         return dict(result) if result else None
 
 
-def sign_in(settings: Settings, show: Callable[[str], None], *, app: Any = None) -> str:
+def sign_in(account: GraphAccount, show: Callable[[str], None], *, app: Any = None) -> str:
     """Device code sign-in (``calferry login --outlook``): shows msal's message, waits, keeps the cache.
 
     Returns the signed-in account's user name. ``app`` replaces the msal application in tests.
     """
-    tenant, client_id = settings.personal.graph_tenant, settings.personal.graph_client_id
+    tenant, client_id = account.tenant, account.client_id
     cache = msal.SerializableTokenCache()
-    login_url = settings.personal.graph_login_url or DEFAULT_LOGIN_URL
+    login_url = account.login_url or DEFAULT_LOGIN_URL
     application = app or _public_app(tenant, client_id, cache, login_url)
     flow = application.initiate_device_flow(scopes=list(SCOPES))
     if "user_code" not in flow:
@@ -136,6 +143,6 @@ def sign_in(settings: Settings, show: Callable[[str], None], *, app: Any = None)
     return str(claims.get("preferred_username") or claims.get("name") or "signed in")
 
 
-def sign_out(settings: Settings) -> bool:
+def sign_out(account: GraphAccount) -> bool:
     """Forget the Outlook tokens (``calferry logout --outlook``); False if none were stored."""
-    return token_cache.forget(_cache_name(settings.personal.graph_tenant, settings.personal.graph_client_id))
+    return token_cache.forget(_cache_name(account.tenant, account.client_id))

@@ -1,4 +1,5 @@
-"""Microsoft Graph over HTTP: the per-mailbox gate, retries, and Graph's errors as calferry's.
+"""Microsoft Graph over HTTP: the per-mailbox gate, retries, and Graph's errors as calferry's (the
+gate, ``Retry-After`` and backoff are :mod:`calferry.http`'s, shared with the Autotask client).
 
 At most four requests in flight per mailbox (a ``$batch`` counts as four: Outlook runs up to four of
 its members at once); 429/503/504 answered after ``Retry-After``, exponential backoff otherwise; a
@@ -10,6 +11,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import itertools
+import math
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,6 +28,7 @@ from calferry.errors import (
     StaleVersion,
     SyncTokenExpired,
 )
+from calferry.http import LocalGate, Permits, RetryPolicy, retry_after
 
 MAX_IN_FLIGHT = 4
 BATCH_LIMIT = 20
@@ -39,41 +42,12 @@ TokenProvider = Callable[[], str]
 Event = dict[str, Any]
 
 
-class _Gate:
-    """Graph allows four concurrent requests per app and mailbox; every adapter on one shares its gate.
-
-    Outlook runs up to four members of a ``$batch`` at once, so a batch takes every permit. Batches
-    take theirs one batch at a time, so two of them never each hold some and wait for the rest.
-    """
-
-    def __init__(self) -> None:
-        self._permits = threading.BoundedSemaphore(MAX_IN_FLIGHT)
-        self._whole = threading.Lock()
-
-    @contextlib.contextmanager
-    def one(self) -> Iterator[None]:
-        with self._permits:
-            yield
-
-    @contextlib.contextmanager
-    def whole(self) -> Iterator[None]:
-        with self._whole:
-            for _ in range(MAX_IN_FLIGHT):
-                self._permits.acquire()
-        try:
-            yield
-        finally:
-            for _ in range(MAX_IN_FLIGHT):
-                self._permits.release()
+_MAILBOXES = LocalGate(MAX_IN_FLIGHT)
+"""Graph allows four concurrent requests per app and mailbox: every adapter on one shares its permits."""
 
 
-_GATES: dict[str, _Gate] = {}
-_GATES_LOCK = threading.Lock()
-
-
-def _gate(mailbox: str) -> _Gate:
-    with _GATES_LOCK:
-        return _GATES.setdefault(mailbox, _Gate())
+def _gate(mailbox: str) -> Permits:
+    return _MAILBOXES.permits(mailbox)
 
 
 class Http:
@@ -90,8 +64,11 @@ class Http:
         sleep: Callable[[float], None],
     ) -> None:
         self.client, self.base_url, self.token = client, base_url.rstrip("/"), token
-        self.retries, self.base_delay, self.sleep = retries, base_delay, sleep
-        self._gate: _Gate | None = None
+        self.retries, self.sleep = retries, sleep
+        self._policy = RetryPolicy(
+            retries + 1, base_delay, max_delay=math.inf, give_up_after=math.inf, jitter=0.0
+        )
+        self._gate: Permits | None = None
         self._gate_lock = threading.Lock()
 
     def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -104,7 +81,8 @@ class Http:
         A ``$batch`` counts as four requests (Outlook runs up to four of its members at once).
         """
         gate = self._mailbox_gate()
-        return self._retried(gate.whole if url == "$batch" else gate.one, method, url, **kwargs)
+        weight = MAX_IN_FLIGHT if url == "$batch" else 1
+        return self._retried(lambda: gate.take(weight), method, url, **kwargs)
 
     def _retried(
         self, gate: Callable[[], contextlib.AbstractContextManager[Any]], method: str, url: str, **kwargs: Any
@@ -123,15 +101,15 @@ class Http:
                 if attempt >= self.retries or isinstance(exc, httpx.LocalProtocolError):
                     raise PersonalUnavailable(f"cannot reach Microsoft Graph: {type(exc).__name__}") from exc
                 lost = True
-                self.sleep(self._backoff(attempt))
+                self.sleep(self._policy.backoff(attempt))
                 continue
             if response.status_code not in _RETRYABLE or attempt >= self.retries:
                 return response, lost
             lost = lost or response.status_code in _MAYBE_DONE
-            self.sleep(_retry_after(response.headers) or self._backoff(attempt))
+            self.sleep(retry_after(response.headers) or self._policy.backoff(attempt))
         raise AssertionError("unreachable")
 
-    def _mailbox_gate(self) -> _Gate:
+    def _mailbox_gate(self) -> Permits:
         """The gate of the signed-in mailbox, named by its default calendar's owner.
 
         Asking for the owner is the one request that passes no gate; Calendars.ReadWrite allows it
@@ -176,7 +154,9 @@ class Http:
                 for member in body.get("responses", []):
                     if member.get("status") in _RETRYABLE and attempt < self.retries:
                         pending.append(by_id[member["id"]])
-                        waits.append(_retry_after(member.get("headers") or {}) or self._backoff(attempt))
+                        waits.append(
+                            retry_after(member.get("headers") or {}) or self._policy.backoff(attempt)
+                        )
                     else:
                         results[member["id"]] = member
                 if not pending:
@@ -195,18 +175,6 @@ class Http:
         all_headers = {"Authorization": f"Bearer {self.token()}", "Prefer": PREFER, **(headers or {})}
         with gate():
             return self.client.request(method, url, headers=all_headers, **kwargs)
-
-    def _backoff(self, attempt: int) -> float:
-        return float(self.base_delay * (2**attempt))
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Graph's Retry-After is in seconds and may be fractional."""
-    lowered = {str(k).lower(): v for k, v in dict(headers).items()}
-    try:
-        return max(float(lowered["retry-after"]), 0.0)
-    except (KeyError, ValueError):
-        return None
 
 
 def body_of(response: httpx.Response) -> Event:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 from collections import Counter
@@ -38,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
@@ -54,6 +53,7 @@ from calferry.errors import (
     PsaValidationError,
     connection_failure,
 )
+from calferry.http import Mode, RetryPolicy, retry_after
 from calferry.psa.query import Filter, Split, body, eq, format_utc, parse_utc, split
 from calferry.psa.threads import LocalThreadGate, ThreadGate
 
@@ -102,8 +102,6 @@ CHILD_URLS: dict[str, tuple[str, str, str]] = {
     "Tasks": ("Projects", "projectID", "Tasks"),
 }
 
-Mode = Literal["read", "write", "never"]
-
 
 class _Secret:
     """Holds the API secret so that no repr, log line or traceback local can show it."""
@@ -124,23 +122,6 @@ class _Secret:
 
 REFUSED_RETRIES = 2
 """Retries of a refused connection: enough for a server restarting, not a wait on one that is down."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Backoff for safe retries: ``base_delay * 2**n`` (jittered), each wait at most ``max_delay``.
-
-    A ``Retry-After`` is honoured up to ``max_delay``; one longer than ``give_up_after`` (the hourly
-    limit says "come back in 40 minutes") is raised as ``PsaRateLimited`` instead of waited for.
-    """
-
-    attempts: int = 6
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    give_up_after: float = 120.0
-
-    def backoff(self, attempt: int) -> float:
-        return float(min(self.max_delay, self.base_delay * 2.0**attempt) * random.uniform(0.5, 1.0))
 
 
 @dataclass(frozen=True)
@@ -425,9 +406,7 @@ class AutotaskClient:
         if isinstance(error, PsaRateLimited):
             if error.retry_after is None:
                 return self.retry.backoff(attempt)
-            if error.retry_after > self.retry.give_up_after:
-                return None
-            return min(error.retry_after, self.retry.max_delay)
+            return self.retry.named_wait(error.retry_after)
         if isinstance(error, PsaValidationError):
             # Autotask answers 500 for bad data and for its own failures alike: a read is safe to ask again.
             return self.retry.backoff(attempt) if mode == "read" and (error.status or 0) >= 500 else None
@@ -593,7 +572,7 @@ def _error_for(response: httpx.Response, label: str) -> PsaError | PermissionDen
         return PermissionDenied(f"the PSA refused {label}: {text}", side="psa")
     if status == 429 or any(words in text.lower() for words in _LIMIT_WORDINGS):
         return PsaRateLimited(
-            f"the PSA limits requests: {text}", retry_after=_retry_after(response), status=status
+            f"the PSA limits requests: {text}", retry_after=retry_after(response.headers), status=status
         )
     if status >= 500 and (status != 500 or not messages):
         return PsaUnavailable(f"the PSA failed on {label}: {text}", status=status)
@@ -622,14 +601,6 @@ def _one_message(item: Any) -> str:
         field = item.get("field") or item.get("Field")
         return f"{field}: {message}" if field else message
     return str(item)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 # --- small helpers -----------------------------------------------------------------------------

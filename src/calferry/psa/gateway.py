@@ -12,9 +12,7 @@ lines.
 from __future__ import annotations
 
 import difflib
-import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -46,7 +44,7 @@ from calferry.model import (
     WorkKind,
     psa_kind_of,
 )
-from calferry.psa.autotask import AutotaskClient, cached_zone
+from calferry.psa.autotask import AutotaskClient
 from calferry.psa.base import PsaMarker, PsaSnapshot
 from calferry.psa.query import (
     ALL,
@@ -103,8 +101,6 @@ ADMIN_HINT = (
 """What the admin must enable when the PSA refuses the technician's own appointments."""
 _TODO_VIEWS = (None, 2, 3)
 """ActionTypes.view values a To-Do may use: To-Do only, both; (unsaid: any). 1 is calendar-only, 4 none."""
-ZONE_URL_ENV = "CALFERRY_AUTOTASK_ZONE_URL"
-"""Overrides the zone look-up URL (a test or demo server); the real one is Autotask's."""
 
 
 def version_of(item: PsaItem) -> str | None:
@@ -559,65 +555,6 @@ class AutotaskPsa:
         self.client.close()
 
 
-class LazyPsa:
-    """The PSA, opened by :func:`open_psa` on first use: a command that may not need it (``items``)
-    works with only the personal side configured, and one that does gets open_psa's clear error."""
-
-    def __init__(self, settings: Any) -> None:
-        self._settings = settings
-        self._psa: AutotaskPsa | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._psa is None:
-            self._psa = open_psa(self._settings)
-        return getattr(self._psa, name)
-
-    def close(self) -> None:
-        if self._psa is not None:
-            self._psa.close()
-
-
-def open_psa(settings: Any) -> AutotaskPsa:
-    """An ``AutotaskPsa`` from the config (``psa.*``) and the stored secret (``calferry login``)."""
-    from calferry import secrets
-
-    psa = settings.psa
-    if not psa.username or not psa.integration_code:
-        raise ConfigError(
-            "psa.username and psa.integration_code must be set",
-            hint="calferry config set psa.username ... / psa.integration_code ...",
-        )
-    client = build_client(psa, secrets.psa_secret(psa.username, psa.secret_command))
-    return AutotaskPsa(client, psa.resource or None, time_zone=psa.time_zone or None)
-
-
-def build_client(psa: Any, secret: str) -> AutotaskClient:
-    """A client for ``psa.base_url``, or for the zone of ``psa.zone_user`` (default: ``psa.username``)."""
-    credentials = {"username": psa.username, "integration_code": psa.integration_code, "secret": secret}
-    if psa.base_url:
-        return AutotaskClient(psa.base_url, **credentials)
-    try:
-        return AutotaskClient.from_zone(psa.zone_user or psa.username, zone_url=_zone_url(), **credentials)
-    except PsaError as error:
-        error.hint = "set psa.base_url to your Autotask REST address (…/atservicesrest/v1.0/)" + (
-            f"; {error.hint}" if error.hint else ""
-        )
-        raise
-
-
-def psa_url(psa: Any) -> str:
-    """The PSA address in use, in words for ``status``: psa.base_url, else what the zone look-up found."""
-    if psa.base_url:
-        return str(psa.base_url)
-    user = psa.zone_user or psa.username
-    found = cached_zone(user, _zone_url(), time.time()) if user else None
-    return found or f"looked up from the Autotask zone of {user or '(psa.username not set)'}"
-
-
-def _zone_url() -> str:
-    return os.environ.get(ZONE_URL_ENV) or "https://webservices.autotask.net/atservicesrest/v1.0/"
-
-
 # --- rows <-> model ----------------------------------------------------------------------------------
 
 
@@ -781,4 +718,4 @@ def _hint(names: list[str]) -> str:
     return "close matches: " + ", ".join(names) if names else "nothing similar was found"
 
 
-__all__ = ["AutotaskPsa", "build_client", "open_psa", "version_of"]
+__all__ = ["AutotaskPsa", "version_of"]

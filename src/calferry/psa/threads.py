@@ -3,17 +3,14 @@
 Autotask admits 3 requests in flight per API tracking identifier (integration code) and object endpoint
 across the whole tenant, not per process (ThreadLimiting.htm). Several technicians' calferry runs sharing
 one integration code must therefore share one gate. ``ThreadGate`` is what ``AutotaskClient`` asks for a
-slot; ``LocalThreadGate`` serves everything in one process (share one instance between clients), and a
-tenant-wide implementation (the org service's, in PostgreSQL) can take its place without the client
+slot; ``LocalThreadGate`` (the :class:`calferry.http.LocalGate` Graph's mailboxes use too) serves
+everything in one process (share one instance between clients), and a tenant-wide implementation (the org service's, in PostgreSQL) can take its place without the client
 changing.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol
+from calferry.http import Gate, LocalGate
 
 __all__ = ["AUTOTASK_THREADS", "LocalThreadGate", "ThreadGate"]
 
@@ -21,25 +18,15 @@ AUTOTASK_THREADS = 3
 """Requests in flight Autotask allows per (integration code, endpoint) for integrations since 2023.1."""
 
 
-class ThreadGate(Protocol):
-    """Admits one request on ``endpoint`` for ``integration_code`` while the context is open."""
+ThreadGate = Gate
+"""What ``AutotaskClient`` asks for a slot, keyed by (integration code, endpoint): the one
+:class:`calferry.http.Gate` abstraction (Graph's per-mailbox gate is a :class:`~calferry.http.LocalGate`
+too)."""
 
-    def slot(self, integration_code: str, endpoint: str) -> AbstractContextManager[None]: ...
 
-
-class LocalThreadGate:
+class LocalThreadGate(LocalGate):
     """At most ``limit`` requests in flight per (integration code, endpoint) within this process;
     thread-safe, so one instance can serve every client of the process."""
 
     def __init__(self, limit: int = AUTOTASK_THREADS) -> None:
-        self.limit = limit
-        self._slots: dict[tuple[str, str], threading.BoundedSemaphore] = {}
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def slot(self, integration_code: str, endpoint: str) -> Iterator[None]:
-        key = (integration_code.lower(), endpoint.lower())
-        with self._lock:
-            semaphore = self._slots.setdefault(key, threading.BoundedSemaphore(self.limit))
-        with semaphore:
-            yield
+        super().__init__(limit)

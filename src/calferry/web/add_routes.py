@@ -12,6 +12,7 @@ from calferry.config import load_settings
 from calferry.errors import InputError, PsaUnavailable, UserError
 from calferry.web.common import Choices, contacts_of, psa_choices, render, service
 from calferry.web.views import result_rows, result_summary
+from calferry.wiring import open_psa
 
 router = APIRouter()
 
@@ -33,8 +34,6 @@ def add_page(request: Request, kind: str = "appointment", company: str = "") -> 
 def contacts(request: Request, company: str = "") -> JSONResponse:
     """The names of a company's contacts, for the contact suggestions once a company is chosen. Asked of
     the PSA alone, without the run lock: a suggestion must never hold up a Save."""
-    from calferry.psa.gateway import open_psa
-
     try:
         psa = open_psa(load_settings())
     except UserError:
@@ -80,7 +79,7 @@ def _choices(request: Request, kind: str, company: str) -> Choices:
             if kind == "appointment":
                 return Choices()
             return psa_choices(
-                svc.psa, company=company, work=kind == "service-call", action_types=kind == "todo"
+                svc.directory(), company=company, work=kind == "service-call", action_types=kind == "todo"
             )
     except UserError:
         return Choices()

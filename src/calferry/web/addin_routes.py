@@ -142,7 +142,7 @@ def _routes(addin: FastAPI) -> None:
     def item(request: Request, id: str) -> dict[str, Any]:
         with service(request) as svc:
             described = pane.describe(svc, id)
-            choices = psa_choices(svc.psa, action_types=True)
+            choices = psa_choices(svc.directory(), action_types=True)
         return {
             **described.to_json(),
             "companies": [c.name for c in choices.companies],

@@ -116,10 +116,10 @@ def favicon() -> Response:
 def default_service_factory() -> ServiceFactory:
     """Open the configured adapters for every request, reading the options afresh (they may change)."""
     from calferry.config import load_settings
-    from calferry.service import Service
+    from calferry.wiring import open_service
 
     def factory() -> AbstractContextManager[Service]:
-        return Service.open(load_settings())
+        return open_service(load_settings())
 
     return factory
 

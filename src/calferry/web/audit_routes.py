@@ -10,9 +10,10 @@ from starlette.responses import Response
 from calferry.errors import UserError
 from calferry.mapping import PersonalFields
 from calferry.model import PersonalItem
-from calferry.service import LOG_MAX, ItemState, Records, Service
+from calferry.service import LOG_MAX, ItemState, Service
 from calferry.web.common import render, service
 from calferry.web.views import result_rows, result_summary
+from calferry.wiring import open_records
 
 router = APIRouter()
 
@@ -75,7 +76,7 @@ def log_page(
 ) -> Response:
     """The audit log needs only the link store: it shows even while the calendar or the PSA is down.
     A page of ``limit`` entries after the newest ``offset``, only those mentioning ``q`` if given."""
-    with Records.open() as records:
+    with open_records() as records:
         entries = records.log(limit + 1, offset, q.strip())  # one more: is there an older page?
         zone = records.time_zone()
     return render(

@@ -22,11 +22,11 @@ from calferry.web.security import CSRF_FIELD, csrf_token
 from calferry.web.views import psa_name, tone
 
 if TYPE_CHECKING:
-    from calferry.psa.base import Psa
+    from calferry.psa.base import PsaDirectory
     from calferry.service import Service
 
 ServiceFactory = Callable[[], AbstractContextManager["Service"]]
-"""Opens the service for one request (and closes it after): e.g. ``lambda: Service.open(load_settings())``."""
+"""Opens the service for one request (and closes it after): e.g. ``lambda: calferry.wiring.open_service(load_settings())``."""
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -76,7 +76,9 @@ class Choices:
     """The company the contacts, tickets and tasks are of (None: none chosen, or not known)."""
 
 
-def psa_choices(psa: Psa, *, company: str = "", work: bool = False, action_types: bool = False) -> Choices:
+def psa_choices(
+    psa: PsaDirectory, *, company: str = "", work: bool = False, action_types: bool = False
+) -> Choices:
     """The pick lists: companies; ``action_types``: the To-Do action types; for ``company`` (a name or
     id) its contacts, and with ``work`` its open tickets and tasks. None when the PSA cannot say,
     because the fields still take a name typed in and the page must not fail over a convenience."""
@@ -97,13 +99,13 @@ def psa_choices(psa: Psa, *, company: str = "", work: bool = False, action_types
         return Choices()
 
 
-def contacts_of(psa: Psa, company: str) -> tuple[Contact, ...]:
+def contacts_of(psa: PsaDirectory, company: str) -> tuple[Contact, ...]:
     """The contacts of the company typed in (none for a name the PSA does not know)."""
     chosen = _company(psa, company)
     return () if chosen is None else tuple(psa.contacts_of(chosen.id))
 
 
-def _company(psa: Psa, name: str) -> Company | None:
+def _company(psa: PsaDirectory, name: str) -> Company | None:
     """The company typed in, if the PSA knows it (a wrong name is reported when the form is saved)."""
     if not name.strip():
         return None

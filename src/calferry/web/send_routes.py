@@ -14,11 +14,10 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from calferry import localtime
-from calferry.apply import RunResult
 from calferry.errors import PsaUnavailable, UserError
 from calferry.model import ItemKey, Link, When
 from calferry.plan import UNCHANGED, Action
-from calferry.service import ItemState, Service
+from calferry.service import ItemState, RunResult, Service
 from calferry.web.calendar_routes import week_range
 from calferry.web.common import Choices, psa_choices, render, service
 from calferry.web.views import psa_name
@@ -60,7 +59,7 @@ def mapping_page(
         first, last = week_range(start, end, localtime.today(svc.now(), svc.time_zone()))
         states = {s.ref: s for s in svc.items(first, last)}
         rows = [_prefilled(svc, r, states.get(r)) for r in ref]
-        choices = psa_choices(svc.psa, action_types=True)
+        choices = psa_choices(svc.directory(), action_types=True)
     return render(
         request, "send.html", active="calendar", rows=rows, applied=False, start=first, end=last,
         choices=choices,
@@ -76,7 +75,7 @@ async def save_mapping(request: Request) -> Response:
         states = {s.ref: s for s in svc.items(first, last)}
         rows = [_sent(svc, row) for row in _entered(form, states)]
         offline = any(row.unreachable for row in rows)  # asking again would only wait for it once more
-        choices = Choices() if offline else psa_choices(svc.psa, action_types=True)
+        choices = Choices() if offline else psa_choices(svc.directory(), action_types=True)
     failures = sum(1 for row in rows if row.error)
     return render(
         request, "send.html", status_code=200, active="calendar", rows=rows, applied=True,
@@ -88,12 +87,12 @@ def _prefilled(svc: Service, ref: str, state: ItemState | None) -> MappingRow:
     """R14 defaults, or R17: what the last send chose (from the link, through the service's preview),
     by name."""
     row = _described(ref, state)
-    default_action = svc.settings.calendar.default_action_type
+    default_action = svc.default_action_type()
     try:
         action = svc.preview_send([ref]).actions[0]
     except UserError as exc:
         return replace(row, action_type=default_action, error=str(exc))
-    link = action.link or svc.store.link_for(ItemKey.from_ref(ref))  # an unchanged item's skip has none
+    link = action.link or svc.link_for(ItemKey.from_ref(ref))  # an unchanged item's skip has none
     named = _names(svc, link, default_action)
     return replace(
         row,
@@ -121,12 +120,13 @@ def _names(svc: Service, link: Link | None, default_action: str) -> _Named:
     company, contact, action_type = _id_text(company_id), _id_text(contact_id), default_action
     contacts: tuple[str, ...] = ()
     try:
-        action_type = svc.psa.action_type((link.action_type_id if link else None) or default_action).name
+        directory = svc.directory()
+        action_type = directory.action_type((link.action_type_id if link else None) or default_action).name
         if company_id is not None:
-            company = svc.psa.company(company_id).name
-            contacts = tuple(c.name for c in svc.psa.contacts_of(company_id))
+            company = directory.company(company_id).name
+            contacts = tuple(c.name for c in directory.contacts_of(company_id))
             if contact_id is not None:
-                contact = svc.psa.contact(contact_id, company_id).name
+                contact = directory.contact(contact_id, company_id).name
     except UserError:
         pass
     return _Named(company, contact, action_type, contacts)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from calferry.apply import ActionResult, RunResult
 from calferry.model import PsaKind, When
 from calferry.plan import Action, Plan
+from calferry.service import ActionResult, RunResult
 
 
 @dataclass(frozen=True)
