@@ -19,6 +19,7 @@ from enum import Enum, StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from calferry.contracts import PsaSnapshot
 from calferry.errors import MappingError, SideLooksEmpty, TooManyDeletions
 from calferry.mapping import (
     PersonalFields,
@@ -50,7 +51,6 @@ from calferry.model import (
     WorkKind,
     psa_kind_of,
 )
-from calferry.psa.base import PsaSnapshot
 
 POLICIES = ("keep-personal", "psa-wins", "ask")
 

@@ -24,6 +24,7 @@ from typing import Any
 from calferry import localtime
 from calferry.apply import ActionResult, Applier, Checkpoint, Progress, RunResult
 from calferry.config import Settings
+from calferry.contracts import Problem, PsaSnapshot
 from calferry.errors import (
     CalferryError,
     InputError,
@@ -57,7 +58,7 @@ from calferry.model import (
     parse_recurrence_id,
     psa_kind_of,
 )
-from calferry.personal.base import PersonalCalendar, Problem
+from calferry.personal.base import PersonalCalendar
 from calferry.plan import (
     KIND_NAMES,
     Action,
@@ -70,7 +71,7 @@ from calferry.plan import (
     plan_send,
     psa_version,
 )
-from calferry.psa.base import Psa, PsaSnapshot
+from calferry.psa.base import Psa
 
 _GET_CACHE = "get_cache"
 """The link store state key of the last Get's view (:class:`GetCache`)."""

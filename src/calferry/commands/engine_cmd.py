@@ -24,9 +24,9 @@ from calferry import localtime
 from calferry.apply import RunResult
 from calferry.commands.common import JsonOption, console, emit_json, err_console, handles_errors
 from calferry.config import load_settings
+from calferry.contracts import Problem
 from calferry.errors import InputError, UserError
 from calferry.model import PsaKind
-from calferry.personal.base import Problem
 from calferry.plan import ActionKind, Plan
 from calferry.service import LOG_MAX, Records, Service
 

@@ -57,6 +57,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
+from calferry.contracts import Changes, Problem, Snapshot
 from calferry.errors import (
     ConfigError,
     InputError,
@@ -75,7 +76,6 @@ from calferry.model import (
     format_recurrence_id,
     parse_recurrence_id,
 )
-from calferry.personal.base import Changes, Problem, Snapshot
 from calferry.personal.graph_auth import MsalTokens, sign_in, sign_out
 from calferry.personal.graph_events import (
     CLAIM_PROPERTY,

@@ -24,6 +24,7 @@ from typing import Any, cast
 import recurring_ical_events
 from icalendar import Alarm, Calendar, Component, Event, Timezone, vCalAddress, vRecur
 
+from calferry.contracts import Problem
 from calferry.errors import InputError, MalformedCalendar, NotFound
 from calferry.model import (
     Claim,
@@ -39,7 +40,6 @@ from calferry.model import (
     parse_recurrence_id,
 )
 from calferry.personal import bounds
-from calferry.personal.base import Problem
 
 PRODID = "-//calferry//calferry//EN"
 STAMP_KIND = "X-CALFERRY-PSA-KIND"

@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from calferry.contracts import PsaMarker, PsaSnapshot
 from calferry.errors import (
     ConfigError,
     ImpersonationRefused,
@@ -47,7 +48,6 @@ from calferry.model import (
     psa_kind_of,
 )
 from calferry.psa.autotask import AutotaskClient, cached_zone
-from calferry.psa.base import PsaMarker, PsaSnapshot
 from calferry.psa.query import (
     ALL,
     Filter,

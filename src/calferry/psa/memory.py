@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from calferry.contracts import PsaMarker, PsaSnapshot
 from calferry.errors import LookupFailed, NotFound, PermissionDenied, PsaUnavailable, PsaValidationError
 from calferry.model import (
     ActionType,
@@ -32,7 +33,6 @@ from calferry.model import (
     Window,
     psa_kind_of,
 )
-from calferry.psa.base import PsaMarker, PsaSnapshot
 
 _ENTITY = {PsaKind.APPOINTMENT: "Appointments", PsaKind.TODO: "ToDos", PsaKind.SERVICE_CALL: "ServiceCalls"}
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
