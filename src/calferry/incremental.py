@@ -16,8 +16,9 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from calferry.contracts import Changes, PsaMarker, PsaSnapshot
+from calferry.identity import psa_version
 from calferry.model import Link, PersonalItem, PsaItem, PsaKind, PsaRef, Window, psa_kind_of
-from calferry.plan import decode, encode, psa_version
+from calferry.plan_codec import decode, encode
 
 FORMAT = 1
 """Bumped whenever the cache's shape changes: an older cache is then simply not used."""

@@ -34,6 +34,7 @@ from calferry.errors import (
     NotFound,
     UserError,
 )
+from calferry.identity import psa_version
 from calferry.incremental import GetCache, in_order, merged_personal, merged_psa, reusable
 from calferry.links import AuditEntry, LinkStore, links_from_stamps
 from calferry.mapping import PersonalFields, SendChoice, personal_hash, psa_to_personal
@@ -69,7 +70,6 @@ from calferry.plan import (
     Target,
     plan_get,
     plan_send,
-    psa_version,
 )
 from calferry.psa.base import Psa
 

@@ -12,7 +12,7 @@ import calferry
 
 PACKAGE = Path(calferry.__file__).parent
 
-CORE = ("model", "contracts", "mapping", "plan", "incremental")
+CORE = ("model", "contracts", "mapping", "identity", "plan", "plan_codec", "incremental")
 """The pure modules: no I/O, no clock, no globals."""
 
 ALLOWED = {f"calferry.{name}" for name in CORE} | {"calferry.errors"}

@@ -30,6 +30,7 @@ from calferry.errors import (
     PermissionDenied,
     PsaError,
 )
+from calferry.identity import fingerprint
 from calferry.model import (
     ActionType,
     Address,
@@ -747,15 +748,19 @@ def _owned(item: PsaItem) -> Row:
     return {"description": item.description, **times}
 
 
+_FINGERPRINT_FIELD = {
+    "resource_id": "resourceID",
+    "title": "title",
+    "assigned_resource_id": "assignedToResourceID",
+    "company_id": "companyID",
+    "start": "startDateTime",
+    "end": "endDateTime",
+}
+"""The Autotask field of each part of :func:`calferry.identity.fingerprint` (its kind picks the entity)."""
+
+
 def _fingerprint(item: PsaItem) -> Filter:
-    times = (eq("startDateTime", item.start), eq("endDateTime", item.end))
-    if isinstance(item, PsaAppointment):
-        return and_(eq("resourceID", item.resource_id), eq("title", item.title), *times)
-    if isinstance(item, PsaToDo):
-        return and_(
-            eq("assignedToResourceID", item.assigned_resource_id), eq("companyID", item.company_id), *times
-        )
-    return and_(eq("companyID", item.company_id), *times)
+    return and_(*(eq(_FINGERPRINT_FIELD[k], v) for k, v in fingerprint(item).items() if k != "kind"))
 
 
 # --- name matching ------------------------------------------------------------------------------------
