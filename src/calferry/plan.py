@@ -7,6 +7,11 @@ instead of overwriting anything.
 
 Every branch of the decision tables below carries a one-line comment naming its case and rule, and a
 unit test named after that rule (``tests/unit/test_plan.py``).
+
+One module past 500 lines on purpose: Send and Get share the action vocabulary, the link index and
+the copy and claim checks, and each rule is read best beside its neighbours in one decision table.
+The JSON codec (:mod:`calferry.plan_codec`) and the versions and fingerprint
+(:mod:`calferry.identity`) live apart, because the applier needs them without the decisions.
 """
 
 from __future__ import annotations
@@ -49,9 +54,8 @@ from calferry.model import (
 )
 from calferry.plan_codec import decode, encode
 
-POLICIES = ("keep-personal", "psa-wins", "ask")
-
 UNCHANGED = "unchanged since the last send; nothing to update"
+"""The reason of a Send's skip that is no failure: the CLI's exit code does not count it as "not sent"."""
 NO_SERVICE_CALL = "a service call cannot be sent from your calendar"
 KIND_NAMES = {
     PsaKind.APPOINTMENT: "an Appointment",
@@ -59,7 +63,6 @@ KIND_NAMES = {
     PsaKind.SERVICE_CALL: "a Service Call",
 }
 """A PSA kind in a sentence."""
-"""The reason of a Send's skip that is no failure: the CLI's exit code does not count it as "not sent"."""
 
 
 class ActionKind(StrEnum):
