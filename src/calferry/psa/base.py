@@ -67,8 +67,8 @@ class Psa(Protocol):
         ...
 
     def find_matching(self, item: PsaItem) -> list[PsaItem]:
-        """Items with the same fingerprint (kind, title or company, start, end, resource):
-        used to adopt an item whose create answer was lost instead of creating a twin."""
+        """Items with the same :func:`calferry.identity.fingerprint` (kind, title or company, start, end,
+        resource): used to adopt an item whose create answer was lost instead of creating a twin."""
         ...
 
     def company(self, id_or_name: str | int) -> Company:
