@@ -24,11 +24,12 @@ from datetime import datetime
 from typing import Any
 
 from calferry.errors import CalferryError, Conflict, NotFound, PsaUnavailable, StaleVersion
+from calferry.identity import fingerprint, psa_version, with_link_versions
 from calferry.links import AuditEntry, LinkStore, links_from_stamps
 from calferry.mapping import apply_psa_fields, new_personal_item, personal_hash, psa_fingerprint
 from calferry.model import Claim, ItemKey, Link, Origin, PersonalItem, PsaItem, PsaRef, Stamp, psa_kind_of
 from calferry.personal.base import PersonalCalendar
-from calferry.plan import Action, ActionKind, Plan, Target, psa_version, with_link_versions, would_change
+from calferry.plan import Action, ActionKind, Plan, Target, would_change
 from calferry.psa.base import Psa
 
 Checkpoint = Callable[[str], None]
@@ -482,15 +483,6 @@ class Applier:
             return ActionResult(action, "adopted")
         self.store.settle(intent, "failed")
         return ActionResult(action, "failed", "not done before the interruption; it is planned again")
-
-
-def fingerprint(item: PsaItem) -> dict[str, Any]:
-    """Kind, title or company, start, end, resource: what ``Psa.find_matching`` looks for."""
-    data: dict[str, Any] = {"kind": psa_kind_of(item).value, "start": item.start, "end": item.end}
-    for name in ("title", "company_id", "resource_id", "assigned_resource_id"):
-        if hasattr(item, name):
-            data[name] = getattr(item, name)
-    return data
 
 
 def _ref(item: PsaItem) -> PsaRef:

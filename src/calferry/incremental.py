@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from calferry.contracts import Changes, PsaMarker, PsaSnapshot
+from calferry.identity import psa_version
 from calferry.model import Link, PersonalItem, PsaItem, PsaKind, PsaRef, Window, psa_kind_of
-from calferry.personal.base import Changes
-from calferry.plan import decode, encode, psa_version
-from calferry.psa.base import PsaMarker, PsaSnapshot
+from calferry.plan_codec import decode, encode
 
 FORMAT = 1
 """Bumped whenever the cache's shape changes: an older cache is then simply not used."""

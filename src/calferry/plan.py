@@ -7,19 +7,25 @@ instead of overwriting anything.
 
 Every branch of the decision tables below carries a one-line comment naming its case and rule, and a
 unit test named after that rule (``tests/unit/test_plan.py``).
+
+One module past 500 lines on purpose: Send and Get share the action vocabulary, the link index and
+the copy and claim checks, and each rule is read best beside its neighbours in one decision table.
+The JSON codec (:mod:`calferry.plan_codec`) and the versions and fingerprint
+(:mod:`calferry.identity`) live apart, because the applier needs them without the decisions.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, is_dataclass, replace
-from datetime import date, datetime
-from enum import Enum, StrEnum
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from calferry.contracts import PsaSnapshot
 from calferry.errors import MappingError, SideLooksEmpty, TooManyDeletions
+from calferry.identity import psa_version
 from calferry.mapping import (
     PersonalFields,
     SendChoice,
@@ -31,7 +37,6 @@ from calferry.mapping import (
     psa_to_personal,
 )
 from calferry.model import (
-    Claim,
     ItemKey,
     Link,
     Origin,
@@ -43,18 +48,14 @@ from calferry.model import (
     PsaServiceCall,
     PsaToDo,
     Resource,
-    ServiceCallWork,
-    ShowAs,
     Stamp,
     Window,
-    WorkKind,
     psa_kind_of,
 )
-from calferry.psa.base import PsaSnapshot
-
-POLICIES = ("keep-personal", "psa-wins", "ask")
+from calferry.plan_codec import decode, encode
 
 UNCHANGED = "unchanged since the last send; nothing to update"
+"""The reason of a Send's skip that is no failure: the CLI's exit code does not count it as "not sent"."""
 NO_SERVICE_CALL = "a service call cannot be sent from your calendar"
 KIND_NAMES = {
     PsaKind.APPOINTMENT: "an Appointment",
@@ -62,7 +63,6 @@ KIND_NAMES = {
     PsaKind.SERVICE_CALL: "a Service Call",
 }
 """A PSA kind in a sentence."""
-"""The reason of a Send's skip that is no failure: the CLI's exit code does not count it as "not sent"."""
 
 
 class ActionKind(StrEnum):
@@ -144,7 +144,7 @@ class Action:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Action:
-        payload = {k: decode(v) for k, v in data.get("payload", {}).items()}
+        payload = {k: decode(v, (Target,)) for k, v in data.get("payload", {}).items()}
         payload["target"] = Target(payload.get("target", "none"))
         return cls(
             action=ActionKind(data["action"]),
@@ -674,11 +674,6 @@ def _psa_changed(link: Link, item: PsaItem) -> bool:
     return psa_version(item) != link.psa_version and psa_hash(item) != link.psa_hash
 
 
-def psa_version(item: PsaItem) -> str | None:
-    """A PSA item's change marker as text (Autotask's ``lastActivityDate``/``updated`` time)."""
-    return None if item.updated is None else item.updated.isoformat()
-
-
 def would_change(item: PersonalItem, fields_: PersonalFields) -> bool:
     """True if writing ``fields_`` into ``item`` (R29) changes anything a transfer cares about."""
     written = apply_psa_fields(item, fields_)
@@ -706,63 +701,3 @@ def _copy_reason(ref: PsaRef, by_psa: Mapping[PsaRef, Link]) -> str:
 
 def _all_warnings(actions: Iterable[Action]) -> tuple[str, ...]:
     return tuple(w for a in actions for w in a.warnings)
-
-
-# --- exact JSON (``--plan FILE``) ---------------------------------------------------------------
-
-_TYPES: dict[str, type[Any]] = {
-    t.__name__: t
-    for t in (
-        PsaAppointment, PsaToDo, PsaServiceCall, ServiceCallWork, PersonalFields, Link, ItemKey, PsaRef,
-        PersonalItem, Stamp, Claim,
-    )
-}  # fmt: skip
-_ENUMS: dict[str, type[Enum]] = {e.__name__: e for e in (PsaKind, Origin, WorkKind, Target, ShowAs)}
-
-
-def encode(value: object) -> Any:
-    """A JSON value that :func:`decode` turns back into an equal object (zones kept by name)."""
-    if isinstance(value, Enum):
-        return {"$enum": type(value).__name__, "value": value.value}
-    if isinstance(value, datetime):
-        zone = value.tzinfo.key if isinstance(value.tzinfo, ZoneInfo) else None
-        return {"$datetime": value.isoformat(), "zone": zone}
-    if isinstance(value, date):
-        return {"$date": value.isoformat()}
-    if is_dataclass(value) and not isinstance(value, type):
-        body = {f.name: encode(getattr(value, f.name)) for f in fields(value)}
-        return {"$type": type(value).__name__, **body}
-    if isinstance(value, list | tuple):
-        return [encode(v) for v in value]
-    return value
-
-
-def decode(data: Any) -> Any:
-    """Inverse of :func:`encode`; lists come back as tuples (the models hold tuples only)."""
-    if isinstance(data, list):
-        return tuple(decode(v) for v in data)
-    if not isinstance(data, dict):
-        return data
-    if "$enum" in data:
-        return _ENUMS[data["$enum"]](data["value"])
-    if "$datetime" in data:
-        moment = datetime.fromisoformat(data["$datetime"])
-        return moment.astimezone(ZoneInfo(data["zone"])) if data.get("zone") else moment
-    if "$date" in data:
-        return date.fromisoformat(data["$date"])
-    cls = _TYPES[data["$type"]]
-    return cls(**{k: decode(v) for k, v in data.items() if k != "$type"})
-
-
-def with_link_versions(link: Link, personal: PersonalItem | None, item: PsaItem | None) -> Link:
-    """The link after a transfer: versions and hashes of what each side now holds."""
-    if personal is not None:
-        link = replace(link, personal_version=personal.version, personal_hash=personal_hash(personal))
-    if item is not None:
-        link = replace(
-            link,
-            psa=PsaRef(psa_kind_of(item), item.id or 0),
-            psa_version=psa_version(item),
-            psa_hash=psa_hash(item),
-        )
-    return link

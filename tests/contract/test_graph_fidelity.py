@@ -17,10 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from calferry import errors
+from calferry.contracts import Changes
 from calferry.incremental import in_order, merged_personal
 from calferry.model import ItemKey, Origin, PersonalItem, PsaKind, ShowAs, Stamp, Window
 from calferry.personal import graph, graph_http
-from calferry.personal.base import Changes
 from tests.fixtures.graph_standin import TOKEN, GraphStandin
 from tests.graph_standin.mailbox import DEFAULT_CALENDAR, SHARED_CALENDAR, SHARED_OWNER
 

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from calferry.contracts import Problem, PsaSnapshot
 from calferry.errors import MalformedCalendar, SideLooksEmpty
 from calferry.model import ItemKey, Link, Origin, PsaAppointment, PsaKind, PsaRef, Stamp
 from calferry.personal import bounds
-from calferry.personal.base import Problem
 from calferry.personal.ics import IcsCalendar
 from calferry.plan import GetOptions, plan_get
-from calferry.psa.base import PsaSnapshot
 from tests.unit.hostile_ical import CASES, GOOD_UID, WINDOW, Case, calendar, event
 
 

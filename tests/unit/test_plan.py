@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from calferry.contracts import PsaSnapshot
 from calferry.errors import SideLooksEmpty, TooManyDeletions
 from calferry.mapping import PRIVATE_TITLE, personal_hash, psa_hash
 from calferry.model import (
@@ -35,7 +36,6 @@ from calferry.plan import (
     plan_send,
     psa_version,
 )
-from calferry.psa.base import PsaSnapshot
 from tests.unit.engine_helpers import ACME, ALICE, ME, MEETING_TYPE, NOW, TICKET, at, item
 
 WINDOW = Window.around(NOW, 7, 30)

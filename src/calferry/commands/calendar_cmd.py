@@ -14,10 +14,11 @@ import typer
 
 from calferry import config, paths, secrets
 from calferry.commands.common import JsonOption, console, emit_json, handles_errors
+from calferry.contracts import Problem
 from calferry.errors import Conflict, CredentialsMissing, InputError, MalformedCalendar, PersonalCalendarError
 from calferry.model import PersonalItem, Window
 from calferry.personal import bounds, ical, icsfile
-from calferry.personal.base import PersonalCalendar, Problem
+from calferry.personal.base import PersonalCalendar
 from calferry.personal.radicale import (
     DEFAULT_CALENDAR,
     DEFAULT_PORT,

@@ -15,78 +15,17 @@ Rules every adapter keeps:
   attendees: no invitation is ever sent.
 - A malformed stored item is reported in ``Snapshot.problems`` (a ``Problem``: where, line, uid and
   why) and left untouched; the rest works. One bad item costs that item only.
+
+The data the contract hands over (``Snapshot``, ``Changes``, ``Problem``) lives in the core, in
+:mod:`calferry.contracts`: the planner reads it without importing an adapter package.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from calferry.contracts import Changes, Snapshot
 from calferry.model import Claim, ItemKey, PersonalItem, Stamp, Window
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something in the personal calendar that could not be read and was left as it is.
-
-    ``where`` is the file or URL (or the calendar's name), ``line`` the line in that file when known,
-    ``uid`` the item when known, ``reason`` why. Every adapter fills what it knows: the person reading
-    it has to find the thing to fix. ``skipped`` is False for a note about something read anyway (a
-    Latin-1 file): only skipped things make ``calferry items`` exit non-zero.
-    """
-
-    reason: str
-    where: str = ""
-    line: int | None = None
-    uid: str | None = None
-    skipped: bool = True
-
-    def __str__(self) -> str:
-        """One line for a person: control characters from the calendar shown as ``?`` (a file must not
-        be able to move the cursor or recolour the terminal it is reported on)."""
-        parts = [self.where] if self.where else []
-        if self.line is not None:
-            parts.append(f"line {self.line}")
-        if self.uid:
-            parts.append(f"event {self.uid}")
-        text = ": ".join([*parts, self.reason])
-        return "".join(c if c.isprintable() else "?" for c in text)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "where": self.where,
-            "line": self.line,
-            "uid": self.uid,
-            "reason": self.reason,
-            "skipped": self.skipped,
-        }
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The personal items inside a window at one moment, and a token to ask for changes later."""
-
-    items: tuple[PersonalItem, ...]
-    token: str | None = None
-    problems: tuple[Problem, ...] = ()
-
-
-@dataclass(frozen=True)
-class Changes:
-    """What changed since a token: changed or new items (expanded), uids gone, and the new token.
-
-    ``full`` is True when the adapter fell back to a full listing because the token was refused;
-    then ``changed`` holds every item in the window and ``deleted_uids`` is empty (the caller diffs).
-    ``changed_uids`` names every uid written since the token, also one moved out of the window (so
-    it has no item in ``changed``); None when the adapter cannot tell, and the caller lists the window.
-    """
-
-    changed: tuple[PersonalItem, ...]
-    deleted_uids: tuple[str, ...]
-    token: str | None
-    full: bool = False
-    problems: tuple[Problem, ...] = ()
-    changed_uids: tuple[str, ...] | None = None
 
 
 class PersonalCalendar(Protocol):

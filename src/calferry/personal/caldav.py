@@ -33,6 +33,7 @@ from caldav.davclient import DAVClient
 from caldav.elements import dav
 from caldav.lib import error as dav_error
 
+from calferry.contracts import Changes, Problem, Snapshot
 from calferry.errors import (
     Conflict,
     MalformedCalendar,
@@ -45,7 +46,6 @@ from calferry.errors import (
 )
 from calferry.model import Claim, ItemKey, PersonalItem, Stamp, Window
 from calferry.personal import ical
-from calferry.personal.base import Changes, Problem, Snapshot
 from calferry.personal.radicale import ensure_calendar
 
 _FEATURES = {"save.no-uid-conflict": {"support": "full"}}

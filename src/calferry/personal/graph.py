@@ -37,6 +37,10 @@ A write whose answer was lost (a dropped connection, or a 503/504 from the gatew
 it may meet its own effect: a repeated DELETE that finds nothing (404) has deleted, and a repeated
 PATCH refused for its now outdated change key (412) has written if the event already holds every
 field that was sent.
+
+One module past 500 lines on purpose: sign-in, HTTP and the event translation already have their
+own modules; what is left is the adapter itself, whose reads, delta re-reads and guarded writes share
+the mailbox gate, the change keys and the ``$batch`` handling.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
+from calferry.contracts import Changes, Problem, Snapshot
 from calferry.errors import (
     ConfigError,
     InputError,
@@ -75,7 +80,6 @@ from calferry.model import (
     format_recurrence_id,
     parse_recurrence_id,
 )
-from calferry.personal.base import Changes, Problem, Snapshot
 from calferry.personal.graph_auth import GraphAccount, MsalTokens, sign_in, sign_out
 from calferry.personal.graph_events import (
     CLAIM_PROPERTY,

@@ -9,12 +9,15 @@ calferry's stamp (R16) is a group of X- properties on the VEVENT that carries it
 on the master (then every generated occurrence shows it) or on an override (one occurrence, R20).
 A claim (B9) is one more, ``X-CALFERRY-CLAIM: <device> <UTC time> <fingerprint>``, on the same VEVENT;
 the stamp replaces it.
+
+One module past 500 lines on purpose: reading and writing work on the same resource (master,
+overrides, stamp and claim properties) and must agree on every property they touch; the CalDAV and
+.ics adapters share all of it, so it has one home.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -24,6 +27,7 @@ from typing import Any, cast
 import recurring_ical_events
 from icalendar import Alarm, Calendar, Component, Event, Timezone, vCalAddress, vRecur
 
+from calferry.contracts import Problem
 from calferry.errors import InputError, MalformedCalendar, NotFound
 from calferry.model import (
     Claim,
@@ -39,7 +43,6 @@ from calferry.model import (
     parse_recurrence_id,
 )
 from calferry.personal import bounds
-from calferry.personal.base import Problem
 
 PRODID = "-//calferry//calferry//EN"
 STAMP_KIND = "X-CALFERRY-PSA-KIND"
@@ -126,9 +129,6 @@ class Resource:
         for event in self.events:
             cal.add_component(event)
         return set(cal.get_used_tzids())
-
-    def digest(self) -> str:
-        return hashlib.sha256(b"".join(e.to_ical() for e in self.events)).hexdigest()[:20]
 
 
 @functools.lru_cache(maxsize=32)

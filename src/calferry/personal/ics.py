@@ -27,10 +27,10 @@ from pathlib import Path
 
 from icalendar import Component
 
+from calferry.contracts import Changes, Problem, Snapshot
 from calferry.errors import Conflict, MalformedCalendar, NotFound, PersonalCalendarError, StaleVersion
 from calferry.model import Claim, ItemKey, PersonalItem, Stamp, Window
 from calferry.personal import ical
-from calferry.personal.base import Changes, Problem, Snapshot
 from calferry.personal.icsfile import Block, IcsFile
 from calferry.personal.icsfile import read as read_file
 

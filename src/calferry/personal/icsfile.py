@@ -21,9 +21,9 @@ from typing import cast
 
 from icalendar import Calendar, Component, Event, Timezone
 
+from calferry.contracts import Problem
 from calferry.errors import MalformedCalendar
 from calferry.personal import ical
-from calferry.personal.base import Problem
 
 _TOP_LEVEL = {"VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VTIMEZONE", "VAVAILABILITY"}  # never nested
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from dateutil.rrule import rruleset, rrulestr
 
+from calferry.contracts import Changes, Problem, Snapshot
 from calferry.errors import Conflict, InputError, NotFound, StaleVersion
 from calferry.model import (
     Claim,
@@ -37,7 +38,6 @@ from calferry.model import (
     format_recurrence_id,
     parse_recurrence_id,
 )
-from calferry.personal.base import Changes, Problem, Snapshot
 
 
 @dataclass

@@ -273,9 +273,6 @@ class AutotaskClient:
         mode: Mode = "read" if retried else "never"
         return self._call("GET", "ThresholdInformation", "GET ThresholdInformation", mode, watch=False)
 
-    def version_information(self) -> dict[str, Any]:
-        return self._call("GET", self._root_url("versionInformation"), "GET versionInformation", "read")
-
     def verify(self) -> None:
         """Prove the credentials with the cheapest authenticated call (a count of one resource)."""
         self.count("Resources", eq("id", 0))
@@ -365,12 +362,6 @@ class AutotaskClient:
                 f"{entity} needs {parent_field} (it is written under {parent})", messages=[parent_field]
             )
         return f"{parent}/{parent_id}/{segment}"
-
-    def _root_url(self, name: str) -> str:
-        """``versionInformation`` sits beside ``V1.0/``, not under it."""
-        base = self.base_url.rstrip("/")
-        head, _, last = base.rpartition("/")
-        return f"{head}/{name}" if last.lower().startswith("v1") else f"{base}/{name}"
 
     # --- internals: one request, retries, errors ----------------------------------------------
 

@@ -2,15 +2,16 @@
 
 Implemented by ``calferry.psa.gateway.AutotaskPsa`` (on top of ``AutotaskClient``, talking to the real
 Autotask REST API or ``calferry psa serve``) and by ``calferry.psa.memory.MemoryPsa`` (for pure engine
-tests). Implementations raise ``calferry.errors`` only.
+tests). Implementations raise ``calferry.errors`` only. The data they hand over (``PsaSnapshot``,
+``PsaMarker``) lives in the core, in :mod:`calferry.contracts`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Protocol
 
+from calferry.contracts import PsaMarker, PsaSnapshot
 from calferry.model import (
     ActionType,
     Company,
@@ -22,28 +23,6 @@ from calferry.model import (
     ServiceCallWork,
     Window,
 )
-
-
-@dataclass(frozen=True)
-class PsaSnapshot:
-    """The PSA items of one resource inside a window, with what their rendering needs (R28).
-
-    ``companies``, ``contacts`` and ``action_types`` hold the records the items refer to, fetched in
-    batches (never one request per item).
-    """
-
-    items: tuple[PsaItem, ...]
-    companies: dict[int, Company] = field(default_factory=dict)
-    contacts: dict[int, Contact] = field(default_factory=dict)
-    action_types: dict[int, ActionType] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PsaMarker:
-    """An item's id and change marker only (``updateDateTime`` & co): enough to see nothing changed."""
-
-    ref: PsaRef
-    version: str | None
 
 
 class Psa(Protocol):
@@ -88,8 +67,8 @@ class Psa(Protocol):
         ...
 
     def find_matching(self, item: PsaItem) -> list[PsaItem]:
-        """Items with the same fingerprint (kind, title or company, start, end, resource):
-        used to adopt an item whose create answer was lost instead of creating a twin."""
+        """Items with the same :func:`calferry.identity.fingerprint` (kind, title or company, start, end,
+        resource): used to adopt an item whose create answer was lost instead of creating a twin."""
         ...
 
     def company(self, id_or_name: str | int) -> Company:

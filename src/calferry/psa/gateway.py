@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from calferry.contracts import PsaMarker, PsaSnapshot
 from calferry.errors import (
     ConfigError,
     ImpersonationRefused,
@@ -27,6 +28,7 @@ from calferry.errors import (
     PermissionDenied,
     PsaError,
 )
+from calferry.identity import fingerprint
 from calferry.model import (
     ActionType,
     Address,
@@ -45,7 +47,6 @@ from calferry.model import (
     psa_kind_of,
 )
 from calferry.psa.autotask import AutotaskClient
-from calferry.psa.base import PsaMarker, PsaSnapshot
 from calferry.psa.query import (
     ALL,
     Filter,
@@ -684,15 +685,19 @@ def _owned(item: PsaItem) -> Row:
     return {"description": item.description, **times}
 
 
+_FINGERPRINT_FIELD = {
+    "resource_id": "resourceID",
+    "title": "title",
+    "assigned_resource_id": "assignedToResourceID",
+    "company_id": "companyID",
+    "start": "startDateTime",
+    "end": "endDateTime",
+}
+"""The Autotask field of each part of :func:`calferry.identity.fingerprint` (its kind picks the entity)."""
+
+
 def _fingerprint(item: PsaItem) -> Filter:
-    times = (eq("startDateTime", item.start), eq("endDateTime", item.end))
-    if isinstance(item, PsaAppointment):
-        return and_(eq("resourceID", item.resource_id), eq("title", item.title), *times)
-    if isinstance(item, PsaToDo):
-        return and_(
-            eq("assignedToResourceID", item.assigned_resource_id), eq("companyID", item.company_id), *times
-        )
-    return and_(eq("companyID", item.company_id), *times)
+    return and_(*(eq(_FINGERPRINT_FIELD[k], v) for k, v in fingerprint(item).items() if k != "kind"))
 
 
 # --- name matching ------------------------------------------------------------------------------------

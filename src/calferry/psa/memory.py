@@ -17,7 +17,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from calferry.contracts import PsaMarker, PsaSnapshot
 from calferry.errors import LookupFailed, NotFound, PermissionDenied, PsaUnavailable, PsaValidationError
+from calferry.identity import fingerprint
 from calferry.model import (
     ActionType,
     Company,
@@ -32,7 +34,6 @@ from calferry.model import (
     Window,
     psa_kind_of,
 )
-from calferry.psa.base import PsaMarker, PsaSnapshot
 
 _ENTITY = {PsaKind.APPOINTMENT: "Appointments", PsaKind.TODO: "ToDos", PsaKind.SERVICE_CALL: "ServiceCalls"}
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -260,15 +261,6 @@ class MemoryPsa:
             )
         if todo.action_type_id not in self.action_types:
             raise PsaValidationError(f"actionType {todo.action_type_id} does not exist", status=500)
-
-
-def fingerprint(item: PsaItem) -> tuple[object, ...]:
-    """What identifies a created item when its id was lost: kind, title or company, start, end, resource."""
-    if isinstance(item, PsaAppointment):
-        return ("appointment", item.title, item.start, item.end, item.resource_id)
-    if isinstance(item, PsaToDo):
-        return ("todo", item.company_id, item.start, item.end, item.assigned_resource_id)
-    return ("service-call", item.company_id, item.start, item.end)
 
 
 def _ref(item: PsaItem) -> PsaRef:
