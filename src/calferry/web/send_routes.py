@@ -17,8 +17,8 @@ from calferry import localtime
 from calferry.apply import RunResult
 from calferry.errors import PsaUnavailable, UserError
 from calferry.model import ItemKey, Link, When
-from calferry.plan import UNCHANGED, Action
-from calferry.service import ItemState, Service
+from calferry.plan import UNCHANGED, Action, ItemState
+from calferry.service import Service
 from calferry.web.calendar_routes import week_range
 from calferry.web.common import Choices, psa_choices, render, service
 
