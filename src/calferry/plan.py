@@ -1,4 +1,5 @@
-"""Decide what a Send or a Get would do, without doing it (B1): snapshots + links + options -> Plan.
+"""Decide what a Send, a Get, an Add, a series delete or a conflict's resolution would do, without doing
+it (B1): snapshots + links + options -> Plan; and where an item stands (:func:`item_state`).
 
 Pure: no I/O, no clock, no globals. ``now`` and the options are arguments, so a plan can be shown
 (``--dry-run``, the web preview), saved as JSON (``--plan FILE``) and applied exactly later by
@@ -6,7 +7,9 @@ Pure: no I/O, no clock, no globals. ``now`` and the options are arguments, so a 
 instead of overwriting anything.
 
 Every branch of the decision tables below carries a one-line comment naming its case and rule, and a
-unit test named after that rule (``tests/unit/test_plan.py``).
+unit test named after that rule (``tests/unit/test_plan.py``, ``tests/unit/test_plan_decisions.py``).
+It is one module although long: every decision of the engine reads as one table, and they share the
+action builders and the link index.
 """
 
 from __future__ import annotations
