@@ -1,4 +1,5 @@
-"""Decide what a Send or a Get would do, without doing it (B1): snapshots + links + options -> Plan.
+"""Decide what a Send, a Get, an Add, a series delete or a conflict's resolution would do, without doing
+it (B1): snapshots + links + options -> Plan; and where an item stands (:func:`item_state`).
 
 Pure: no I/O, no clock, no globals. ``now`` and the options are arguments, so a plan can be shown
 (``--dry-run``, the web preview), saved as JSON (``--plan FILE``) and applied exactly later by
@@ -6,25 +7,26 @@ Pure: no I/O, no clock, no globals. ``now`` and the options are arguments, so a 
 instead of overwriting anything.
 
 Every branch of the decision tables below carries a one-line comment naming its case and rule, and a
-unit test named after that rule (``tests/unit/test_plan.py``).
+unit test named after that rule (``tests/unit/test_plan.py``, ``tests/unit/test_plan_decisions.py``).
 
-One module past 500 lines on purpose: Send and Get share the action vocabulary, the link index and
-the copy and claim checks, and each rule is read best beside its neighbours in one decision table.
-The JSON codec (:mod:`calferry.plan_codec`) and the versions and fingerprint
+One module past 500 lines on purpose: every decision of the engine (Send, Get, Add, series delete,
+resolve, item state) reads as one table, and they share the action vocabulary, the link index and the
+copy and claim checks. The JSON codec (:mod:`calferry.plan_codec`) and the versions and fingerprint
 (:mod:`calferry.identity`) live apart, because the applier needs them without the decisions.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from calferry import localtime
 from calferry.contracts import PsaSnapshot
-from calferry.errors import MappingError, SideLooksEmpty, TooManyDeletions
+from calferry.errors import InputError, MappingError, NotFound, SideLooksEmpty, TooManyDeletions
 from calferry.identity import psa_version
 from calferry.mapping import (
     PersonalFields,
@@ -41,6 +43,7 @@ from calferry.model import (
     Link,
     Origin,
     PersonalItem,
+    PersonalKind,
     PsaAppointment,
     PsaItem,
     PsaKind,
@@ -48,7 +51,9 @@ from calferry.model import (
     PsaServiceCall,
     PsaToDo,
     Resource,
+    ServiceCallWork,
     Stamp,
+    When,
     Window,
     psa_kind_of,
 )
@@ -358,6 +363,206 @@ def _psa_write(
         personal_hash=personal_hash(item),
         warnings=warnings,
     )
+
+
+# --- Add, delete a series, resolve a conflict, item state: R5-B, R22, R24, R30 ---------------------
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """The Add form (R30) with its names already found in the PSA: ids, the service call's work, and
+    times as entered (without a zone they are the technician's wall-clock times)."""
+
+    kind: PsaKind
+    title: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    description: str = ""
+    company_id: int | None = None
+    contact_id: int | None = None
+    action_type_id: int | None = None
+    work: tuple[ServiceCallWork, ...] = ()
+
+
+def plan_add(new: NewItem, resource: Resource, now: datetime) -> Plan:
+    """R30: the PSA item Add would create, its required fields checked before anything is sent."""
+    item = _new_psa_item(new, resource)
+    action = Action(
+        ActionKind.CREATE,
+        "",
+        new.kind,
+        None,
+        "added from your calendar",
+        Target.PSA,
+        psa_item=item,
+        rule="R30",
+    )
+    return Plan("add", (action,), now)
+
+
+def _new_psa_item(new: NewItem, resource: Resource) -> PsaItem:
+    begin, finish = _add_times(new.start, new.end, resource.time_zone)
+    if new.kind is PsaKind.APPOINTMENT:
+        # R30: an appointment needs a title
+        if not new.title.strip():
+            raise InputError("an appointment needs a title")
+        return PsaAppointment(None, new.title.strip(), begin, finish, resource.id, new.description)
+    if new.company_id is None:
+        # R30: a To-Do and a service call belong to a company
+        raise InputError(f"{KIND_NAMES[new.kind]} needs a company", hint="choose the customer's company")
+    if new.kind is PsaKind.TODO:
+        if new.action_type_id is None:
+            raise InputError(
+                "a To-Do needs an action type", hint="choose one of the PSA's To-Do action types"
+            )
+        return PsaToDo(
+            None,
+            new.company_id,
+            new.action_type_id,
+            resource.id,
+            begin,
+            finish,
+            new.description,
+            new.contact_id,
+        )
+    if not new.work:
+        # R30: a service call is work on at least one of the company's tickets or tasks
+        raise InputError(
+            "a service call needs at least one ticket or task", hint="pick the company's tickets or tasks"
+        )
+    return PsaServiceCall(None, new.company_id, begin, finish, new.description, new.work)
+
+
+def _add_times(start: datetime | None, end: datetime | None, zone: str) -> tuple[datetime, datetime]:
+    """Times without a zone are the technician's wall-clock times, in the resource's time zone."""
+    if start is None or end is None:
+        raise InputError("start and end are required")
+    start, end = (localtime.wall_clock(t, zone) for t in (start, end))
+    if end <= start:
+        raise MappingError("the end must be after the start")
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def plan_delete_series(
+    key: ItemKey, found: PersonalItem | None, links: Iterable[Link], now: datetime
+) -> Plan:
+    """R22: one occurrence (``key.recurrence_id``) or all of a series, on both sides, in one command.
+
+    ``found`` is the series (or the occurrence) as the personal calendar has it now, None if it is gone
+    there; ``links`` are all stored links. The PSA copies go with it, the personal item last.
+    """
+    series = [link for link in links if link.series_uid == key.uid]
+    chosen = [
+        link
+        for link in series
+        if key.recurrence_id is None or link.personal.recurrence_id == key.recurrence_id
+    ]
+    if found is None and not chosen:
+        raise NotFound(f"{key.ref} is neither in your calendar nor linked to a PSA item", side="personal")
+    if found is not None and not found.recurring and not series:
+        # R22: a single item is deleted in the calendar, not as a series
+        raise InputError(f"{key.uid} is not a recurring series", hint="delete a single item in your calendar")
+    # R22: each linked occurrence's PSA appointment goes with it
+    actions = [_delete_psa_copy(link) for link in chosen]
+    if found is not None:
+        # R22: then the occurrence, or the whole series, in the personal calendar
+        reason = (
+            "deleted from your calendar"
+            if key.recurrence_id
+            else "the whole series deleted from your calendar"
+        )
+        actions.append(Action(ActionKind.DELETE, key.ref, None, None, reason, Target.PERSONAL, rule="R22"))
+    return Plan("delete-series", tuple(actions), now)
+
+
+def _delete_psa_copy(link: Link) -> Action:
+    reason = "the occurrence's PSA appointment deleted with it"
+    return Action(
+        ActionKind.DELETE,
+        link.personal.ref,
+        link.psa.kind,
+        link.psa.id,
+        reason,
+        Target.PSA,
+        link=link,
+        rule="R22",
+    )
+
+
+def plan_resolve(link: Link, psa: PsaSnapshot, time_zone: str, now: datetime) -> Plan:
+    """R24/R5-B: a conflict settled by taking the PSA's version: its item, as Get renders it, overwrites
+    the personal one. ``psa`` holds that one item and the records its rendering names (R28)."""
+    item = next(i for i in psa.items if PsaRef(psa_kind_of(i), i.id or 0) == link.psa)
+    fields_ = psa_to_personal(item, time_zone, psa.companies, psa.contacts, psa.action_types)
+    action = Action(
+        ActionKind.UPDATE, link.personal.ref, link.psa.kind, link.psa.id, "conflict settled: the PSA's version taken",
+        Target.PERSONAL, psa_item=item, fields=fields_, link=link, psa_version=psa_version(item), rule="R24",
+    )  # fmt: skip
+    return Plan("resolve", (action,), now)
+
+
+class TransferState(StrEnum):
+    """Where a personal item stands, as ``items`` and the pages show it."""
+
+    NOT_SENT = "not sent"
+    SENT = "sent"
+    DOWNLOADED = "downloaded"
+    EDITED = "edited since sent"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """A personal item as the mapping page shows it: its transfer state and PSA item, if any."""
+
+    ref: str
+    subject: str
+    start: When
+    end: When
+    state: str  # a TransferState's value
+    psa_kind: PsaKind | None = None
+    psa_id: int | None = None
+    recurring: bool = False
+    private: bool = False
+    kind: PersonalKind = PersonalKind.APPOINTMENT  # R9: appointment, meeting or event
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "subject": self.subject,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "state": self.state,
+            "psa_kind": None if self.psa_kind is None else self.psa_kind.value,
+            "psa_id": self.psa_id,
+            "recurring": self.recurring,
+            "private": self.private,
+            "kind": self.kind.value,
+        }
+
+
+def item_state(item: PersonalItem, link: Link | None, conflicts: Collection[str]) -> ItemState:
+    """R16/R17/R23/R5-B: not sent, sent, downloaded, edited since sent, or a conflict Get reported."""
+    return ItemState(
+        ref=item.ref, subject=item.subject, start=item.start, end=item.end,
+        state=_transfer_state(item, link, conflicts).value,
+        psa_kind=None if link is None else link.psa.kind, psa_id=None if link is None else link.psa.id,
+        recurring=item.recurring, private=item.private, kind=item.kind,
+    )  # fmt: skip
+
+
+def _transfer_state(item: PersonalItem, link: Link | None, conflicts: Collection[str]) -> TransferState:
+    if link is None:
+        # R16: no link, never sent nor downloaded
+        return TransferState.NOT_SENT
+    if item.ref in conflicts:
+        # R5-B: the last Get found both sides edited and left the choice to the person
+        return TransferState.CONFLICT
+    if personal_hash(item) != link.personal_hash:
+        # R17: edited in the personal calendar since the last transfer
+        return TransferState.EDITED
+    # R16/R23: as last sent or downloaded
+    return TransferState(link.origin.value)
 
 
 # --- Get (PSA -> personal): R4, R5-B, R8, R21, R23-R29 ------------------------------------------

@@ -19,7 +19,8 @@ would repeat that sequence, which is where a missed reconcile would hide.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -36,29 +37,23 @@ from calferry.errors import (
     InputError,
     IntegrationDisabled,
     LookupFailed,
-    MappingError,
     NotFound,
     UserError,
 )
 from calferry.identity import psa_version
 from calferry.incremental import GetCache, in_order, merged_personal, merged_psa, reusable
 from calferry.links import AuditEntry, LinkStore, links_from_stamps
-from calferry.mapping import PersonalFields, SendChoice, personal_hash, psa_to_personal
+from calferry.mapping import PersonalFields, SendChoice, personal_hash
 from calferry.model import (
     ActionType,
     ItemKey,
     Link,
     PersonalItem,
-    PersonalKind,
-    PsaAppointment,
-    PsaItem,
     PsaKind,
     PsaRef,
     PsaServiceCall,
     PsaToDo,
     Resource,
-    ServiceCallWork,
-    When,
     Window,
     WorkKind,
     format_recurrence_id,
@@ -67,14 +62,17 @@ from calferry.model import (
 )
 from calferry.personal.base import PersonalCalendar
 from calferry.plan import (
-    KIND_NAMES,
-    Action,
-    ActionKind,
     GetOptions,
+    ItemState,
+    NewItem,
     Plan,
     SendOptions,
     Target,
+    item_state,
+    plan_add,
+    plan_delete_series,
     plan_get,
+    plan_resolve,
     plan_send,
 )
 from calferry.psa.base import Psa, PsaDirectory
@@ -87,36 +85,6 @@ LOG_MAX = 1000
 
 _TIME_ZONE = "time_zone"
 """The link store state key of the technician's zone as last learnt from the PSA."""
-
-
-@dataclass(frozen=True)
-class ItemState:
-    """A personal item as the mapping page shows it: its transfer state and PSA item, if any."""
-
-    ref: str
-    subject: str
-    start: When
-    end: When
-    state: str  # not sent | sent | downloaded | edited since sent | conflict
-    psa_kind: PsaKind | None = None
-    psa_id: int | None = None
-    recurring: bool = False
-    private: bool = False
-    kind: PersonalKind = PersonalKind.APPOINTMENT  # R9: appointment, meeting or event
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ref": self.ref,
-            "subject": self.subject,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "state": self.state,
-            "psa_kind": None if self.psa_kind is None else self.psa_kind.value,
-            "psa_id": self.psa_id,
-            "recurring": self.recurring,
-            "private": self.private,
-            "kind": self.kind.value,
-        }
 
 
 @dataclass(frozen=True)
@@ -211,12 +179,18 @@ class Service:
         return self.listing(start, end).items
 
     def listing(self, start: date | None = None, end: date | None = None) -> Listing:
-        """``items`` and the problems met reading the personal calendar (what was left out, and why)."""
+        """``items`` and the problems met reading the personal calendar (what was left out, and why).
+
+        Read-only (B1), like the previews: links restored from stamps are used, not saved."""
+        with self._reading():
+            return self._listing(start, end)
+
+    def _listing(self, start: date | None, end: date | None) -> Listing:
         window = self._window() if start is None or end is None else self._days(start, end)
         snapshot = self.personal.list(window)
         links = {link.personal: link for link in self._links(snapshot.items)}
         conflicts = set(self.store.get_state("conflicts") or ())
-        states = [_state(item, links.get(item.key), conflicts) for item in snapshot.items]
+        states = [item_state(item, links.get(item.key), conflicts) for item in snapshot.items]
         return Listing(states, snapshot.problems)
 
     def status(self) -> dict[str, Any]:
@@ -292,6 +266,24 @@ class Service:
         series_to: date | None = None,
     ) -> Plan:
         """B1: what a Send of the selected items (or a series' occurrences in a range) would do."""
+        with self._reading():
+            return self._plan_send(
+                refs, choice, kind, company, contact, action_type, series_uid, series_from, series_to
+            )
+
+    def _plan_send(
+        self,
+        refs: Sequence[str],
+        choice: SendChoice | None,
+        kind: PsaKind | str | None,
+        company: str | int | None,
+        contact: str | int | None,
+        action_type: str | int | None,
+        series_uid: str | None,
+        series_from: date | None,
+        series_to: date | None,
+    ) -> Plan:
+        """A Send's plan; on a run, links restored from stamps on the way are kept."""
         items = self._selected(refs, series_uid, series_from, series_to)
         options = self._send_options(choice, kind, company, contact, action_type, items)
         links = self._links(items)
@@ -336,17 +328,17 @@ class Service:
         recovered = self._reconcile()
         saved = plan is not None
         if plan is None:
-            plan = self.preview_send(
-                refs, choice, kind=kind, company=company, contact=contact, action_type=action_type,
-                series_uid=series_uid, series_from=series_from, series_to=series_to,
-            )  # fmt: skip
+            plan = self._plan_send(
+                refs, choice, kind, company, contact, action_type, series_uid, series_from, series_to
+            )
         return self._run(_expect(plan, "send"), recovered, saved=saved)
 
     # --- Get (R4, R5, R8, R23-R29) -------------------------------------------------------------
 
     def preview_get(self, policy: str | None = None, force_delete: bool = False) -> Plan:
         """B1: what a Get would do; raises a guard error instead of planning a likely mass deletion."""
-        return self._plan_get(self._read_get(), policy, force_delete)
+        with self._reading():
+            return self._plan_get(self._read_get(), policy, force_delete)
 
     def _plan_get(self, read: _GetRead, policy: str | None, force_delete: bool) -> Plan:
         options = GetOptions(
@@ -444,6 +436,35 @@ class Service:
 
     # --- Add (R30-R32) -------------------------------------------------------------------------
 
+    def preview_add(
+        self,
+        kind: PsaKind | str,
+        title: str = "",
+        start: datetime | None = None,
+        end: datetime | None = None,
+        description: str = "",
+        company: str | int | None = None,
+        contact: str | int | None = None,
+        action_type: str | int | None = None,
+        tickets: Sequence[str] = (),
+        tasks: Sequence[str] = (),
+    ) -> Plan:
+        """B1: the PSA item Add would create, its names found in the PSA and its fields checked (R30)."""
+        chosen = PsaKind(kind)
+        company_id = (
+            None if company is None or chosen is PsaKind.APPOINTMENT else self.psa.company(company).id
+        )
+        new = NewItem(chosen, title, start, end, description, company_id)
+        if company_id is not None and chosen is PsaKind.TODO:
+            contact_id = None if contact is None else self.psa.contact(contact, company_id).id
+            action = self.todo_action_type(action_type or self.settings.calendar.default_action_type)
+            new = replace(new, contact_id=contact_id, action_type_id=action.id)
+        if company_id is not None and chosen is PsaKind.SERVICE_CALL:
+            found = [self.psa.work(WorkKind.TICKET.value, t, company_id) for t in tickets]
+            found += [self.psa.work(WorkKind.TASK.value, t, company_id) for t in tasks]
+            new = replace(new, work=tuple(found))
+        return plan_add(new, self._resource(), self.now())
+
     def add(
         self,
         kind: PsaKind | str,
@@ -459,20 +480,10 @@ class Service:
     ) -> RunResult:
         """R30: create a PSA item from the form's fields, then R31: the automatic Get."""
         self._require_enabled("Add")
-        item = self._new_psa_item(
-            PsaKind(kind), title, start, end, description, company, contact, action_type, tickets, tasks
+        plan = self.preview_add(
+            kind, title, start, end, description, company, contact, action_type, tickets, tasks
         )
-        action = Action(
-            ActionKind.CREATE,
-            "",
-            PsaKind(kind),
-            None,
-            "added from your calendar",
-            Target.PSA,
-            psa_item=item,
-            rule="R30",
-        )
-        created = self._run(Plan("add", (action,), self.now()), [], saved=False)
+        created = self._run(plan, [], saved=False)
         failed = created.failed
         if failed and failed[0].exc is not None:
             raise failed[0].exc  # R33 and other refusals: a clear error, nothing half-made
@@ -481,48 +492,6 @@ class Service:
         created.requests = fetched.requests
         created.warnings.extend(fetched.warnings)
         return created
-
-    def _new_psa_item(
-        self,
-        kind: PsaKind,
-        title: str,
-        start: datetime | None,
-        end: datetime | None,
-        description: str,
-        company: str | int | None,
-        contact: str | int | None,
-        action_type: str | int | None,
-        tickets: Sequence[str],
-        tasks: Sequence[str],
-    ) -> PsaItem:
-        """The PSA's required fields, checked before anything is sent (R30)."""
-        me = self._resource()
-        begin, finish = _times(start, end, me.time_zone)
-        if kind is PsaKind.APPOINTMENT:
-            if not title.strip():
-                raise InputError("an appointment needs a title")
-            return PsaAppointment(None, title.strip(), begin, finish, me.id, description)
-        if company is None:
-            raise InputError(f"{KIND_NAMES[kind]} needs a company", hint="choose the customer's company")
-        company_id = self.psa.company(company).id
-        if kind is PsaKind.TODO:
-            contact_id = None if contact is None else self.psa.contact(contact, company_id).id
-            action = self.todo_action_type(action_type or self.settings.calendar.default_action_type)
-            return PsaToDo(None, company_id, action.id, me.id, begin, finish, description, contact_id)
-        work = self._work(tickets, tasks, company_id)
-        return PsaServiceCall(None, company_id, begin, finish, description, work)
-
-    def _work(
-        self, tickets: Sequence[str], tasks: Sequence[str], company_id: int
-    ) -> tuple[ServiceCallWork, ...]:
-        """The service call's tickets and tasks; each must be the company's own."""
-        found = [self.psa.work(WorkKind.TICKET.value, t, company_id) for t in tickets]
-        found += [self.psa.work(WorkKind.TASK.value, t, company_id) for t in tasks]
-        if not found:
-            raise InputError(
-                "a service call needs at least one ticket or task", hint="pick the company's tickets or tasks"
-            )
-        return tuple(found)
 
     def todo_action_type(self, id_or_name: str | int) -> ActionType:
         """An action type a To-Do may have: it exists in the PSA, is active and is not calendar-only."""
@@ -535,44 +504,36 @@ class Service:
 
     # --- delete a series (R22), resolve a conflict (R5-B) --------------------------------------
 
-    def delete_series(self, series_uid: str, occurrence: str | None = None) -> RunResult:
-        """R22: one or all occurrences of a series, on both sides, in one command."""
-        self._require_enabled("Delete")
-        occurrence = None if occurrence is None else _recurrence_id(occurrence)
-        recovered = self._reconcile()
-        series = [link for link in self.store.links() if link.series_uid == series_uid]
-        links = [link for link in series if occurrence is None or link.personal.recurrence_id == occurrence]
-        key = ItemKey(series_uid, occurrence)
+    def preview_delete_series(self, series_uid: str, occurrence: str | None = None) -> Plan:
+        """B1: what deleting one or all occurrences of a series would do, on both sides."""
+        key = ItemKey(series_uid, None if occurrence is None else _recurrence_id(occurrence))
         try:
             found: PersonalItem | None = self.personal.get(key)
         except NotFound:
-            if not links:
-                raise
             found = None
-        if found is not None and not found.recurring and not series:
-            raise InputError(
-                f"{series_uid} is not a recurring series", hint="delete a single item in your calendar"
-            )
-        actions = [_delete_psa(link) for link in links]
-        if found is not None:
-            reason = (
-                "deleted from your calendar" if occurrence else "the whole series deleted from your calendar"
-            )
-            actions.append(
-                Action(ActionKind.DELETE, key.ref, None, None, reason, Target.PERSONAL, rule="R22")
-            )
-        return self._run(Plan("delete-series", tuple(actions), self.now()), recovered, saved=False)
+        return plan_delete_series(key, found, self.store.links(), self.now())
+
+    def delete_series(self, series_uid: str, occurrence: str | None = None) -> RunResult:
+        """R22: one or all occurrences of a series, on both sides, in one command."""
+        self._require_enabled("Delete")
+        recovered = self._reconcile()
+        return self._run(self.preview_delete_series(series_uid, occurrence), recovered, saved=False)
+
+    def preview_resolve(self, ref: str, keep: str) -> Plan:
+        """B1: what settling a conflict would do: keep "personal" is a Send of it (R17), keep "psa" an
+        overwrite of the personal item with the PSA's version (R24)."""
+        link = self._linked(ref)
+        if keep == "personal":
+            return self.preview_send([ref])
+        if keep == "psa":
+            return self._take_psa(link)
+        raise InputError(f"keep must be 'personal' or 'psa', not {keep!r}")
 
     def resolve_conflict(self, ref: str, keep: str) -> RunResult:
         """The Conflicts page: keep "personal" sends it (R17); keep "psa" overwrites the personal item (R24)."""
-        link = self._linked(ref)
-        if keep == "personal":
-            result = self.send([ref])
-        elif keep == "psa":
-            self._require_enabled("Get")
-            result = self._run(Plan("resolve", (self._psa_wins(link),), self.now()), [], saved=False)
-        else:
-            raise InputError(f"keep must be 'personal' or 'psa', not {keep!r}")
+        self._require_enabled("Send" if keep == "personal" else "Get")
+        recovered = self._reconcile() if keep == "personal" else []
+        result = self._run(self.preview_resolve(ref, keep), recovered, saved=False)
         remaining = [r for r in (self.store.get_state("conflicts") or ()) if r != ref]
         self.store.set_state("conflicts", remaining)
         return result
@@ -581,8 +542,8 @@ class Service:
         """Both sides of a conflict, for the Conflicts page: the personal item as it is now, and what
         taking the PSA's version would write into it."""
         link = self._linked(ref)
-        fields = self._psa_wins(link).fields
-        assert fields is not None  # _psa_wins always renders them
+        fields = self._take_psa(link).actions[0].fields
+        assert fields is not None  # plan_resolve always renders them
         return self.personal.get(link.personal), fields
 
     def _linked(self, ref: str) -> Link:
@@ -591,20 +552,17 @@ class Service:
             raise NotFound(f"{ref} is not linked to a PSA item", side="personal")
         return link
 
-    def _psa_wins(self, link: Link) -> Action:
+    def _take_psa(self, link: Link) -> Plan:
+        """The PSA item of ``link`` and the records its rendering names, read one by one (R28)."""
         item = self.psa.get(link.psa)
-        companies, contacts, actions = {}, {}, {}
+        snapshot = PsaSnapshot((item,))
         if isinstance(item, PsaToDo | PsaServiceCall):
-            companies[item.company_id] = self.psa.company(item.company_id)
+            snapshot.companies[item.company_id] = self.psa.company(item.company_id)
         if isinstance(item, PsaToDo):
-            actions[item.action_type_id] = self.psa.action_type(item.action_type_id)
+            snapshot.action_types[item.action_type_id] = self.psa.action_type(item.action_type_id)
             if item.contact_id is not None:
-                contacts[item.contact_id] = self.psa.contact(item.contact_id, item.company_id)
-        fields = psa_to_personal(item, self._resource().time_zone, companies, contacts, actions)
-        return Action(
-            ActionKind.UPDATE, link.personal.ref, link.psa.kind, link.psa.id, "conflict settled: the PSA's version taken",
-            Target.PERSONAL, psa_item=item, fields=fields, link=link, psa_version=psa_version(item), rule="R24",
-        )  # fmt: skip
+                snapshot.contacts[item.contact_id] = self.psa.contact(item.contact_id, item.company_id)
+        return plan_resolve(link, snapshot, self._resource().time_zone, self.now())
 
     # --- internals -----------------------------------------------------------------------------
 
@@ -622,6 +580,16 @@ class Service:
             checkpoint=self.checkpoint,
             on_progress=self.on_progress,
         )
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """B1: a preview changes nothing, also on a service that holds the run lock (the web pages):
+        no restored link, no Get cache, no device name, no zone is saved while it reads."""
+        was, self.read_only = self.read_only, True
+        try:
+            yield
+        finally:
+            self.read_only = was
 
     def _reconcile(self) -> list[ActionResult]:
         return self._applier().reconcile()
@@ -734,36 +702,6 @@ def _unlinked(psa: PsaSnapshot, links: Sequence[Link]) -> bool:
     return any(PsaRef(psa_kind_of(item), item.id or 0) not in linked for item in psa.items)
 
 
-def _state(item: PersonalItem, link: Link | None, conflicts: set[str]) -> ItemState:
-    if link is None:
-        state = "not sent"
-    elif item.ref in conflicts:
-        state = "conflict"
-    elif personal_hash(item) != link.personal_hash:
-        state = "edited since sent"
-    else:
-        state = link.origin.value
-    return ItemState(
-        ref=item.ref, subject=item.subject, start=item.start, end=item.end, state=state,
-        psa_kind=None if link is None else link.psa.kind, psa_id=None if link is None else link.psa.id,
-        recurring=item.recurring, private=item.private, kind=item.kind,
-    )  # fmt: skip
-
-
-def _delete_psa(link: Link) -> Action:
-    reason = "the occurrence's PSA appointment deleted with it"
-    return Action(
-        ActionKind.DELETE,
-        link.personal.ref,
-        link.psa.kind,
-        link.psa.id,
-        reason,
-        Target.PSA,
-        link=link,
-        rule="R22",
-    )
-
-
 def _recurrence_id(text: str) -> str:
     """An occurrence's recurrence id in the form its refs use (the ``Z`` may be left out)."""
     try:
@@ -789,13 +727,3 @@ def _counts(results: Sequence[ActionResult]) -> dict[str, int]:
     for r in results:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
     return counts
-
-
-def _times(start: datetime | None, end: datetime | None, zone: str) -> tuple[datetime, datetime]:
-    """Times without a zone are the technician's wall-clock times, in the resource's time zone."""
-    if start is None or end is None:
-        raise InputError("start and end are required")
-    start, end = (localtime.wall_clock(t, zone) for t in (start, end))
-    if end <= start:
-        raise MappingError("the end must be after the start")
-    return start.astimezone(UTC), end.astimezone(UTC)

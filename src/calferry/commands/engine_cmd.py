@@ -1,8 +1,8 @@
 """The engine's commands: ``items``, ``send``, ``get``, ``add``, ``series delete``, ``resolve``, ``status``, ``log``.
 
 Each parses its flags, calls one :class:`calferry.service.Service` use case and renders the outcome:
-a Rich table for people, ``--json`` for scripts. ``--dry-run`` prints the plan (B1); its JSON is a
-plan file that ``--plan FILE`` applies exactly. A run in which some item failed exits with that
+a Rich table for people, ``--json`` for scripts. ``--dry-run`` prints the plan (B1) and changes
+nothing; for send and get its JSON is a plan file that ``--plan FILE`` applies exactly. A run in which some item failed exits with that
 item's error code after reporting every other item's outcome.
 
 One module past 500 lines on purpose: the eight commands share the rendering of plans and results,
@@ -238,6 +238,7 @@ def add(
     task: Annotated[
         list[str] | None, typer.Option("--task", help="Service call: a task number or title (repeatable).")
     ] = None,
+    dry_run: DryRunOption = False,
     verbose: VerboseOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -253,7 +254,10 @@ def add(
         "tickets": ticket or (),
         "tasks": task or (),
     }
-    with _service("Add") as svc:
+    with _service("Add", locked=not dry_run) as svc:
+        if dry_run:
+            _show_plan(svc.preview_add(kind.value, **fields), svc, json_output, verbose)
+            return
         result = _with_progress(svc, json_output, lambda: svc.add(kind.value, **fields))
     _show_result(result, json_output, verbose)
 
@@ -265,11 +269,15 @@ def delete_series(
     occurrence: Annotated[
         str | None, typer.Option("--occurrence", help="Only this occurrence (its recurrence id, after '@').")
     ] = None,
+    dry_run: DryRunOption = False,
     verbose: VerboseOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Delete one or all occurrences of a series in your calendar and in the PSA."""
-    with _service("Delete") as svc:
+    with _service("Delete", locked=not dry_run) as svc:
+        if dry_run:
+            _show_plan(svc.preview_delete_series(series_uid, occurrence), svc, json_output, verbose)
+            return
         result = svc.delete_series(series_uid, occurrence)
     _show_result(result, json_output, verbose)
 
@@ -278,11 +286,15 @@ def delete_series(
 def resolve(
     ref: Annotated[str, typer.Argument(help="The item in conflict (see `calferry items`).")],
     keep: Annotated[Keep, typer.Option("--keep", help="personal: send your version; psa: take the PSA's.")],
+    dry_run: DryRunOption = False,
     verbose: VerboseOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Settle a conflict that Get reported, keeping your version or the PSA's."""
-    with _service() as svc:
+    with _service(locked=not dry_run) as svc:
+        if dry_run:
+            _show_plan(svc.preview_resolve(ref, keep.value), svc, json_output, verbose)
+            return
         result = svc.resolve_conflict(ref, keep.value)
     _show_result(result, json_output, verbose)
 

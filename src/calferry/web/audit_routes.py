@@ -10,7 +10,8 @@ from starlette.responses import Response
 from calferry.errors import UserError
 from calferry.mapping import PersonalFields
 from calferry.model import PersonalItem
-from calferry.service import LOG_MAX, ItemState, Service
+from calferry.plan import ItemState
+from calferry.service import LOG_MAX, Service
 from calferry.web.common import render, service
 from calferry.web.views import result_rows, result_summary
 from calferry.wiring import open_records

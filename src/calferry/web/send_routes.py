@@ -16,8 +16,8 @@ from starlette.responses import RedirectResponse, Response
 from calferry import localtime
 from calferry.errors import PsaUnavailable, UserError
 from calferry.model import ItemKey, Link, When
-from calferry.plan import UNCHANGED, Action
-from calferry.service import ItemState, RunResult, Service
+from calferry.plan import UNCHANGED, Action, ItemState
+from calferry.service import RunResult, Service
 from calferry.web.calendar_routes import week_range
 from calferry.web.common import Choices, psa_choices, render, service
 from calferry.web.views import psa_name
