@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from calferry.errors import (
@@ -107,7 +107,13 @@ ZONE_URL_ENV = "CALFERRY_AUTOTASK_ZONE_URL"
 
 def version_of(item: PsaItem) -> str | None:
     """The link version of an item: its change marker as UTC text."""
-    return format_utc(item.updated) if item.updated else None
+    return _marker_text(item.updated) if item.updated else None
+
+
+def _marker_text(when: datetime) -> str:
+    """A change marker as UTC text to the microsecond the PSA gave: ``format_utc`` keeps milliseconds
+    (what a query needs), and a marker cut short would never equal its item's time again."""
+    return when.astimezone(UTC).isoformat()
 
 
 class AutotaskPsa:
@@ -639,7 +645,7 @@ _ITEM: dict[PsaKind, Callable[[Row], PsaItem]] = {PsaKind.APPOINTMENT: _appointm
 
 def _marker(kind: PsaKind, row: Row) -> PsaMarker:
     updated = _when(row, MARKER[kind])
-    return PsaMarker(PsaRef(kind, row["id"]), format_utc(updated) if updated else None)
+    return PsaMarker(PsaRef(kind, row["id"]), _marker_text(updated) if updated else None)
 
 
 def _work(kind: WorkKind, row: Row, number_field: str) -> ServiceCallWork:
