@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from calferry.errors import (
     LookupFailed,
@@ -479,6 +481,71 @@ def test_field_limits_of_the_mapping_are_what_the_psa_takes(
         world.psa.update(replace(full, **{field: "z" * (limit + 1)}))
     assert refs_in(world.psa, slot, world.me.id) == {ref(full)}
     assert getattr(world.psa.get(ref(full)), field) == "x" * limit
+
+
+PROPERTIES = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+"""Few examples (each one is a write to a real server), the same ones every run."""
+
+
+HOSTILE = st.sampled_from(
+    ["\x00", "\ud800", "\udfff", "\u202e", "\r", "\n", "\t", "\ufeff", "😀", "'", '"', "<", "&"]
+)
+
+
+@PROPERTIES
+@given(text=st.text(st.one_of(st.characters(), HOSTILE), max_size=40))
+@example(text="Visit\x00 today")
+@example(text="lone \ud800 surrogate")
+def test_any_text_is_kept_exactly_or_refused_with_nothing_made(
+    world: PsaWorld, slot: Window, text: str
+) -> None:
+    """Hostile text (NUL, lone surrogates, newlines, right-to-left marks, emoji) is either stored as it
+    is, character for character, or refused whole: what a database cannot hold is refused."""
+    before = refs_in(world.psa, slot, world.me.id)
+    sent = appointment(world, slot, title=f"t{text}", description=text)
+    storable = "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
+    if not storable:
+        with pytest.raises(PsaValidationError):
+            world.psa.create(sent)
+        assert refs_in(world.psa, slot, world.me.id) == before
+        return
+    made = world.psa.create(sent)
+    assert (made.title, made.description) == (sent.title, sent.description)
+    assert world.psa.get(ref(made)) == made
+
+
+ZONES = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kathmandu"])
+
+
+@PROPERTIES
+@given(
+    zone=ZONES,
+    minute=st.integers(0, 2 * 366 * 24 * 60),
+    minutes=st.integers(0, 36 * 60),
+)
+def test_times_in_any_zone_come_back_as_the_same_instants(
+    world: PsaWorld, slot: Window, zone: str, minute: int, minutes: int
+) -> None:
+    """Start and end given in any zone (across DST changes, zero-length included) are the same instants
+    when read back, and the item is listed in a window around them."""
+    from zoneinfo import ZoneInfo
+
+    start = (datetime(2032, 1, 1, tzinfo=ZoneInfo(zone)) + timedelta(minutes=minute)).astimezone(
+        ZoneInfo(zone)
+    )
+    made = world.psa.create(
+        appointment(world, slot, start=start, end=start + timedelta(minutes=minutes), title=f"z{minute}")
+    )
+    read = world.psa.get(ref(made))
+    assert (read.start, read.end) == (start, start + timedelta(minutes=minutes))
+    around = Window(start - timedelta(hours=1), start + timedelta(minutes=minutes, hours=1))
+    assert ref(made) in refs_in(world.psa, around, world.me.id, (PsaKind.APPOINTMENT,))
+    world.psa.delete(ref(made))
 
 
 # --- look-ups the web page and Add use ----------------------------------------------------------------

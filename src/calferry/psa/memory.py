@@ -249,12 +249,12 @@ class MemoryPsa:
         )
 
     def _validate(self, item: PsaItem) -> PsaItem:
-        """The PSA's own checks (nothing stored when one fails): times in order, field lengths, known
+        """The PSA's own checks (nothing stored when one fails): times in order, texts (lengths, NUL), known
         records, R33's CRM permission, a to-do's contact of its company. Returns the item with its
         tickets and tasks as the PSA knows them (number and title)."""
         if item.end < item.start:
             raise PsaValidationError("endDateTime must not be before startDateTime", status=500)
-        _check_lengths(item)
+        _check_texts(item)
         if isinstance(item, PsaToDo):
             self._check_crm(item)
             self._check_contact(item)
@@ -307,8 +307,9 @@ def _ref(item: PsaItem) -> PsaRef:
     return PsaRef(psa_kind_of(item), item.id or 0)
 
 
-def _check_lengths(item: PsaItem) -> None:
-    """Autotask's field lengths, which the mapping truncates to: one character more is refused."""
+def _check_texts(item: PsaItem) -> None:
+    """Autotask's field lengths, which the mapping truncates to (one character more is refused), and
+    text a database can hold: no NUL, no lone surrogate (which cannot even be sent as JSON)."""
     kind = psa_kind_of(item)
     for (limited, name), limit in FIELD_LIMITS.items():
         value = getattr(item, name) if limited is kind else ""
@@ -316,6 +317,8 @@ def _check_lengths(item: PsaItem) -> None:
             raise PsaValidationError(
                 f"{name} is {len(value)} characters long; the maximum is {limit}", status=500
             )
+        if "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value):
+            raise PsaValidationError(f"{name} holds a NUL character or a lone surrogate", status=500)
 
 
 def _keep_fixed(before: PsaItem, after: PsaItem) -> PsaItem:
