@@ -8,7 +8,7 @@ seeded once per module and never reset.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -76,11 +76,6 @@ def world(implementation: str, request: pytest.FixtureRequest) -> PsaWorld:
 
 
 @pytest.fixture
-def psa(world: PsaWorld) -> Any:
-    return world.psa
-
-
-@pytest.fixture
 def slot() -> Window:
     """A day of this test's own: nothing else is written there."""
     start = slot_start(next(_SLOTS))
@@ -143,26 +138,32 @@ def _work(client: AutotaskClient, kind: WorkKind, entity: str, number: str) -> t
 
 
 @pytest.fixture(scope="module")
-def _records() -> dict[str, _DemoRecords]:
-    """The demo records per database, read once per module."""
+def demo_records() -> dict[str, _DemoRecords]:
+    """The demo records per database (filled on first use): read once per module."""
     return {}
 
 
 @pytest.fixture
-def autotask_sqlite_world(psa_module_servers: Any, _records: dict[str, _DemoRecords]) -> Iterator[PsaWorld]:
-    yield from _autotask_world(psa_module_servers("sqlite"), _records, "sqlite")
+def autotask_sqlite_world(
+    psa_module_servers: Any, demo_records: dict[str, _DemoRecords]
+) -> Iterator[PsaWorld]:
+    yield from _autotask_world(psa_module_servers("sqlite"), demo_records, "sqlite")
 
 
 @pytest.fixture
-def autotask_postgres_world(psa_module_servers: Any, _records: dict[str, _DemoRecords]) -> Iterator[PsaWorld]:
-    yield from _autotask_world(psa_module_servers("postgres"), _records, "postgres")
+def autotask_postgres_world(
+    psa_module_servers: Any, demo_records: dict[str, _DemoRecords]
+) -> Iterator[PsaWorld]:
+    yield from _autotask_world(psa_module_servers("postgres"), demo_records, "postgres")
 
 
-def _autotask_world(server: PsaServer, cache: dict[str, _DemoRecords], db: str) -> Iterator[PsaWorld]:
+def _autotask_world(server: PsaServer, known: dict[str, _DemoRecords], db: str) -> Iterator[PsaWorld]:
     """``AutotaskPsa`` acting as the New York technician; someone else is a second session of the same
     technician; a lost answer is the server's own fault injection (the write is committed, the answer
     never comes)."""
-    records = cache.get(db) or cache.setdefault(db, _demo_records(server))
+    if db not in known:
+        known[db] = _demo_records(server)
+    records = known[db]
     gateway = AutotaskPsa(make_client(server), resource=ME_MAIL)
     someone = AutotaskPsa(make_client(server), resource=ME_MAIL)
 
@@ -235,7 +236,11 @@ def _times(slot: Window, hour: float, hours: float) -> dict[str, Any]:
     return {"start": at(slot, hour), "end": at(slot, hour + hours)}
 
 
-BUILD = {PsaKind.APPOINTMENT: appointment, PsaKind.TODO: todo, PsaKind.SERVICE_CALL: service_call}
+BUILD: dict[PsaKind, Callable[..., PsaItem]] = {
+    PsaKind.APPOINTMENT: appointment,
+    PsaKind.TODO: todo,
+    PsaKind.SERVICE_CALL: service_call,
+}
 KINDS = pytest.mark.parametrize("kind", ALL_KINDS, ids=[k.value for k in ALL_KINDS])
 
 
@@ -335,10 +340,10 @@ def test_delete_of_an_item_someone_else_deleted_is_not_an_error(
         world.psa.get(ref(made))
 
 
-def test_get_of_an_id_never_used_is_not_found(psa: Any) -> None:
+def test_get_of_an_id_never_used_is_not_found(world: PsaWorld) -> None:
     for kind in ALL_KINDS:
         with pytest.raises(NotFound):
-            psa.get(PsaRef(kind, 987_654))
+            world.psa.get(PsaRef(kind, 987_654))
 
 
 # --- snapshot, markers, fetch ---------------------------------------------------------------------
