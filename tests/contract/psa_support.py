@@ -48,7 +48,7 @@ OTHER_MAIL = f"tech.berlin@{DEMO_DOMAIN}"
 class PsaWorld:
     """An implementation under test and the records the suite uses; ``companies`` sorted by name,
     ``contacts`` of ``companies[0]`` first. ``remove``/``touch``/``answer_lost`` are someone else (or
-    the network) acting on the PSA meanwhile."""
+    the network) acting on the PSA meanwhile; ``psa_as(mail)`` is the same PSA as another technician."""
 
     psa: Psa
     me: Resource
@@ -62,6 +62,7 @@ class PsaWorld:
     remove: Callable[[PsaRef], None]
     touch: Callable[[PsaRef], None]
     answer_lost: Callable[[], AbstractContextManager[None]]
+    psa_as: Callable[[str], Psa]
 
     def contacts_of(self, company: Company) -> list[Contact]:
         return [c for c in self.contacts if c.company_id == company.id]
@@ -105,10 +106,15 @@ def memory_world() -> PsaWorld:
     tasks = [
         ServiceCallWork(WorkKind.TASK, n, f"T20260101.{n + 4:04d}", f"Move rack {n}") for n in range(1, 4)
     ]
-    psa = MemoryPsa(
-        me, companies=companies, contacts=contacts, action_types=action_types, resources=resources,
-        work=[*tickets, *tasks],
-    )  # fmt: skip
+
+    def psa_as(mail: str) -> MemoryPsa:
+        """The demo records as another technician sees them (a memory PSA holds one technician's items)."""
+        return MemoryPsa(
+            next(r for r in resources if r.email == mail), companies=companies, contacts=contacts,
+            action_types=action_types, resources=resources, work=[*tickets, *tasks],
+        )  # fmt: skip
+
+    psa = psa_as(ME_MAIL)
 
     @contextmanager
     def answer_lost() -> Iterator[None]:
@@ -128,6 +134,7 @@ def memory_world() -> PsaWorld:
         remove=psa.remove,
         touch=lambda ref: ignore(psa.touch(ref)),
         answer_lost=answer_lost,
+        psa_as=psa_as,
     )
 
 

@@ -166,6 +166,7 @@ def _autotask_world(server: PsaServer, known: dict[str, _DemoRecords], db: str) 
     records = known[db]
     gateway = AutotaskPsa(make_client(server), resource=ME_MAIL)
     someone = AutotaskPsa(make_client(server), resource=ME_MAIL)
+    others: dict[str, AutotaskPsa] = {}
 
     @contextmanager
     def answer_lost() -> Iterator[None]:
@@ -190,9 +191,10 @@ def _autotask_world(server: PsaServer, known: dict[str, _DemoRecords], db: str) 
         remove=someone.delete,
         touch=lambda ref: ignore(someone.update(someone.get(ref))),
         answer_lost=answer_lost,
+        psa_as=lambda mail: others.setdefault(mail, AutotaskPsa(make_client(server), resource=mail)),
     )
-    gateway.close()
-    someone.close()
+    for psa in (gateway, someone, *others.values()):
+        psa.close()
 
 
 # --- items of each kind -------------------------------------------------------------------------
@@ -437,6 +439,16 @@ def test_r33_a_to_do_for_a_resource_without_crm_access_is_refused_and_nothing_is
         world.psa.create(todo(world, slot, assigned_resource_id=world.no_crm))
     assert refused.value.side == "psa"
     assert refs_in(world.psa, slot, world.no_crm) == set() == refs_in(world.psa, slot, world.me.id)
+
+
+def test_r33_a_technician_without_crm_access_cannot_make_a_to_do_even_for_a_colleague(
+    world: PsaWorld, slot: Window
+) -> None:
+    """R33: creating a To-Do needs the CRM permission of whoever makes it, not only of the assignee."""
+    without_crm = world.psa_as(NO_CRM_MAIL)
+    with pytest.raises(PermissionDenied):
+        without_crm.create(todo(world, slot))
+    assert refs_in(world.psa, slot, world.me.id) == set()
 
 
 def test_a_service_call_with_an_unknown_ticket_leaves_nothing_half_made(
