@@ -422,6 +422,10 @@ class AutotaskClient:
                 ) from exc
             except httpx.HTTPError as exc:
                 raise PsaUnavailable(f"the PSA did not answer {label}: {type(exc).__name__}") from exc
+            except UnicodeEncodeError as exc:  # JSON goes out as UTF-8, which a lone surrogate cannot be
+                raise PsaValidationError(
+                    f"{label} was not sent: it holds text that is not valid Unicode (a lone surrogate)"
+                ) from exc
         if _stranger(response) and self._moved_zone():
             return self._once(method, url, label, payload, acting)  # the same request, at the new zone
         return _decode(response, label)

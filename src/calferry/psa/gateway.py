@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from calferry.contracts import PsaMarker, PsaSnapshot
@@ -106,7 +106,13 @@ _TODO_VIEWS = (None, 2, 3)
 
 def version_of(item: PsaItem) -> str | None:
     """The link version of an item: its change marker as UTC text."""
-    return format_utc(item.updated) if item.updated else None
+    return _marker_text(item.updated) if item.updated else None
+
+
+def _marker_text(when: datetime) -> str:
+    """A change marker as UTC text to the microsecond the PSA gave: ``format_utc`` keeps milliseconds
+    (what a query needs), and a marker cut short would never equal its item's time again."""
+    return when.astimezone(UTC).isoformat()
 
 
 class AutotaskPsa:
@@ -313,7 +319,7 @@ class AutotaskPsa:
         if isinstance(item, PsaAppointment):
             new_id = self._as_owner(lambda who: self.client.create(ENTITY[kind], _row(item), as_resource=who))
         elif isinstance(item, PsaToDo):
-            new_id = self._crm(lambda: self.client.create(ENTITY[kind], _row(item)))
+            new_id = self._crm(lambda who: self.client.create(ENTITY[kind], _row(item), as_resource=who))
         else:
             new_id = self.client.create(ENTITY[kind], _row(item))
         if isinstance(item, PsaServiceCall):
@@ -349,7 +355,7 @@ class AutotaskPsa:
         if isinstance(item, PsaAppointment):
             self._as_owner(lambda who: self.client.update(ENTITY[kind], data, as_resource=who))
         elif isinstance(item, PsaToDo):
-            self._crm(lambda: self.client.update(ENTITY[kind], data))
+            self._crm(lambda who: self.client.update(ENTITY[kind], data, as_resource=who))
         else:
             self.client.update(ENTITY[kind], data)
         return self.get(PsaRef(kind, item.id))
@@ -366,12 +372,13 @@ class AutotaskPsa:
         except NotFound:
             return
 
-    def _crm(self, write: Callable[[], T]) -> T:
-        """A to-do write; Autotask's permission refusal is R33 (CRM access missing, for the technician or
-        the assignee). The REST API shows no CRM flag, so the refusal is how calferry learns it: ``me``
-        says so from then on."""
+    def _crm(self, write: Callable[[int | None], T]) -> T:
+        """A to-do write, as the technician (impersonated) so that Autotask checks their CRM permission,
+        not the API user's; as the API user only where impersonation is refused. Autotask's permission
+        refusal is R33 (CRM access missing, for the technician or the assignee). The REST API shows no
+        CRM flag, so the refusal is how calferry learns it: ``me`` says so from then on."""
         try:
-            return write()
+            return self._as_technician(write)
         except PermissionDenied as error:
             if self._me is not None:
                 self._me = replace(self._me, crm_access=False)
@@ -380,6 +387,16 @@ class AutotaskPsa:
                 side="psa",
                 hint="To-Dos need CRM access for you and the assignee: ask your Autotask administrator",
             ) from error
+
+    def _as_technician(self, write: Callable[[int | None], T]) -> T:
+        """Write as the technician while the PSA allows impersonation, else as the API user; a
+        permission refusal to the technician stands (it is theirs to have, R33)."""
+        if self._impersonate:
+            try:
+                return write(self.me().id)
+            except ImpersonationRefused:
+                self._impersonate = False
+        return write(None)
 
     def _as_owner(self, write: Callable[[int | None], T]) -> T:
         """Write one of the technician's appointments as the technician (impersonated): Autotask lets
@@ -614,7 +631,7 @@ _ITEM: dict[PsaKind, Callable[[Row], PsaItem]] = {PsaKind.APPOINTMENT: _appointm
 
 def _marker(kind: PsaKind, row: Row) -> PsaMarker:
     updated = _when(row, MARKER[kind])
-    return PsaMarker(PsaRef(kind, row["id"]), format_utc(updated) if updated else None)
+    return PsaMarker(PsaRef(kind, row["id"]), _marker_text(updated) if updated else None)
 
 
 def _work(kind: WorkKind, row: Row, number_field: str) -> ServiceCallWork:

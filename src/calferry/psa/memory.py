@@ -1,11 +1,18 @@
 """An in-memory PSA that keeps the whole ``Psa`` contract; the engine's tests run on it.
 
-It behaves like the Autotask API where the engine can tell: ids per entity, an ``updated`` change
-marker that moves on every write, To-Dos refused without CRM access (R33, nothing stored), lookups by
-id or unique name, and request counts per ``VERB Entity``. Test switches:
+It behaves like ``AutotaskPsa`` on ``calferry psa serve`` where the engine can tell, as the PSA contract
+suite (tests/contract/test_psa_contract.py) proves on both: ids per entity, an ``updated`` change marker
+that moves on every write, To-Dos refused without CRM access (R33, nothing stored), the PSA's own
+refusals (unknown records, a contact of another company, a text over the field limits the mapping
+truncates to) with nothing stored, updates that write only what calferry owns (never the owner, a
+service call's company or its tickets and tasks), lookups by id or unique name, and request counts per
+``VERB Entity``. A service call made through ``create`` belongs to the technician its tickets and tasks
+are assigned to (``me``), and to nobody without any; one a test puts into ``items`` is everyone's.
+Test switches:
 
 - ``lose_next_create_answer()``: the next ``create`` stores the item and then fails as if the answer
   was lost on the wire (``PsaUnavailable``), so tests can prove the engine adopts instead of duplicating.
+  A service call is stored bare: its tickets and tasks are linked only after its answer.
 - ``edit(ref, **fields)`` / ``remove(ref)``: someone else changes the PSA (not counted as requests).
 """
 
@@ -20,6 +27,7 @@ from typing import Any, TypeVar
 from calferry.contracts import PsaMarker, PsaSnapshot
 from calferry.errors import LookupFailed, NotFound, PermissionDenied, PsaUnavailable, PsaValidationError
 from calferry.identity import fingerprint
+from calferry.mapping import FIELD_LIMITS
 from calferry.model import (
     ActionType,
     Company,
@@ -28,6 +36,7 @@ from calferry.model import (
     PsaItem,
     PsaKind,
     PsaRef,
+    PsaServiceCall,
     PsaToDo,
     Resource,
     ServiceCallWork,
@@ -63,6 +72,7 @@ class MemoryPsa:
         self.work_items = list(work)
         self.work_companies = dict(work_companies or {})
         self.items: dict[PsaRef, PsaItem] = {}
+        self._call_owners: dict[PsaRef, int | None] = {}  # service calls made by ``create``
         self._next_id: Counter[PsaKind] = Counter()
         self._clock = 0
         self._lose_answers = 0
@@ -82,6 +92,7 @@ class MemoryPsa:
     def remove(self, ref: PsaRef) -> None:
         """Someone deletes an item in the PSA."""
         self.items.pop(ref, None)
+        self._call_owners.pop(ref, None)
 
     def touch(self, ref: PsaRef) -> PsaItem:
         """Only the change marker moves (noise, as a no-op save in the PSA)."""
@@ -128,28 +139,28 @@ class MemoryPsa:
     def create(self, item: PsaItem) -> PsaItem:
         kind = psa_kind_of(item)
         self._count("POST", _ENTITY[kind])
-        self._validate(item)
+        item = self._validate(item)
         self._next_id[kind] += 1
         stored = replace(item, id=self._next_id[kind], updated=self._tick())
-        self.items[_ref(stored)] = stored
         if self._lose_answers:
             self._lose_answers -= 1
+            self._store(stored if not isinstance(stored, PsaServiceCall) else replace(stored, work=()))
             raise PsaUnavailable("connection dropped before the answer arrived")
-        return stored
+        return self._store(stored)
 
     def update(self, item: PsaItem) -> PsaItem:
         ref = _ref(item)
         self._count("PATCH", _ENTITY[ref.kind])
         if ref not in self.items:
             raise NotFound(f"no {ref.kind.value} {ref.id} in the PSA", side="psa")
-        self._validate(item)
-        stored = replace(item, updated=self._tick())
+        owned = _keep_fixed(self.items[ref], self._validate(item))
+        stored = replace(owned, updated=self._tick())
         self.items[ref] = stored
         return stored
 
     def delete(self, ref: PsaRef) -> None:
         self._count("DELETE", _ENTITY[ref.kind])
-        self.items.pop(ref, None)
+        self.remove(ref)
 
     def find_matching(self, item: PsaItem) -> list[PsaItem]:
         kind = psa_kind_of(item)
@@ -222,8 +233,26 @@ class MemoryPsa:
         self._clock += 1
         return _EPOCH + timedelta(seconds=self._clock)
 
+    def _store(self, item: PsaItem) -> PsaItem:
+        ref = _ref(item)
+        self.items[ref] = item
+        if isinstance(item, PsaServiceCall):
+            self._call_owners[ref] = self._me.id if item.work else None
+        return item
+
+    def _sees(self, resource_id: int, item: PsaItem) -> bool:
+        """Whether the resource's calendar shows the item: an appointment's or to-do's own resource; a
+        service call made through ``create`` its creator while it has tickets or tasks (assigned to the
+        creator); one a test put into ``items`` everyone."""
+        if isinstance(item, PsaAppointment):
+            return item.resource_id == resource_id
+        if isinstance(item, PsaToDo):
+            return item.assigned_resource_id == resource_id
+        ref = _ref(item)
+        return ref not in self._call_owners or self._call_owners[ref] == resource_id
+
     def _mine(self, window: Window, resource_id: int) -> list[PsaItem]:
-        found = [i for i in self.items.values() if _owner(i) in (resource_id, None)]
+        found = [i for i in self.items.values() if self._sees(resource_id, i)]
         return sorted(
             (i for i in found if window.overlaps(i.start, i.end)), key=lambda i: (i.start, _ref(i).id)
         )
@@ -239,14 +268,36 @@ class MemoryPsa:
             {i: self.action_types[i] for i in action_ids if i in self.action_types},
         )
 
-    def _validate(self, item: PsaItem) -> None:
-        """The PSA's own checks: required fields, known records, R33's CRM permission (nothing stored)."""
+    def _validate(self, item: PsaItem) -> PsaItem:
+        """The PSA's own checks (nothing stored when one fails): times in order, texts (lengths, NUL), known
+        records, R33's CRM permission, a to-do's contact of its company. Returns the item with its
+        tickets and tasks as the PSA knows them (number and title)."""
         if item.end < item.start:
             raise PsaValidationError("endDateTime must not be before startDateTime", status=500)
+        _check_texts(item)
         if isinstance(item, PsaToDo):
             self._check_crm(item)
+            self._check_contact(item)
         if not isinstance(item, PsaAppointment) and item.company_id not in self.companies:
             raise PsaValidationError(f"companyID {item.company_id} does not exist", status=500)
+        if isinstance(item, PsaServiceCall):
+            return replace(item, work=tuple(map(self._known_work, item.work)))
+        return item
+
+    def _check_contact(self, todo: PsaToDo) -> None:
+        if todo.contact_id is None:
+            return
+        contact = self.contacts.get(todo.contact_id)
+        if contact is None or contact.company_id != todo.company_id:
+            raise PsaValidationError(
+                f"contactID {todo.contact_id} is no contact of company {todo.company_id}", status=500
+            )
+
+    def _known_work(self, piece: ServiceCallWork) -> ServiceCallWork:
+        for known in self.work_items:
+            if (known.kind, known.id) == (piece.kind, piece.id):
+                return known
+        raise PsaValidationError(f"{piece.kind.value}ID {piece.id} does not exist", status=500)
 
     def _check_crm(self, todo: PsaToDo) -> None:
         if not self._me.crm_access:
@@ -267,12 +318,30 @@ def _ref(item: PsaItem) -> PsaRef:
     return PsaRef(psa_kind_of(item), item.id or 0)
 
 
-def _owner(item: PsaItem) -> int | None:
-    if isinstance(item, PsaAppointment):
-        return item.resource_id
-    if isinstance(item, PsaToDo):
-        return item.assigned_resource_id
-    return None  # service calls: every resource sees them in this stand-in
+def _check_texts(item: PsaItem) -> None:
+    """Autotask's field lengths, which the mapping truncates to (one character more is refused), and
+    text a database can hold: no NUL, no lone surrogate (which cannot even be sent as JSON)."""
+    kind = psa_kind_of(item)
+    for (limited, name), limit in FIELD_LIMITS.items():
+        value = getattr(item, name) if limited is kind else ""
+        if len(value) > limit:
+            raise PsaValidationError(
+                f"{name} is {len(value)} characters long; the maximum is {limit}", status=500
+            )
+        if "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value):
+            raise PsaValidationError(f"{name} holds a NUL character or a lone surrogate", status=500)
+
+
+def _keep_fixed(before: PsaItem, after: PsaItem) -> PsaItem:
+    """What an update writes: only the fields calferry owns; the owner, a service call's company and
+    its tickets and tasks stay as they were made."""
+    if isinstance(before, PsaAppointment) and isinstance(after, PsaAppointment):
+        return replace(after, resource_id=before.resource_id)
+    if isinstance(before, PsaToDo) and isinstance(after, PsaToDo):
+        return replace(after, assigned_resource_id=before.assigned_resource_id)
+    if isinstance(before, PsaServiceCall) and isinstance(after, PsaServiceCall):
+        return replace(after, company_id=before.company_id, work=before.work)
+    return after
 
 
 def _lookup(records: dict[int, R], id_or_name: str | int, name_of: Callable[[R], str], what: str) -> R:
