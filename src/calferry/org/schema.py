@@ -96,13 +96,15 @@ CREATE TABLE psa_cache (
     start_at TIMESTAMPTZ NOT NULL,
     end_at TIMESTAMPTZ NOT NULL,
     hash TEXT NOT NULL,
+    row JSONB NOT NULL DEFAULT '{}',
     PRIMARY KEY (kind, psa_id, resource_id)
 );
 CREATE INDEX psa_cache_window ON psa_cache (kind, end_at, start_at);
 CREATE INDEX psa_cache_resource ON psa_cache (resource_id);
 CREATE TABLE poll_watermarks (
     kind TEXT PRIMARY KEY,
-    updated TIMESTAMPTZ NOT NULL,
+    updated TIMESTAMPTZ,
+    window_end TIMESTAMPTZ,
     polled_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 

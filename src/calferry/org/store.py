@@ -151,7 +151,8 @@ class CachedItem:
     updated: datetime | None
     start: datetime
     end: datetime
-    hash: str = field(default="")
+    hash: str = ""
+    row: Mapping[str, Any] = field(default_factory=dict)
 
 
 class OrgStore:
@@ -258,20 +259,43 @@ class OrgStore:
     # --- the PSA cache and the poll watermarks -----------------------------------------------
 
     def watermark(self, kind: PsaKind) -> datetime | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(text("SELECT updated FROM poll_watermarks WHERE kind = :k"), {"k": kind.value})
-            return row.scalar()
+        """The newest change marker the poll has taken in for ``kind``."""
+        return self._poll_row(kind)[0]
 
-    def set_watermark(self, kind: PsaKind, updated: datetime) -> None:
-        """Moves forward only: a poll that saw nothing newer leaves it where it was."""
+    def window_end(self, kind: PsaKind) -> datetime | None:
+        """Where the window ended at the last poll (the days since entered the window unchanged)."""
+        return self._poll_row(kind)[1]
+
+    def _poll_row(self, kind: PsaKind) -> tuple[datetime | None, datetime | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT updated, window_end FROM poll_watermarks WHERE kind = :k"), {"k": kind.value}
+            ).first()
+        return (row[0], row[1]) if row else (None, None)
+
+    def set_watermark(
+        self, kind: PsaKind, updated: datetime | None, window_end: datetime | None = None
+    ) -> None:
+        """After a poll: the marker moves forward only (a poll that saw nothing newer leaves it)."""
         with self.engine.begin() as conn:
             conn.execute(
                 text(
-                    "INSERT INTO poll_watermarks (kind, updated) VALUES (:k, :u) ON CONFLICT (kind) DO UPDATE "
-                    "SET updated = GREATEST(poll_watermarks.updated, EXCLUDED.updated), polled_at = now()"
+                    "INSERT INTO poll_watermarks (kind, updated, window_end) VALUES (:k, :u, :w) "
+                    "ON CONFLICT (kind) DO UPDATE SET updated = GREATEST(poll_watermarks.updated, "
+                    "EXCLUDED.updated), window_end = coalesce(EXCLUDED.window_end, poll_watermarks.window_end), "
+                    "polled_at = now()"
                 ),
-                {"k": kind.value, "u": updated},
+                {"k": kind.value, "u": updated, "w": window_end},
             )
+
+    def prune_cache(self, kind: PsaKind, window: Window) -> int:
+        """Forget items the window has moved past; how many rows went."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                text("DELETE FROM psa_cache WHERE kind = :k AND end_at <= :s"),
+                {"k": kind.value, "s": window.start},
+            )
+        return int(result.rowcount)
 
     def cached(self, kind: PsaKind, ids: Iterable[int]) -> dict[int, list[CachedItem]]:
         """The cache's rows of these items, by id."""
@@ -297,8 +321,9 @@ class OrgStore:
             if rows:
                 conn.execute(
                     text(
-                        "INSERT INTO psa_cache (kind, psa_id, resource_id, updated, start_at, end_at, hash) "
-                        "VALUES (:kind, :psa_id, :resource_id, :updated, :start_at, :end_at, :hash)"
+                        "INSERT INTO psa_cache (kind, psa_id, resource_id, updated, start_at, end_at, hash, row) "
+                        "VALUES (:kind, :psa_id, :resource_id, :updated, :start_at, :end_at, :hash, "
+                        "CAST(:row AS JSONB))"
                     ),
                     rows,
                 )
@@ -340,7 +365,7 @@ def _technician(row: Mapping[Any, Any]) -> Technician:
 def _cached(row: Mapping[Any, Any]) -> CachedItem:
     return CachedItem(
         PsaKind(row["kind"]), row["psa_id"], row["resource_id"], row["updated"], row["start_at"], row["end_at"],
-        row["hash"],
+        row["hash"], dict(row["row"]),
     )  # fmt: skip
 
 
@@ -353,4 +378,5 @@ def _cache_params(item: CachedItem) -> dict[str, Any]:
         "start_at": item.start,
         "end_at": item.end,
         "hash": item.hash,
+        "row": json.dumps(item.row, default=str),
     }
