@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
@@ -21,7 +21,7 @@ from calferry.errors import ConfigError, InputError, NotFound
 from calferry.model import PsaKind, Window
 from calferry.org import schema
 
-__all__ = ["CachedItem", "OrgSettings", "OrgStore", "Technician", "engine_for"]
+__all__ = ["CachedItem", "OrgSettings", "OrgStore", "Technician", "engine_for", "libpq_url"]
 
 ORG_BACKENDS = ("caldav", "graph")
 
@@ -36,6 +36,11 @@ def engine_for(url: str) -> Engine:
             hint="give an address such as postgresql://user@host/calferry",
         )
     return create_engine(url, pool_pre_ping=True)
+
+
+def libpq_url(engine: Engine) -> str:
+    """The engine's database as a libpq URL (procrastinate's connector takes that, not SQLAlchemy's)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True)
@@ -265,6 +270,15 @@ class OrgStore:
     def window_end(self, kind: PsaKind) -> datetime | None:
         """Where the window ended at the last poll (the days since entered the window unchanged)."""
         return self._poll_row(kind)[1]
+
+    def poll_due(self, cycle: timedelta) -> bool:
+        """Whether ``cycle`` has passed since the central poll last finished, by the database's clock
+        (the one clock every worker shares)."""
+        with self.engine.connect() as conn:
+            last_ok = conn.execute(
+                text("SELECT max(polled_at) > now() - :cycle FROM poll_watermarks"), {"cycle": cycle}
+            ).scalar()
+        return not last_ok
 
     def _poll_row(self, kind: PsaKind) -> tuple[datetime | None, datetime | None]:
         with self.engine.connect() as conn:
