@@ -57,7 +57,16 @@ app = typer.Typer(
 )
 
 # Each module in calferry.commands exposes register(app); the order is the order in --help.
-COMMAND_MODULES = ("config_cmd", "auth_cmd", "psa_cmd", "calendar_cmd", "engine_cmd", "web_cmd", "demo_cmd")
+COMMAND_MODULES: tuple[str, ...] = (
+    "config_cmd",
+    "auth_cmd",
+    "psa_cmd",
+    "calendar_cmd",
+    "engine_cmd",
+    "web_cmd",
+    "demo_cmd",
+    "org_cmd",  # its commands import the 'org' extra's packages only when run
+)
 
 
 def _register_all() -> None:

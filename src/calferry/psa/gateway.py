@@ -554,9 +554,15 @@ def open_psa(settings: Any) -> AutotaskPsa:
     return AutotaskPsa(client, psa.resource or None, time_zone=psa.time_zone or None)
 
 
-def build_client(psa: Any, secret: str) -> AutotaskClient:
-    """A client for ``psa.base_url``, or for the zone of ``psa.zone_user`` (default: ``psa.username``)."""
-    credentials = {"username": psa.username, "integration_code": psa.integration_code, "secret": secret}
+def build_client(psa: Any, secret: str, **options: Any) -> AutotaskClient:
+    """A client for ``psa.base_url``, or for the zone of ``psa.zone_user`` (default: ``psa.username``);
+    ``options`` go to ``AutotaskClient`` (the org service passes its shared ``gate``)."""
+    credentials = {
+        "username": psa.username,
+        "integration_code": psa.integration_code,
+        "secret": secret,
+        **options,
+    }
     if psa.base_url:
         return AutotaskClient(psa.base_url, **credentials)
     try:
