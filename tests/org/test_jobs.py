@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from calferry.errors import InputError, PsaUnavailable
 from calferry.model import PsaKind
 from calferry.org.budget import BudgetShort, PgThreadGate
 from calferry.org.cluster import PrivateCluster
-from calferry.org.jobs import SYNC, TICK, OrgRetry, OrgRuntime, make_app
+from calferry.org.jobs import STALLED, SYNC, TICK, OrgRetry, OrgRuntime, make_app
 from calferry.org.store import OrgStore, Technician, libpq_url
 from calferry.psa.autotask import AutotaskClient
 from calferry.psa.query import ALL
@@ -75,6 +76,14 @@ def _work(app: object, runtime: OrgRuntime) -> None:
     app.open()  # type: ignore[attr-defined]
 
 
+def _tick(app: object) -> None:
+    """Defer a tick, unless one is waiting already (the worker's own scheduler may have added it)."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    with contextlib.suppress(AlreadyEnqueued):
+        app.configure_task(TICK).defer(timestamp=int(datetime.now(UTC).timestamp()))  # type: ignore[attr-defined]
+
+
 def _jobs(store: OrgStore) -> list[tuple[str, str, int]]:
     with store.engine.connect() as conn:
         rows = conn.execute(text("SELECT task_name, status, attempts FROM procrastinate_jobs ORDER BY id"))
@@ -103,12 +112,12 @@ def test_a_tick_polls_once_and_runs_each_concerned_technician_once(
     bob = store.add_technician(second, "bob@example.com", "caldav", "http://cal/bob/")
     carol = store.add_technician(999_999, "carol@example.com", "caldav", "http://cal/carol/")
     store.set_enabled(carol.id, False, "left the company")
-    app.configure_task(TICK).defer(timestamp=0)  # type: ignore[attr-defined]
+    _tick(app)
     _work(app, runtime)
     assert sorted(recorder.ran) == sorted([alice.resource_id, bob.resource_id])  # the disabled one left alone
     assert store.watermark(PsaKind.APPOINTMENT) is not None
 
-    app.configure_task(TICK).defer(timestamp=60)  # type: ignore[attr-defined]
+    _tick(app)
     _work(app, runtime)
     assert len(recorder.ran) == 2  # the cycle is not due yet: no poll, no runs
 
@@ -120,7 +129,7 @@ def test_a_tick_polls_once_and_runs_each_concerned_technician_once(
         answer = http.patch("Appointments", json={"id": latest["id"], "title": "Changed in the PSA"})
         assert answer.status_code == 200, answer.text
     _time_passes(store, 5)
-    app.configure_task(TICK).defer(timestamp=120)  # type: ignore[attr-defined]
+    _tick(app)
     _work(app, runtime)
     assert sorted(recorder.ran) == sorted([alice.resource_id, bob.resource_id, alice.resource_id]), _jobs(
         store
@@ -173,7 +182,10 @@ def test_the_periodic_tick_is_deferred_once_per_minute_however_many_workers(runt
                 await deferrer.defer_jobs(deferrer.get_previous_tasks(at=1_800_000_000.0))
 
     asyncio.run(both_workers_defer())
-    assert [name for name, _, _ in _jobs(runtime.store)] == [TICK]
+    assert sorted(name for name, _, _ in _jobs(runtime.store)) == [
+        STALLED,
+        TICK,
+    ]  # one each, not one per worker
 
 
 def _job(attempts: int) -> Job:
@@ -190,3 +202,21 @@ def test_the_retry_policy_waits_on_budget_forever_backs_off_on_faults_and_stops_
     waits = [round((d.retry_at - datetime.now(UTC)).total_seconds()) for d in fault[:3] if d and d.retry_at]
     assert waits == [5, 10, 20] and fault[3] is None
     assert policy.get_retry_decision(exception=InputError("bad calendar"), job=_job(0)) is None
+
+
+def test_the_job_of_a_worker_that_died_is_finished_by_another(app: object, runtime: OrgRuntime) -> None:
+    recorder = runtime.sync
+    assert isinstance(recorder, Recorder)
+    tech = runtime.store.add_technician(7, "finn@example.com", "caldav", "http://cal/finn/")
+    app.configure_task(SYNC).defer(technician_id=tech.id)  # type: ignore[attr-defined]
+    with runtime.store.engine.begin() as conn:  # a worker took it, then went silent a minute ago (killed)
+        dead = conn.execute(
+            text(
+                "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - interval '1 minute') RETURNING id"
+            )
+        ).scalar_one()
+        conn.execute(text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w"), {"w": dead})
+    app.configure_task(STALLED).defer(timestamp=0)  # type: ignore[attr-defined]
+    _work(app, runtime)
+    assert recorder.ran.count(7) == 1  # run again, by this worker, once
+    assert [status for name, status, _ in _jobs(runtime.store) if name == SYNC] == ["succeeded"]

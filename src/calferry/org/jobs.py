@@ -11,7 +11,8 @@
 Retries (:class:`OrgRetry`): a spent Autotask budget waits exactly until the next token and is never
 given up; the PSA or a calendar being unavailable, refusing for a while or a lost database connection
 back off exponentially; anything else is the technician's error, shown on their row, not a retry.
-Jobs whose worker died are retried by procrastinate once their heartbeat is stale.
+A third job, ``retry_stalled``, every minute, hands the jobs of a worker that died (its heartbeat
+stale for 30 s, procrastinate's measure) to the living workers.
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ from calferry.org.poll import UNASSIGNED, CentralPoll, PollResult
 from calferry.org.store import OrgStore, Technician
 from calferry.psa.autotask import AutotaskClient
 
-__all__ = ["SYNC", "TICK", "OrgRetry", "OrgRuntime", "make_app", "run_cycle"]
+__all__ = ["STALLED", "SYNC", "TICK", "OrgRetry", "OrgRuntime", "make_app", "run_cycle"]
 
 log = logging.getLogger("calferry.org")
 
 TICK_CRON = "* * * * *"
-TICK, SYNC = "calferry.org.tick", "calferry.org.sync_technician"
+TICK, SYNC, STALLED = "calferry.org.tick", "calferry.org.sync_technician", "calferry.org.retry_stalled"
 CYCLE_SLACK = timedelta(seconds=30)
 """A tick this early before the cycle is due runs it anyway, so a 5-minute cycle stays 5 minutes."""
 TRANSIENT = (PsaUnavailable, PsaRateLimited, PersonalUnavailable, OperationalError)
@@ -98,6 +99,15 @@ def make_app(conninfo: str) -> App:
     def sync_technician(context: JobContext, technician_id: int) -> None:
         runtime = _runtime(context)
         runtime.sync(runtime, runtime.store.technician(technician_id))
+
+    @app.periodic(cron=TICK_CRON, periodic_id="stalled")
+    @app.task(name=STALLED, queueing_lock="stalled", pass_context=True)
+    async def retry_stalled(context: JobContext, timestamp: int) -> None:
+        """Jobs of a worker that died (no heartbeat for 30 s) run again on a living one."""
+        manager = context.app.job_manager
+        for job in await manager.get_stalled_jobs():
+            log.warning("job %s of a worker that stopped answering runs again", job.id)
+            await manager.retry_job(job)
 
     def defer_sync(technician: Technician) -> bool:
         """One waiting job per technician: False when one is already waiting."""
