@@ -60,9 +60,10 @@ def test_two_worker_processes_sharing_one_budget_never_exceed_it(
     budget.adapt(used=0, threshold=48)  # the PSA reports a threshold of 48 an hour: a share of 12
     spent = _processes([_spec(server, org_db_url, threads=2, requests=10)] * 2)
     total = sum(spent, Counter())
-    # each client's first request looks at ThresholdInformation: 2 of the 12 tokens, through the same gate
-    assert total["ok"] == 10
-    assert total["short"] == 40 - 10
+    # each client's first request also looks at ThresholdInformation through the same gate (a look that
+    # finds the bucket empty is that request's shortfall): 10 or 11 counts and the looks make the 12
+    assert total["ok"] in (10, 11)
+    assert total["ok"] + total["short"] == 40
     assert total["refused"] == 0
     assert server.state.hourly.current() == 12  # what the PSA saw: the whole share, not one request more
     assert budget.state().requests_this_hour == 12  # what the admin chart shows

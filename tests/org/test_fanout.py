@@ -58,6 +58,12 @@ def _cycle(store: OrgStore, timestamp: int) -> None:
                    additional_context={"calferry": runtime_for(store)})  # fmt: skip
 
 
+def _spent(store: OrgStore) -> int:
+    """Autotask requests through the shared budget so far, every hour together."""
+    with store.engine.connect() as conn:
+        return int(conn.execute(text("SELECT coalesce(sum(requests), 0) FROM budget_hours")).scalar_one())
+
+
 def _resources(pg_psa: PsaServer) -> dict[str, int]:
     with pg_psa.client() as http:
         rows = http.post(
@@ -87,6 +93,7 @@ def test_each_technician_gets_their_own_items_and_a_psa_change_reaches_only_its_
     assert org_store.technician(broken.id).last_error  # the broken calendar is that technician's error
     assert org_store.technician(nora.id).last_error == "" and org_store.technician(leo.id).last_error == ""
     leo_ran = org_store.technician(leo.id).last_run
+    spent = _spent(org_store)
 
     with pg_psa.client() as http:
         mine = http.post("Appointments/query", json={"filter": [{"op": "eq", "field": "resourceID", "value": nora_id},
@@ -101,3 +108,6 @@ def test_each_technician_gets_their_own_items_and_a_psa_change_reaches_only_its_
     assert "Training (room 4)" in _titles(nora_cal)
     assert "Training (room 4)" not in _titles(leo_cal)
     assert org_store.technician(leo.id).last_run == leo_ran  # nothing of Leo's changed: not run
+    # the cycle's Autotask cost: the poll (2 a kind), the threshold look, and Nora's run reading her
+    # appointments from the poll's cache (her resource look-up and her client's first threshold look)
+    assert _spent(org_store) - spent <= 6 + 2 + 3

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from calferry.errors import InputError, PsaUnavailable
 from calferry.model import PsaKind
-from calferry.org.budget import BudgetShort, PgThreadGate
+from calferry.org.budget import BudgetShort, PgBudget, PgThreadGate
 from calferry.org.cluster import PrivateCluster
 from calferry.org.jobs import STALLED, SYNC, TICK, OrgRetry, OrgRuntime, make_app
 from calferry.org.store import OrgStore, Technician, libpq_url
@@ -29,7 +29,8 @@ _numbers = itertools.count()
 
 @pytest.fixture
 def pg_psa(postgres_cluster: PrivateCluster, psa_server_factory: Callable[..., PsaServer]) -> PsaServer:
-    return psa_server_factory(db_url=postgres_cluster.create_database(f"psa_jobs_{next(_numbers)}"))
+    db = postgres_cluster.create_database(f"psa_jobs_{next(_numbers)}")
+    return psa_server_factory(db_url=db, hourly_limit=8_000)  # the tenant's own threshold
 
 
 class Recorder:
@@ -116,6 +117,8 @@ def test_a_tick_polls_once_and_runs_each_concerned_technician_once(
     _work(app, runtime)
     assert sorted(recorder.ran) == sorted([alice.resource_id, bob.resource_id])  # the disabled one left alone
     assert store.watermark(PsaKind.APPOINTMENT) is not None
+    budget = PgBudget(store.engine, share=0.25).state()
+    assert (budget.threshold, budget.capacity) == (8_000, 2_000)  # as ThresholdInformation reported it
 
     _tick(app)
     _work(app, runtime)

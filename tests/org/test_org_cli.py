@@ -62,8 +62,9 @@ def test_the_disabled_technician_number_nobody_has_is_refused(
     assert code != 0 and "4711" in str(answer["error"])
 
 
-def test_org_demo_starts_a_private_postgresql_and_stops_it_on_ctrl_c(
-    demo_psa: PsaServer, monkeypatch: pytest.MonkeyPatch, calferry_home: Path
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_org_demo_starts_a_private_postgresql_and_stops_it_on_ctrl_c_or_sigterm(
+    demo_psa: PsaServer, monkeypatch: pytest.MonkeyPatch, calferry_home: Path, stop: signal.Signals
 ) -> None:
     configure_calferry(demo_psa, "http://127.0.0.1:1/unused/", "tech.ny", monkeypatch)
     monkeypatch.delenv("CALFERRY_ORG_DB", raising=False)
@@ -83,7 +84,7 @@ def test_org_demo_starts_a_private_postgresql_and_stops_it_on_ctrl_c(
         socket_dir = Path(str(make_url(str(info["db"])).query["host"]))
         assert (socket_dir / ".s.PGSQL.5432").exists()
     finally:
-        demo.send_signal(signal.SIGINT)
+        demo.send_signal(stop)
         _, err = demo.communicate(timeout=60)
     assert demo.returncode == 0, err
     assert not (socket_dir / ".s.PGSQL.5432").exists()  # the cluster stopped with it

@@ -78,20 +78,18 @@ def demo(
 ) -> None:
     """Start the org database (a private PostgreSQL unless --db) and a worker; Ctrl-C stops both."""
     from calferry.org.store import OrgStore
-    from calferry.org.worker import run_worker
+    from calferry.org.worker import run_worker, stopped_by_signals
 
-    with org_database(db) as url:
+    with stopped_by_signals(), org_database(db) as url:
         store = OrgStore.open(url)
         info = {"db": shown_url(url), "private_cluster": db is None, "technicians": len(store.technicians())}
         if json_output:
             emit_json(info)
         else:
-            where = "a private PostgreSQL under the calferry home" if db is None else shown_url(url)
+            where = "a private PostgreSQL" if db is None else shown_url(url)
             console.print(f"Org database ready: {where} ({info['technicians']} technicians). Ctrl-C stops.")
         try:
             run_worker(store, concurrency)
-        except KeyboardInterrupt:
-            pass  # Ctrl-C before the worker took over its signals: stop all the same
         finally:
             store.close()
 

@@ -73,8 +73,8 @@ def sync_technician(runtime: OrgRuntime, technician: Technician) -> None:
 
 
 def _get(runtime: OrgRuntime, technician: Technician, org: OrgSettings) -> None:
+    from calferry.org.cached_psa import CachedPsa
     from calferry.personal.factory import open_calendar
-    from calferry.psa.gateway import AutotaskPsa
     from calferry.service import Service
 
     settings = technician_settings(load_settings(), org, technician)
@@ -82,7 +82,7 @@ def _get(runtime: OrgRuntime, technician: Technician, org: OrgSettings) -> None:
     try:
         with store.lock():
             personal = open_calendar(settings)
-            psa = AutotaskPsa(runtime.psa_client(runtime.gate()), technician.resource_id)
+            psa = CachedPsa(runtime.psa_client(runtime.gate()), technician.resource_id, runtime.store)
             try:
                 Service(settings, personal, psa, store, now=runtime.clock).get()
             finally:

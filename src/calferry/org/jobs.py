@@ -82,6 +82,17 @@ def _runtime(context: JobContext) -> OrgRuntime:
     return runtime
 
 
+def _adapt(client: AutotaskClient, budget: PgBudget) -> None:
+    """The budget follows what ``ThresholdInformation`` says (one request a cycle); a failed look is skipped."""
+    try:
+        info = {k.lower(): v for k, v in client.threshold(retried=False).items()}
+        budget.adapt(
+            int(info.get("currenttimeframerequestcount") or 0), int(info.get("externalrequestthreshold") or 0)
+        )
+    except (PsaUnavailable, PsaRateLimited, ValueError, TypeError) as error:
+        log.info("threshold look skipped: %s", type(error).__name__)
+
+
 def make_app(conninfo: str) -> App:
     """A procrastinate App on the org database (libpq ``conninfo``) with the org's two jobs.
 
@@ -127,8 +138,10 @@ def run_cycle(runtime: OrgRuntime, defer: Callable[[Technician], bool]) -> PollR
     settings = store.settings()
     if not store.poll_due(timedelta(minutes=settings.cycle_minutes) - CYCLE_SLACK):
         return None
-    with runtime.psa_client(runtime.gate()) as client:
-        result = CentralPoll(client, store).run(settings.window(now), settings.psa_kinds)
+    gate = runtime.gate()
+    with runtime.psa_client(gate) as client:
+        result = CentralPoll(client, store).run(settings.poll_window(now), settings.psa_kinds)
+        _adapt(client, gate.budget)
     concerned = {t.id: t for t in store.technicians_for(result.resources - {UNASSIGNED})}
     for technician in store.technicians(enabled_only=True):
         if technician.next_run is None or technician.next_run <= now:

@@ -57,6 +57,11 @@ class OrgSettings:
     def window(self, now: datetime) -> Window:
         return Window.around(now, self.past_days, self.future_days)
 
+    def poll_window(self, now: datetime) -> Window:
+        """The central poll's window: a day wider on each side than any technician's (theirs are whole
+        days in their own zone, which may start up to a day before or after UTC's)."""
+        return Window.around(now, self.past_days + 1, self.future_days + 1)
+
     @property
     def psa_kinds(self) -> tuple[PsaKind, ...]:
         return tuple(PsaKind(k) for k in self.kinds)
@@ -341,6 +346,18 @@ class OrgStore:
                     ),
                     rows,
                 )
+
+    def cached_for(self, resource_id: int, kinds: Iterable[PsaKind], window: Window) -> list[CachedItem]:
+        """One resource's cached items of ``kinds`` meeting ``window``, by kind and id."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT * FROM psa_cache WHERE resource_id = :r AND kind = ANY(:k) AND start_at < :e "
+                    "AND end_at > :s ORDER BY kind, psa_id"
+                ),
+                {"r": resource_id, "k": [k.value for k in kinds], "s": window.start, "e": window.end},
+            ).mappings()
+            return [_cached(r) for r in rows]
 
     def cached_count(self, kind: PsaKind, window: Window, low: int = 0, high: int | None = None) -> int:
         """Distinct items of ``kind`` the cache holds overlapping ``window`` with ``low <= id < high``."""
