@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from calferry.model import PsaKind, Window
 from calferry.org.cluster import PrivateCluster
@@ -148,3 +150,25 @@ def test_the_watermark_is_the_psas_newest_marker_less_nothing_of_this_machines_c
     from calferry.psa.query import parse_utc
 
     assert org_store.watermark(PsaKind.APPOINTMENT) == parse_utc(str(newest))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(picks=st.lists(st.lists(st.floats(0, 1, exclude_max=True), max_size=4), min_size=1, max_size=3))
+def test_whatever_is_deleted_between_polls_is_exactly_what_the_poll_finds_gone(
+    pg_psa: PsaServer, client: AutotaskClient, org_store: OrgStore, picks: list[list[float]]
+) -> None:
+    """Hostile deletion patterns (none, neighbours, both ends, the same range twice) over several cycles,
+    with a leaf small enough that every one is bisected: the poll's gone set is exactly the deleted ids."""
+    if org_store.watermark(PsaKind.APPOINTMENT) is None:  # the first example of this test's database
+        resource = next(iter(client.query("Resources", ALL, ["id"])))["id"]
+        bulk_appointments(pg_psa.state.engine, 40, resource, datetime.now(UTC) + timedelta(days=2))
+    poll = CentralPoll(client, org_store, leaf=3)
+    poll.run(_window(), [PsaKind.APPOINTMENT])
+    for cycle in picks:
+        ids = sorted(a["id"] for a in _in_window(client, "Appointments"))
+        doomed = {ids[int(f * len(ids))] for f in cycle} if ids else set()
+        for psa_id in doomed:
+            client.delete("Appointments", psa_id)
+        result = poll.run(_window(), [PsaKind.APPOINTMENT])
+        assert result.gone.get(PsaKind.APPOINTMENT, set()) == doomed
+        assert org_store.cached_count(PsaKind.APPOINTMENT, _window()) == len(ids) - len(doomed)
