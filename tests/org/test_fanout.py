@@ -111,3 +111,22 @@ def test_each_technician_gets_their_own_items_and_a_psa_change_reaches_only_its_
     # the cycle's Autotask cost: the poll (2 a kind), the threshold look, and Nora's run reading her
     # appointments from the poll's cache (her resource look-up and her client's first threshold look)
     assert _spent(org_store) - spent <= 6 + 2 + 3
+
+
+def test_a_technician_removed_from_the_psa_is_disabled_with_a_message_and_nothing_deleted(
+    pg_psa: PsaServer, org_store: OrgStore, radicale_server: RadicaleServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure_calferry(pg_psa, "http://127.0.0.1:1/unused/", "tech.ny", monkeypatch)
+    url = radicale_server.calendar_url(calendar=f"gone-{next(_numbers)}-{datetime.now(UTC):%H%M%S%f}")
+    mine = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:kept-1\r\n"
+        "DTSTAMP:20260101T000000Z\r\nDTSTART:20260110T090000Z\r\nDTEND:20260110T100000Z\r\n"
+        "SUMMARY:My own dentist\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    bulk_put(url, mine.encode())
+    gone = org_store.add_technician(987_654, "left@example.com", "caldav", url)
+    _cycle(org_store, 0)
+    row = org_store.technician(gone.id)
+    assert row.enabled is False
+    assert "no longer in the PSA" in row.disabled_reason and "987654" in row.disabled_reason
+    assert _titles(url) == ["My own dentist"]

@@ -9,7 +9,8 @@ First step, and its limit: each technician's links, journal and audit live in a 
 ``org/technicians/<id>/`` in the worker's CALFERRY_HOME (the link store as it is, with its run lock),
 so one machine runs the workers. The PostgreSQL tables for them (``links``, ``journal``, ``audit``,
 ``technician_state``) are in the schema for the step that lets workers on several machines share them.
-CalDAV technicians only; an Outlook technician is shown "not synced yet" on their row.
+CalDAV technicians only; an Outlook technician is shown "not synced yet" on their row. A technician
+whose resource the PSA no longer has is disabled with a message; nothing of theirs is deleted.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from pathlib import Path
 
 from calferry import paths
 from calferry.config import Settings, load_settings
-from calferry.errors import UserError
+from calferry.errors import LookupFailed, UserError
 from calferry.links import LinkStore
 from calferry.org.budget import BudgetShort
 from calferry.org.jobs import TRANSIENT, OrgRuntime
 from calferry.org.store import OrgSettings, Technician
+from calferry.psa.gateway import AutotaskPsa
 
 __all__ = ["sync_technician", "technician_settings", "technician_store"]
 
@@ -72,6 +74,15 @@ def sync_technician(runtime: OrgRuntime, technician: Technician) -> None:
     runtime.store.record_run(technician.id, now, next_run)
 
 
+def _still_in_psa(runtime: OrgRuntime, technician: Technician, psa: AutotaskPsa) -> None:
+    """A technician whose resource the PSA no longer has is disabled, with why; nothing is deleted."""
+    try:
+        psa.me()
+    except LookupFailed as error:
+        runtime.store.set_enabled(technician.id, False, f"no longer in the PSA ({error})")
+        raise
+
+
 def _get(runtime: OrgRuntime, technician: Technician, org: OrgSettings) -> None:
     from calferry.org.cached_psa import CachedPsa
     from calferry.personal.factory import open_calendar
@@ -84,6 +95,7 @@ def _get(runtime: OrgRuntime, technician: Technician, org: OrgSettings) -> None:
             personal = open_calendar(settings)
             psa = CachedPsa(runtime.psa_client(runtime.gate()), technician.resource_id, runtime.store)
             try:
+                _still_in_psa(runtime, technician, psa)
                 Service(settings, personal, psa, store, now=runtime.clock).get()
             finally:
                 psa.close()
