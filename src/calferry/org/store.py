@@ -54,9 +54,6 @@ class OrgSettings:
     policy: str = "keep-personal"
     budget_share: float = 0.25
 
-    def window(self, now: datetime) -> Window:
-        return Window.around(now, self.past_days, self.future_days)
-
     def poll_window(self, now: datetime) -> Window:
         """The central poll's window: a day wider on each side than any technician's (theirs are whole
         days in their own zone, which may start up to a day before or after UTC's)."""
