@@ -234,4 +234,6 @@ def settings_set(
     if json_output:
         emit_json(updated.to_json())
     else:
-        console.print(f"{key} is now {updated.to_json()[key]}.", highlight=False)
+        value = updated.to_json()[key]
+        shown = ", ".join(value) if isinstance(value, list) else value
+        console.print(f"{key} is now {shown}.", highlight=False)
