@@ -20,6 +20,7 @@ from calferry.commands import (
     demo_cmd,
     doctor_cmd,
     engine_cmd,
+    org_cmd,
     psa_cmd,
     web_cmd,
 )
@@ -77,6 +78,7 @@ COMMAND_MODULES = (
     addin_cmd,
     demo_cmd,
     doctor_cmd,
+    org_cmd,  # its commands import the 'org' extra's packages only when run
 )
 for _module in COMMAND_MODULES:
     _module.register(app)

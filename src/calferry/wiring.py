@@ -198,14 +198,16 @@ def open_psa(settings: Settings) -> AutotaskPsa:
     return AutotaskPsa(client, psa.resource or None, time_zone=psa.time_zone or None)
 
 
-def psa_client(psa: PsaSettings, secret: str) -> AutotaskClient:
-    """A client for ``psa.base_url``, or for the zone of ``psa.zone_user`` (default: ``psa.username``)."""
+def psa_client(psa: PsaSettings, secret: str, **options: Any) -> AutotaskClient:
+    """A client for ``psa.base_url``, or for the zone of ``psa.zone_user`` (default: ``psa.username``);
+    ``options`` go to ``AutotaskClient`` (the org service passes its shared ``gate``)."""
     from calferry.psa.autotask import AutotaskClient
 
     credentials: dict[str, Any] = {
         "username": psa.username,
         "integration_code": psa.integration_code,
         "secret": secret,
+        **options,
     }
     if psa.base_url:
         return AutotaskClient(psa.base_url, **credentials)

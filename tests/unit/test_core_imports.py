@@ -12,7 +12,7 @@ import calferry
 
 PACKAGE = Path(calferry.__file__).parent
 
-CORE = ("model", "contracts", "mapping", "identity", "plan", "plan_codec", "incremental")
+CORE = ("model", "contracts", "mapping", "identity", "localtime", "plan", "plan_codec", "incremental")
 """The pure modules: no I/O, no clock, no globals."""
 
 ALLOWED = {f"calferry.{name}" for name in CORE} | {"calferry.errors"}
@@ -29,6 +29,8 @@ def _imported(name: str) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "calferry":
+            found.update(f"calferry.{alias.name}" for alias in node.names)  # from calferry import x
         elif isinstance(node, ast.ImportFrom) and node.module is not None and node.level == 0:
             found.add(node.module)
         elif isinstance(node, ast.ImportFrom):
