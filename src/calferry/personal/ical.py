@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -26,6 +27,7 @@ from typing import Any, cast
 
 import recurring_ical_events
 from icalendar import Alarm, Calendar, Component, Event, Timezone, vCalAddress, vRecur
+from icalendar.timezone import tzp
 
 from calferry.contracts import Problem
 from calferry.errors import InputError, MalformedCalendar, NotFound
@@ -166,10 +168,35 @@ def new_calendar() -> Calendar:
 # --- parsing ---------------------------------------------------------------------------------
 
 
+_PARSING = threading.Lock()
+
+
+def parsed(data: bytes | str) -> Calendar:
+    """``Calendar.from_ical`` that reads a calendar's times by its own VTIMEZONEs only.
+
+    icalendar keeps the first VTIMEZONE it meets for a TZID no zone database knows (a Windows name such
+    as "W. Europe Standard Time") for the rest of the process: one odd or hostile calendar would then
+    decide the times, and the cost of expanding them, of every later calendar read by the same process
+    (the next technician's, in the web page or an org worker). Each parse starts from an empty cache
+    and leaves the cache as it found it.
+    """
+    cache: dict[str, Any] | None = getattr(tzp, "_TZP__tz_cache", None)
+    with _PARSING:
+        saved = dict(cache) if cache is not None else {}
+        if cache is not None:
+            cache.clear()
+        try:
+            return Calendar.from_ical(data)
+        finally:
+            if cache is not None:
+                cache.clear()
+                cache.update(saved)
+
+
 def resources_in(data: bytes | str, where: str) -> tuple[list[Resource], list[Problem]]:
     """The resources of one stored object (a CalDAV item); one that cannot be parsed is a problem."""
     try:
-        cal = Calendar.from_ical(data)
+        cal = parsed(data)
     except Exception as exc:  # hostile text makes the parser raise anything; it costs this object
         return [], [Problem(f"cannot be parsed: {reason(exc)}", where)]
     return resources_of(cal, where)

@@ -256,7 +256,7 @@ def _parse_alone(state: IcsFile, body: str) -> Calendar | str:
     head = state.parse_head or state.head.lstrip() or "BEGIN:VCALENDAR\r\n"
     text = head + body + "END:VCALENDAR\r\n"
     try:
-        return Calendar.from_ical(text.replace("\r", "\n") if state.newline == "\r" else text)
+        return ical.parsed(text.replace("\r", "\n") if state.newline == "\r" else text)
     except Exception as exc:  # hostile text makes the parser raise anything; it costs this part
         return ical.reason(exc)
 
