@@ -219,7 +219,7 @@ def test_b1_resolve_dry_run_shows_either_side_winning(cli: Cli) -> None:
     )  # fmt: skip
     assert sent["payload"]["psa_item"]["title"] == "My own title"
     human = cli.run("resolve", conflict, "--keep", "psa", "--dry-run", json_output=False)
-    assert human.exit_code == 0 and "the PSA's version taken" in human.stdout
+    assert human.exit_code == 0 and "PSA's version taken" in human.stdout
     assert cli.personal(conflict).subject == "My own title"
     assert (cli.psa_get("Appointments", first["id"]) or {})["title"] == "The PSA's title"
     assert state_of(cli, conflict) == "conflict"
