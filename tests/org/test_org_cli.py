@@ -85,6 +85,6 @@ def test_org_demo_starts_a_private_postgresql_and_stops_it_on_ctrl_c_or_sigterm(
         assert (socket_dir / ".s.PGSQL.5432").exists()
     finally:
         demo.send_signal(stop)
-        _, err = demo.communicate(timeout=60)
+        _, err = demo.communicate(timeout=180)
     assert demo.returncode == 0, err
     assert not (socket_dir / ".s.PGSQL.5432").exists()  # the cluster stopped with it

@@ -299,7 +299,12 @@ class CalDavCalendar:
         return uid
 
     def _fetch(self, uid: str) -> _Stored:
-        """The current object holding ``uid``, read from the server (by its known href, else by UID)."""
+        """The current object holding ``uid``, read from the server (by its known href, else by UID).
+
+        A uid with control characters cannot be written into a CalDAV query (XML), so no calendar holds
+        it: it is not there, rather than a failure."""
+        if not all(c.isprintable() or c in "\t" for c in uid):
+            raise NotFound(f"no item {uid!r} in the calendar {self.url}", side="personal")
         known = self._by_uid.get(uid)
         found: builtins.list[Any] = []
         with _translated(self.url):
