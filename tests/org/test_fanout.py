@@ -108,9 +108,8 @@ def test_each_technician_gets_their_own_items_and_a_psa_change_reaches_only_its_
     assert "Training (room 4)" in _titles(nora_cal)
     assert "Training (room 4)" not in _titles(leo_cal)
     assert org_store.technician(leo.id).last_run == leo_ran  # nothing of Leo's changed: not run
-    # the cycle's Autotask cost: the poll (2 a kind), the threshold look, and Nora's run reading her
-    # appointments from the poll's cache (her resource look-up and her client's first threshold look)
-    assert _spent(org_store) - spent <= 6 + 2 + 3
+    # the cycle's Autotask cost: the poll (2 a kind) and the threshold look; Nora's run reads nothing
+    assert _spent(org_store) - spent == 6 + 1
 
 
 def test_a_technician_removed_from_the_psa_is_disabled_with_a_message_and_nothing_deleted(

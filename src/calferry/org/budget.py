@@ -103,6 +103,17 @@ class PgBudget:
                 {"t": tokens, "th": threshold, "u": used, "n": self.name},
             )
 
+    def reported(self) -> tuple[int, int]:
+        """The tenant's requests this hour as ``ThresholdInformation`` last said (0 before any look), and
+        the threshold: what every client of the cycle starts from instead of a look of its own."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT reported_used, threshold FROM budget WHERE name = :n"), {"n": self.name}
+            ).one_or_none()
+        if row is None:
+            return 0, DEFAULT_THRESHOLD
+        return int(row[0] or 0), int(row[1])
+
     def state(self) -> BudgetState:
         with self.engine.begin() as conn:
             tokens, threshold = self._refilled(conn)

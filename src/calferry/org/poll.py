@@ -17,12 +17,14 @@ Per kind (Appointments by ``updateDateTime``, CompanyToDos by ``lastModifiedDate
 Cost per kind and cycle, for ``N`` items in the window and ``d`` deletions: 1 count + 1 query page per
 500 changes when nothing was deleted; with deletions about ``d × log2(N / leaf)`` counts plus ``d``
 listings. A service call also costs 4 batched look-ups of its tickets', tasks' and their resources'
-rows per 500 changed calls. The method is blind to a deletion and an unchanged item entering the window
+rows per 500 changed calls (the tickets and tasks a call names are kept in its cached row, under
+``ref_poll.WORK_KEY``). The method is blind to a deletion and an unchanged item entering the window
 in the same id range in the same cycle (equal counts); (2) makes the second case rare, and the next
 change in that range heals it.
 
 The poll returns the resources whose items changed, appeared or went (old and new owners of a
-reassigned item both); the caller defers a job for each such technician.
+reassigned item both); the caller defers a job for each such technician. Last, it reads what the
+technicians' runs need beside the items (:mod:`calferry.org.ref_poll`), so that a run reads nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from calferry.model import PsaKind, Window
+from calferry.org.ref_poll import WORK_KEY, read_references
 from calferry.org.store import CachedItem, OrgStore
 from calferry.psa.autotask import AutotaskClient
 from calferry.psa.gateway import ENTITY, MARKER
@@ -48,9 +51,9 @@ LEAF = 500
 UNASSIGNED = 0
 """The resource of a service call no ticket or task resource is on: cached so that counts agree."""
 _OWNER = {PsaKind.APPOINTMENT: "resourceID", PsaKind.TODO: "assignedToResourceID"}
-_WORK = (  # link entity, its work id field, the resources entity, its link id field
-    ("ServiceCallTickets", "ticketID", "ServiceCallTicketResources", "serviceCallTicketID"),
-    ("ServiceCallTasks", "taskID", "ServiceCallTaskResources", "serviceCallTaskID"),
+_WORK = (  # link entity, its work id field, the resources entity, its link id field, the work's kind
+    ("ServiceCallTickets", "ticketID", "ServiceCallTicketResources", "serviceCallTicketID", "ticket"),
+    ("ServiceCallTasks", "taskID", "ServiceCallTaskResources", "serviceCallTaskID", "task"),
 )
 
 Row = dict[str, Any]
@@ -95,6 +98,7 @@ class CentralPoll:
         result = PollResult()
         for kind in kinds:
             _KindPoll(self, kind, window, result).run()
+        read_references(self.client, self.store, result.changed)
         result.requests = self.client.stats["total"] - before
         return result
 
@@ -107,6 +111,7 @@ class _KindPoll:
         self.client, self.store = poll.client, poll.store
         self.entity, self.marker = ENTITY[kind], MARKER[kind]
         self.newest: datetime | None = None
+        self.work: dict[int, list[tuple[str, int]]] = {}  # service call -> its tickets and tasks
 
     def run(self) -> None:
         self.store.prune_cache(self.kind, self.window)
@@ -155,6 +160,7 @@ class _KindPoll:
 
     def _cached(self, row: Row, resource: int) -> CachedItem:
         marker = row.get(self.marker)
+        kept = {**row, WORK_KEY: self.work.get(row["id"], [])} if self.kind is PsaKind.SERVICE_CALL else row
         return CachedItem(
             self.kind,
             int(row["id"]),
@@ -163,7 +169,7 @@ class _KindPoll:
             parse_utc(row["startDateTime"]),
             parse_utc(row["endDateTime"]),
             _hash(row),
-            row,
+            kept,
         )
 
     def _owners(self, rows: list[Row]) -> dict[int, set[int]]:
@@ -173,9 +179,14 @@ class _KindPoll:
         if self.kind in _OWNER:
             return {row["id"]: {int(row[_OWNER[self.kind]])} for row in rows}
         owners: dict[int, set[int]] = {row["id"]: set() for row in rows}
-        for link_entity, _, resource_entity, link_key in _WORK:
-            links = self._rows_in(link_entity, "serviceCallID", list(owners), ["id", "serviceCallID"])
+        self.work.update((call, []) for call in owners)
+        for link_entity, work_key, resource_entity, link_key, work_kind in _WORK:
+            links = self._rows_in(
+                link_entity, "serviceCallID", list(owners), ["id", "serviceCallID", work_key]
+            )
             call_of = {link["id"]: link["serviceCallID"] for link in links}
+            for link in links:
+                self.work[link["serviceCallID"]].append((work_kind, int(link[work_key])))
             for assigned in self._rows_in(
                 resource_entity, link_key, list(call_of), ["id", link_key, "resourceID"]
             ):

@@ -149,7 +149,28 @@ def _job_queue(conn: Connection) -> None:
     _script(conn, SchemaManager.get_schema())
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_store, _job_queue)
+_REFERENCES = """
+CREATE TABLE psa_refs (
+    entity TEXT NOT NULL,
+    psa_id BIGINT NOT NULL,
+    row JSONB,
+    fetched_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (entity, psa_id)
+);
+CREATE INDEX psa_refs_age ON psa_refs (entity, fetched_at);
+DELETE FROM psa_cache WHERE kind IN ('todo', 'service-call');
+DELETE FROM poll_watermarks WHERE kind IN ('todo', 'service-call');
+"""
+
+
+def _psa_references(conn: Connection) -> None:
+    """The records a technician's run needs beside its items (``calferry.org.refs``). To-dos and service
+    calls cached before it are read again whole by the next poll, so that their references and a
+    service call's tickets and tasks are read with them."""
+    _script(conn, _REFERENCES)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_store, _job_queue, _psa_references)
 """Forward-only steps; append, never edit."""
 
 

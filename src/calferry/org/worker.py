@@ -37,14 +37,17 @@ log = logging.getLogger("calferry.org")
 
 
 def runtime_for(store: OrgStore) -> OrgRuntime:
-    """The jobs' runtime: the PSA connection of this machine's config, through the org's shared gate."""
+    """The jobs' runtime: the PSA connection of this machine's config, through the org's shared gate.
+
+    A client starts from the threshold the cycle's one ``ThresholdInformation`` look found (the budget
+    keeps it) rather than a look of its own per technician run."""
     psa = load_settings().psa
     secret = secrets.psa_secret(psa.username, psa.secret_command)  # fails now, not in every job
 
     def client(gate: PgThreadGate) -> AutotaskClient:
         from calferry.wiring import psa_client
 
-        return psa_client(psa, secret, gate=gate)
+        return psa_client(psa, secret, gate=gate, threshold_seen=gate.budget.reported())
 
     return OrgRuntime(store, client, sync_technician)
 

@@ -21,6 +21,8 @@ Retry policy (B2, B3):
 
 Hourly budget (B3): the first request of a client looks at ``ThresholdInformation`` once (one cheap
 call, so even a short CLI run warns), then every ``threshold_every`` requests or ``threshold_seconds``.
+A client given ``threshold_seen`` (what a look made elsewhere found: the org service reads it once a
+cycle for every technician's run) starts from that instead of its own first look.
 From 75 % of the budget each request waits a little (``pace_delays[0]``), from 90 % longer
 (``pace_delays[1]``), and each level is warned about once (``warnings``).
 """
@@ -181,6 +183,7 @@ class AutotaskClient:
         pace_delays: tuple[float, float] = (0.1, 0.5),
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        threshold_seen: tuple[float, float] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.username = username
@@ -197,6 +200,8 @@ class AutotaskClient:
         self.warnings: list[str] = []
         self._sleep = sleep
         self._watch = _ThresholdWatch(threshold_every, threshold_seconds, pace_delays, sleep)
+        if threshold_seen is not None:
+            self._watch.seen(self, *threshold_seen)
         self._zone: _ZoneSource | None = None  # set by from_zone; cleared once looked up again
 
     def __repr__(self) -> str:
@@ -491,6 +496,13 @@ class _ThresholdWatch:
             self._check(client)
         if self.pace:
             self._sleep(self.pace)
+
+    def seen(self, client: AutotaskClient, used: float, limit: float) -> None:
+        """A look made elsewhere just now (requests ``used`` of ``limit``), taken as this watch's own."""
+        with self._lock:
+            self._last = time.monotonic()
+        if limit > 0:
+            self._judge(client, used, limit)
 
     def _due(self) -> bool:
         with self._lock:

@@ -168,11 +168,8 @@ class AutotaskPsa:
     def _location_zone(self, location_id: Any) -> str:
         """The zone of the resource's location (``InternalLocations.timeZone``, a string in any of the
         forms ``zones.iana_zone`` reads); one it cannot read is warned about and UTC used, never fatal."""
-        if not location_id:
-            return "UTC"
-        try:
-            location = self.client.get("InternalLocations", int(location_id))
-        except NotFound:
+        location = self._location(location_id) if location_id else None
+        if location is None:
             return "UTC"
         raw = location.get("timeZone")
         zone = iana_zone(raw)
@@ -184,6 +181,13 @@ class AutotaskPsa:
             )
             return "UTC"
         return zone
+
+    def _location(self, location_id: Any) -> Row | None:
+        """The resource's ``InternalLocations`` record; None when the PSA has none with that id."""
+        try:
+            return self.client.get("InternalLocations", int(location_id))
+        except NotFound:
+            return None
 
     # --- reading the calendar ------------------------------------------------------------------
 
@@ -481,13 +485,7 @@ class AutotaskPsa:
 
     def _all_action_types(self) -> dict[int, ActionType]:
         if self._action_types is None:
-            rows = self.client.query("ActionTypes", ALL)
-            self._action_types = {
-                r["id"]: ActionType(
-                    r["id"], r.get("name") or "", r.get("isActive") is not False, r.get("view") in _TODO_VIEWS
-                )
-                for r in rows
-            }
+            self._action_types = {r["id"]: _action_type(r) for r in self.client.query("ActionTypes", ALL)}
         return self._action_types
 
     def todo_action_types(self) -> list[ActionType]:
@@ -648,6 +646,12 @@ def _company(row: Row, country: str = "") -> Company:
         country=country,
     )
     return Company(row["id"], row.get("companyName") or "", address, row.get("isActive") is not False)
+
+
+def _action_type(row: Row) -> ActionType:
+    return ActionType(
+        row["id"], row.get("name") or "", row.get("isActive") is not False, row.get("view") in _TODO_VIEWS
+    )
 
 
 def _contact(row: Row) -> Contact:
