@@ -11,15 +11,35 @@ clock) says when it was read, for the poll's refresh of old records.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, text
 
-__all__ = ["RefCache"]
+__all__ = ["RefCache", "jsonb"]
 
 Row = dict[str, Any]
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""What PostgreSQL's JSONB cannot hold: NUL, and a surrogate without its pair."""
+
+
+def jsonb(value: Any) -> str:
+    """``value`` as JSON text PostgreSQL's JSONB accepts: a PSA record with a NUL or a lone surrogate in
+    its text (which JSON carries, and JSONB refuses) is kept with U+FFFD there, rather than failing the
+    poll for every technician."""
+    return json.dumps(_storable(value), default=str)
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, Mapping):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 class RefCache:
@@ -54,7 +74,7 @@ class RefCache:
         if not rows:
             return
         params = [
-            {"e": entity, "i": int(psa_id), "r": None if row is None else json.dumps(row, default=str)}
+            {"e": entity, "i": int(psa_id), "r": None if row is None else jsonb(row)}
             for psa_id, row in rows.items()
         ]
         with self.engine.begin() as conn:

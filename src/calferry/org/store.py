@@ -20,6 +20,7 @@ from calferry.config import ALL_KINDS, MAX_DAYS, POLICIES
 from calferry.errors import ConfigError, InputError, NotFound
 from calferry.model import PsaKind, Window
 from calferry.org import schema
+from calferry.org.refs import jsonb
 
 __all__ = ["CachedItem", "OrgSettings", "OrgStore", "Technician", "engine_for", "libpq_url"]
 
@@ -406,5 +407,5 @@ def _cache_params(item: CachedItem) -> dict[str, Any]:
         "start_at": item.start,
         "end_at": item.end,
         "hash": item.hash,
-        "row": json.dumps(item.row, default=str),
+        "row": jsonb(item.row),
     }
