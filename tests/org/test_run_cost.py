@@ -139,3 +139,19 @@ def test_a_resource_made_inactive_disables_its_technician_at_no_request_of_its_o
     assert row.enabled is False
     assert "no longer in the PSA" in row.disabled_reason and "inactive" in row.disabled_reason
     assert "Training" in _titles(nora.calendar)  # nothing of hers deleted
+
+
+def test_a_resource_the_psa_no_longer_has_disables_its_technician_at_no_request_of_its_own(
+    pg_psa: PsaServer, org_store: OrgStore, radicale_server: RadicaleServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure_calferry(pg_psa, "http://127.0.0.1:1/unused/", "tech.ny", monkeypatch)
+    _cycle(org_store, 0)
+    gone = org_store.add_technician(987_654, "left@example.com", "caldav", _calendar(radicale_server))
+    _minutes_pass(org_store)
+    spent = _spent(org_store)
+    _cycle(org_store, 60)
+
+    assert _spent(org_store) - spent == QUIET_POLL + 1 + THRESHOLD_LOOK  # the new technician's resource, none
+    row = org_store.technician(gone.id)
+    assert row.enabled is False
+    assert row.disabled_reason == "no longer in the PSA (no resource has id 987654 in the PSA)"

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from calferry.model import PsaKind, Window
+from calferry.model import PsaKind, Window, WorkKind
 from calferry.org.ref_poll import WORK_KEY, read_references
 from calferry.org.store import CachedItem, OrgStore
 from calferry.psa.autotask import AutotaskClient
@@ -52,8 +52,8 @@ UNASSIGNED = 0
 """The resource of a service call no ticket or task resource is on: cached so that counts agree."""
 _OWNER = {PsaKind.APPOINTMENT: "resourceID", PsaKind.TODO: "assignedToResourceID"}
 _WORK = (  # link entity, its work id field, the resources entity, its link id field, the work's kind
-    ("ServiceCallTickets", "ticketID", "ServiceCallTicketResources", "serviceCallTicketID", "ticket"),
-    ("ServiceCallTasks", "taskID", "ServiceCallTaskResources", "serviceCallTaskID", "task"),
+    ("ServiceCallTickets", "ticketID", "ServiceCallTicketResources", "serviceCallTicketID", WorkKind.TICKET),
+    ("ServiceCallTasks", "taskID", "ServiceCallTaskResources", "serviceCallTaskID", WorkKind.TASK),
 )
 
 Row = dict[str, Any]
@@ -186,7 +186,7 @@ class _KindPoll:
             )
             call_of = {link["id"]: link["serviceCallID"] for link in links}
             for link in links:
-                self.work[link["serviceCallID"]].append((work_kind, int(link[work_key])))
+                self.work[link["serviceCallID"]].append((work_kind.value, int(link[work_key])))
             for assigned in self._rows_in(
                 resource_entity, link_key, list(call_of), ["id", link_key, "resourceID"]
             ):

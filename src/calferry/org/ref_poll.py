@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from calferry.model import PsaKind
+from calferry.model import PsaKind, WorkKind
 from calferry.org.refs import RefCache, Row
 from calferry.org.store import OrgStore
 from calferry.psa.autotask import AutotaskClient
@@ -64,7 +64,7 @@ _NAMED = {  # kind -> (field of its row, entity it names)
     PsaKind.TODO: (("companyID", "Companies"), ("contactID", "Contacts"), ("actionType", "ActionTypes")),
     PsaKind.SERVICE_CALL: (("companyID", "Companies"),),
 }
-_WORK_ENTITY = {"ticket": "Tickets", "task": "Tasks"}
+_WORK_ENTITY = {WorkKind.TICKET.value: "Tickets", WorkKind.TASK.value: "Tasks"}
 
 
 def read_references(client: AutotaskClient, store: OrgStore, changed: dict[PsaKind, set[int]]) -> None:
