@@ -11,8 +11,9 @@ back after a write, a conflict's check of the PSA's version), and a look-up by n
 
 The cache is at most one cycle old, the same lag the poll has; the poll's window is a day wider on each
 side than any technician's, so nothing a technician's window holds is missing from it (a missing linked
-item would read as deleted). A record the poll has not read (its read failed) is read from Autotask, so
-a run is never wrong for the cache's sake, only dearer. A resource the PSA no longer has, or marks
+item would read as deleted). A record the poll has not read (its read failed), and an item asked for by
+id that is newer than the poll (made by a send since), are read from Autotask: a run is never wrong for
+the cache's sake, only dearer. A resource the PSA no longer has, or marks
 inactive, is a ``LookupFailed`` of ``me``: the run disables its technician.
 """
 
@@ -52,12 +53,16 @@ class CachedPsa(AutotaskPsa):
         return self._served(self.store.cached_for(resource_id, kinds, window))
 
     def fetch(self, refs: Iterable[PsaRef]) -> PsaSnapshot:
+        """The items by ref from the cache; one it lacks (made since the poll, e.g. by a send) from Autotask."""
         wanted = list(refs)
         found: list[CachedItem] = []
         for kind in PsaKind:
             ids = [r.id for r in wanted if r.kind is kind]
             found += [rows[0] for rows in self.store.cached(kind, ids).values() if rows] if ids else []
-        return self._served(found)
+        served = self._served(found)
+        have = {PsaRef(c.kind, c.psa_id) for c in found}
+        missing = [r for r in wanted if r not in have]
+        return _merged(served, super().fetch(missing)) if missing else served
 
     def _served(self, cached: Iterable[CachedItem]) -> PsaSnapshot:
         """The cached items as the engine's, with the records they name (from the reference cache)."""
@@ -113,6 +118,15 @@ class CachedPsa(AutotaskPsa):
     def _location(self, location_id: Any) -> Row | None:
         known = self.refs.rows("InternalLocations", [int(location_id)])
         return known[int(location_id)] if int(location_id) in known else super()._location(location_id)
+
+
+def _merged(one: PsaSnapshot, other: PsaSnapshot) -> PsaSnapshot:
+    return PsaSnapshot(
+        one.items + other.items,
+        {**one.companies, **other.companies},
+        {**one.contacts, **other.contacts},
+        {**one.action_types, **other.action_types},
+    )
 
 
 def _work_links(calls: list[Row]) -> dict[WorkKind, list[Row]]:
