@@ -25,9 +25,11 @@ from sqlalchemy import text
 
 from calferry.links import AuditEntry
 from calferry.model import Window
-from calferry.org.jobs import SYNC, TICK, make_app
+from calferry.org.fanout import sync_technician
+from calferry.org.jobs import SYNC, TICK, make_app, run_cycle
 from calferry.org.pg_links import PgLinkStore
 from calferry.org.store import OrgStore, Technician, libpq_url
+from calferry.org.worker import runtime_for
 from calferry.personal.caldav import CalDavCalendar
 from calferry.personal.radicale import DEFAULT_USER, RadicaleServer, bulk_put
 from tests.fixtures.psa_server import PsaServer, configure_calferry
@@ -262,3 +264,28 @@ def test_a_worker_killed_between_its_calendar_write_and_the_link_leaves_nothing_
     ]
     assert _psa_counts(psa) == in_psa
     assert store.technician(nora.id).last_error == ""
+
+
+def test_a_technician_whose_run_is_under_way_elsewhere_is_left_to_that_run(
+    org: tuple[OrgStore, PsaServer, dict[str, Technician]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, psa, techs = org
+    configure_calferry(psa, "http://127.0.0.1:1/unused/", "tech.ny", monkeypatch)
+    runtime = runtime_for(store)
+    nora, leo = techs[NY], techs[BERLIN]
+
+    def run_now(technician: Technician) -> bool:
+        sync_technician(runtime, technician)
+        return True
+
+    elsewhere = PgLinkStore(store.engine, nora.id)
+    try:
+        with elsewhere.lock():  # a run of Nora's on another machine holds her lock
+            run_cycle(runtime, run_now)
+    finally:
+        elsewhere.close()
+    assert _items(nora.calendar) == [] and store.technician(nora.id).last_run is None  # left to that run
+    assert store.technician(nora.id).last_error == ""  # which is not an error of hers
+    assert _items(leo.calendar) and store.technician(leo.id).last_run is not None
+    sync_technician(runtime, store.technician(nora.id))  # once it is over, hers go on
+    assert _no_duplicates(store, nora)

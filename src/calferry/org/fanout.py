@@ -18,7 +18,7 @@ import logging
 from datetime import timedelta
 
 from calferry.config import Settings, load_settings
-from calferry.errors import LookupFailed, UserError
+from calferry.errors import LockBusy, LookupFailed, UserError
 from calferry.org.budget import BudgetShort
 from calferry.org.jobs import TRANSIENT, OrgRuntime
 from calferry.org.pg_links import PgLinkStore
@@ -57,6 +57,9 @@ def sync_technician(runtime: OrgRuntime, technician: Technician) -> None:
         _get(runtime, technician, org)
     except BudgetShort:
         raise  # waits for the budget: not an error of the technician's
+    except LockBusy:
+        log.info("technician %s: another run of theirs is under way; it records itself", technician.id)
+        return
     except TRANSIENT as error:
         runtime.store.record_run(technician.id, now, next_run, str(error))
         raise
