@@ -22,7 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -117,20 +117,6 @@ LINK_COLUMNS = (
 )
 """A link's columns, in the order of the table (and of :func:`link_row`)."""
 
-AUDIT_COLUMNS = (
-    "at",
-    "run_id",
-    "action",
-    "ref",
-    "psa_kind",
-    "psa_id",
-    "outcome",
-    "message",
-    "subject",
-    "rule",
-)
-"""An audit entry's columns, in the order of :class:`AuditEntry`'s fields."""
-
 
 @dataclass(frozen=True)
 class Intent:
@@ -186,6 +172,10 @@ class AuditEntry:
             "subject": self.subject,
             "rule": self.rule,
         }
+
+
+AUDIT_COLUMNS = tuple(f.name for f in fields(AuditEntry))
+"""The audit table's columns: an entry's fields, ``at`` first."""
 
 
 class RunLock:
@@ -424,7 +414,7 @@ class LinkStore(LinkRecords):
     def audit(self, entry: AuditEntry) -> None:
         self._db.execute(
             f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (entry.at.isoformat(), *audit_row(entry)[1:]),
+            (entry.at.isoformat(), *astuple(entry)[1:]),
         )
 
     def log(self, limit: int = 50, offset: int = 0, search: str = "") -> list[AuditEntry]:
@@ -489,22 +479,6 @@ def log_params(search: str) -> dict[str, str]:
     """The parameters of :func:`log_filter`: wildcards in ``search`` are plain text."""
     escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return {"search": search, "pattern": f"%{escaped}%"}
-
-
-def audit_row(entry: AuditEntry) -> tuple[Any, ...]:
-    """The entry's values in the order of ``AUDIT_COLUMNS``."""
-    return (
-        entry.at,
-        entry.run_id,
-        entry.action,
-        entry.ref,
-        entry.psa_kind,
-        entry.psa_id,
-        entry.outcome,
-        entry.message,
-        entry.subject,
-        entry.rule,
-    )
 
 
 def link_row(link: Link) -> tuple[object, ...]:

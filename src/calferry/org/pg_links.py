@@ -5,10 +5,13 @@ The engine's :class:`calferry.links.LinkRecords`, kept in the org's ``links``, `
 finds what the last run (on another machine, or killed half-way) left: its links, and its pending intents
 for the journal's recovery (B2). It behaves as the SQLite :class:`calferry.links.LinkStore` does (the
 same tests run on both): values go in and come out as they do there, the JSON columns hold the same text.
+Save one: PostgreSQL's text cannot hold a NUL character, so an id with one is refused (``InputError``, that
+item alone, before anything is written) and the audit log shows U+FFFD in its place.
 
 One run per technician at a time (:class:`PgRunLock`): a PostgreSQL session advisory lock, which a worker
 that dies gives up with its connection. The store holds one connection of the engine's pool for its life
-(as the SQLite store holds its file); like that store it is used by one thread.
+(as the SQLite store holds its file) and its lock another, so a run takes two; like the SQLite store it is
+used by one thread.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC
 from typing import Any
 
@@ -29,7 +33,6 @@ from calferry.links import (
     AuditEntry,
     Intent,
     LinkRecords,
-    audit_row,
     intent_from,
     intent_texts,
     link_from,
@@ -214,11 +217,10 @@ class PgLinkStore(LinkRecords):
     # --- audit log (B4) ----------------------------------------------------------------------
 
     def audit(self, entry: AuditEntry) -> None:
-        values = dict(zip(AUDIT_COLUMNS, audit_row(entry), strict=True))
         self._rows(
             f"INSERT INTO audit (technician_id, {', '.join(AUDIT_COLUMNS)}) "
             f"VALUES (:t, {', '.join(':' + c for c in AUDIT_COLUMNS)})",
-            **{c: _shown(v) for c, v in values.items()},
+            **{c: _shown(v) for c, v in asdict(entry).items()},
         )
 
     def log(self, limit: int = 50, offset: int = 0, search: str = "") -> list[AuditEntry]:
