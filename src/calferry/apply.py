@@ -25,7 +25,7 @@ from typing import Any
 
 from calferry.errors import CalferryError, Conflict, NotFound, PsaUnavailable, StaleVersion
 from calferry.identity import fingerprint, psa_version, with_link_versions
-from calferry.links import AuditEntry, LinkStore, links_from_stamps
+from calferry.links import AuditEntry, LinkRecords, links_from_stamps
 from calferry.mapping import apply_psa_fields, new_personal_item, personal_hash, psa_fingerprint
 from calferry.model import Claim, ItemKey, Link, Origin, PersonalItem, PsaItem, PsaRef, Stamp, psa_kind_of
 from calferry.personal.base import PersonalCalendar
@@ -120,7 +120,7 @@ class Applier:
         self,
         personal: PersonalCalendar,
         psa: Psa,
-        store: LinkStore,
+        store: LinkRecords,
         *,
         now: Callable[[], datetime],
         run_id: str | None = None,

@@ -7,6 +7,9 @@ time holds :class:`RunLock` (an ``flock`` on ``links.lock``); a second run fails
 The store is the identity, but not the only copy of it: every linked personal item carries a stamp
 (R16), so a lost store is rebuilt from the stamps (:meth:`LinkStore.rebuild_from_stamps`) and nothing
 is ever created twice in the PSA.
+
+:class:`LinkRecords` is what the engine (the service and the Applier) asks of a link store; the org
+service keeps the same records per technician in PostgreSQL (``calferry.org.pg_links``).
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ import os
 import sqlite3
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from calferry.errors import ConfigError, LockBusy
 from calferry.mapping import personal_hash
@@ -97,6 +100,23 @@ _HAPPENED = {
 _SEARCHED = ("subject", "message", "ref", "outcome", "action")
 """The audit columns a log filter looks in."""
 
+LINK_COLUMNS = (
+    "personal_uid",
+    "recurrence_id",
+    "psa_kind",
+    "psa_id",
+    "origin",
+    "series_uid",
+    "company_id",
+    "contact_id",
+    "action_type_id",
+    "personal_version",
+    "personal_hash",
+    "psa_version",
+    "psa_hash",
+)
+"""A link's columns, in the order of the table (and of :func:`link_row`)."""
+
 
 @dataclass(frozen=True)
 class Intent:
@@ -154,6 +174,10 @@ class AuditEntry:
         }
 
 
+AUDIT_COLUMNS = tuple(f.name for f in fields(AuditEntry))
+"""The audit table's columns: an entry's fields, ``at`` first."""
+
+
 class RunLock:
     """One exclusive calferry run per home: a non-blocking ``flock`` on ``links.lock``."""
 
@@ -187,7 +211,100 @@ class RunLock:
         self.release()
 
 
-class LinkStore:
+class RunGuard(Protocol):
+    """One run at a time: ``acquire`` raises ``LockBusy`` while another holder has it."""
+
+    def acquire(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    def __enter__(self) -> RunGuard: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class LinkRecords(Protocol):
+    """What the engine keeps for one person: links, the journal of intents, the audit log, run state.
+
+    Two stores keep them: :class:`LinkStore` (a SQLite file in CALFERRY_HOME) and the org service's
+    ``PgLinkStore`` (one technician's rows in PostgreSQL). Both subclass this protocol for the two
+    methods written once here on top of the others.
+    """
+
+    def lock(self) -> RunGuard: ...
+
+    def close(self) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Every write inside commits together or not at all; one inside another is part of it."""
+        ...
+
+    def links(self) -> list[Link]: ...
+
+    def link_for(self, key: ItemKey) -> Link | None: ...
+
+    def link_to(self, ref: PsaRef) -> Link | None: ...
+
+    def save(self, link: Link) -> None:
+        """Insert or replace the link of ``link.personal`` (and drop any other link to the same PSA item)."""
+        ...
+
+    def remove(self, key: ItemKey) -> None: ...
+
+    def journal(
+        self,
+        run_id: str,
+        action: str,
+        ref: str,
+        psa_kind: PsaKind | None,
+        fingerprint: dict[str, Any],
+        payload: dict[str, Any],
+    ) -> int:
+        """Record an intent as pending, durably, before the write it announces."""
+        ...
+
+    def settle(self, intent_id: int, state: str, psa_id: int | None = None) -> None:
+        """Mark an intent done or failed (with the PSA id it produced, if any)."""
+        ...
+
+    def pending(self) -> list[Intent]: ...
+
+    def audit(self, entry: AuditEntry) -> None: ...
+
+    def log(self, limit: int = 50, offset: int = 0, search: str = "") -> list[AuditEntry]:
+        """The newest ``limit`` entries after the first ``offset``, newest first; ``search`` keeps those
+        whose subject, message, ref, outcome or action contains it (any case)."""
+        ...
+
+    def get_state(self, key: str) -> Any: ...
+
+    def set_state(self, key: str, value: Any) -> None: ...
+
+    def counts(self) -> dict[str, int]:
+        """Links by ``kind/origin``, for ``status``."""
+        ...
+
+    def rebuild_from_stamps(self, items: Iterable[PersonalItem]) -> list[Link]:
+        """Adopt a link for every stamped item that has none; stamps seen twice are left to the plan.
+
+        The PSA side's version and hash are unknown (None), so the next Get compares the PSA item's
+        content with the personal item and rewrites nothing that already matches.
+        """
+        adopted = links_from_stamps(items, self.links())
+        for link in adopted:
+            self.save(link)
+        return adopted
+
+    def device_id(self) -> str:
+        """This home's name in the claims it writes (B9): made once, kept in the store."""
+        device = self.get_state("device")
+        if not device:
+            device = uuid.uuid4().hex[:12]
+            self.set_state("device", device)
+        return str(device)
+
+
+class LinkStore(LinkRecords):
     """Links, journal, audit log and small run state in one SQLite file."""
 
     def __init__(self, path: Path) -> None:
@@ -213,6 +330,9 @@ class LinkStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        if self._db.in_transaction:
+            yield  # part of the transaction around it (a save inside one)
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -224,23 +344,20 @@ class LinkStore:
     # --- links -------------------------------------------------------------------------------
 
     def links(self) -> list[Link]:
-        rows = self._db.execute("SELECT * FROM links ORDER BY personal_uid, recurrence_id")
-        return [_link(row, rows.description) for row in rows.fetchall()]
+        return [
+            link_from(row) for row in self._rows("SELECT * FROM links ORDER BY personal_uid, recurrence_id")
+        ]
 
     def link_for(self, key: ItemKey) -> Link | None:
-        cur = self._db.execute(
+        rows = self._rows(
             "SELECT * FROM links WHERE personal_uid = ? AND recurrence_id = ?",
             (key.uid, key.recurrence_id or ""),
         )
-        row = cur.fetchone()
-        return None if row is None else _link(row, cur.description)
+        return link_from(rows[0]) if rows else None
 
     def link_to(self, ref: PsaRef) -> Link | None:
-        cur = self._db.execute(
-            "SELECT * FROM links WHERE psa_kind = ? AND psa_id = ?", (ref.kind.value, ref.id)
-        )
-        row = cur.fetchone()
-        return None if row is None else _link(row, cur.description)
+        rows = self._rows("SELECT * FROM links WHERE psa_kind = ? AND psa_id = ?", (ref.kind.value, ref.id))
+        return link_from(rows[0]) if rows else None
 
     def save(self, link: Link) -> None:
         """Insert or replace the link of ``link.personal`` (and drop any other link to the same PSA item)."""
@@ -249,7 +366,7 @@ class LinkStore:
                 "DELETE FROM links WHERE psa_kind = ? AND psa_id = ?", (link.psa.kind.value, link.psa.id)
             )
             self._db.execute(
-                "INSERT OR REPLACE INTO links VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(link)
+                "INSERT OR REPLACE INTO links VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", link_row(link)
             )
 
     def remove(self, key: ItemKey) -> None:
@@ -257,17 +374,6 @@ class LinkStore:
             "DELETE FROM links WHERE personal_uid = ? AND recurrence_id = ?",
             (key.uid, key.recurrence_id or ""),
         )
-
-    def rebuild_from_stamps(self, items: Iterable[PersonalItem]) -> list[Link]:
-        """Adopt a link for every stamped item that has none; stamps seen twice are left to the plan.
-
-        The PSA side's version and hash are unknown (None), so the next Get compares the PSA item's
-        content with the personal item and rewrites nothing that already matches.
-        """
-        adopted = links_from_stamps(items, self.links())
-        for link in adopted:
-            self.save(link)
-        return adopted
 
     # --- journal -----------------------------------------------------------------------------
 
@@ -285,17 +391,9 @@ class LinkStore:
         cur = self._db.execute(
             "INSERT INTO journal (run_id, action, ref, psa_kind, fingerprint, payload, state, created, updated)"
             " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-            (
-                run_id,
-                action,
-                ref,
-                None if psa_kind is None else psa_kind.value,
-                json.dumps(fingerprint, sort_keys=True, default=str),
-                json.dumps(payload),
-                now,
-                now,
-            ),
-        )
+            (run_id, action, ref, None if psa_kind is None else psa_kind.value, *intent_texts(fingerprint, payload),
+             now, now),
+        )  # fmt: skip
         return int(cur.lastrowid or 0)
 
     def settle(self, intent_id: int, state: str, psa_id: int | None = None) -> None:
@@ -306,40 +404,24 @@ class LinkStore:
         )
 
     def pending(self) -> list[Intent]:
-        cur = self._db.execute("SELECT * FROM journal WHERE state = 'pending' ORDER BY intent_id")
         return [
-            _intent(dict(zip([d[0] for d in cur.description], row, strict=True))) for row in cur.fetchall()
+            intent_from(row)
+            for row in self._rows("SELECT * FROM journal WHERE state = 'pending' ORDER BY intent_id")
         ]
 
     # --- audit log (B4) ----------------------------------------------------------------------
 
     def audit(self, entry: AuditEntry) -> None:
         self._db.execute(
-            "INSERT INTO audit (at, run_id, action, ref, psa_kind, psa_id, outcome, message, subject, rule)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                entry.at.isoformat(),
-                entry.run_id,
-                entry.action,
-                entry.ref,
-                entry.psa_kind,
-                entry.psa_id,
-                entry.outcome,
-                entry.message,
-                entry.subject,
-                entry.rule,
-            ),
+            f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (entry.at.isoformat(), *astuple(entry)[1:]),
         )
 
     def log(self, limit: int = 50, offset: int = 0, search: str = "") -> list[AuditEntry]:
-        """The newest ``limit`` entries after the first ``offset``, newest first; ``search`` keeps those
-        whose subject, message, ref, outcome or action contains it (any case)."""
-        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        matches = " OR ".join(f"{column} LIKE :pattern ESCAPE '\\'" for column in _SEARCHED)
         cur = self._db.execute(
-            "SELECT at, run_id, action, ref, psa_kind, psa_id, outcome, message, subject, rule FROM audit"
-            f" WHERE :search = '' OR {matches} ORDER BY id DESC LIMIT :limit OFFSET :offset",
-            {"search": search, "pattern": f"%{escaped}%", "limit": limit, "offset": offset},
+            f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit WHERE {log_filter('LIKE')}"
+            " ORDER BY id DESC LIMIT :limit OFFSET :offset",
+            {**log_params(search), "limit": limit, "offset": offset},
         )
         return [AuditEntry(datetime.fromisoformat(row[0]), *row[1:]) for row in cur.fetchall()]
 
@@ -350,20 +432,16 @@ class LinkStore:
         return None if row is None else json.loads(row[0])
 
     def set_state(self, key: str, value: Any) -> None:
-        self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, json.dumps(value, default=str)))
-
-    def device_id(self) -> str:
-        """This home's name in the claims it writes (B9): made once, kept in the store."""
-        device = self.get_state("device")
-        if not device:
-            device = uuid.uuid4().hex[:12]
-            self.set_state("device", device)
-        return str(device)
+        self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, state_text(value)))
 
     def counts(self) -> dict[str, int]:
-        """Links by ``kind/origin``, for ``status``."""
         rows = self._db.execute("SELECT psa_kind, origin, COUNT(*) FROM links GROUP BY psa_kind, origin")
         return {f"{kind}/{origin}": n for kind, origin, n in rows.fetchall()}
+
+    def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
+        cur = self._db.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def migrate(db: sqlite3.Connection) -> int:
@@ -380,7 +458,31 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _row(link: Link) -> tuple[object, ...]:
+def intent_texts(fingerprint: dict[str, Any], payload: dict[str, Any]) -> tuple[str, str]:
+    """An intent's fingerprint and payload as the journal keeps them (JSON text)."""
+    return json.dumps(fingerprint, sort_keys=True, default=str), json.dumps(payload)
+
+
+def state_text(value: Any) -> str:
+    """A run state value as the store keeps it (JSON text)."""
+    return json.dumps(value, default=str)
+
+
+def log_filter(like: str) -> str:
+    """The audit log's WHERE clause: no search, or the search's words in one of the searched columns
+    (``like`` is the database's case-blind LIKE: SQLite's ``LIKE``, PostgreSQL's ``ILIKE``)."""
+    matches = " OR ".join(f"{column} {like} :pattern ESCAPE '\\'" for column in _SEARCHED)
+    return f"(:search = '' OR {matches})"
+
+
+def log_params(search: str) -> dict[str, str]:
+    """The parameters of :func:`log_filter`: wildcards in ``search`` are plain text."""
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return {"search": search, "pattern": f"%{escaped}%"}
+
+
+def link_row(link: Link) -> tuple[object, ...]:
+    """The link's values in the order of ``LINK_COLUMNS``."""
     return (
         link.personal.uid,
         link.personal.recurrence_id or "",
@@ -398,8 +500,8 @@ def _row(link: Link) -> tuple[object, ...]:
     )
 
 
-def _link(row: tuple[Any, ...], description: Any) -> Link:
-    d = dict(zip([c[0] for c in description], row, strict=True))
+def link_from(d: Mapping[str, Any]) -> Link:
+    """A link from its row (by column name)."""
     return Link(
         personal=ItemKey(d["personal_uid"], d["recurrence_id"] or None),
         psa=PsaRef(PsaKind(d["psa_kind"]), d["psa_id"]),
@@ -415,7 +517,8 @@ def _link(row: tuple[Any, ...], description: Any) -> Link:
     )
 
 
-def _intent(d: dict[str, Any]) -> Intent:
+def intent_from(d: Mapping[str, Any]) -> Intent:
+    """An intent from its journal row (by column name)."""
     return Intent(
         intent_id=d["intent_id"],
         run_id=d["run_id"],

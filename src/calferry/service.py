@@ -42,7 +42,7 @@ from calferry.errors import (
 )
 from calferry.identity import psa_version
 from calferry.incremental import GetCache, in_order, merged_personal, merged_psa, reusable
-from calferry.links import AuditEntry, LinkStore, links_from_stamps
+from calferry.links import AuditEntry, LinkRecords, links_from_stamps
 from calferry.mapping import PersonalFields, SendChoice, personal_hash
 from calferry.model import (
     ActionType,
@@ -117,7 +117,7 @@ class Records:
     """
 
     settings: Settings
-    store: LinkStore
+    store: LinkRecords
     calendar_url: str = ""
     """Where the settings' personal calendar is, in words (the composition root fills it in)."""
     psa_url: str = ""
@@ -154,7 +154,7 @@ class Service:
         settings: Settings,
         personal: PersonalCalendar,
         psa: Psa,
-        store: LinkStore,
+        store: LinkRecords,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         *,
         checkpoint: Checkpoint = _no_checkpoint,

@@ -5,11 +5,10 @@ journal, conflicts, audit) with the technician's settings made from the org sett
 their calendar, their PSA resource, integration enabled (R1 is the row's ``enabled``). Its Autotask
 requests go through the org's shared gate, so they count against the shared budget.
 
-First step, and its limit: each technician's links, journal and audit live in a SQLite link store under
-``org/technicians/<id>/`` in the worker's CALFERRY_HOME (the link store as it is, with its run lock),
-so one machine runs the workers. The PostgreSQL tables for them (``links``, ``journal``, ``audit``,
-``technician_state``) are in the schema for the step that lets workers on several machines share them.
-CalDAV technicians only; an Outlook technician is shown "not synced yet" on their row. A technician
+Each technician's links, journal, audit log and run state are their rows in the org database
+(:class:`calferry.org.pg_links.PgLinkStore`), so any worker on any machine runs any technician and the
+journal's recovery finds what a worker killed half-way left; the run holds the technician's advisory lock
+(a second run of them, from anywhere, is refused). CalDAV technicians only; an Outlook technician is shown "not synced yet" on their row. A technician
 whose resource the PSA no longer has is disabled with a message; nothing of theirs is deleted.
 """
 
@@ -17,18 +16,16 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from pathlib import Path
 
-from calferry import paths
 from calferry.config import Settings, load_settings
-from calferry.errors import LookupFailed, UserError
-from calferry.links import LinkStore
+from calferry.errors import LockBusy, LookupFailed, UserError
 from calferry.org.budget import BudgetShort
 from calferry.org.jobs import TRANSIENT, OrgRuntime
+from calferry.org.pg_links import PgLinkStore
 from calferry.org.store import OrgSettings, Technician
 from calferry.psa.gateway import AutotaskPsa
 
-__all__ = ["sync_technician", "technician_settings", "technician_store"]
+__all__ = ["sync_technician", "technician_settings"]
 
 log = logging.getLogger("calferry.org")
 NOT_YET = "Outlook technicians are not synced by this version yet"
@@ -49,10 +46,6 @@ def technician_settings(base: Settings, org: OrgSettings, technician: Technician
     return Settings.from_dict(data, source=f"the settings of {technician.email}")
 
 
-def technician_store(technician: Technician) -> Path:
-    return paths.data_dir("org") / "technicians" / str(technician.id) / "links.sqlite3"
-
-
 def sync_technician(runtime: OrgRuntime, technician: Technician) -> None:
     """Run one technician; their error is kept on their row, a transient one is also retried."""
     now = runtime.clock()
@@ -64,6 +57,9 @@ def sync_technician(runtime: OrgRuntime, technician: Technician) -> None:
         _get(runtime, technician, org)
     except BudgetShort:
         raise  # waits for the budget: not an error of the technician's
+    except LockBusy:
+        log.info("technician %s: another run of theirs is under way; it records itself", technician.id)
+        return
     except TRANSIENT as error:
         runtime.store.record_run(technician.id, now, next_run, str(error))
         raise
@@ -89,7 +85,7 @@ def _get(runtime: OrgRuntime, technician: Technician, org: OrgSettings) -> None:
     from calferry.wiring import open_calendar
 
     settings = technician_settings(load_settings(), org, technician)
-    store = LinkStore.open(technician_store(technician))
+    store = PgLinkStore(runtime.store.engine, technician.id)
     try:
         with store.lock():
             personal = open_calendar(settings)

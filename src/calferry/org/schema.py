@@ -170,7 +170,25 @@ def _psa_references(conn: Connection) -> None:
     _script(conn, _REFERENCES)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_store, _job_queue, _psa_references)
+def _link_records(conn: Connection) -> None:
+    """What a technician's link store keeps beyond the first tables (``calferry.org.pg_links``): the audit
+    entry's subject and rule; the journal's fingerprint and payload and the run state as the JSON text
+    the engine wrote (JSONB refuses a ``\\u0000`` a calendar may hold and reorders keys); the log's
+    newest-first page by technician."""
+    _script(
+        conn,
+        """
+        ALTER TABLE audit ADD COLUMN subject TEXT NOT NULL DEFAULT '',
+            ADD COLUMN rule TEXT NOT NULL DEFAULT '';
+        ALTER TABLE journal ALTER COLUMN fingerprint TYPE TEXT USING fingerprint::text,
+            ALTER COLUMN payload TYPE TEXT USING payload::text;
+        ALTER TABLE technician_state ALTER COLUMN value TYPE TEXT USING value::text;
+        CREATE INDEX audit_newest ON audit (technician_id, id DESC);
+        """,
+    )
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_store, _job_queue, _psa_references, _link_records)
 """Forward-only steps; append, never edit."""
 
 
