@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from calferry.errors import InputError
 from calferry.model import ItemKey, Link, Origin, PersonalItem, PsaAppointment, PsaKind, PsaRef, PsaToDo
+from calferry.org.store import OrgSettings
 from calferry.plan import UNCHANGED, Action, ActionKind, Plan, Target
 from calferry.plan_categories import (
     CategoryNames,
@@ -247,3 +249,13 @@ def test_b1_the_preview_shows_the_send_and_the_categories_and_writes_nothing(eng
     assert [(a.action, a.ref) for a in send.actions] == [(ActionKind.CREATE, "a")]
     assert [(a.ref, a.categories) for a in marks.actions] == [("a", (SENT,))]
     assert engine.calendar.get(ItemKey("a")) == before and engine.psa.items == {}
+
+
+def test_b10_the_three_names_are_org_settings_checked_in_words() -> None:
+    changed = OrgSettings().with_value("send_category", "  Ship it ")
+    assert changed.category_names == CategoryNames("Ship it", SENT, ERROR)
+    for bad in ("", "a,b", "two\nlines", "x" * 256, 7):
+        with pytest.raises(InputError, match="category name"):
+            OrgSettings().with_value("error_category", bad)
+    with pytest.raises(InputError, match="three different names"):
+        OrgSettings().with_value("sent_category", " send to AUTOTASK")

@@ -85,6 +85,7 @@ def _still_in_psa(runtime: OrgRuntime, technician: Technician, psa: AutotaskPsa)
 
 def _get(runtime: OrgRuntime, technician: Technician, org: OrgSettings) -> None:
     from calferry.org.cached_psa import CachedPsa
+    from calferry.org.category_send import send_marked
     from calferry.service import Service
     from calferry.wiring import open_calendar
 
@@ -96,7 +97,9 @@ def _get(runtime: OrgRuntime, technician: Technician, org: OrgSettings) -> None:
             psa = CachedPsa(runtime.psa_client(runtime.gate()), technician.resource_id, runtime.store)
             try:
                 _still_in_psa(runtime, technician, psa)
-                Service(settings, personal, psa, store, now=runtime.clock).get()
+                service = Service(settings, personal, psa, store, now=runtime.clock)
+                service.get()
+                send_marked(runtime.store, technician, org, service)
             finally:
                 psa.close()
                 personal.close()

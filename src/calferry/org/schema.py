@@ -149,7 +149,12 @@ def _job_queue(conn: Connection) -> None:
     _script(conn, SchemaManager.get_schema())
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_store, _job_queue)
+def _send_errors(conn: Connection) -> None:
+    """The category send's errors on the technician's row: items not sent, and why."""
+    conn.exec_driver_sql("ALTER TABLE technicians ADD COLUMN send_errors JSONB NOT NULL DEFAULT '[]'")
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_store, _job_queue, _send_errors)
 """Forward-only steps; append, never edit."""
 
 
