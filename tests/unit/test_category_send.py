@@ -8,12 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calferry.errors import InputError
 from calferry.model import ItemKey, Link, Origin, PersonalItem, PsaAppointment, PsaKind, PsaRef, PsaToDo
 from calferry.org.store import OrgSettings
+from calferry.personal.ics import IcsCalendar
 from calferry.plan import UNCHANGED, Action, ActionKind, Plan, Target
 from calferry.plan_categories import (
     CategoryNames,
@@ -259,3 +260,61 @@ def test_b10_the_three_names_are_org_settings_checked_in_words() -> None:
             OrgSettings().with_value("error_category", bad)
     with pytest.raises(InputError, match="three different names"):
         OrgSettings().with_value("sent_category", " send to AUTOTASK")
+
+
+# --- properties: hostile category names, the ics file, random calendars --------------------------
+
+category_names = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40
+).filter(lambda t: t.strip() == t and t != "")
+
+
+@settings(max_examples=40, deadline=None)
+@given(others=st.lists(category_names, max_size=4, unique=True))
+def test_b8_any_category_names_survive_the_ics_file_and_only_ours_change(
+    tmp_path_factory: pytest.TempPathFactory, others: list[str]
+) -> None:
+    path = tmp_path_factory.mktemp("ics") / "personal.ics"
+    calendar = IcsCalendar(path)
+    calendar.create(item("a", subject="Site visit", categories=(*others, SEND)))
+    engine = Engine(path.parent, calendar=calendar)  # type: ignore[arg-type]
+    engine.service.send_by_category(NAMES)
+    expected = NAMES.after((*others, SEND), True)
+    assert IcsCalendar(path).get(ItemKey("a")).categories == expected
+    assert len(engine.psa.items) == 1
+    engine.store.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    marks=st.lists(
+        st.sampled_from([(), ("Red",), (SEND,), ("Red", SEND), (SENT,), (ERROR,)]), min_size=1, max_size=8
+    )
+)
+def test_r3_whatever_the_calendar_only_the_marked_items_reach_the_psa(
+    tmp_path_factory: pytest.TempPathFactory, marks: list[tuple[str, ...]]
+) -> None:
+    engine = Engine(tmp_path_factory.mktemp("engine"))
+    for n, cats in enumerate(marks):
+        engine.calendar.create(item(f"i{n}", day=11 + n, subject=f"item {n}", categories=cats))
+    engine.service.send_by_category(NAMES)
+    engine.service.send_by_category(NAMES)
+    sent = sorted(a.title for a in psa_appointments(engine))
+    assert sent == sorted(f"item {n}" for n, cats in enumerate(marks) if SEND in cats)
+    for n, cats in enumerate(marks):
+        assert categories(engine, f"i{n}") == (NAMES.after(cats, True) if SEND in cats else cats)
+    engine.store.close()
+
+
+def test_b2_a_run_stopped_after_the_create_ends_with_one_psa_item_marked_sent(engine: Engine) -> None:
+    engine.calendar.create(item("a", subject="Site visit", categories=(SEND,)))
+
+    def crash(step: str) -> None:
+        if step == "created":
+            raise KeyboardInterrupt  # the power goes between the PSA's answer and the stamp
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.with_checkpoint(crash).send_by_category(NAMES)
+    assert categories(engine, "a") == (SEND,)
+    engine.service.send_by_category(NAMES)
+    assert len(engine.psa.items) == 1 and categories(engine, "a") == (SENT,)
