@@ -37,6 +37,7 @@ __all__ = [
     "outcome_of",
     "plan_categories",
     "planned_outcomes",
+    "send_errors",
 ]
 
 _SENT_OUTCOMES = ("done", "adopted", "unchanged")
@@ -170,6 +171,14 @@ class SendError:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SendError:
         return cls(data["ref"], data.get("subject", ""), data["reason"], datetime.fromisoformat(data["at"]))
+
+
+def send_errors(
+    items: Iterable[PersonalItem], outcomes: Iterable[SendOutcome], at: datetime
+) -> tuple[SendError, ...]:
+    """The items a run could not send, named by their subject, with the reason."""
+    subjects = {i.ref: i.subject for i in items}
+    return tuple(SendError(o.ref, subjects.get(o.ref, ""), o.reason, at) for o in outcomes if o.sent is False)
 
 
 def kept_errors(

@@ -78,10 +78,12 @@ from calferry.plan import (
 from calferry.plan_categories import (
     CategoryNames,
     SendError,
+    SendOutcome,
     marked,
     outcome_of,
     plan_categories,
     planned_outcomes,
+    send_errors,
 )
 from calferry.psa.base import Psa, PsaDirectory
 
@@ -362,24 +364,29 @@ class Service:
         listed = self._listed()
         items = marked(listed, names)
         erring = {ref for i in listed if names.erring(i.categories) for ref in (i.ref, i.uid)}
+        result, outcomes = self._send_marked(items, names, recovered)
+        errors = send_errors(items, outcomes, self.now())
+        tried = frozenset(i.ref for i in items)
+        return CategorySend(result, errors, frozenset(erring | {e.ref for e in errors}), tried)
+
+    def _send_marked(
+        self, items: Sequence[PersonalItem], names: CategoryNames, recovered: list[ActionResult]
+    ) -> tuple[RunResult, list[SendOutcome]]:
+        """The send, then the category writes planned from its outcomes on the items read again."""
         if not items:
-            return CategorySend(RunResult(recovered), (), frozenset(erring), frozenset())
+            return RunResult(recovered), []
         plan = self._plan_items(items, self._send_options(None, None, None, None, None, items))
         result = self._run(plan, recovered, saved=False)
-        tried = {i.ref for i in items}
+        refs = {i.ref for i in items}
         outcomes = [
-            outcome_of(r.action, r.outcome, r.error) for r in result.last_results() if r.action.ref in tried
+            outcome_of(r.action, r.outcome, r.error) for r in result.last_results() if r.action.ref in refs
         ]
         fresh = self._fresh_items(o.ref for o in outcomes if o.sent is not None)
-        written = self._run(
-            plan_categories(fresh, self._masters(fresh), outcomes, names, self.now()), [], saved=False
-        )
+        marks = plan_categories(fresh, self._masters(fresh), outcomes, names, self.now())
+        written = self._run(marks, [], saved=False)
         result.results.extend(written.results)
-        subjects = {i.ref: i.subject for i in items}
-        errors = tuple(
-            SendError(o.ref, subjects[o.ref], o.reason, self.now()) for o in outcomes if o.sent is False
-        )
-        return CategorySend(result, errors, frozenset(erring | {e.ref for e in errors}), frozenset(tried))
+        result.requests = written.requests
+        return result, outcomes
 
     def _listed(self) -> tuple[PersonalItem, ...]:
         """The personal items of the Get window: the last Get's view plus the changes since, if it fits."""

@@ -3,7 +3,8 @@
 The run is the one-technician engine unchanged (``Service.get``: plan_get, the Applier, guards,
 journal, conflicts, audit) with the technician's settings made from the org settings and their row:
 their calendar, their PSA resource, integration enabled (R1 is the row's ``enabled``). Its Autotask
-requests go through the org's shared gate, so they count against the shared budget.
+requests go through the org's shared gate, so they count against the shared budget. After the Get, the
+items the technician gave the send category are sent (:mod:`calferry.org.category_send`, R3).
 
 First step, and its limit: each technician's links, journal and audit live in a SQLite link store under
 ``org/technicians/<id>/`` in the worker's CALFERRY_HOME (the link store as it is, with its run lock),
