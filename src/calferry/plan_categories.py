@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from calferry.mapping import personal_hash
-from calferry.model import ItemKey, PersonalItem
+from calferry.model import PersonalItem
 from calferry.plan import UNCHANGED, Action, ActionKind, Plan, Target
 
 __all__ = [
@@ -131,10 +131,12 @@ def _series_action(
 ) -> Action | None:
     failed = [o for o in outcomes if o.sent is False]
     if failed:
+        # R20: an occurrence not sent puts the series in error, with every reason once
         reasons = "; ".join(dict.fromkeys(o.reason for o in failed))
         return _action(master, SendOutcome(master.uid, False, reasons), names)
     if not outcomes or any(o.sent is None for o in outcomes):
-        return None  # nothing of it in the window was sent here (yet)
+        return None  # B9: nothing of it in the window, or another device is sending it: left as it is
+    # R20: every occurrence in the window sent: the series says so
     return _action(master, SendOutcome(master.uid, True), names)
 
 
@@ -144,14 +146,13 @@ def _action(item: PersonalItem, outcome: SendOutcome, names: CategoryNames) -> A
     after = names.after(item.categories, outcome.sent)
     if after == tuple(item.categories):
         return None  # already says so
-    key = ItemKey(item.uid) if item.recurrence_id is None else item.key
     reason = (
         f"sent: its category becomes {names.sent}"
         if outcome.sent
         else f"not sent ({outcome.reason}): its category becomes {names.error}"
     )
     return Action(
-        ActionKind.UPDATE, key.ref, None, None, reason, Target.PERSONAL, personal_version=item.version,
+        ActionKind.UPDATE, item.ref, None, None, reason, Target.PERSONAL, personal_version=item.version,
         personal_hash=personal_hash(item), categories=after, rule="R3", subject=item.subject,
     )  # fmt: skip
 
