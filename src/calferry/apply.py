@@ -12,6 +12,10 @@ belongs to a device that stopped: the PSA is searched for its fingerprint before
 
 ``checkpoint(step)`` is called after every durable step (``journaled``, ``created``, ``stamped``,
 ``linked``, ``settled``); tests make it raise to prove a re-run after a crash at any step ends clean.
+
+One module past 500 lines on purpose: it is the one writer, and every write shares the journal, the
+claim and stamp steps and the audit with the recovery that finishes it after a crash; apart, the
+recovery would drift from the writes it recovers.
 """
 
 from __future__ import annotations
@@ -166,6 +170,8 @@ class Applier:
             return self._psa_delete(action)
         if action.action is ActionKind.CREATE:
             return self._personal_create(action)
+        if action.action is ActionKind.UPDATE and action.categories is not None:
+            return self._personal_categories(action, action.categories)
         if action.action is ActionKind.UPDATE:
             return self._personal_update(action, check_psa)
         return self._personal_delete(action)
@@ -333,6 +339,26 @@ class Applier:
             written = self.personal.update(apply_psa_fields(current, fields))
         self.store.save(with_link_versions(_need(action.link, action), written, item))
         return ActionResult(action, "done" if written is not current else "unchanged")
+
+    def _personal_categories(self, action: Action, categories: tuple[str, ...]) -> ActionResult:
+        """The category send's mark (B10), If-Match on the version read after the send; a version moved
+        by a write to the same series (its other occurrences' marks) is looked past if the item's content
+        is the same. Categories are no part of the content hash: the next run sees no edit in them."""
+        version = action.personal_version
+        for _ in range(_TRIES):
+            try:
+                written = self.personal.set_categories(action.key, categories, version)
+                break
+            except StaleVersion:
+                current = self.personal.get(action.key)
+                if personal_hash(current) != action.personal_hash:
+                    raise
+                version = current.version
+        else:
+            raise StaleVersion(f"{action.ref} kept changing while its category was written")
+        if (link := self.store.link_for(action.key)) is not None:
+            self.store.save(replace(link, personal_version=written.version))
+        return ActionResult(action, "done")
 
     def _personal_delete(self, action: Action) -> ActionResult:
         """R25/R8: delete only once the PSA confirms the item is gone; R22: series deletes go as asked."""

@@ -120,6 +120,8 @@ class Action:
     """The rule behind the decision (``R17``), for ``--json``, the audit log and tests; ``reason`` is in words."""
     subject: str = ""
     """The personal item's subject when the plan saw it (the audit log and the pages name items by it)."""
+    categories: tuple[str, ...] | None = None
+    """A personal update of the categories alone (the category send, :mod:`calferry.plan_categories`)."""
 
     @property
     def key(self) -> ItemKey:

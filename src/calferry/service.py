@@ -19,8 +19,8 @@ would repeat that sequence, which is where a missed reconcile would hide.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -74,6 +74,16 @@ from calferry.plan import (
     plan_get,
     plan_resolve,
     plan_send,
+)
+from calferry.plan_categories import (
+    CategoryNames,
+    SendError,
+    SendOutcome,
+    marked,
+    outcome_of,
+    plan_categories,
+    planned_outcomes,
+    send_errors,
 )
 from calferry.psa.base import Psa, PsaDirectory
 
@@ -285,7 +295,9 @@ class Service:
     ) -> Plan:
         """A Send's plan; on a run, links restored from stamps on the way are kept."""
         items = self._selected(refs, series_uid, series_from, series_to)
-        options = self._send_options(choice, kind, company, contact, action_type, items)
+        return self._plan_items(items, self._send_options(choice, kind, company, contact, action_type, items))
+
+    def _plan_items(self, items: Sequence[PersonalItem], options: SendOptions) -> Plan:
         links = self._links(items)
         versions = self._psa_versions(items, links)
         plan = plan_send(items, links, self._resource(), options, self.now(), versions)
@@ -332,6 +344,73 @@ class Service:
                 refs, choice, kind, company, contact, action_type, series_uid, series_from, series_to
             )
         return self._run(_expect(plan, "send"), recovered, saved=saved)
+
+    # --- the category send (B10, R3) -----------------------------------------------------------
+
+    def preview_send_by_category(self, names: CategoryNames) -> tuple[Plan, Plan]:
+        """B1: the send of the items carrying the send category, and the category writes it would make
+        if every planned write succeeded."""
+        with self._reading():
+            items = marked(self._listed(), names)
+            send = self._plan_items(items, self._send_options(None, None, None, None, None, items))
+            outcomes = planned_outcomes(send)
+            return send, plan_categories(items, self._masters(items), outcomes, names, self.now())
+
+    def send_by_category(self, names: CategoryNames) -> CategorySend:
+        """R3: send exactly the items the technician gave the send category, then mark each with the
+        sent or the error category (see :mod:`calferry.plan_categories`)."""
+        self._require_enabled("Send")
+        recovered = self._reconcile()
+        listed = self._listed()
+        items = marked(listed, names)
+        erring = {ref for i in listed if names.erring(i.categories) for ref in (i.ref, i.uid)}
+        result, outcomes = self._send_marked(items, names, recovered)
+        errors = send_errors(items, outcomes, self.now())
+        tried = frozenset(i.ref for i in items)
+        return CategorySend(result, errors, frozenset(erring | {e.ref for e in errors}), tried)
+
+    def _send_marked(
+        self, items: Sequence[PersonalItem], names: CategoryNames, recovered: list[ActionResult]
+    ) -> tuple[RunResult, list[SendOutcome]]:
+        """The send, then the category writes planned from its outcomes on the items read again."""
+        if not items:
+            return RunResult(recovered), []
+        plan = self._plan_items(items, self._send_options(None, None, None, None, None, items))
+        result = self._run(plan, recovered, saved=False)
+        refs = {i.ref for i in items}
+        outcomes = [
+            outcome_of(r.action, r.outcome, r.error) for r in result.last_results() if r.action.ref in refs
+        ]
+        fresh = self._fresh_items(o.ref for o in outcomes if o.sent is not None)
+        marks = plan_categories(fresh, self._masters(fresh), outcomes, names, self.now())
+        written = self._run(marks, [], saved=False)
+        result.results.extend(written.results)
+        result.requests = written.requests
+        return result, outcomes
+
+    def _listed(self) -> tuple[PersonalItem, ...]:
+        """The personal items of the Get window: the last Get's view plus the changes since, if it fits."""
+        me = self._resource()
+        window = self._window(me.time_zone)
+        cache = GetCache.from_json(self.store.get_state(_GET_CACHE))
+        fitting = (
+            cache
+            if cache is not None and cache.fits(window, me.id, self.settings.calendar.get_kinds)
+            else None
+        )
+        return self._read_personal(window, fitting)[0]
+
+    def _masters(self, items: Sequence[PersonalItem]) -> dict[str, PersonalItem]:
+        """The series masters of the recurring items, by uid (one read per series)."""
+        return {uid: self.personal.get(ItemKey(uid)) for uid in sorted({i.uid for i in items if i.recurring})}
+
+    def _fresh_items(self, refs: Iterable[str]) -> list[PersonalItem]:
+        """The items as they are after the send (its claim and stamp moved their versions); gone ones left out."""
+        found = []
+        for ref in refs:
+            with suppress(NotFound):
+                found.append(self.personal.get(ItemKey.from_ref(ref)))
+        return found
 
     # --- Get (R4, R5, R8, R23-R29) -------------------------------------------------------------
 
@@ -686,6 +765,17 @@ class Service:
             return True
         links = [self.store.link_for(i.key) for i in items]
         return any(link and link.psa.kind is PsaKind.TODO and link.action_type_id is None for link in links)
+
+
+@dataclass(frozen=True)
+class CategorySend:
+    """A category send's report: what was done, the items not sent and why, the refs (and series uids)
+    carrying the error category, and the items tried (their earlier errors are replaced)."""
+
+    result: RunResult
+    errors: tuple[SendError, ...]
+    erring: frozenset[str]
+    tried: frozenset[str]
 
 
 def require_enabled(settings: Settings, what: str) -> None:

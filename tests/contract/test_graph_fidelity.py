@@ -491,3 +491,38 @@ def test_without_original_start_even_when_selected_occurrences_and_exceptions_st
     assert stamped.recurrence_id == expected[2] and calendar.get(items[2].key).stamp is not None
     calendar.delete(items[3].key)
     assert [i.recurrence_id for i in graph_standin.calendar().list(WINDOW).items] == expected[:3]
+
+
+def test_a_meeting_you_organise_keeps_its_categories_and_no_one_is_mailed(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
+) -> None:
+    current = _meeting(graph_calendar, graph_standin)
+    with pytest.raises(errors.MeetingNotChanged, match="2 attendee") as refused:
+        graph_calendar.set_categories(current.key, ("Sent to Autotask",), current.version)
+    assert "Kick-off" in str(refused.value) and "--" not in str(refused.value)
+    assert graph_standin.mailbox.sent_mail == []
+    assert not [m for m, _ in graph_standin.mailbox.stats.requests if m == "PATCH"]
+
+
+def test_categories_are_patched_alone_with_if_match(
+    graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
+) -> None:
+    created = graph_calendar.create(
+        PersonalItem(
+            "c-1", NINE, NINE + timedelta(hours=1), "Site visit", "notes", "Main St", categories=("Red",)
+        )
+    )
+    stamped = graph_calendar.set_stamp(
+        created.key, Stamp(PsaKind.APPOINTMENT, 9, Origin.SENT), created.version
+    )
+    before = dict(graph_standin.stored("c-1"))
+    written = graph_calendar.set_categories(created.key, ("Red", "Sent to Autotask"), stamped.version)
+    after = graph_standin.stored("c-1")
+    assert after["categories"] == ["Red", "Sent to Autotask"]
+    assert written.categories == ("Red", "Sent to Autotask") and written.stamp == stamped.stamp
+    assert {k: after[k] for k in ("subject", "body", "location", "start", "end")} == {
+        k: before[k] for k in ("subject", "body", "location", "start", "end")
+    }
+    assert f'W/"{before["changeKey"]}"' in graph_standin.mailbox.stats.if_match  # the version it was given
+    with pytest.raises(errors.StaleVersion):
+        graph_calendar.set_categories(created.key, (), stamped.version)

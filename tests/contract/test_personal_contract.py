@@ -332,6 +332,39 @@ def test_b9_a_claim_on_one_occurrence_stays_on_it(calendar: PersonalCalendar) ->
     assert [c for rid, c in claims.items() if rid != at(9, 9)] == [None] * 4
 
 
+# --- categories (the org service's category send) -----------------------------------------------
+
+
+def test_categories_of_one_item_are_rewritten_and_nothing_else(
+    calendar: PersonalCalendar, factory: CalendarFactory
+) -> None:
+    single = calendar.set_stamp(SINGLE.key, STAMP, calendar.get(SINGLE.key).version)
+    written = calendar.set_categories(single.key, ("Health", "Sent to Autotask"), single.version)
+    assert written.categories == ("Health", "Sent to Autotask") and written.version != single.version
+    after = factory.reopen().get(single.key)
+    assert after.categories == ("Health", "Sent to Autotask")
+    assert (after.subject, after.location, after.start, after.end) == (
+        "Dentist", "Main St 1", SINGLE.start, SINGLE.end,
+    )  # fmt: skip
+    assert (after.stamp, written.stamp) == (STAMP, STAMP)
+    with pytest.raises(StaleVersion):
+        calendar.set_categories(single.key, (), single.version)
+    assert calendar.get(single.key).categories == ("Health", "Sent to Autotask")
+
+
+def test_categories_of_one_occurrence_stay_on_it_and_the_master_s_reach_the_others(
+    calendar: PersonalCalendar,
+) -> None:
+    target = occurrence(calendar, at(9, 9))
+    calendar.set_categories(target.key, ("Send to Autotask",), target.version)
+    master = calendar.get(ItemKey(WEEKLY.uid))
+    calendar.set_categories(master.key, ("Sent to Autotask",), master.version)
+    categories = {i.recurrence_id: i.categories for i in calendar.list(WINDOW).items if i.uid == WEEKLY.uid}
+    assert categories[at(9, 9)] == ("Send to Autotask",)
+    assert categories[at(2, 9)] == categories[at(30, 9)] == ("Sent to Autotask",)
+    assert occurrence(calendar, at(9, 9)).start == at(9, 9)
+
+
 # --- changes ----------------------------------------------------------------------------------
 
 

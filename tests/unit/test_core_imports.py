@@ -12,7 +12,9 @@ import calferry
 
 PACKAGE = Path(calferry.__file__).parent
 
-CORE = ("model", "contracts", "mapping", "identity", "localtime", "plan", "plan_codec", "incremental")
+CORE = (
+    "model", "contracts", "mapping", "identity", "localtime", "plan", "plan_codec", "plan_categories", "incremental",
+)  # fmt: skip
 """The pure modules: no I/O, no clock, no globals."""
 
 ALLOWED = {f"calferry.{name}" for name in CORE} | {"calferry.errors"}

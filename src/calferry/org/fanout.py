@@ -3,7 +3,8 @@
 The run is the one-technician engine unchanged (``Service.get``: plan_get, the Applier, guards,
 journal, conflicts, audit) with the technician's settings made from the org settings and their row:
 their calendar, their PSA resource, integration enabled (R1 is the row's ``enabled``). Its Autotask
-requests go through the org's shared gate, so they count against the shared budget.
+requests go through the org's shared gate, so they count against the shared budget. After the Get, the
+items the technician gave the send category are sent (:mod:`calferry.org.category_send`, R3).
 
 Each technician's links, journal, audit log and run state are their rows in the org database
 (:class:`calferry.org.pg_links.PgLinkStore`), so any worker on any machine runs any technician and the
@@ -81,6 +82,7 @@ def _still_in_psa(runtime: OrgRuntime, technician: Technician, psa: AutotaskPsa)
 
 def _get(runtime: OrgRuntime, technician: Technician, org: OrgSettings) -> None:
     from calferry.org.cached_psa import CachedPsa
+    from calferry.org.category_send import send_marked
     from calferry.service import Service
     from calferry.wiring import open_calendar
 
@@ -92,7 +94,9 @@ def _get(runtime: OrgRuntime, technician: Technician, org: OrgSettings) -> None:
             psa = CachedPsa(runtime.psa_client(runtime.gate()), technician.resource_id, runtime.store)
             try:
                 _still_in_psa(runtime, technician, psa)
-                Service(settings, personal, psa, store, now=runtime.clock).get()
+                service = Service(settings, personal, psa, store, now=runtime.clock)
+                service.get()
+                send_marked(runtime.store, technician, org, service)
             finally:
                 psa.close()
                 personal.close()

@@ -188,7 +188,18 @@ def _link_records(conn: Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_store, _job_queue, _psa_references, _link_records)
+def _send_errors(conn: Connection) -> None:
+    """The category send's errors on the technician's row: items not sent, and why."""
+    conn.exec_driver_sql("ALTER TABLE technicians ADD COLUMN send_errors JSONB NOT NULL DEFAULT '[]'")
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    _store,
+    _job_queue,
+    _psa_references,
+    _link_records,
+    _send_errors,
+)
 """Forward-only steps; append, never edit."""
 
 

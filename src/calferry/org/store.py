@@ -21,6 +21,7 @@ from calferry.errors import ConfigError, InputError, NotFound
 from calferry.model import PsaKind, Window
 from calferry.org import schema
 from calferry.org.refs import jsonb
+from calferry.plan_categories import CategoryNames
 
 __all__ = ["CachedItem", "OrgSettings", "OrgStore", "Technician", "engine_for", "libpq_url"]
 
@@ -54,6 +55,14 @@ class OrgSettings:
     kinds: tuple[str, ...] = ALL_KINDS
     policy: str = "keep-personal"
     budget_share: float = 0.25
+    send_category: str = CategoryNames.send
+    sent_category: str = CategoryNames.sent
+    error_category: str = CategoryNames.error
+
+    @property
+    def category_names(self) -> CategoryNames:
+        """The category send's three names (R3: the send category is the technician's per-item act)."""
+        return CategoryNames(self.send_category, self.sent_category, self.error_category)
 
     def poll_window(self, now: datetime) -> Window:
         """The central poll's window: a day wider on each side than any technician's (theirs are whole
@@ -72,7 +81,14 @@ class OrgSettings:
         check = _CHECKS.get(key)
         if check is None:
             raise InputError(f"no org setting is called {key!r}", hint="settings: " + ", ".join(_CHECKS))
-        return replace(self, **{key: check(raw)})
+        updated = replace(self, **{key: check(raw)})
+        names = {
+            n.strip().casefold()
+            for n in (updated.send_category, updated.sent_category, updated.error_category)
+        }
+        if len(names) < 3:
+            raise InputError("the send, sent and error categories must be three different names")
+        return updated
 
 
 def _whole(low: int, high: int, what: str) -> Any:
@@ -115,6 +131,13 @@ def _share(raw: Any) -> float:
     return value
 
 
+def _category(raw: Any) -> str:
+    name = str(raw).strip() if isinstance(raw, str) else ""
+    if not name or len(name) > 255 or "," in name or any(ord(c) < 32 for c in name):
+        raise InputError("a category name is 1 to 255 characters, without commas or line breaks")
+    return name
+
+
 _CHECKS = {
     "cycle_minutes": _whole(1, 24 * 60, "the cycle (minutes)"),
     "past_days": _whole(0, MAX_DAYS, "the days back"),
@@ -122,6 +145,9 @@ _CHECKS = {
     "kinds": _kinds,
     "policy": _policy,
     "budget_share": _share,
+    "send_category": _category,
+    "sent_category": _category,
+    "error_category": _category,
 }
 
 
@@ -141,6 +167,8 @@ class Technician:
     last_run: datetime | None = None
     next_run: datetime | None = None
     last_error: str = ""
+    send_errors: list[dict[str, Any]] = field(default_factory=list)
+    """Items the category send could not send, and why (:class:`calferry.plan_categories.SendError`)."""
 
     def to_json(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}

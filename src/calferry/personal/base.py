@@ -11,6 +11,8 @@ Rules every adapter keeps:
   stale version raise ``StaleVersion`` and change nothing. ``None`` means "don't check".
 - Stamps (R16, R20) are kept per occurrence for recurring items, and survive unrelated edits.
 - A claim (B9) is kept like a stamp; writing a stamp removes the claim. Neither moves the content hash.
+- ``set_categories`` rewrites the categories of the one item or occurrence named, nothing else; the
+  categories are not part of the content hash either (the org service's category send writes them).
 - Items written from the PSA side (``create`` with a stamp of origin DOWNLOADED) never carry
   attendees: no invitation is ever sent.
 - A malformed stored item is reported in ``Snapshot.problems`` (a ``Problem``: where, line, uid and
@@ -66,6 +68,13 @@ class PersonalCalendar(Protocol):
 
     def set_claim(self, key: ItemKey, claim: Claim | None, version: str | None = None) -> PersonalItem:
         """Write (or remove) a device's claim (B9) with the same version check; ``set_stamp`` removes it."""
+        ...
+
+    def set_categories(
+        self, key: ItemKey, categories: tuple[str, ...], version: str | None = None
+    ) -> PersonalItem:
+        """Write the categories of one item, a series' master (``key`` without recurrence id) or one
+        occurrence (as an override), with the same version check, touching nothing else."""
         ...
 
     def changes(self, window: Window, token: str | None) -> Changes:

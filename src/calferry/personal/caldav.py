@@ -216,6 +216,11 @@ class CalDavCalendar:
     def set_claim(self, key: ItemKey, claim: Claim | None, version: str | None = None) -> PersonalItem:
         return self._mark(key, version, lambda resource: ical.claim_resource(resource, key, claim))
 
+    def set_categories(
+        self, key: ItemKey, categories: tuple[str, ...], version: str | None = None
+    ) -> PersonalItem:
+        return self._mark(key, version, lambda resource: ical.categorize_resource(resource, key, categories))
+
     def _mark(
         self, key: ItemKey, version: str | None, write: Callable[[ical.Resource], None]
     ) -> PersonalItem:

@@ -66,6 +66,7 @@ from calferry.errors import (
     ConfigError,
     InputError,
     MalformedCalendar,
+    MeetingNotChanged,
     NotFound,
     PersonalCalendarError,
     SyncTokenExpired,
@@ -281,6 +282,21 @@ class GraphCalendar:
             return self.get(key)
         body = {"singleValueExtendedProperties": [claim_property(claim)]}
         return self._patch(key, body, version, claim=claim)
+
+    def set_categories(
+        self, key: ItemKey, categories: tuple[str, ...], version: str | None = None
+    ) -> PersonalItem:
+        """The event's ``categories`` alone. Not on a meeting the technician organises, for the reason
+        :meth:`set_stamp` gives: the technician is told to change its category in Outlook."""
+        if attendees := self._mailed(key):
+            current = self.get(key)
+            raise MeetingNotChanged(
+                f"“{current.subject}” keeps its categories in Outlook: it is a meeting you organise with "
+                f"{len(attendees)} attendee(s), and calferry changes nothing that could e-mail them",
+                hint="change its category in Outlook yourself",
+            )
+        self._patch(key, {"categories": list(categories)}, version)
+        return self.get(key)  # the answer does not expand the stamp and claim: read them back
 
     def read(self, relative: str, window: Window, params: dict[str, str] | None = None) -> Event:
         """One page of ``relative`` (``calendarView``, ``calendarView/delta``) of the configured calendar

@@ -567,6 +567,14 @@ def claim_resource(resource: Resource, key: ItemKey, claim: Claim | None) -> Non
         )
 
 
+def categorize_resource(resource: Resource, key: ItemKey, categories: tuple[str, ...]) -> None:
+    """One CATEGORIES property with ``categories`` on the VEVENT of ``key``; nothing else is touched."""
+    event = target_event(resource, key)
+    event.pop("CATEGORIES", None)
+    if categories:
+        event.add("CATEGORIES", list(categories))
+
+
 def exclude_occurrence(resource: Resource, rid: str) -> None:
     """Delete one occurrence: EXDATE on the master (with the instance's own time) and no override."""
     event = occurrence_event(resource, rid)

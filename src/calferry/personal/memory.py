@@ -175,6 +175,11 @@ class MemoryCalendar:
     def set_claim(self, key: ItemKey, claim: Claim | None, version: str | None = None) -> PersonalItem:
         return self._mark(key, version, claim=claim)
 
+    def set_categories(
+        self, key: ItemKey, categories: tuple[str, ...], version: str | None = None
+    ) -> PersonalItem:
+        return self._mark(key, version, categories=tuple(categories))
+
     def _mark(self, key: ItemKey, version: str | None, **marks: Any) -> PersonalItem:
         entry = self._checked(key, version)
         if isinstance(entry, PersonalItem):
