@@ -42,7 +42,8 @@ from calferry.org.overview import (
 from calferry.org.store import OrgSettings, OrgStore
 from calferry.web.app import bind, favicon, head_as_get, make_server, url_of
 from calferry.web.common import HERE as WEB
-from calferry.web.common import sentence, stamp, when
+from calferry.web.common import sentence
+from calferry.web.common import templates as web_templates
 from calferry.web.options_routes import KIND_LABELS
 from calferry.web.security import (
     CSRF_FIELD,
@@ -53,7 +54,6 @@ from calferry.web.security import (
     is_loopback,
     security_middleware,
 )
-from calferry.web.views import psa_name
 
 __all__ = ["AdminServer", "check_admin_bind", "create_admin_app", "serve_admin"]
 
@@ -73,7 +73,7 @@ POLICY_WORDS = {
 }
 
 templates = Jinja2Templates(directory=[Path(__file__).parent / "templates", WEB / "templates"])
-templates.env.filters.update(when=when, stamp=stamp, sentence=sentence, psa_name=psa_name)
+templates.env.filters.update(web_templates.env.filters)  # when, stamp, sentence, psa_name... as on the page
 router = APIRouter()
 
 
@@ -196,10 +196,13 @@ def settings_page(request: Request) -> Response:
 
 
 def _settings(
-    request: Request, current: OrgSettings, errors: dict[str, str] | None = None, saved: bool = False
-) -> Response:
+    request: Request, current: OrgSettings, errors: dict[str, str] | None = None, saved: bool = False,
+    entered: dict[str, Any] | None = None,
+) -> Response:  # fmt: skip
+    """The form, showing what the admin typed where it was refused (to correct it, not type it again)."""
+    shown = {**current.to_json(), **(entered or {})}
     return render(
-        request, "admin_settings.html", 400 if errors else 200, active="settings", settings=current,
+        request, "admin_settings.html", 400 if errors else 200, active="settings", shown=shown,
         errors=errors or {}, saved=saved, kinds=KIND_LABELS, all_kinds=ALL_KINDS, policies=POLICIES,
         policy_words=POLICY_WORDS,
     )  # fmt: skip
@@ -220,7 +223,7 @@ async def save_settings(request: Request) -> Response:
         except InputError as error:
             errors[key] = sentence(error.message) + "."
     if errors:
-        return _settings(request, current, errors)
+        return _settings(request, current, errors, entered=entered)
     for key in SETTINGS:
         await run_in_threadpool(store.set_setting, key, updated.to_json()[key])
     return _settings(request, updated, saved=True)
