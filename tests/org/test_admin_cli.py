@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -150,3 +156,35 @@ def test_status_of_one_technician_pages_their_audit_newest_first(org: OrgStore) 
 def test_status_of_a_technician_nobody_has_says_so(org: OrgStore) -> None:
     code, answer = _run("org", "status", "--technician", "4711")
     assert code != 0 and "4711" in answer["error"]["message"]
+
+
+def test_org_web_refuses_another_machines_address_unless_allowed(org: OrgStore) -> None:
+    code, answer = _run("org", "web", "--host", "0.0.0.0")
+    assert code != 0 and "only this machine may reach it" in answer["error"]["message"]
+
+
+def test_org_web_serves_the_sign_in_on_loopback_until_ctrl_c(org: OrgStore) -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
+    args = ["org", "web", "--port", "0", "--zone", "Europe/Berlin", "--json"]
+    web = subprocess.Popen([sys.executable, "-c", "from calferry.cli import main; main()", *args], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert web.stdout is not None
+        lines: list[str] = []
+        while not "".join(lines).rstrip().endswith("}"):
+            line = web.stdout.readline()
+            assert line, web.stderr.read() if web.stderr else ""
+            lines.append(line)
+        started = json.loads("".join(lines))
+        assert started["url"].startswith("http://127.0.0.1:") and started["zone"] == "Europe/Berlin"
+        with httpx.Client(base_url=started["url"]) as client:
+            assert client.get("/technicians").headers["location"] == "/signin"
+            signin = client.get("/signin")
+            assert signin.status_code == 200 and "No admin password is set yet" in signin.text
+            assert "Times in Europe/Berlin" in signin.text
+    finally:
+        web.send_signal(signal.SIGINT)
+        _, err = web.communicate(timeout=60)
+    assert web.returncode in (0, 130), err  # 130: ended by Ctrl-C, as shells count it
+    assert "Traceback" not in err
