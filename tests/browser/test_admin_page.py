@@ -282,3 +282,10 @@ def test_the_page_is_served_under_loopback_names_only(admin: AdminPage) -> None:
     with httpx.Client(base_url=admin.base_url) as client:
         assert client.get("/signin", headers={"Host": "evil.example"}).status_code == 400
         assert re.search(r"calferry", client.get("/signin").text)
+
+
+def test_a_technician_nobody_has_is_a_page_that_says_so(admin: AdminPage) -> None:
+    admin.sign_in()
+    answer = admin.page.goto(admin.base_url + "/technicians/4711")
+    assert answer is not None and answer.status == 404
+    expect(admin.page.locator("#error")).to_have_text("No technician has the number 4711")
