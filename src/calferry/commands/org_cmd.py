@@ -4,7 +4,9 @@
   Ctrl-C; the private cluster stops with it.
 - ``org worker``: one worker on the org database; run any number, on any number of machines.
 - ``org technician add`` / ``org technician enable|disable``, ``org settings set``: the admin's edits.
-- ``org status``: technicians, settings, the Autotask budget, the poll's watermarks and the queue.
+- ``org status``: technicians, settings, the Autotask budget, the poll's watermarks and the queue;
+  ``--technician ID`` one technician's conflicts, errors and audit log (the admin page's twins).
+- ``org init`` sets the admin page's password; ``org web`` serves the admin page.
 
 The org database comes from ``--db`` or ``CALFERRY_ORG_DB``; the PSA connection and its secret from this
 machine's calferry config (``calferry config set psa.…``, ``calferry login``), as for one technician.
@@ -12,6 +14,7 @@ machine's calferry config (``calferry config set psa.…``, ``calferry login``),
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -114,21 +117,51 @@ def worker(
 
 @org_app.command("status")
 @handles_errors
-def status(db: DbOption = None, json_output: JsonOption = False) -> None:
+def status(
+    db: DbOption = None,
+    technician: Annotated[
+        int | None, typer.Option(help="One technician's number: their conflicts, errors and audit log.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Audit entries per page.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Newest audit entries to skip.")] = 0,
+    json_output: JsonOption = False,
+) -> None:
     """Technicians with their last and next run and errors, the settings, the budget, the queue."""
-    from calferry.org.status import org_status
+    from calferry.org.status import org_status, technician_status
     from calferry.org.store import OrgStore
 
     url = _required(db)
     store = OrgStore.open(url)
     try:
-        report = {"db": shown_url(url), **org_status(store)}
+        if technician is not None:
+            report = technician_status(store, technician, limit, offset)
+        else:
+            report = {"db": shown_url(url), **org_status(store)}
     finally:
         store.close()
     if json_output:
         emit_json(report)
-        return
-    _print_status(report)
+    elif technician is not None:
+        _print_technician(report)
+    else:
+        _print_status(report)
+
+
+def _print_technician(report: dict[str, Any]) -> None:
+    tech = report["technician"]
+    console.print(
+        f"{tech['email']}: {tech['items_linked']} items linked, {len(report['conflicts'])} conflicts, "
+        f"{len(report['errors'])} errors in the last 24 hours.",
+        highlight=False, markup=False,
+    )  # fmt: skip
+    for entry in report["audit"]:
+        console.print(
+            f"  {entry['at']}  {entry['action']} {entry['outcome']}  {entry['subject'] or entry['ref']}"
+            f"{'  ' + entry['message'] if entry['message'] else ''}",
+            highlight=False, markup=False,
+        )  # fmt: skip
+    if not report["audit"]:
+        console.print("  Nothing transferred yet.")
 
 
 def _print_status(report: dict[str, Any]) -> None:
@@ -143,7 +176,10 @@ def _print_status(report: dict[str, Any]) -> None:
         state = "on" if tech["enabled"] else f"off ({tech['disabled_reason'] or 'disabled'})"
         last = tech["last_run"] or "never"
         error = f" - {tech['last_error']}" if tech["last_error"] else ""
-        console.print(f"  {tech['email']}: {state}, last run {last}{error}", highlight=False, markup=False)
+        counts = f"{tech['items_linked']} linked, {tech['conflicts']} conflicts, {tech['errors']} errors"
+        console.print(
+            f"  {tech['email']}: {state}, last run {last}, {counts}{error}", highlight=False, markup=False
+        )
     if not report["technicians"]:
         console.print("  No technicians yet: add them with `calferry org technician add`.")
 
@@ -237,3 +273,85 @@ def settings_set(
         value = updated.to_json()[key]
         shown = ", ".join(value) if isinstance(value, list) else value
         console.print(f"{key} is now {shown}.", highlight=False)
+
+
+@org_app.command("init")
+@handles_errors
+def init(
+    db: DbOption = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Set the admin page's password (asked twice); setting it again signs everyone out."""
+    from calferry.org.admin.accounts import AdminAccounts, check_password
+    from calferry.org.store import OrgStore
+
+    url = _required(db)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Admin password", hide_input=True, confirmation_prompt=True)
+    check_password(password)
+    store = OrgStore.open(url)
+    try:
+        ended = AdminAccounts(store.engine).set_password(password)
+    finally:
+        store.close()
+    if json_output:
+        emit_json({"admin_password": "set", "sessions_ended": ended})
+    else:
+        signed_out = f"; {ended} signed-in session{'s' if ended != 1 else ''} ended" if ended else ""
+        console.print(f"The admin password is set{signed_out}.", highlight=False)
+
+
+@org_app.command("web")
+@handles_errors
+def web(
+    db: DbOption = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; beyond loopback only with --allow-remote.")
+    ] = ("127.0.0.1"),
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8766,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Let other machines reach the page (put it behind HTTPS).")
+    ] = False,
+    zone: Annotated[
+        str | None, typer.Option(help="Time zone the page shows times in (default: this machine's).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Serve the admin page until Ctrl+C: technicians, their logs, settings and Autotask requests."""
+    from calferry.org.admin.app import check_admin_bind, create_admin_app, machine_zone
+    from calferry.org.store import OrgStore
+    from calferry.web.app import bind, make_server, url_of
+
+    check_admin_bind(host, allow_remote)
+    shown_zone = _zone(zone) if zone else machine_zone()
+    store = OrgStore.open(_required(db))
+    try:
+        try:
+            sock = bind(host, port)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        if json_output:
+            emit_json({"url": url_of(sock), "zone": shown_zone})
+        else:
+            console.print(f"calferry org admin page on {url_of(sock)} (Ctrl+C stops it)")
+        sys.stdout.flush()
+        make_server(create_admin_app(store, zone=shown_zone, host=host)).run(sockets=[sock])
+    finally:
+        store.close()
+
+
+def _zone(name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from calferry.errors import InputError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"{name!r} is not a time zone", hint="use a name such as Europe/Berlin") from None
+    return name

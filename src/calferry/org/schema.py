@@ -193,12 +193,38 @@ def _send_errors(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE technicians ADD COLUMN send_errors JSONB NOT NULL DEFAULT '[]'")
 
 
+_ADMINS = """
+CREATE TABLE admins (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    changed TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE admin_sessions (
+    id_hash TEXT PRIMARY KEY,
+    admin TEXT NOT NULL REFERENCES admins (name) ON DELETE CASCADE,
+    created TIMESTAMPTZ NOT NULL DEFAULT now(),
+    expires TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE admin_signin_failures (
+    address TEXT NOT NULL,
+    at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX admin_signin_failures_by_address ON admin_signin_failures (address, at);
+"""
+
+
+def _admins(conn: Connection) -> None:
+    """The admin page: the admin's argon2 hash, sessions (by the hash of their id), bad sign-ins."""
+    _script(conn, _ADMINS)
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _store,
     _job_queue,
     _psa_references,
     _link_records,
     _send_errors,
+    _admins,
 )
 """Forward-only steps; append, never edit."""
 
