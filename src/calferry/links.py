@@ -5,8 +5,8 @@ One SQLite file, ``links.sqlite3`` in :func:`calferry.paths.home`. The schema is
 time holds :class:`RunLock` (an ``flock`` on ``links.lock``); a second run fails fast with ``LockBusy``.
 
 The store is the identity, but not the only copy of it: every linked personal item carries a stamp
-(R16), so a lost store is rebuilt from the stamps (:meth:`LinkStore.rebuild_from_stamps`) and nothing
-is ever created twice in the PSA.
+(R16), so a lost link is restored from its item's stamp (:func:`links_from_stamps`, which the service
+and the apply step use) and nothing is ever created twice in the PSA.
 """
 
 from __future__ import annotations
@@ -235,13 +235,6 @@ class LinkStore:
         row = cur.fetchone()
         return None if row is None else _link(row, cur.description)
 
-    def link_to(self, ref: PsaRef) -> Link | None:
-        cur = self._db.execute(
-            "SELECT * FROM links WHERE psa_kind = ? AND psa_id = ?", (ref.kind.value, ref.id)
-        )
-        row = cur.fetchone()
-        return None if row is None else _link(row, cur.description)
-
     def save(self, link: Link) -> None:
         """Insert or replace the link of ``link.personal`` (and drop any other link to the same PSA item)."""
         with self.transaction():
@@ -257,17 +250,6 @@ class LinkStore:
             "DELETE FROM links WHERE personal_uid = ? AND recurrence_id = ?",
             (key.uid, key.recurrence_id or ""),
         )
-
-    def rebuild_from_stamps(self, items: Iterable[PersonalItem]) -> list[Link]:
-        """Adopt a link for every stamped item that has none; stamps seen twice are left to the plan.
-
-        The PSA side's version and hash are unknown (None), so the next Get compares the PSA item's
-        content with the personal item and rewrites nothing that already matches.
-        """
-        adopted = links_from_stamps(items, self.links())
-        for link in adopted:
-            self.save(link)
-        return adopted
 
     # --- journal -----------------------------------------------------------------------------
 
