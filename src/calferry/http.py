@@ -18,7 +18,6 @@ what the loop finally raises or returns into calferry's errors at its own edge.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import random
@@ -147,8 +146,8 @@ class RetryPolicy:
         Each attempt holds ``slot()`` (the endpoint's concurrency gate) only while it is in flight,
         never while waiting; ``before`` runs ahead of every attempt, outside the slot (pacing).
         """
-        lost = False
-        for attempt in itertools.count():
+        lost, attempt = False, 0
+        while True:
             if before is not None:
                 before()
             outcome = _attempt(send, slot)
@@ -161,7 +160,7 @@ class RetryPolicy:
             lost = lost or verdict.applied
             log.debug("retrying %s in %.2fs after %s", label or "a request", delay, _named(outcome))
             sleep(delay)
-        raise AssertionError("unreachable")
+            attempt += 1
 
     def _delay(self, verdict: Retry | None, attempt: int, mode: Mode) -> float | None:
         """How long to wait before repeating, or None to stop here."""
