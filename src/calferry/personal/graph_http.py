@@ -1,5 +1,6 @@
-"""Microsoft Graph over HTTP: the per-mailbox gate, retries, and Graph's errors as calferry's (the
-gate, ``Retry-After`` and backoff are :mod:`calferry.http`'s, shared with the Autotask client).
+"""Microsoft Graph over HTTP: the per-mailbox gate, which answers may be repeated, and Graph's errors
+as calferry's (the retry loop, ``Retry-After`` and backoff are :mod:`calferry.http`'s, shared with the
+Autotask client and the CalDAV adapter).
 
 At most four requests in flight per mailbox (a ``$batch`` counts as four: Outlook runs up to four of
 its members at once); 429/503/504 answered after ``Retry-After``, exponential backoff otherwise; a
