@@ -9,6 +9,7 @@ answer (a 429, a gateway failure after the request was carried out).
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,8 +22,8 @@ import pytest
 from niquests.adapters import HTTPAdapter
 from niquests.packages.urllib3 import HTTPResponse
 
-from calferry.errors import PersonalCalendarError, PsaUnavailable
-from calferry.http import LocalGate, Mode, Ran, Retry, RetryPolicy
+from calferry.errors import PersonalCalendarError, PersonalUnavailable, PsaUnavailable
+from calferry.http import REFUSED_RETRIES, LocalGate, Mode, Ran, Retry, RetryPolicy
 from calferry.model import PersonalItem, Window
 from calferry.personal.caldav import CalDavCalendar, dav_client
 from calferry.personal.graph_http import Http
@@ -248,3 +249,13 @@ def test_caldav_repeats_an_update_conditioned_on_its_etag(faulty: Faulty) -> Non
                                         version=created.version))  # fmt: skip
     assert faulty.calendar.get(created.key).subject == "B"
     assert faulty.adapter.sent.count("PUT") == 3 and len(faulty.waits) == 1
+
+
+def test_caldav_asks_a_server_that_refuses_connections_only_briefly() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/calferry/calendar/"
+    waits: list[float] = []
+    with pytest.raises(PersonalUnavailable, match="connection refused"):
+        CalDavCalendar(url, retry=RetryPolicy(), sleep=waits.append)
+    assert len(waits) == REFUSED_RETRIES and sum(waits) < 2

@@ -33,13 +33,13 @@ from datetime import UTC, datetime
 from typing import Any, cast
 from urllib.parse import quote, unquote, urlsplit
 
-import niquests
 from caldav.calendarobjectresource import Event as DavEvent
 from caldav.collection import Calendar as DavCalendar
 from caldav.collection import CalendarSet
 from caldav.davclient import DAVClient
 from caldav.elements import dav
 from caldav.lib import error as dav_error
+from caldav.lib.http_sync import requests as dav_http  # the HTTP library caldav sends with
 from caldav.response import DAVResponse
 
 from calferry.contracts import Changes, Problem, Snapshot
@@ -89,7 +89,6 @@ def dav_client(
         password=password or None,
         features=_FEATURES,
         timeout=timeout,
-        rate_limit_handle=False,  # a 429 is the shared retry loop's (see CalDavCalendar)
     )
 
 
@@ -253,7 +252,9 @@ class CalDavCalendar:
         return str(self._calendar.url)
 
     def _wrap_request(self) -> None:
-        """Every request the caldav library sends goes through the shared retry loop, and is counted."""
+        """Every request the caldav library sends goes through the shared retry loop, and is counted
+        (the library's own handling of a 429 is off: it would wait outside the loop and the gate)."""
+        self._client.rate_limit_handle = False
         send = self._client.request
 
         def counted(
@@ -398,11 +399,11 @@ def _judge(outcome: object) -> Retry | None:
         return Retry(applied=False, wait=retry_after({"Retry-After": outcome.retry_after or ""}))
     if isinstance(outcome, DAVResponse):
         return Retry(applied=True) if outcome.status in _GATEWAY_FAILURES else None
-    if isinstance(outcome, niquests.exceptions.ConnectTimeout):
+    if isinstance(outcome, dav_http.exceptions.ConnectTimeout):
         return Retry(applied=False)
-    if isinstance(outcome, niquests.exceptions.Timeout):
-        return None
-    if not isinstance(outcome, niquests.exceptions.ConnectionError):
+    if isinstance(outcome, dav_http.exceptions.Timeout) or not isinstance(
+        outcome, dav_http.exceptions.ConnectionError
+    ):
         return None
     if connection_failure(outcome) in _NEVER_CONNECTED:
         return Retry(applied=False, tries=REFUSED_RETRIES)
