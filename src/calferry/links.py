@@ -5,11 +5,14 @@ One SQLite file, ``links.sqlite3`` in :func:`calferry.paths.home`. The schema is
 time holds :class:`RunLock` (an ``flock`` on ``links.lock``); a second run fails fast with ``LockBusy``.
 
 The store is the identity, but not the only copy of it: every linked personal item carries a stamp
-(R16), so a lost store is rebuilt from the stamps (:meth:`LinkStore.rebuild_from_stamps`) and nothing
-is ever created twice in the PSA.
+(R16), so a lost link is restored from its item's stamp (:func:`links_from_stamps`, which the service
+and the apply step use) and nothing is ever created twice in the PSA.
 
 :class:`LinkRecords` is what the engine (the service and the Applier) asks of a link store; the org
 service keeps the same records per technician in PostgreSQL (``calferry.org.pg_links``).
+
+One module past 500 lines on purpose: the contract (``LinkRecords``), the row conversions and searches
+both stores share, and the SQLite store sit together so the two stores read and write the same rows.
 """
 
 from __future__ import annotations
@@ -243,8 +246,6 @@ class LinkRecords(Protocol):
 
     def link_for(self, key: ItemKey) -> Link | None: ...
 
-    def link_to(self, ref: PsaRef) -> Link | None: ...
-
     def save(self, link: Link) -> None:
         """Insert or replace the link of ``link.personal`` (and drop any other link to the same PSA item)."""
         ...
@@ -283,17 +284,6 @@ class LinkRecords(Protocol):
     def counts(self) -> dict[str, int]:
         """Links by ``kind/origin``, for ``status``."""
         ...
-
-    def rebuild_from_stamps(self, items: Iterable[PersonalItem]) -> list[Link]:
-        """Adopt a link for every stamped item that has none; stamps seen twice are left to the plan.
-
-        The PSA side's version and hash are unknown (None), so the next Get compares the PSA item's
-        content with the personal item and rewrites nothing that already matches.
-        """
-        adopted = links_from_stamps(items, self.links())
-        for link in adopted:
-            self.save(link)
-        return adopted
 
     def device_id(self) -> str:
         """This home's name in the claims it writes (B9): made once, kept in the store."""
@@ -353,10 +343,6 @@ class LinkStore(LinkRecords):
             "SELECT * FROM links WHERE personal_uid = ? AND recurrence_id = ?",
             (key.uid, key.recurrence_id or ""),
         )
-        return link_from(rows[0]) if rows else None
-
-    def link_to(self, ref: PsaRef) -> Link | None:
-        rows = self._rows("SELECT * FROM links WHERE psa_kind = ? AND psa_id = ?", (ref.kind.value, ref.id))
         return link_from(rows[0]) if rows else None
 
     def save(self, link: Link) -> None:

@@ -19,7 +19,7 @@ from calferry.personal.graph import GraphCalendar
 from tests.contract.personal_support import CalendarFactory
 from tests.contract.test_personal_contract import SEED, STAMP, WEEKLY, at
 from tests.contract.test_personal_contract import WINDOW as CONTRACT_WINDOW
-from tests.fixtures.graph_standin import GraphStandin
+from tests.fixtures.graph_standin import QUICK_RETRY, GraphStandin
 
 WINDOW = Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
 NINE = datetime(2026, 11, 2, 9, tzinfo=UTC)
@@ -42,7 +42,7 @@ def test_429_is_retried_after_retry_after(graph_standin: GraphStandin, graph_cal
 
 
 def test_429_without_retry_after_backs_off_exponentially(graph_standin: GraphStandin) -> None:
-    calendar = graph_standin.calendar(retry_base_delay=0.002)
+    calendar = graph_standin.calendar(retry=replace(QUICK_RETRY, base_delay=0.002))
     created = calendar.create(_item(1))
     graph_standin.mailbox.faults.throttle_requests = 3
     graph_standin.mailbox.faults.throttle_without_retry_after = True
@@ -52,7 +52,7 @@ def test_429_without_retry_after_backs_off_exponentially(graph_standin: GraphSta
 
 
 def test_throttling_that_does_not_end_is_reported(graph_standin: GraphStandin) -> None:
-    calendar = graph_standin.calendar(retries=2)
+    calendar = graph_standin.calendar(retry=replace(QUICK_RETRY, attempts=3))
     graph_standin.mailbox.faults.throttle_requests = 10
     with pytest.raises(errors.PersonalUnavailable) as caught:
         calendar.list(WINDOW)

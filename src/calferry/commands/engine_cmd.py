@@ -100,7 +100,7 @@ def items(
 ) -> None:
     """Your personal items with their state: not sent, sent, downloaded, edited since sent, conflict.
 
-    What cannot be read is named (a warning; ``problems`` in --json) and makes the exit code 10."""
+    What cannot be read is named (a warning; ``problems`` in --json) and makes the exit code 11."""
     start, end = _days(from_, to)
     with _service(locked=False, lazy_psa=True) as svc:
         listing = svc.listing(start, end)

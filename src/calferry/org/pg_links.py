@@ -41,7 +41,7 @@ from calferry.links import (
     log_params,
     state_text,
 )
-from calferry.model import ItemKey, Link, PsaKind, PsaRef
+from calferry.model import ItemKey, Link, PsaKind
 
 __all__ = ["PgLinkStore", "PgRunLock"]
 
@@ -147,14 +147,6 @@ class PgLinkStore(LinkRecords):
             f"SELECT * FROM links WHERE {_ONE_TECHNICIAN} AND personal_uid = :u AND recurrence_id = :r",
             u=_kept(key.uid),
             r=_kept(key.recurrence_id or ""),
-        )
-        return link_from(rows[0]) if rows else None
-
-    def link_to(self, ref: PsaRef) -> Link | None:
-        rows = self._rows(
-            f"SELECT * FROM links WHERE {_ONE_TECHNICIAN} AND psa_kind = :k AND psa_id = :i",
-            k=ref.kind.value,
-            i=ref.id,
         )
         return link_from(rows[0]) if rows else None
 

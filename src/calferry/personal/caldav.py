@@ -12,6 +12,12 @@ Calendar discovery: ``url`` may name a calendar collection (used as is), a missi
 created with MKCALENDAR), or a principal / calendar home (its first calendar is used, or a calendar
 named ``calendar`` is created in it when it has none).
 
+Every request goes through the shared retry loop (:meth:`calferry.http.RetryPolicy.run`): a 429 or a
+503 with ``Retry-After`` is repeated after the named wait, a 502/503/504 or a dropped connection only
+for a read or a PUT/DELETE conditioned on an ETag (which can never apply twice), a refused connection
+twice; a create (``If-None-Match: *``) is never repeated after it may have been applied, and an answer
+that does not come within the timeout is reported, not asked again.
+
 Deleted items: a sync report names deleted hrefs only; they map back to UIDs through the hrefs this
 adapter has seen, else through the ``<uid>.ics`` naming every CalDAV client here uses.
 """
@@ -20,11 +26,12 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 from caldav.calendarobjectresource import Event as DavEvent
 from caldav.collection import Calendar as DavCalendar
@@ -32,6 +39,8 @@ from caldav.collection import CalendarSet
 from caldav.davclient import DAVClient
 from caldav.elements import dav
 from caldav.lib import error as dav_error
+from caldav.lib.http_sync import requests as dav_http  # the HTTP library caldav sends with
+from caldav.response import DAVResponse
 
 from calferry.contracts import Changes, Problem, Snapshot
 from calferry.errors import (
@@ -44,6 +53,7 @@ from calferry.errors import (
     StaleVersion,
     connection_failure,
 )
+from calferry.http import REFUSED_RETRIES, Gate, Mode, Retry, RetryPolicy, retry_after
 from calferry.model import Claim, ItemKey, PersonalItem, Stamp, Window
 from calferry.personal import ical
 from calferry.personal.radicale import ensure_calendar
@@ -95,13 +105,19 @@ class CalDavCalendar:
         *,
         client: DAVClient | None = None,
         timeout: int = ANSWER_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        gate: Gate | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """``client`` is the HTTP session to use (a test's, or one with its own TLS or proxy
         settings); it is made from ``url``, ``username`` and ``password`` when not given, and closed
-        with the calendar either way."""
+        with the calendar either way. ``retry`` says how failed requests are repeated, ``gate`` (keyed
+        by the server's origin) how many may be in flight at once, ``sleep`` does every wait."""
         self.requests = 0
         self._username, self._password = username, password
         self._client = client or dav_client(url, username, password, timeout=timeout)
+        self._retry, self._sleep = retry or RetryPolicy(), sleep
+        self._slot = _slot(gate, url)
         self._wrap_request()
         self._by_uid: dict[str, _Stored] = {}
         self._uid_by_url: dict[str, str] = {}
@@ -241,13 +257,30 @@ class CalDavCalendar:
         return str(self._calendar.url)
 
     def _wrap_request(self) -> None:
+        """Every request the caldav library sends goes through the shared retry loop, and is counted
+        (the library's own handling of a 429 is off: it would wait outside the loop and the gate)."""
+        self._client.rate_limit_handle = False
         send = self._client.request
 
-        def counted(*args: Any, **kwargs: Any) -> Any:
+        def counted(
+            url: str, method: str = "GET", body: str = "", headers: Mapping[str, str] | None = None
+        ) -> Any:
             self.requests += 1
-            return send(*args, **kwargs)
+            return send(url, method, body, headers or {})
 
-        self._client.request = counted  # type: ignore[method-assign]
+        def retried(
+            url: str, method: str = "GET", body: str = "", headers: Mapping[str, str] | None = None
+        ) -> Any:
+            return self._retry.run(
+                lambda: counted(url, method, body, headers),
+                _judge,
+                mode=_mode(method, headers or {}),
+                sleep=self._sleep,
+                slot=self._slot,
+                label=f"{method} {url}",
+            ).value
+
+        self._client.request = retried  # type: ignore[method-assign,assignment]
 
     def _discover(self, url: str) -> Any:
         """The calendar at ``url``; created when missing; the first of a home or principal."""
@@ -344,6 +377,49 @@ class CalDavCalendar:
             raise
         stored.etag = obj.etag
         self._remember(stored)
+
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
+_GATEWAY_FAILURES = (502, 503, 504)
+_NEVER_CONNECTED = ("connection refused", "unknown host")
+
+
+def _mode(method: str, headers: Mapping[str, str]) -> Mode:
+    """Reads may be repeated, and so may a PUT or DELETE with ``If-Match`` (it applies to one version
+    only, so never twice); anything else (a create with ``If-None-Match: *``, MKCALENDAR) only when
+    nothing was applied."""
+    conditioned = any(k.lower() == "if-match" for k in headers)
+    return (
+        "read"
+        if method.upper() in _READS or (conditioned and method.upper() in ("PUT", "DELETE"))
+        else "write"
+    )
+
+
+def _judge(outcome: object) -> Retry | None:
+    """A 429 or a 503 naming its wait (the server declining the request for now: nothing was done),
+    gateway failures, and connections dropped or never made; not a timeout: a server still busy with
+    the request is not sent it again."""
+    if isinstance(outcome, dav_error.RateLimitError):
+        return Retry(applied=False, wait=retry_after({"Retry-After": outcome.retry_after or ""}))
+    if isinstance(outcome, DAVResponse):
+        return Retry(applied=True) if outcome.status in _GATEWAY_FAILURES else None
+    if isinstance(outcome, dav_http.exceptions.ConnectTimeout):
+        return Retry(applied=False)
+    if isinstance(outcome, dav_http.exceptions.Timeout) or not isinstance(
+        outcome, dav_http.exceptions.ConnectionError
+    ):
+        return None
+    if connection_failure(outcome) in _NEVER_CONNECTED:
+        return Retry(applied=False, tries=REFUSED_RETRIES)
+    return Retry(applied=True)
+
+
+def _slot(gate: Gate | None, url: str) -> Callable[[], contextlib.AbstractContextManager[object]]:
+    if gate is None:
+        return contextlib.nullcontext
+    origin = urlsplit(url)
+    return lambda: gate.slot(f"{origin.scheme}://{origin.netloc}".lower())
 
 
 def _etag(stored: _Stored) -> dict[Any, Any]:

@@ -71,6 +71,7 @@ from calferry.errors import (
     PersonalCalendarError,
     SyncTokenExpired,
 )
+from calferry.http import RetryPolicy
 from calferry.model import (
     Claim,
     ItemKey,
@@ -129,6 +130,8 @@ __all__ = [
 """The Outlook adapter and what commands and tests reach through this module (sign-in, the wire form)."""
 
 DEFAULT_URL = "https://graph.microsoft.com/v1.0"
+GRAPH_RETRY = RetryPolicy(attempts=7)
+"""Six repeats, backoff with jitter from half a second; a Retry-After over two minutes is reported."""
 
 
 class GraphCalendar:
@@ -147,19 +150,18 @@ class GraphCalendar:
         base_url: str = DEFAULT_URL,
         calendar: str = "",
         client: httpx.Client | None = None,
-        retries: int = 6,
-        retry_base_delay: float = 0.5,
+        retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         page_size: int = 200,
         time_zone: str = "UTC",
     ) -> None:
-        """``time_zone`` is the technician's (IANA or Windows name): all-day items are written in it."""
+        """``time_zone`` is the technician's (IANA or Windows name): all-day items are written in it.
+        ``retry`` is how throttled and failed requests are repeated (:data:`GRAPH_RETRY` by default);
+        ``sleep`` does every wait (tests record them)."""
         self._own_client = client is None
         self._client = client or httpx.Client(base_url=base_url.rstrip("/") + "/", timeout=60.0)
         self._base_url = base_url.rstrip("/")
-        self._http = Http(
-            self._client, base_url, token_provider, retries=retries, base_delay=retry_base_delay, sleep=sleep
-        )
+        self._http = Http(self._client, base_url, token_provider, retry=retry or GRAPH_RETRY, sleep=sleep)
         self._calendar_setting = calendar
         self._calendar_path: str | None = None
         self._page_size = page_size

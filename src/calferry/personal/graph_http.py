@@ -1,5 +1,6 @@
-"""Microsoft Graph over HTTP: the per-mailbox gate, retries, and Graph's errors as calferry's (the
-gate, ``Retry-After`` and backoff are :mod:`calferry.http`'s, shared with the Autotask client).
+"""Microsoft Graph over HTTP: the per-mailbox gate, which answers may be repeated, and Graph's errors
+as calferry's (the retry loop, ``Retry-After`` and backoff are :mod:`calferry.http`'s, shared with the
+Autotask client and the CalDAV adapter).
 
 At most four requests in flight per mailbox (a ``$batch`` counts as four: Outlook runs up to four of
 its members at once); 429/503/504 answered after ``Retry-After``, exponential backoff otherwise; a
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import itertools
-import math
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,7 +27,7 @@ from calferry.errors import (
     StaleVersion,
     SyncTokenExpired,
 )
-from calferry.http import LocalGate, Permits, RetryPolicy, retry_after
+from calferry.http import LocalGate, Mode, Permits, Retry, RetryPolicy, retry_after
 
 MAX_IN_FLIGHT = 4
 BATCH_LIMIT = 20
@@ -59,15 +58,11 @@ class Http:
         base_url: str,
         token: TokenProvider,
         *,
-        retries: int,
-        base_delay: float,
+        retry: RetryPolicy,
         sleep: Callable[[float], None],
     ) -> None:
         self.client, self.base_url, self.token = client, base_url.rstrip("/"), token
-        self.retries, self.sleep = retries, sleep
-        self._policy = RetryPolicy(
-            retries + 1, base_delay, max_delay=math.inf, give_up_after=math.inf, jitter=0.0
-        )
+        self.retry, self.sleep = retry, sleep
         self._gate: Permits | None = None
         self._gate_lock = threading.Lock()
 
@@ -85,29 +80,26 @@ class Http:
         return self._retried(lambda: gate.take(weight), method, url, **kwargs)
 
     def _retried(
-        self, gate: Callable[[], contextlib.AbstractContextManager[Any]], method: str, url: str, **kwargs: Any
+        self, slot: Callable[[], contextlib.AbstractContextManager[Any]], method: str, url: str, **kwargs: Any
     ) -> tuple[httpx.Response, bool]:
-        """Repeated after 429/503/504 or a dropped connection (POSTs carry a transactionId).
+        """Repeated (by the shared loop) after 429/503/504 or a dropped connection, as :func:`_mode` allows.
 
         After a dropped connection, a 503 or a 504 the request may have been carried out although its
         answer was lost (a gateway timeout says nothing of what happened behind it), so the repeat may
         meet its own effect; the flag tells the caller.
         """
-        lost = False
-        for attempt in itertools.count():
-            try:
-                response = self._once(gate, method, url, **kwargs)
-            except httpx.TransportError as exc:
-                if attempt >= self.retries or isinstance(exc, httpx.LocalProtocolError):
-                    raise PersonalUnavailable(f"cannot reach Microsoft Graph: {type(exc).__name__}") from exc
-                lost = True
-                self.sleep(self._policy.backoff(attempt))
-                continue
-            if response.status_code not in _RETRYABLE or attempt >= self.retries:
-                return response, lost
-            lost = lost or response.status_code in _MAYBE_DONE
-            self.sleep(retry_after(response.headers) or self._policy.backoff(attempt))
-        raise AssertionError("unreachable")
+        try:
+            ran = self.retry.run(
+                lambda: self._once(method, url, **kwargs),
+                _judge,
+                mode=_mode(method, url, kwargs.get("json")),
+                sleep=self.sleep,
+                slot=slot,
+                label=f"{method} {url}",
+            )
+        except httpx.TransportError as exc:
+            raise PersonalUnavailable(f"cannot reach Microsoft Graph: {type(exc).__name__}") from exc
+        return ran.value, ran.lost
 
     def _mailbox_gate(self) -> Permits:
         """The gate of the signed-in mailbox, named by its default calendar's owner.
@@ -142,39 +134,71 @@ class Http:
             next_url, params = page.get("@odata.nextLink"), None
 
     def batch(self, requests: builtins.list[Event]) -> dict[str, Event]:
-        """Member responses by id; members answered 429 are sent again after the largest Retry-After."""
+        """Member responses by id; members answered 429 are sent again (through the shared loop) after
+        the largest Retry-After, until they are answered otherwise or the attempts are spent."""
         results: dict[str, Event] = {}
         for start in range(0, len(requests), BATCH_LIMIT):
-            pending = requests[start : start + BATCH_LIMIT]
-            for attempt in itertools.count():
-                body = self.json("POST", "$batch", json={"requests": pending})
-                waits: builtins.list[float] = []
-                by_id = {r["id"]: r for r in pending}
-                pending = []
-                for member in body.get("responses", []):
-                    if member.get("status") in _RETRYABLE and attempt < self.retries:
-                        pending.append(by_id[member["id"]])
-                        waits.append(
-                            retry_after(member.get("headers") or {}) or self._policy.backoff(attempt)
-                        )
-                    else:
-                        results[member["id"]] = member
-                if not pending:
-                    break
-                self.sleep(max(waits))
+            chunk = _Batch(self, requests[start : start + BATCH_LIMIT])
+            self.retry.run(chunk.send, _Batch.judge, mode="read", sleep=self.sleep, label="$batch members")
+            results.update(chunk.answered)
+            results.update(chunk.throttled)
         return results
 
     def _once(
-        self,
-        gate: Callable[[], contextlib.AbstractContextManager[Any]],
-        method: str,
-        url: str,
-        headers: dict[str, str] | None = None,
-        **kwargs: Any,
+        self, method: str, url: str, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
         all_headers = {"Authorization": f"Bearer {self.token()}", "Prefer": PREFER, **(headers or {})}
-        with gate():
-            return self.client.request(method, url, headers=all_headers, **kwargs)
+        return self.client.request(method, url, headers=all_headers, **kwargs)
+
+
+class _Batch:
+    """One ``$batch`` of at most twenty members, sent again with only its throttled members."""
+
+    def __init__(self, http: Http, members: builtins.list[Event]) -> None:
+        self.http, self.members = http, {m["id"]: m for m in members}
+        self.answered: dict[str, Event] = {}
+        self.throttled: dict[str, Event] = {}
+
+    def send(self) -> builtins.list[float | None]:
+        """Send the members not yet answered; the waits their throttled answers named."""
+        pending = [self.members[i] for i in self.throttled] if self.throttled else list(self.members.values())
+        body = self.http.json("POST", "$batch", json={"requests": pending})
+        self.throttled = {}
+        for member in body.get("responses", []):
+            target = self.throttled if member.get("status") in _RETRYABLE else self.answered
+            target[member["id"]] = member
+        return [retry_after(m.get("headers") or {}) or None for m in self.throttled.values()]
+
+    @staticmethod
+    def judge(outcome: builtins.list[float | None] | Exception) -> Retry | None:
+        """Throttled members were refused before they were handled: sent again after the largest wait
+        they named (backoff when none named one)."""
+        if isinstance(outcome, Exception) or not outcome:
+            return None
+        named = [w for w in outcome if w is not None]
+        return Retry(applied=False, wait=max(named) if named else None)
+
+
+def _mode(method: str, url: str, payload: Any) -> Mode:
+    """GET, PATCH and DELETE may be repeated (a PATCH sets the same fields again; the caller is told
+    when a repeat may meet its own effect), as may a ``$batch`` (of reads) and a POST carrying a
+    ``transactionId`` (Graph makes one event of every attempt); any other POST only when nothing
+    was applied."""
+    if method != "POST" or url == "$batch" or (isinstance(payload, dict) and "transactionId" in payload):
+        return "read"
+    return "write"
+
+
+def _judge(outcome: httpx.Response | Exception) -> Retry | None:
+    """Throttling (429: nothing was done) and gateway failures or a dropped connection (503/504, a
+    transport error: it may have been); a request this side could not form is final."""
+    if isinstance(outcome, httpx.Response):
+        if outcome.status_code not in _RETRYABLE:
+            return None
+        return Retry(applied=outcome.status_code in _MAYBE_DONE, wait=retry_after(outcome.headers) or None)
+    if isinstance(outcome, httpx.TransportError) and not isinstance(outcome, httpx.LocalProtocolError):
+        return Retry(applied=not isinstance(outcome, httpx.ConnectError))
+    return None
 
 
 def body_of(response: httpx.Response) -> Event:

@@ -7,7 +7,8 @@ above it sees ``httpx``; every failure leaves as a ``calferry.errors`` exception
 lines on purpose: these concerns share one request path, and splitting them would spread the edge
 where httpx is translated over several modules.)
 
-Retry policy (B2, B3):
+Retry policy (B2, B3), as this module's ``_judge`` tells the shared loop
+(:meth:`calferry.http.RetryPolicy.run`, which also holds the thread gate's slot for each attempt):
 - reads (query, count, get, metadata) are retried on 5xx (Autotask's 500 mixes bad input with its own
   failures), dropped connections, timeouts and 429, with
   exponential backoff, honouring ``Retry-After`` up to ``RetryPolicy.max_delay`` (a wait longer than
@@ -55,12 +56,13 @@ from calferry.errors import (
     PsaValidationError,
     connection_failure,
 )
-from calferry.http import Mode, RetryPolicy, retry_after
+from calferry.http import REFUSED_RETRIES, Mode, Retry, RetryPolicy, retry_after
 from calferry.psa.query import Filter, Split, body, eq, format_utc, parse_utc, split
 from calferry.psa.threads import LocalThreadGate, ThreadGate
 
 __all__ = [
     "DEFAULT_ZONE_URL",
+    "REFUSED_RETRIES",
     "AutotaskClient",
     "FieldInfo",
     "RetryPolicy",
@@ -120,10 +122,6 @@ class _Secret:
         return "Secret('********')"
 
     __str__ = __repr__
-
-
-REFUSED_RETRIES = 2
-"""Retries of a refused connection: enough for a server restarting, not a wait on one that is down."""
 
 
 @dataclass(frozen=True)
@@ -381,56 +379,35 @@ class AutotaskClient:
         watch: bool = True,
         acting: int | None = None,
     ) -> dict[str, Any]:
-        attempt = 0
-        while True:
-            if watch:
-                self._watch.tick(self)
-            try:
-                return self._once(method, url, label, payload, acting)
-            except (PsaUnavailable, PsaRateLimited, PsaValidationError) as error:
-                delay = self._retry_delay(error, attempt, mode)
-                if delay is None:
-                    raise
-                log.debug("retrying %s in %.2fs after %s", label, delay, type(error).__name__)
-            self._sleep(delay)
-            attempt += 1
-
-    def _retry_delay(self, error: PsaError, attempt: int, mode: Mode) -> float | None:
-        """How long to wait before retrying, or None to raise now (see the module docstring)."""
-        if mode == "never" or attempt + 1 >= self.retry.attempts:
-            return None
-        if isinstance(error, PsaRateLimited):
-            if error.retry_after is None:
-                return self.retry.backoff(attempt)
-            return self.retry.named_wait(error.retry_after)
-        if isinstance(error, PsaValidationError):
-            # Autotask answers 500 for bad data and for its own failures alike: a read is safe to ask again.
-            return self.retry.backoff(attempt) if mode == "read" and (error.status or 0) >= 500 else None
-        if mode == "write" and not isinstance(error.__cause__, httpx.ConnectError | httpx.ConnectTimeout):
-            return None
-        if isinstance(error.__cause__, httpx.ConnectError) and attempt >= REFUSED_RETRIES:
-            return None  # nothing listens there (or no such host): say so now rather than after a minute
-        return self.retry.backoff(attempt)
+        endpoint = label.split(" ", 1)[1].split("/", 1)[0]
+        return self.retry.run(
+            lambda: self._once(method, url, label, payload, acting),
+            _judge,
+            mode=mode,
+            sleep=self._sleep,
+            slot=lambda: self.gate.slot(self._integration_code, endpoint),
+            before=(lambda: self._watch.tick(self)) if watch else None,
+            label=label,
+        ).value
 
     def _once(self, method: str, url: str, label: str, payload: Any, acting: int | None) -> dict[str, Any]:
-        endpoint = label.split(" ", 1)[1].split("/", 1)[0]
-        with self.gate.slot(self._integration_code, endpoint):
-            self._count(label)
-            try:
-                response = self._http.request(
-                    method, self._absolute(url), headers=self._headers(acting), json=payload
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                raise PsaUnavailable(
-                    f"cannot reach the PSA at {self.base_url} ({connection_failure(exc)})",
-                    hint="check psa.base_url, and that the PSA server is running",
-                ) from exc
-            except httpx.HTTPError as exc:
-                raise PsaUnavailable(f"the PSA did not answer {label}: {type(exc).__name__}") from exc
-            except UnicodeEncodeError as exc:  # JSON goes out as UTF-8, which a lone surrogate cannot be
-                raise PsaValidationError(
-                    f"{label} was not sent: it holds text that is not valid Unicode (a lone surrogate)"
-                ) from exc
+        """One request (inside the endpoint's slot), its failure translated at once."""
+        self._count(label)
+        try:
+            response = self._http.request(
+                method, self._absolute(url), headers=self._headers(acting), json=payload
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise PsaUnavailable(
+                f"cannot reach the PSA at {self.base_url} ({connection_failure(exc)})",
+                hint="check psa.base_url, and that the PSA server is running",
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise PsaUnavailable(f"the PSA did not answer {label}: {type(exc).__name__}") from exc
+        except UnicodeEncodeError as exc:  # JSON goes out as UTF-8, which a lone surrogate cannot be
+            raise PsaValidationError(
+                f"{label} was not sent: it holds text that is not valid Unicode (a lone surrogate)"
+            ) from exc
         if _stranger(response) and self._moved_zone():
             return self._once(method, url, label, payload, acting)  # the same request, at the new zone
         return _decode(response, label)
@@ -546,7 +523,23 @@ class _ThresholdWatch:
             client.warnings.append(message)
 
 
-# --- error translation -------------------------------------------------------------------------
+# --- retries and error translation ----------------------------------------------------------------
+
+
+def _judge(outcome: object) -> Retry | None:
+    """Which failures may be repeated, and whether they prove nothing was applied (the module
+    docstring's retry policy, for :meth:`calferry.http.RetryPolicy.run`)."""
+    if isinstance(outcome, PsaRateLimited):
+        return Retry(applied=False, wait=outcome.retry_after)  # refused before it was handled
+    if isinstance(outcome, PsaValidationError):
+        # Autotask answers 500 for bad data and for its own failures alike: a read is safe to ask again.
+        return Retry(applied=True) if (outcome.status or 0) >= 500 else None
+    if not isinstance(outcome, PsaUnavailable):
+        return None
+    if isinstance(outcome.__cause__, httpx.ConnectError):
+        # nothing listens there (or no such host): say so soon rather than after a minute
+        return Retry(applied=False, tries=REFUSED_RETRIES)
+    return Retry(applied=not isinstance(outcome.__cause__, httpx.ConnectTimeout))
 
 
 def _decode(response: httpx.Response, label: str) -> dict[str, Any]:
