@@ -40,10 +40,7 @@ def audit(
 def open_conflicts(store: OrgStore, technician_id: int, refs: list[str]) -> None:
     with store.engine.begin() as conn:
         conn.execute(
-            text(
-                "INSERT INTO technician_state (technician_id, key, value) VALUES (:t, 'conflicts', "
-                "CAST(:v AS JSONB))"
-            ),
+            text("INSERT INTO technician_state (technician_id, key, value) VALUES (:t, 'conflicts', :v)"),
             {"t": technician_id, "v": json.dumps(refs)},
         )
 

@@ -42,8 +42,8 @@ _SINCE = timedelta(hours=ERROR_HOURS)
 _OVERVIEW = """
 SELECT t.*,
   (SELECT count(*) FROM links l WHERE l.technician_id = t.id) AS items_linked,
-  coalesce((SELECT jsonb_array_length(s.value) FROM technician_state s WHERE s.technician_id = t.id
-            AND s.key = 'conflicts' AND jsonb_typeof(s.value) = 'array'), 0) AS conflicts,
+  coalesce((SELECT jsonb_array_length(s.value::jsonb) FROM technician_state s WHERE s.technician_id = t.id
+            AND s.key = 'conflicts' AND jsonb_typeof(s.value::jsonb) = 'array'), 0) AS conflicts,
   (SELECT count(*) FROM audit a WHERE a.technician_id = t.id AND a.outcome = 'failed'
             AND a.at > now() - :since) AS errors
 FROM technicians t
@@ -147,7 +147,7 @@ def technician_conflicts(store: OrgStore, technician_id: int) -> list[OpenConfli
             text(
                 "SELECT DISTINCT ON (c.ref) c.ref, a.at, a.message, a.psa_kind, a.psa_id, to_jsonb(a) AS entry "
                 "FROM technician_state s CROSS JOIN LATERAL jsonb_array_elements_text(CASE "
-                "jsonb_typeof(s.value) WHEN 'array' THEN s.value ELSE '[]'::jsonb END) AS c(ref) "
+                "jsonb_typeof(s.value::jsonb) WHEN 'array' THEN s.value::jsonb ELSE '[]'::jsonb END) AS c(ref) "
                 "LEFT JOIN audit a ON a.technician_id = s.technician_id AND a.ref = c.ref "
                 "AND a.outcome = 'conflict' "
                 "WHERE s.technician_id = :i AND s.key = 'conflicts' ORDER BY c.ref, a.at DESC NULLS LAST"
