@@ -20,6 +20,7 @@ import json
 import os
 import shlex
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import keyring
@@ -189,10 +190,16 @@ def resolve(name: str, env: str, command: str) -> str | None:
     return load(name) if source else None
 
 
-def run_command(command: str) -> str:
-    """The first line a secret command prints; a failure names the command, never its output."""
+def run_command(command: str, fill: Mapping[str, str] | None = None) -> str:
+    """The first line a secret command prints; a failure names the command, never its output.
+
+    ``fill`` replaces placeholders such as ``{email}`` inside each word after the command is split, and
+    no shell runs it, so a filled-in value is always one argument, whatever characters it holds.
+    """
     try:
         argv = shlex.split(command)
+        for placeholder, value in (fill or {}).items():
+            argv = [word.replace(placeholder, value) for word in argv]
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL
         )

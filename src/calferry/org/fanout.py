@@ -9,13 +9,15 @@ First step, and its limit: each technician's links, journal and audit live in a 
 ``org/technicians/<id>/`` in the worker's CALFERRY_HOME (the link store as it is, with its run lock),
 so one machine runs the workers. The PostgreSQL tables for them (``links``, ``journal``, ``audit``,
 ``technician_state``) are in the schema for the step that lets workers on several machines share them.
-CalDAV technicians only; an Outlook technician is shown "not synced yet" on their row. A technician
-whose resource the PSA no longer has is disabled with a message; nothing of theirs is deleted.
+Their calendar is opened by :mod:`calferry.org.calendars`: their Outlook mailbox through the org's
+Graph app, or their CalDAV calendar with their own credentials. A technician whose resource the PSA no
+longer has is disabled with a message; nothing of theirs is deleted.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from calferry import paths
 from calferry.config import Settings, load_settings
 from calferry.errors import LookupFailed, UserError
 from calferry.links import LinkStore
+from calferry.model import Resource
 from calferry.org.budget import BudgetShort
 from calferry.org.jobs import TRANSIENT, OrgRuntime
 from calferry.org.store import OrgSettings, Technician
@@ -31,7 +34,6 @@ from calferry.psa.gateway import AutotaskPsa
 __all__ = ["sync_technician", "technician_settings", "technician_store"]
 
 log = logging.getLogger("calferry.org")
-NOT_YET = "Outlook technicians are not synced by this version yet"
 
 
 def technician_settings(base: Settings, org: OrgSettings, technician: Technician) -> Settings:
@@ -59,8 +61,6 @@ def sync_technician(runtime: OrgRuntime, technician: Technician) -> None:
     org = runtime.store.settings()
     next_run = now + timedelta(minutes=org.cycle_minutes)
     try:
-        if technician.backend != "caldav":
-            raise UserError(NOT_YET)
         _get(runtime, technician, org)
     except BudgetShort:
         raise  # waits for the budget: not an error of the technician's
@@ -74,10 +74,10 @@ def sync_technician(runtime: OrgRuntime, technician: Technician) -> None:
     runtime.store.record_run(technician.id, now, next_run)
 
 
-def _still_in_psa(runtime: OrgRuntime, technician: Technician, psa: AutotaskPsa) -> None:
+def _still_in_psa(runtime: OrgRuntime, technician: Technician, psa: AutotaskPsa) -> Resource:
     """A technician whose resource the PSA no longer has is disabled, with why; nothing is deleted."""
     try:
-        psa.me()
+        return psa.me()
     except LookupFailed as error:
         runtime.store.set_enabled(technician.id, False, f"no longer in the PSA ({error})")
         raise
@@ -85,20 +85,19 @@ def _still_in_psa(runtime: OrgRuntime, technician: Technician, psa: AutotaskPsa)
 
 def _get(runtime: OrgRuntime, technician: Technician, org: OrgSettings) -> None:
     from calferry.org.cached_psa import CachedPsa
+    from calferry.org.calendars import open_calendar
     from calferry.service import Service
-    from calferry.wiring import open_calendar
 
     settings = technician_settings(load_settings(), org, technician)
     store = LinkStore.open(technician_store(technician))
     try:
         with store.lock():
-            personal = open_calendar(settings)
             psa = CachedPsa(runtime.psa_client(runtime.gate()), technician.resource_id, runtime.store)
             try:
-                _still_in_psa(runtime, technician, psa)
-                Service(settings, personal, psa, store, now=runtime.clock).get()
+                me = _still_in_psa(runtime, technician, psa)
+                with closing(open_calendar(org, technician, me.time_zone)) as personal:
+                    Service(settings, personal, psa, store, now=runtime.clock).get()
             finally:
                 psa.close()
-                personal.close()
     finally:
         store.close()

@@ -20,6 +20,7 @@ from calferry.config import ALL_KINDS, MAX_DAYS, POLICIES
 from calferry.errors import ConfigError, InputError, NotFound
 from calferry.model import PsaKind, Window
 from calferry.org import schema
+from calferry.org.personal_settings import GRAPH_URL, PERSONAL_CHECKS
 
 __all__ = ["CachedItem", "OrgSettings", "OrgStore", "Technician", "engine_for", "libpq_url"]
 
@@ -53,6 +54,15 @@ class OrgSettings:
     kinds: tuple[str, ...] = ALL_KINDS
     policy: str = "keep-personal"
     budget_share: float = 0.25
+    # technicians' own calendars (calferry.org.personal_settings): the Graph app, the secret commands
+    graph_tenant: str = ""
+    graph_client_id: str = ""
+    graph_secret_command: str = ""
+    graph_certificate: str = ""
+    graph_thumbprint: str = ""
+    graph_url: str = GRAPH_URL
+    graph_login_url: str = ""
+    caldav_secret_command: str = ""
 
     def poll_window(self, now: datetime) -> Window:
         """The central poll's window: a day wider on each side than any technician's (theirs are whole
@@ -121,6 +131,7 @@ _CHECKS = {
     "kinds": _kinds,
     "policy": _policy,
     "budget_share": _share,
+    **PERSONAL_CHECKS,
 }
 
 
