@@ -217,7 +217,12 @@ def _set_enabled(db: str | None, technician: int, enabled: bool, reason: str, js
 @handles_errors
 def settings_set(
     key: Annotated[
-        str, typer.Argument(help="cycle_minutes, past_days, future_days, kinds, policy or budget_share.")
+        str,
+        typer.Argument(
+            help="cycle_minutes, past_days, future_days, kinds, policy, budget_share; graph_tenant, "
+            "graph_client_id, graph_certificate, graph_thumbprint, graph_secret_command, graph_url, "
+            "graph_login_url (docs/org-outlook.md); caldav_secret_command."
+        ),
     ],
     value: Annotated[str, typer.Argument(help="The new value.")],
     db: DbOption = None,

@@ -29,7 +29,7 @@ Only a deletion of an id no listing named, or a refused token (any 410, or a 400
 is answered with a full listing (``Changes.full``) for the caller to diff.
 
 Throttling: at most four requests in flight per mailbox (the owner of the signed-in user's default
-calendar names it), a ``$batch`` counting as four (Outlook runs up to four of its members at once),
+calendar names it, or the ``users/{mailbox}`` an application works on), a ``$batch`` counting as four (Outlook runs up to four of its members at once),
 429/503 answered after ``Retry-After`` (also for the members of a ``$batch``, after the largest one),
 exponential backoff otherwise.
 
