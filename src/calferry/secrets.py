@@ -197,9 +197,7 @@ def run_command(command: str, fill: Mapping[str, str] | None = None) -> str:
     no shell runs it, so a filled-in value is always one argument, whatever characters it holds.
     """
     try:
-        argv = shlex.split(command)
-        for placeholder, value in (fill or {}).items():
-            argv = [word.replace(placeholder, value) for word in argv]
+        argv = command_words(command, fill)
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL
         )
@@ -212,6 +210,15 @@ def run_command(command: str, fill: Mapping[str, str] | None = None) -> str:
         why = f"it exited with code {done.returncode}" if done.returncode else "it printed nothing"
         raise CredentialsMissing(f"the secret command {command!r} gave no secret: {why}")
     return secret
+
+
+def command_words(command: str, fill: Mapping[str, str] | None = None) -> list[str]:
+    """The words of a secret command, each placeholder of ``fill`` replaced inside its word (``ValueError``
+    for unbalanced quotes)."""
+    words = shlex.split(command)
+    for placeholder, value in (fill or {}).items():
+        words = [word.replace(placeholder, value) for word in words]
+    return words
 
 
 def psa_key(username: str) -> str:

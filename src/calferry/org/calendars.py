@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from calferry import secrets
+from calferry.errors import ConfigError
 from calferry.org.graph_app import GraphApp, app_tokens
 from calferry.org.personal_settings import EMAIL_FIELD, GRAPH_URL
 from calferry.org.store import OrgSettings, Technician
@@ -43,7 +44,13 @@ def open_calendar(org: OrgSettings, technician: Technician, time_zone: str) -> P
 
 def mailbox_of(technician: Technician) -> str:
     """The Outlook mailbox of a technician: the one on their row, else their e-mail address."""
-    return technician.calendar.strip() or technician.email
+    mailbox = technician.calendar.strip() or technician.email
+    if "@" not in mailbox or any(c.isspace() or ord(c) < 32 or c in "/?#" for c in mailbox):
+        raise ConfigError(
+            f"{mailbox!r} is not an Outlook mailbox address",
+            hint="give the technician's mailbox as their calendar (calferry org technician add … --backend graph)",
+        )
+    return mailbox
 
 
 def caldav_password(org: OrgSettings, technician: Technician) -> str:
