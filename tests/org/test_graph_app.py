@@ -71,7 +71,7 @@ def test_a_client_secret_from_the_environment_gives_an_app_token_kept_until_it_n
 def test_the_admins_command_gives_the_secret_and_a_rotated_secret_is_taken_without_a_restart(
     entra_standin: EntraStandin, tmp_path: Path
 ) -> None:
-    registered = entra_standin.entra.apps[CLIENT] = DaemonApp(CLIENT, secret="new-secret")
+    registered = entra_standin.entra.apps[CLIENT] = DaemonApp(CLIENT, secret="new-secret", expires_in=240)
     secret_file = tmp_path / "graph-secret"
     secret_file.write_text("old-secret\n")
     command = f"{sys.executable} -c \"print(open('{secret_file}').read())\""
@@ -79,9 +79,14 @@ def test_the_admins_command_gives_the_secret_and_a_rotated_secret_is_taken_witho
     with pytest.raises(CredentialsMissing) as refused:
         tokens()
     assert "AADSTS7000215" in str(refused.value) and "old-secret" not in str(refused.value)
-    secret_file.write_text("new-secret\n")  # the admin rotates the secret where the command reads it
+    secret_file.write_text("new-secret\n")  # the admin puts the right secret where the command reads it
     assert app_claims(tokens()) is not None
     assert len(registered.app_tokens) == 1
+
+    registered.secret = "newer-secret"  # rotated in Entra and where the command reads it
+    secret_file.write_text("newer-secret\n")
+    assert app_claims(tokens()) is not None  # short-lived tokens: asked anew, refused, read again, taken
+    assert len(registered.app_tokens) == 2 and entra_standin.entra.grants.count("client_credentials") == 4
 
 
 def test_a_certificate_with_its_key_signs_the_assertion_and_an_unregistered_one_is_refused(

@@ -12,8 +12,9 @@ never as the technician. Which app, in which tenant, comes from the org settings
 
 One msal application per worker process and credential keeps its token in memory and asks Microsoft
 Entra for a new one only when it is within 5 minutes of expiring (msal's rule), so a cycle of a
-thousand mailboxes costs one token request an hour, not one per technician. A refused credential is
-read again on the next try, so a rotated secret or certificate is taken without restarting workers.
+thousand mailboxes costs one token request an hour, not one per technician. When Entra refuses the
+credential the worker holds, it is read again and tried once more at once, so a rotated secret or
+certificate is taken without restarting workers and without a failed run.
 """
 
 from __future__ import annotations
@@ -136,19 +137,27 @@ class AppTokens:
 
     def __call__(self) -> str:
         with self._lock:
-            if self._msal is None:
-                self._msal = self._make(self._app)
-            try:
-                result = self._msal.acquire_token_for_client(scopes=list(SCOPE))
-            except Exception as exc:  # requests' errors
-                raise PersonalUnavailable(f"cannot reach Microsoft Entra: {type(exc).__name__}") from exc
+            fresh = self._msal is None
+            result = self._acquire()
+            if "access_token" not in result and not fresh:
+                self._msal = None  # the credential read again: it may have been rotated since
+                result = self._acquire()
             if "access_token" in result:
                 return str(result["access_token"])
-            self._msal = None  # read the credential again next time: it may have been rotated
+            self._msal = None
         reason = str(result.get("error_description") or result.get("error") or "no reason given")
         raise CredentialsMissing(
             f"Microsoft Entra refused the org's Graph app ({reason.splitlines()[0]})", hint=_HINT
         )
+
+    def _acquire(self) -> dict[str, Any]:
+        """msal's answer: the token it keeps while it is more than 5 minutes from its end, else a new one."""
+        if self._msal is None:
+            self._msal = self._make(self._app)
+        try:
+            return dict(self._msal.acquire_token_for_client(scopes=list(SCOPE)))
+        except Exception as exc:  # requests' errors
+            raise PersonalUnavailable(f"cannot reach Microsoft Entra: {type(exc).__name__}") from exc
 
 
 _TOKENS: dict[GraphApp, AppTokens] = {}
