@@ -8,6 +8,7 @@ it nears its end, a refused credential read again after rotation, and the settin
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 import uuid
 from pathlib import Path
@@ -17,10 +18,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from typer.testing import CliRunner
 
+from calferry.cli import app as cli
 from calferry.errors import ConfigError, CredentialsMissing, InputError
-from calferry.org.graph_app import SECRET_ENV, AppTokens, GraphApp
-from calferry.org.store import OrgSettings
+from calferry.org.graph_app import SECRET_ENV, AppTokens, GraphApp, secret_name
+from calferry.org.store import OrgSettings, OrgStore
+from tests.conftest import MemoryKeyring
 from tests.fixtures.entra_standin import EntraStandin
 from tests.graph_standin.entra import DaemonApp, app_claims
 
@@ -150,3 +154,44 @@ def test_good_personal_settings_are_kept_in_their_usual_form() -> None:
         org.graph_client_id == CLIENT and org.graph_thumbprint == "AA11BB22CC33DD44EE55FF66AA77BB88CC99DD00"
     )
     assert org.to_json()["caldav_secret_command"] == "pass show caldav/{email}"
+
+
+@pytest.mark.postgres
+def test_the_admin_keeps_the_secret_in_this_machines_keyring_once_entra_accepts_it(
+    entra_standin: EntraStandin, org_db_url: str, os_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    monkeypatch.setenv("CALFERRY_ORG_DB", org_db_url)
+    entra_standin.entra.apps[CLIENT] = DaemonApp(CLIENT, secret="the-value")
+    store = OrgStore.open(org_db_url)
+    for key, value in (
+        ("graph_tenant", TENANT),
+        ("graph_client_id", CLIENT),
+        ("graph_login_url", entra_standin.url),
+    ):
+        store.set_setting(key, value)
+    app = GraphApp.of(store.settings())
+    store.close()
+
+    refused = CliRunner().invoke(
+        cli, ["org", "graph-secret", "--secret-stdin", "--json"], input="the-secret-id\n"
+    )
+    assert refused.exit_code != 0 and "AADSTS7000215" in refused.stdout and os_keyring.entries == {}
+    kept = CliRunner().invoke(cli, ["org", "graph-secret", "--secret-stdin", "--json"], input="the-value\n")
+    assert kept.exit_code == 0 and json.loads(kept.stdout) == {"stored": "keyring", "used_instead": None}
+    assert os_keyring.entries == {("calferry", secret_name(app)): "the-value"}
+    assert app_claims(AppTokens(app)()) is not None  # a worker here takes it from the keyring
+
+
+@pytest.mark.postgres
+def test_without_an_os_keyring_the_secret_is_not_asked_for(
+    entra_standin: EntraStandin, org_db_url: str, no_keyring: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALFERRY_ORG_DB", org_db_url)
+    store = OrgStore.open(org_db_url)
+    store.set_setting("graph_tenant", TENANT)
+    store.set_setting("graph_client_id", CLIENT)
+    store.close()
+    result = CliRunner().invoke(cli, ["org", "graph-secret", "--secret-stdin", "--json"], input="x\n")
+    assert result.exit_code != 0 and "no OS keyring" in result.stdout
+    assert entra_standin.entra.grants == []

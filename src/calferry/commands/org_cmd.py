@@ -5,6 +5,7 @@
 - ``org worker``: one worker on the org database; run any number, on any number of machines.
 - ``org technician add`` / ``org technician enable|disable``, ``org settings set``: the admin's edits.
 - ``org status``: technicians, settings, the Autotask budget, the poll's watermarks and the queue.
+- ``org graph-secret``: the Graph app's client secret into this worker's OS keyring (docs/org-outlook.md).
 
 The org database comes from ``--db`` or ``CALFERRY_ORG_DB``; the PSA connection and its secret from this
 machine's calferry config (``calferry config set psa.…``, ``calferry login``), as for one technician.
@@ -242,3 +243,38 @@ def settings_set(
         value = updated.to_json()[key]
         shown = ", ".join(value) if isinstance(value, list) else value
         console.print(f"{key} is now {shown}.", highlight=False)
+
+
+@org_app.command("graph-secret")
+@handles_errors
+def graph_secret(
+    secret_stdin: Annotated[
+        bool,
+        typer.Option("--secret-stdin", help="Read the secret from stdin (for scripts) instead of asking."),
+    ] = False,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Keep the Outlook app's client secret in this machine's OS keyring, once Microsoft accepts it."""
+    from calferry import secrets
+    from calferry.commands.auth_cmd import keyring_or_file, read_secret
+    from calferry.org.graph_app import GraphApp, keep_secret, secret_shadowed
+    from calferry.org.store import OrgStore
+
+    store = OrgStore.open(_required(db))
+    try:
+        app = GraphApp.of(store.settings())
+    finally:
+        store.close()
+    keyring_or_file(False)  # before asking: without an OS keyring, nothing would be kept
+    where = keep_secret(app, read_secret(secret_stdin, "Client secret of the Outlook app"))
+    shadowed = secret_shadowed(app)
+    if json_output:
+        emit_json({"stored": where, "used_instead": shadowed or None})
+        return
+    kept = "the OS keyring" if where == secrets.KEYRING else f"{secrets.secrets_file()}, UNENCRYPTED"
+    console.print(
+        f"Microsoft accepted the secret; it is kept in {kept} for this machine's workers.", highlight=False
+    )
+    if shadowed:
+        console.print(f"But {shadowed} is set, and the workers here use that instead.", highlight=False)

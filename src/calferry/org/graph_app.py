@@ -19,6 +19,7 @@ certificate is taken without restarting workers and without a failed run.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ from calferry.errors import ConfigError, CredentialsMissing, PersonalUnavailable
 from calferry.org.store import OrgSettings
 from calferry.personal.graph_auth import DEFAULT_LOGIN_URL
 
-__all__ = ["SCOPE", "SECRET_ENV", "AppTokens", "GraphApp", "app_tokens", "secret_name"]
+__all__ = [
+    "SCOPE", "SECRET_ENV", "AppTokens", "GraphApp", "app_tokens", "keep_secret", "secret_name", "secret_shadowed",
+]  # fmt: skip
 
 SCOPE = ("https://graph.microsoft.com/.default",)
 """Client credentials ask for the app's granted application permissions as a whole."""
@@ -110,12 +113,13 @@ def _certificate(app: GraphApp) -> dict[str, str]:
     )
 
 
-def _confidential(app: GraphApp) -> msal.ConfidentialClientApplication:
-    """msal's application; another sign-in host than Microsoft's (a test's) is taken as it is."""
+def _confidential(app: GraphApp, given: Credential | None = None) -> msal.ConfidentialClientApplication:
+    """msal's application with ``given`` or the app's own credential; another sign-in host than
+    Microsoft's (a test's) is taken as it is."""
     try:
         return msal.ConfidentialClientApplication(
             app.client_id,
-            client_credential=credential(app),
+            client_credential=credential(app) if given is None else given,
             authority=app.authority,
             instance_discovery=None if not app.login_url else False,
         )
@@ -158,6 +162,24 @@ class AppTokens:
             return dict(self._msal.acquire_token_for_client(scopes=list(SCOPE)))
         except Exception as exc:  # requests' errors
             raise PersonalUnavailable(f"cannot reach Microsoft Entra: {type(exc).__name__}") from exc
+
+
+def keep_secret(app: GraphApp, secret: str) -> str:
+    """``calferry org graph-secret``: the client secret, once Microsoft Entra accepts it, kept in this
+    machine's OS keyring (:data:`calferry.secrets.KEYRING`; the file only where its owner chose one)."""
+    AppTokens(app, lambda a: _confidential(a, secret))()
+    return secrets.store(secret_name(app), secret)
+
+
+def secret_shadowed(app: GraphApp) -> str:
+    """What a worker here takes before the keyring's secret, in words; empty when nothing."""
+    if app.certificate:
+        return "the certificate graph_certificate names"
+    if os.environ.get(SECRET_ENV):
+        return f"the secret in {SECRET_ENV}"
+    if app.secret_command:
+        return "the secret graph_secret_command prints"
+    return ""
 
 
 _TOKENS: dict[GraphApp, AppTokens] = {}
