@@ -434,6 +434,9 @@ def build_app(mailbox: Mailbox, base: str) -> Starlette:
         try:
             if faults.hold_seconds:
                 await asyncio.sleep(faults.hold_seconds)
+            deadline = time.monotonic() + 10
+            while faults.hold_until is not None and not faults.hold_until() and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
             response = await _answer(request)
         finally:
             stats.in_flight -= weight

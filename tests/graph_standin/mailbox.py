@@ -61,7 +61,8 @@ class Faults:
     - ``hold_seconds``: every request waits that long before it is answered;
     - ``withhold_original_start``: ``originalStart`` is left out even when selected (as docs issue #4353
       reports of some answers), so only ``occurrenceId`` names an occurrence;
-    - ``throttle_while``: every request is answered 429 (with ``retry_after``) while it returns True.
+    - ``throttle_while``: every request is answered 429 (with ``retry_after``) while it returns True;
+    - ``hold_until``: every request waits until it returns True (10 seconds at most) before it is answered.
     """
 
     throttle_requests: int = 0
@@ -74,6 +75,7 @@ class Faults:
     time_out_after: dict[str, int] = field(default_factory=dict)
     withhold_original_start: bool = False
     throttle_while: Callable[[], bool] | None = None
+    hold_until: Callable[[], bool] | None = None
     _counted: int = 0
 
     def throttled_by_share(self) -> bool:

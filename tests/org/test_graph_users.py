@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import ssl
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,19 @@ def test_app_only_refusals_replay_graph_and_name_what_the_admin_must_fix(
     graph_standin.add_user(BERND)
     answer = httpx.get(f"{base}/users/{BERND}/calendar", headers={"Authorization": f"Bearer {unconsented()}"})
     _same_error(answer, SAMPLES["no_application_permission"])
+
+
+def test_each_mailbox_has_its_own_gate_of_four_requests(
+    graph_standin: GraphStandin, app_token: AppTokens
+) -> None:
+    """Nora's mailbox holds every request until Bernd's has answered eight: with one gate for both, her
+    four requests in flight would keep his out and nothing would move."""
+    nora, bernd = graph_standin.add_user(NORA), graph_standin.add_user(BERND)
+    nora.faults.hold_until = lambda: len(bernd.stats.answered) >= 8
+    calendars = [_calendar(graph_standin, app_token, m) for m in [NORA] * 6 + [BERND] * 4]
+    with ThreadPoolExecutor(max_workers=len(calendars)) as pool:
+        listings = [pool.submit(c.list, WINDOW) for c in calendars]
+        assert all(listing.result().items == () for listing in listings)
+    eighth = sorted(at for at, _, _, _ in bernd.stats.answered)[7]
+    assert min(at for at, _, _, _ in nora.stats.answered) > eighth  # Bernd went on while Nora waited
+    assert nora.stats.max_in_flight == 4 and bernd.stats.max_in_flight <= 4
