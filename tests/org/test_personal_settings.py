@@ -58,3 +58,11 @@ def test_without_a_mailbox_on_the_row_the_email_address_is_the_mailbox() -> None
     assert mailbox_of(Technician(1, 1, "nora@example.com", "graph", "  ")) == "nora@example.com"
     with pytest.raises(ConfigError, match="not an Outlook mailbox"):
         mailbox_of(Technician(1, 1, "nora@example.com", "graph", "../other/calendar"))
+
+
+def test_an_outlook_technician_without_the_orgs_app_set_up_is_told_what_the_admin_must_set() -> None:
+    from calferry.org.calendars import open_calendar
+
+    with pytest.raises(ConfigError, match="Graph app is not set up") as refused:
+        open_calendar(OrgSettings(), Technician(1, 1, "nora@example.com", "graph", "nora@example.com"), "UTC")
+    assert "graph_tenant" in str(refused.value.hint) and "graph_client_id" in str(refused.value.hint)
