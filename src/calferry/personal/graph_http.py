@@ -211,8 +211,8 @@ def checked(response: httpx.Response, *, app_only: bool = False) -> httpx.Respon
 
 
 APP_DENIED_HINT = (
-    "the org's app registration needs the application permission Calendars.ReadWrite with admin consent, "
-    "and this mailbox must be in the group the app is limited to (docs/org-outlook.md)"
+    "the org's Outlook app needs Calendars.ReadWrite (an Exchange role assignment, or admin consent) and "
+    "this mailbox in the group the app is limited to (docs/org-outlook.md)"
 )
 
 
