@@ -227,7 +227,8 @@ def translate(status: int, body: Event, *, app_only: bool = False) -> CalferryEr
     text = f"Microsoft Graph answered {status} {code}: {message}".rstrip(": ")
     if status == 401:
         if app_only:
-            return CredentialsMissing("Microsoft Graph refused the org app's token", hint=APP_DENIED_HINT)
+            hint = "the next run signs in anew; if this stays, check graph_tenant (docs/org-outlook.md)"
+            return CredentialsMissing("Microsoft Graph refused the org app's token", hint=hint)
         return CredentialsMissing("Outlook refused the sign-in token", hint="run `calferry login --outlook`")
     if status == 403:
         hint = (
