@@ -20,7 +20,7 @@ from calferry.org.personal_settings import EMAIL_FIELD, GRAPH_URL
 from calferry.org.store import OrgSettings, Technician
 from calferry.personal.base import PersonalCalendar
 
-__all__ = ["mailbox_of", "open_calendar"]
+__all__ = ["caldav_password", "mailbox_of", "open_calendar"]
 
 
 def open_calendar(org: OrgSettings, technician: Technician, time_zone: str) -> PersonalCalendar:
@@ -48,7 +48,7 @@ def mailbox_of(technician: Technician) -> str:
     if "@" not in mailbox or any(c.isspace() or ord(c) < 32 or c in "/?#" for c in mailbox):
         raise ConfigError(
             f"{mailbox!r} is not an Outlook mailbox address",
-            hint="give the technician's mailbox as their calendar (calferry org technician add … --backend graph)",
+            hint="add the technician again with their mailbox address as their calendar (docs/org-outlook.md)",
         )
     return mailbox
 
