@@ -20,6 +20,7 @@ import json
 import os
 import shlex
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import keyring
@@ -189,10 +190,14 @@ def resolve(name: str, env: str, command: str) -> str | None:
     return load(name) if source else None
 
 
-def run_command(command: str) -> str:
-    """The first line a secret command prints; a failure names the command, never its output."""
+def run_command(command: str, fill: Mapping[str, str] | None = None) -> str:
+    """The first line a secret command prints; a failure names the command, never its output.
+
+    ``fill`` replaces placeholders such as ``{email}`` inside each word after the command is split, and
+    no shell runs it, so a filled-in value is always one argument, whatever characters it holds.
+    """
     try:
-        argv = shlex.split(command)
+        argv = command_words(command, fill)
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL
         )
@@ -205,6 +210,15 @@ def run_command(command: str) -> str:
         why = f"it exited with code {done.returncode}" if done.returncode else "it printed nothing"
         raise CredentialsMissing(f"the secret command {command!r} gave no secret: {why}")
     return secret
+
+
+def command_words(command: str, fill: Mapping[str, str] | None = None) -> list[str]:
+    """The words of a secret command, each placeholder of ``fill`` replaced inside its word (``ValueError``
+    for unbalanced quotes)."""
+    words = shlex.split(command)
+    for placeholder, value in (fill or {}).items():
+        words = [word.replace(placeholder, value) for word in words]
+    return words
 
 
 def psa_key(username: str) -> str:

@@ -1,20 +1,31 @@
-"""The stand-in's HTTP face: Graph v1.0 URLs under ``/v1.0``, one dispatcher shared with ``$batch``."""
+"""The stand-in's HTTP face: Graph v1.0 URLs under ``/v1.0``, one dispatcher shared with ``$batch``.
+
+A user's token reaches its own mailbox as ``me/…``. An app-only token (the client credentials grant of
+the Entra stand-in, ``idtyp: app``) reaches any mailbox as ``users/{id or user principal name}/…`` and
+never ``me`` (400, as Graph answers: there is no signed-in user); without the application permission
+Calendars.ReadWrite among its ``roles`` it is refused 403 ``ErrorAccessDenied``, and so is a mailbox
+outside the group the app is limited to (RBAC for Applications or an application access policy), with
+the message Exchange Online gives; an unknown user is 404 ``ErrorInvalidUser``. :func:`app_target`
+tells which mailbox an app-only request (or its ``$batch``) is for.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.graph_standin.entra import app_claims
 from tests.graph_standin.mailbox import (
     CALENDARS,
     DEFAULT_CALENDAR,
@@ -36,6 +47,15 @@ BATCH_PARALLEL = 4
 EXPIRED_TOKEN = "expired-token"
 """A bearer token the stand-in refuses with 401, as Graph does an expired one."""
 Answer = tuple[int, dict[str, str], Any]
+Receive = Callable[[], Any]
+ACCESS_POLICY_DENIED = (
+    "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings."
+)
+"""What Exchange Online answers an app for a mailbox outside the scope its access is limited to."""
+NO_ROLE = "Access is denied. Check credentials and try again."
+ME_NEEDS_USER = "/me request is only valid with delegated authentication flow."
+CALENDAR_ROLE = "Calendars.ReadWrite"
+_USER = re.compile(r"users/(?P<user>[^/]+)/(?P<rest>.+)")
 _CAL = r"me/(?:calendar|calendars/(?P<cal>[^/]+))"
 _EXPAND = re.compile(r"singleValueExtendedProperties\(\$filter=(.*)\)")
 _ID_EQ = re.compile(r"id eq '((?:[^']|'')*)'")
@@ -67,16 +87,34 @@ class Handler:
     def __call__(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: Any
     ) -> Answer:
+        try:
+            root, path = self._rooted(path)
+        except GraphError as err:
+            return err.status, err.headers, err.body()
         for verb, pattern, handler in self.routes:
             match = pattern.fullmatch(path)
             if match and verb == method:
                 params = {k: v for k, v in match.groupdict().items() if v is not None}
                 try:
-                    status, out_headers, out = handler(query=query, headers=headers, body=body, **params)
+                    status, out_headers, out = handler(
+                        query=query, headers=headers, body=body, root=root, **params
+                    )
                     return status, out_headers, _bodies_as_asked(out, headers.get("prefer", ""))
                 except GraphError as err:
                     return err.status, err.headers, err.body()
         return 400, {}, GraphError(400, "BadRequest", f"unsupported {method} {path}").body()
+
+    def _rooted(self, path: str) -> tuple[str, str]:
+        """``users/{id or UPN}/…``: this mailbox reached by an app; (that root for links, the path as ``me/…``)."""
+        match = _USER.fullmatch(path)
+        if match is None:
+            return "me", path
+        user = unquote(match.group("user"))
+        if user.casefold() not in (self.mailbox.owner.casefold(), self.mailbox.user_id):
+            raise GraphError(404, "ErrorInvalidUser", f"The requested user '{user}' is invalid.")
+        if not self.mailbox.app_access:
+            raise GraphError(403, "ErrorAccessDenied", ACCESS_POLICY_DENIED)
+        return f"users/{match.group('user')}", f"me/{match.group('rest')}"
 
     # --- routes ----------------------------------------------------------------------------------
 
@@ -97,10 +135,12 @@ class Handler:
             "owner": owner,
         }
 
-    def calendar_view(self, query: dict[str, str], cal: str = DEFAULT_CALENDAR, **_: Any) -> Answer:
+    def calendar_view(
+        self, query: dict[str, str], cal: str = DEFAULT_CALENDAR, root: str = "me", **_: Any
+    ) -> Answer:
         start, end = _window(query)
         events = self.mailbox.view(_calendar(cal), start, end)
-        return self._page(events, query, f"{self.base}/me/calendars/{cal}/calendarView")
+        return self._page(events, query, f"{self.base}/{root}/calendars/{cal}/calendarView")
 
     def _selected(self, query: dict[str, str]) -> list[str] | None:
         fields = _selected(query)
@@ -117,7 +157,9 @@ class Handler:
             raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
         return event
 
-    def instances(self, query: dict[str, str], id: str, cal: str | None = None, **_: Any) -> Answer:
+    def instances(
+        self, query: dict[str, str], id: str, cal: str | None = None, root: str = "me", **_: Any
+    ) -> Answer:
         master = self._reachable(id, cal)
         if master["type"] != "seriesMaster":
             raise GraphError(400, "ErrorInvalidRequest", "instances needs a series master")
@@ -125,7 +167,7 @@ class Handler:
         return self._page(
             self.mailbox.instances(master, start, end),
             query,
-            f"{self.base}/{f'me/calendars/{cal}' if cal else 'me'}/events/{id}/instances",
+            f"{self.base}/{f'{root}/calendars/{cal}' if cal else root}/events/{id}/instances",
         )
 
     def _page(self, events: list[Event], query: dict[str, str], link: str) -> Answer:
@@ -140,10 +182,12 @@ class Handler:
             out["@odata.nextLink"] = _link(link, {**rest, "$skip": str(skip + top)})
         return 200, {}, out
 
-    def events(self, query: dict[str, str], cal: str = DEFAULT_CALENDAR, **_: Any) -> Answer:
+    def events(
+        self, query: dict[str, str], cal: str = DEFAULT_CALENDAR, root: str = "me", **_: Any
+    ) -> Answer:
         ical_uid, prop = _filter(query.get("$filter", ""))
         found = self.mailbox.filtered(_calendar(cal), ical_uid, prop)
-        return self._page(found, query, f"{self.base}/me/calendars/{cal}/events")
+        return self._page(found, query, f"{self.base}/{root}/calendars/{cal}/events")
 
     def get(self, query: dict[str, str], id: str, cal: str | None = None, **_: Any) -> Answer:
         return 200, {}, render(self._reachable(id, cal), _expanded(query), self._selected(query))
@@ -163,12 +207,17 @@ class Handler:
         return 204, {}, None
 
     def delta(
-        self, query: dict[str, str], headers: dict[str, str], cal: str = DEFAULT_CALENDAR, **_: Any
+        self,
+        query: dict[str, str],
+        headers: dict[str, str],
+        cal: str = DEFAULT_CALENDAR,
+        root: str = "me",
+        **_: Any,
     ) -> Answer:
         """calendarView/delta: pages of the initial round via $skiptoken, then changes via $deltatoken."""
         if any(k in query for k in ("$select", "$expand", "$filter", "$orderby", "$search")):
             raise GraphError(400, "ErrorInvalidUrlQuery", "delta does not support query options")
-        calendar, link = _calendar(cal), f"{self.base}/me/calendars/{cal}/calendarView/delta"
+        calendar, link = _calendar(cal), f"{self.base}/{root}/calendars/{cal}/calendarView/delta"
         if "$deltatoken" in query:
             token = decode_token(query["$deltatoken"])
             entries = self.mailbox.delta_since(calendar, token)
@@ -313,6 +362,54 @@ async def _weight(request: Request) -> int:
     return max(1, min(members, BATCH_PARALLEL))
 
 
+def _app_refusal(request: Request) -> GraphError | None:
+    """An app-only token without the calendar permission, or asking for ``me``, is refused as Graph does."""
+    claims = app_claims(request.headers.get("authorization", "").removeprefix("Bearer "))
+    if claims is None:
+        return None
+    if CALENDAR_ROLE not in (claims.get("roles") or []):
+        return GraphError(403, "ErrorAccessDenied", NO_ROLE)
+    path = request.path_params["path"]
+    if path == "me" or path.startswith("me/"):
+        return GraphError(400, "BadRequest", ME_NEEDS_USER)
+    return None
+
+
+def user_of(path: str) -> str | None:
+    """The ``{id or UPN}`` of a ``users/{…}/…`` path (with or without the leading ``/v1.0``)."""
+    match = re.match(r"/?(?:v1\.0/)?users/([^/?]+)", path)
+    return unquote(match.group(1)) if match else None
+
+
+async def app_target(scope: dict[str, Any], receive: Receive) -> tuple[str | None, Receive]:
+    """The user an app-only request works on: its path's, or for ``$batch`` its members' (one user for all
+    members, else None); the body read to learn it is handed on unchanged through the returned receive."""
+    if not scope["path"].endswith("/$batch"):
+        return user_of(scope["path"]), receive
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    try:
+        members = json.loads(body or b"{}").get("requests", [])
+        users = {user_of(str(m.get("url", "")).lstrip("/")) for m in members}
+    except (ValueError, AttributeError):
+        users = set()
+    replayed = False
+
+    async def replay() -> Any:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return (users.pop() if len(users) == 1 else None), replay
+
+
 class _LostAnswer(Response):
     """The request was carried out, but the connection drops after the status line: no answer arrives."""
 
@@ -337,10 +434,14 @@ def build_app(mailbox: Mailbox, base: str) -> Starlette:
         try:
             if faults.hold_seconds:
                 await asyncio.sleep(faults.hold_seconds)
+            deadline = time.monotonic() + 10
+            while faults.hold_until is not None and not faults.hold_until() and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
             response = await _answer(request)
         finally:
             stats.in_flight -= weight
         stats.statuses.append(response.status_code)
+        stats.answered.append((time.monotonic(), response.status_code, request.method, request.url.path))
         if response.status_code < 400 and faults.timed_out(request.method):
             err = GraphError(504, "UnknownError", "The gateway timed out.")  # but the request was done
             return JSONResponse(err.body(), status_code=504)
@@ -356,7 +457,10 @@ def build_app(mailbox: Mailbox, base: str) -> Starlette:
                 401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired."
             )
             return JSONResponse(err.body(), status_code=401)
-        if faults.throttle_requests > 0 or faults.throttled_by_share():
+        if (refusal := _app_refusal(request)) is not None:
+            return JSONResponse(refusal.body(), status_code=refusal.status)
+        throttled = faults.throttle_while is not None and faults.throttle_while()
+        if faults.throttle_requests > 0 or faults.throttled_by_share() or throttled:
             faults.throttle_requests = max(faults.throttle_requests - 1, 0)
             err = _throttled(None if faults.throttle_without_retry_after else faults.retry_after)
             return JSONResponse(err.body(), status_code=429, headers=err.headers)

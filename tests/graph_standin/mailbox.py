@@ -14,7 +14,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,7 +60,9 @@ class Faults:
       gateway timeout says nothing of what happened behind it);
     - ``hold_seconds``: every request waits that long before it is answered;
     - ``withhold_original_start``: ``originalStart`` is left out even when selected (as docs issue #4353
-      reports of some answers), so only ``occurrenceId`` names an occurrence.
+      reports of some answers), so only ``occurrenceId`` names an occurrence;
+    - ``throttle_while``: every request is answered 429 (with ``retry_after``) while it returns True;
+    - ``hold_until``: every request waits until it returns True (10 seconds at most) before it is answered.
     """
 
     throttle_requests: int = 0
@@ -72,6 +74,8 @@ class Faults:
     lose_answers: dict[str, int] = field(default_factory=dict)
     time_out_after: dict[str, int] = field(default_factory=dict)
     withhold_original_start: bool = False
+    throttle_while: Callable[[], bool] | None = None
+    hold_until: Callable[[], bool] | None = None
     _counted: int = 0
 
     def throttled_by_share(self) -> bool:
@@ -105,9 +109,11 @@ class Mail:
 @dataclass
 class Stats:
     """What the stand-in saw: requests (method, path?query) and their answers' statuses, Prefer headers,
-    concurrency, batch sizes, $batch members answered 429, answers lost."""
+    concurrency, batch sizes, $batch members answered 429, answers lost, and when each answer left
+    (``answered``: monotonic seconds, status, method, path)."""
 
     requests: list[tuple[str, str]] = field(default_factory=list)
+    answered: list[tuple[float, int, str, str]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     prefer: list[str] = field(default_factory=list)
     if_match: list[str] = field(default_factory=list)
@@ -171,6 +177,10 @@ class Mailbox:
 
     def __init__(self, owner: str = "adele.vance@contoso.test") -> None:
         self.owner = owner
+        self.user_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"user:{owner.casefold()}"))
+        self.app_access = True
+        """Whether the org's app may reach this mailbox (inside the group its RBAC for Applications
+        scope or application access policy allows); when not, Graph answers 403 ErrorAccessDenied."""
         self.events: dict[str, Event] = {}
         self.log: list[tuple[int, str, Event | None]] = []
         self.seq = 0

@@ -50,7 +50,7 @@ def login(
 
     Without an OS keyring it stops before asking, unless --store-file chooses an unencrypted file."""
     settings = load_settings()
-    _keyring_or_file(store_file)
+    keyring_or_file(store_file)
     if outlook:
         if store_file:
             secrets.choose_file()  # the sign-in's tokens go there when this machine has no OS keyring
@@ -61,7 +61,7 @@ def login(
         _login_caldav(settings, secret_stdin, store_file, json_output)
         return
     username = _username(settings)
-    secret = _read_secret(secret_stdin, "PSA API secret")
+    secret = read_secret(secret_stdin, "PSA API secret")
     _verify(settings, secret)
     where = secrets.store(secrets.psa_key(username), secret, to_file=store_file)
     _report(
@@ -85,7 +85,7 @@ def _login_caldav(settings: Settings, secret_stdin: bool, store_file: bool, json
     from calferry.personal.radicale import DEFAULT_USER
 
     username = settings.personal.username or DEFAULT_USER
-    password = _read_secret(secret_stdin, f"Calendar password of {username}")
+    password = read_secret(secret_stdin, f"Calendar password of {username}")
     where = secrets.store(secrets.caldav_key(username), password, to_file=store_file)
     _report(
         {"signed_in": "caldav", "username": username, "stored": where, **_file_field(where)},
@@ -94,7 +94,7 @@ def _login_caldav(settings: Settings, secret_stdin: bool, store_file: bool, json
     )
 
 
-def _keyring_or_file(store_file: bool) -> None:
+def keyring_or_file(store_file: bool) -> None:
     """Before asking for anything: without a real OS keyring, only the file the person chose goes on
     (--store-file now, or earlier for this home)."""
     if store_file or secrets.os_keyring() is not None or secrets.secrets_file().exists():
@@ -154,7 +154,7 @@ def _username(settings: Settings) -> str:
     return settings.psa.username
 
 
-def _read_secret(from_stdin: bool, prompt: str) -> str:
+def read_secret(from_stdin: bool, prompt: str) -> str:
     """The secret from stdin (one line) or a hidden prompt; never echoed."""
     if from_stdin:
         secret = sys.stdin.readline().rstrip("\r\n")

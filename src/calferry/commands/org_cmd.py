@@ -7,6 +7,7 @@
 - ``org status``: technicians, settings, the Autotask budget, the poll's watermarks and the queue;
   ``--technician ID`` one technician's conflicts, errors and audit log (the admin page's twins).
 - ``org init`` sets the admin page's password; ``org web`` serves the admin page.
+- ``org graph-secret``: the Graph app's client secret into this worker's OS keyring (docs/org-outlook.md).
 
 The org database comes from ``--db`` or ``CALFERRY_ORG_DB``; the PSA connection and its secret from this
 machine's calferry config (``calferry config set psa.…``, ``calferry login``), as for one technician.
@@ -253,7 +254,12 @@ def _set_enabled(db: str | None, technician: int, enabled: bool, reason: str, js
 @handles_errors
 def settings_set(
     key: Annotated[
-        str, typer.Argument(help="cycle_minutes, past_days, future_days, kinds, policy or budget_share.")
+        str,
+        typer.Argument(
+            help="cycle_minutes, past_days, future_days, kinds, policy, budget_share; graph_tenant, "
+            "graph_client_id, graph_certificate, graph_thumbprint, graph_secret_command, graph_url, "
+            "graph_login_url (docs/org-outlook.md); caldav_secret_command."
+        ),
     ],
     value: Annotated[str, typer.Argument(help="The new value.")],
     db: DbOption = None,
@@ -355,3 +361,38 @@ def _zone(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise InputError(f"{name!r} is not a time zone", hint="use a name such as Europe/Berlin") from None
     return name
+
+
+@org_app.command("graph-secret")
+@handles_errors
+def graph_secret(
+    secret_stdin: Annotated[
+        bool,
+        typer.Option("--secret-stdin", help="Read the secret from stdin (for scripts) instead of asking."),
+    ] = False,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Keep the Outlook app's client secret in this machine's OS keyring, once Microsoft accepts it."""
+    from calferry import secrets
+    from calferry.commands.auth_cmd import keyring_or_file, read_secret
+    from calferry.org.graph_app import GraphApp, keep_secret, secret_shadowed
+    from calferry.org.store import OrgStore
+
+    store = OrgStore.open(_required(db))
+    try:
+        app = GraphApp.of(store.settings())
+    finally:
+        store.close()
+    keyring_or_file(False)  # before asking: without an OS keyring, nothing would be kept
+    where = keep_secret(app, read_secret(secret_stdin, "Client secret of the Outlook app"))
+    shadowed = secret_shadowed(app)
+    if json_output:
+        emit_json({"stored": where, "used_instead": shadowed or None})
+        return
+    kept = "the OS keyring" if where == secrets.KEYRING else f"{secrets.secrets_file()}, UNENCRYPTED"
+    console.print(
+        f"Microsoft accepted the secret; it is kept in {kept} for this machine's workers.", highlight=False
+    )
+    if shadowed:
+        console.print(f"But {shadowed} is set, and the workers here use that instead.", highlight=False)

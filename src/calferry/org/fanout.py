@@ -9,17 +9,21 @@ items the technician gave the send category are sent (:mod:`calferry.org.categor
 Each technician's links, journal, audit log and run state are their rows in the org database
 (:class:`calferry.org.pg_links.PgLinkStore`), so any worker on any machine runs any technician and the
 journal's recovery finds what a worker killed half-way left; the run holds the technician's advisory lock
-(a second run of them, from anywhere, is refused). CalDAV technicians only; an Outlook technician is shown "not synced yet" on their row. A technician
-whose resource the PSA no longer has is disabled with a message; nothing of theirs is deleted.
+(a second run of them, from anywhere, is refused). Their calendar is opened by
+:mod:`calferry.org.calendars`: their Outlook mailbox through the org's Graph app, or their CalDAV calendar
+with their own credentials. A technician whose resource the PSA no longer has is disabled with a message;
+nothing of theirs is deleted.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from datetime import timedelta
 
 from calferry.config import Settings, load_settings
 from calferry.errors import LockBusy, LookupFailed, UserError
+from calferry.model import Resource
 from calferry.org.budget import BudgetShort
 from calferry.org.jobs import TRANSIENT, OrgRuntime
 from calferry.org.pg_links import PgLinkStore
@@ -29,7 +33,6 @@ from calferry.psa.gateway import AutotaskPsa
 __all__ = ["sync_technician", "technician_settings"]
 
 log = logging.getLogger("calferry.org")
-NOT_YET = "Outlook technicians are not synced by this version yet"
 
 
 def technician_settings(base: Settings, org: OrgSettings, technician: Technician) -> Settings:
@@ -53,8 +56,6 @@ def sync_technician(runtime: OrgRuntime, technician: Technician) -> None:
     org = runtime.store.settings()
     next_run = now + timedelta(minutes=org.cycle_minutes)
     try:
-        if technician.backend != "caldav":
-            raise UserError(NOT_YET)
         _get(runtime, technician, org)
     except BudgetShort:
         raise  # waits for the budget: not an error of the technician's
@@ -71,10 +72,10 @@ def sync_technician(runtime: OrgRuntime, technician: Technician) -> None:
     runtime.store.record_run(technician.id, now, next_run)
 
 
-def _still_in_psa(runtime: OrgRuntime, technician: Technician, psa: AutotaskPsa) -> None:
+def _still_in_psa(runtime: OrgRuntime, technician: Technician, psa: AutotaskPsa) -> Resource:
     """A technician whose resource the PSA no longer has is disabled, with why; nothing is deleted."""
     try:
-        psa.me()
+        return psa.me()
     except LookupFailed as error:
         runtime.store.set_enabled(technician.id, False, f"no longer in the PSA ({error})")
         raise
@@ -82,23 +83,22 @@ def _still_in_psa(runtime: OrgRuntime, technician: Technician, psa: AutotaskPsa)
 
 def _get(runtime: OrgRuntime, technician: Technician, org: OrgSettings) -> None:
     from calferry.org.cached_psa import CachedPsa
+    from calferry.org.calendars import open_calendar
     from calferry.org.category_send import send_marked
     from calferry.service import Service
-    from calferry.wiring import open_calendar
 
     settings = technician_settings(load_settings(), org, technician)
     store = PgLinkStore(runtime.store.engine, technician.id)
     try:
         with store.lock():
-            personal = open_calendar(settings)
             psa = CachedPsa(runtime.psa_client(runtime.gate()), technician.resource_id, runtime.store)
             try:
-                _still_in_psa(runtime, technician, psa)
-                service = Service(settings, personal, psa, store, now=runtime.clock)
-                service.get()
-                send_marked(runtime.store, technician, org, service)
+                me = _still_in_psa(runtime, technician, psa)
+                with closing(open_calendar(org, technician, me.time_zone)) as personal:
+                    service = Service(settings, personal, psa, store, now=runtime.clock)
+                    service.get()
+                    send_marked(runtime.store, technician, org, service)
             finally:
                 psa.close()
-                personal.close()
     finally:
         store.close()

@@ -20,6 +20,7 @@ from calferry.config import ALL_KINDS, MAX_DAYS, POLICIES
 from calferry.errors import ConfigError, InputError, NotFound
 from calferry.model import PsaKind, Window
 from calferry.org import schema
+from calferry.org.personal_settings import GRAPH_URL, PERSONAL_CHECKS
 from calferry.org.refs import jsonb
 from calferry.plan_categories import CategoryNames
 
@@ -63,6 +64,16 @@ class OrgSettings:
     def category_names(self) -> CategoryNames:
         """The category send's three names (R3: the send category is the technician's per-item act)."""
         return CategoryNames(self.send_category, self.sent_category, self.error_category)
+
+    # technicians' own calendars (calferry.org.personal_settings): the Graph app, the secret commands
+    graph_tenant: str = ""
+    graph_client_id: str = ""
+    graph_secret_command: str = ""
+    graph_certificate: str = ""
+    graph_thumbprint: str = ""
+    graph_url: str = GRAPH_URL
+    graph_login_url: str = ""
+    caldav_secret_command: str = ""
 
     def poll_window(self, now: datetime) -> Window:
         """The central poll's window: a day wider on each side than any technician's (theirs are whole
@@ -148,6 +159,7 @@ _CHECKS = {
     "send_category": _category,
     "sent_category": _category,
     "error_category": _category,
+    **PERSONAL_CHECKS,
 }
 
 

@@ -29,7 +29,7 @@ Only a deletion of an id no listing named, or a refused token (any 410, or a 400
 is answered with a full listing (``Changes.full``) for the caller to diff.
 
 Throttling: at most four requests in flight per mailbox (the owner of the signed-in user's default
-calendar names it), a ``$batch`` counting as four (Outlook runs up to four of its members at once),
+calendar names it, or the ``users/{mailbox}`` an application works on), a ``$batch`` counting as four (Outlook runs up to four of its members at once),
 429/503 answered after ``Retry-After`` (also for the members of a ``$batch``, after the largest one),
 exponential backoff otherwise.
 
@@ -109,7 +109,7 @@ from calferry.personal.graph_events import (
     wire_instant,
     written_over,
 )
-from calferry.personal.graph_http import PREFER, Event, Http, TokenProvider, body_of, checked, translate
+from calferry.personal.graph_http import PREFER, Event, Http, TokenProvider, body_of, translate
 
 __all__ = [
     "CLAIM_PROPERTY",
@@ -154,14 +154,22 @@ class GraphCalendar:
         sleep: Callable[[float], None] = time.sleep,
         page_size: int = 200,
         time_zone: str = "UTC",
+        mailbox: str = "",
     ) -> None:
         """``time_zone`` is the technician's (IANA or Windows name): all-day items are written in it.
         ``retry`` is how throttled and failed requests are repeated (:data:`GRAPH_RETRY` by default);
-        ``sleep`` does every wait (tests record them)."""
+        ``sleep`` does every wait (tests record them).
+
+        ``mailbox`` (an e-mail address or user id): the calendar is that mailbox's, reached as
+        ``users/{mailbox}`` by an application signed in with its own credentials (the org service);
+        empty: the signed-in user's own (``me``)."""
         self._own_client = client is None
         self._client = client or httpx.Client(base_url=base_url.rstrip("/") + "/", timeout=60.0)
         self._base_url = base_url.rstrip("/")
-        self._http = Http(self._client, base_url, token_provider, retry=retry or GRAPH_RETRY, sleep=sleep)
+        self._http = Http(
+            self._client, base_url, token_provider, retry=retry or GRAPH_RETRY, sleep=sleep, mailbox=mailbox
+        )
+        self._root = f"users/{quote(mailbox, safe='@')}" if mailbox else "me"
         self._calendar_setting = calendar
         self._calendar_path: str | None = None
         self._page_size = page_size
@@ -264,7 +272,7 @@ class GraphCalendar:
         answer, lost = self._http.send("DELETE", url, headers=_if_match(version))
         if lost and answer.status_code == 404:
             return  # the lost answer was this delete's own: the item is gone
-        checked(answer)
+        self._http.checked(answer)
 
     def set_stamp(self, key: ItemKey, stamp: Stamp | None, version: str | None = None) -> PersonalItem:
         """A meeting the technician organises is not stamped (its link alone knows it was sent).
@@ -313,7 +321,7 @@ class GraphCalendar:
     # --- calendars and ids -----------------------------------------------------------------------
 
     def _calendar(self) -> str:
-        """``me/calendar`` or ``me/calendars/{id}`` for the configured calendar (id or name)."""
+        """``me/calendar`` or ``me/calendars/{id}`` (``users/{mailbox}/…``) for the configured calendar."""
         if self._calendar_path is None:
             self._calendar_path = self._resolve_calendar(self._calendar_setting)
         return self._calendar_path
@@ -322,14 +330,14 @@ class GraphCalendar:
         """A calendar shared from another mailbox is that mailbox's: its events are reached through the
         calendar (``me/events/{id}`` resolves only the signed-in mailbox), and its owner's gate is used."""
         if not wanted:
-            return "me/calendar"
-        calendars = builtins.list(self._http.items("me/calendars", {"$top": "100"}))
+            return f"{self._root}/calendar"
+        calendars = builtins.list(self._http.items(f"{self._root}/calendars", {"$top": "100"}))
         for cal in calendars:
             if wanted == cal.get("id") or wanted.casefold() == str(cal.get("name")).casefold():
                 owner = str(((cal.get("owner") or {}).get("address")) or "")
                 if owner:
                     self._http.use_mailbox(owner)
-                return f"me/calendars/{quote(cal['id'], safe='')}"
+                return f"{self._root}/calendars/{quote(cal['id'], safe='')}"
         names = ", ".join(str(c.get("name")) for c in calendars)
         raise ConfigError(
             f"no Outlook calendar {wanted!r}", hint=f"personal.graph_calendar; calendars: {names}"
@@ -436,7 +444,7 @@ class GraphCalendar:
         answer, lost = self._http.send("PATCH", url, json=body, headers=_if_match(version))
         if lost and answer.status_code == 412:
             answer = self._written_already(url, body) or answer  # else: StaleVersion below
-        event = body_of(checked(answer))
+        event = body_of(self._http.checked(answer))
         if "id" in event:
             self._note(event)  # its body as now written
         if key.recurrence_id is not None:  # the answer is the default projection, without originalStart
@@ -587,7 +595,7 @@ class GraphCalendar:
         if status == 404:
             return []  # deleted since: the next delta round reports it
         if status >= 400:
-            raise translate(status, body)
+            raise self._http.translate(status, body)
         if "value" not in body:
             return [body]
         found = builtins.list(body["value"])

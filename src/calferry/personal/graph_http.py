@@ -60,15 +60,28 @@ class Http:
         *,
         retry: RetryPolicy,
         sleep: Callable[[float], None],
+        mailbox: str = "",
     ) -> None:
+        """``mailbox``: the one mailbox an application-permission caller works on (its gate is known
+        without asking); empty for the signed-in user's own (delegated)."""
         self.client, self.base_url, self.token = client, base_url.rstrip("/"), token
+        self.app_only = bool(mailbox)
         self.retry, self.sleep = retry, sleep
         self._gate: Permits | None = None
         self._gate_lock = threading.Lock()
+        if mailbox:
+            self.use_mailbox(mailbox)
 
     def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One request (see :meth:`send`), its error answer translated."""
-        return checked(self.send(method, url, **kwargs)[0])
+        return self.checked(self.send(method, url, **kwargs)[0])
+
+    def checked(self, response: httpx.Response) -> httpx.Response:
+        """The response if it succeeded, else its error in calferry's words for this kind of sign-in."""
+        return checked(response, app_only=self.app_only)
+
+    def translate(self, status: int, body: Event) -> CalferryError:
+        return translate(status, body, app_only=self.app_only)
 
     def send(self, method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, bool]:
         """One request through the mailbox's gate: the answer, and whether an earlier answer was lost.
@@ -211,25 +224,42 @@ def body_of(response: httpx.Response) -> Event:
     return data if isinstance(data, dict) else {}
 
 
-def checked(response: httpx.Response) -> httpx.Response:
+def checked(response: httpx.Response, *, app_only: bool = False) -> httpx.Response:
     if response.is_success:
         return response
     try:
         body = body_of(response)
     except PersonalCalendarError:
         body = {}
-    raise translate(response.status_code, body)
+    raise translate(response.status_code, body, app_only=app_only)
 
 
-def translate(status: int, body: Event) -> CalferryError:
-    """Graph's error answer (status + ``{"error": {code, message}}``) as calferry's error."""
+APP_DENIED_HINT = (
+    "the org's Outlook app needs Calendars.ReadWrite (an Exchange role assignment, or admin consent) and "
+    "this mailbox in the group the app is limited to (docs/org-outlook.md)"
+)
+
+
+def translate(status: int, body: Event, *, app_only: bool = False) -> CalferryError:
+    """Graph's error answer (status + ``{"error": {code, message}}``) as calferry's error.
+
+    ``app_only``: the caller signs in as the org's application (client credentials), not as a user,
+    so a refusal is the admin's to fix, not the technician's sign-in.
+    """
     error = body.get("error") or {}
     code, message = str(error.get("code", "")), str(error.get("message", ""))
     text = f"Microsoft Graph answered {status} {code}: {message}".rstrip(": ")
     if status == 401:
+        if app_only:
+            hint = "the next run signs in anew; if this stays, check graph_tenant (docs/org-outlook.md)"
+            return CredentialsMissing("Microsoft Graph refused the org app's token", hint=hint)
         return CredentialsMissing("Outlook refused the sign-in token", hint="run `calferry login --outlook`")
     if status == 403:
-        hint = "the app needs the delegated permission Calendars.ReadWrite (docs/outlook.md)"
+        hint = (
+            APP_DENIED_HINT
+            if app_only
+            else "the app needs the delegated permission Calendars.ReadWrite (docs/outlook.md)"
+        )
         return PermissionDenied(text, side="personal", hint=hint)
     if status == 404:
         return NotFound(text, side="personal")
