@@ -101,7 +101,10 @@ class RadicaleServer:
     def _command(self) -> list[str]:
         auth = ["--auth-type", "none"]
         if self.htpasswd is not None:
-            auth = ["--auth-type", "htpasswd", "--auth-htpasswd-filename", str(self.htpasswd)]
+            # a SHA-512 crypt check costs about half a second of CPU: Radicale keeps a successful sign-in
+            # for 15 s (by a hash of it), or every request of a sync would pay it
+            auth = ["--auth-type", "htpasswd", "--auth-htpasswd-filename", str(self.htpasswd),
+                    "--auth-cache-logins", "True"]  # fmt: skip
         host = f"[{self.host}]" if ":" in self.host else self.host
         return [
             sys.executable, "-m", "calferry.personal.radicale_host", ",".join(self.allowed_hosts()), "--",
