@@ -26,9 +26,11 @@ from typing import Any
 
 import httpx
 
-from calferry import paths
+from calferry import paths, secrets
 from calferry.commands.common import console
 from calferry.org.store import OrgStore
+from calferry.personal.radicale import DEFAULT_USER
+from calferry.psa.server import DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME
 
 DEFAULT_HOME = ".calferry-org-demo"
 HOST = "127.0.0.1"
@@ -64,7 +66,11 @@ def start_parts(stack: contextlib.ExitStack, store: OrgStore) -> dict[str, Any]:
     psa = _start_psa(stack, 0)
     radicale_url, password = _start_radicale(stack)
     _configure(psa.url)
-    notes = _store_secret(_psa_username())
+    _store_secret(DEMO_USERNAME)
+    notes = [
+        f"The calendars ask for user {DEFAULT_USER} and the password made for this demo, kept in "
+        f"{secrets.secrets_file()} (calferry finds it itself; a calendar app needs it)."
+    ]
     technicians = _register(store, psa.url, radicale_url, password)
     return {
         "home": str(paths.home()),
@@ -90,12 +96,6 @@ def first_cycle_now(store: OrgStore) -> None:
         app.configure_task(TICK).defer(timestamp=int(time.time()))
 
 
-def _psa_username() -> str:
-    from calferry.psa.server import DEMO_USERNAME
-
-    return DEMO_USERNAME
-
-
 def _start_radicale(stack: contextlib.ExitStack) -> tuple[str, str]:
     """One Radicale for every technician, behind the home's own password (made on the first start)."""
     from calferry.personal import radicale
@@ -111,27 +111,25 @@ def _start_radicale(stack: contextlib.ExitStack) -> tuple[str, str]:
 def _configure(psa_url: str) -> None:
     """Every worker reads the PSA connection from its config: point it at the demo's PSA server."""
     from calferry import config
-    from calferry.psa.server import DEMO_INTEGRATION_CODE
 
     config.write_settings(
         {
             "psa.base_url": psa_url,
-            "psa.username": _psa_username(),
+            "psa.username": DEMO_USERNAME,
             "psa.integration_code": DEMO_INTEGRATION_CODE,
         }
     )
 
 
-def demo_resources(psa_url: str) -> list[dict[str, Any]]:
+def _demo_resources(psa_url: str) -> list[dict[str, Any]]:
     """The seed's technicians (admins and the API user left out), read from the PSA as an admin would."""
-    from calferry.psa.server import DEMO_INTEGRATION_CODE, DEMO_SECRET
     from calferry.psa.server.entities import ADMIN_LEVEL
     from calferry.psa.server.seed import DEMO_DOMAIN, TECHNICIANS
 
     emails = [f"{mail}@{DEMO_DOMAIN}" for _f, _l, mail, _loc, level in TECHNICIANS if level != ADMIN_LEVEL]
     headers = {
         "ApiIntegrationCode": DEMO_INTEGRATION_CODE,
-        "UserName": _psa_username(),
+        "UserName": DEMO_USERNAME,
         "Secret": DEMO_SECRET,
     }
     query = {"filter": [{"op": "in", "field": "email", "value": emails}]}
@@ -143,10 +141,10 @@ def demo_resources(psa_url: str) -> list[dict[str, Any]]:
 
 def _register(store: OrgStore, psa_url: str, radicale_url: str, password: str) -> list[DemoTechnician]:
     """Each technician gets a calendar of their own in Radicale and a row in the org (added or updated)."""
-    from calferry.personal.radicale import DEFAULT_USER, ensure_calendar
+    from calferry.personal.radicale import ensure_calendar
 
     registered = []
-    for resource in demo_resources(psa_url):
+    for resource in _demo_resources(psa_url):
         name = f"{resource['firstName']} {resource['lastName']}"
         calendar = f"{radicale_url}/{DEFAULT_USER}/{resource['email'].split('@')[0]}/"
         ensure_calendar(calendar, password=password)
