@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -34,7 +36,7 @@ from calferry.psa.server import DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAM
 
 DEFAULT_HOME = ".calferry-org-demo"
 HOST = "127.0.0.1"
-ADMIN_MODULE = "calferry.org.admin"
+ADMIN_MODULE = "calferry.org.admin.app"
 """Where the admin page (``calferry org web``) lives; the demo serves it when this calferry has it."""
 
 
@@ -160,10 +162,9 @@ def _start_admin_page(stack: contextlib.ExitStack, store: OrgStore) -> str | Non
 
     Guarded: a calferry without the admin page runs the demo without it (None: the narration says so).
     """
-    try:
-        admin = importlib.import_module(ADMIN_MODULE)
-    except ImportError:
+    if importlib.util.find_spec(ADMIN_MODULE.rsplit(".", 1)[0]) is None:
         return None
+    admin = importlib.import_module(ADMIN_MODULE)
     serve_admin: Callable[..., Any] = admin.serve_admin
     server = serve_admin(store, HOST, 0)
     stack.callback(server.stop)
@@ -192,9 +193,20 @@ def announce(info: dict[str, Any], as_json: bool) -> None:
         )
     for note in info["notes"]:
         say(note, highlight=False, markup=False, soft_wrap=True)
-    say(f"Try, in another shell: CALFERRY_HOME={info['home']} calferry org status --db '{info['db']}'",
-        highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+    say("Try, in another shell:", highlight=False)
+    for line in _try_lines(info):
+        say(f"  {line}", highlight=False, markup=False, soft_wrap=True)
     sys.stdout.flush()
+
+
+def _try_lines(info: dict[str, Any]) -> list[str]:
+    """Copy-pasteable commands against this demo's org database."""
+    prefix = f"CALFERRY_HOME={shlex.quote(info['home'])} calferry org"
+    where = f"--db {shlex.quote(info['db'])}"
+    lines = [f"{prefix} status {where}"]
+    if info["admin_url"]:
+        lines.insert(0, f"{prefix} init {where}    # the admin page's password, before signing in")
+    return lines
 
 
 def _where(info: dict[str, Any]) -> list[tuple[str, str]]:
