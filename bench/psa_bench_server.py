@@ -72,11 +72,10 @@ def _calls(conn: Any, company: int, ticket: int, rid: int, days: list[datetime])
     ]  # fmt: skip
     if not rows:
         return
-    conn.execute(calls.insert(), rows)
-    call_ids = conn.execute(select(calls.c.id).where(calls.c.startDateTime >= days[0])).scalars().all()
+    call_ids = conn.execute(calls.insert().returning(calls.c.id), rows).scalars().all()
     links = TABLES["ServiceCallTickets"]
-    conn.execute(links.insert(), [{"serviceCallID": c, "ticketID": ticket} for c in call_ids])
-    link_ids = conn.execute(select(links.c.id).where(links.c.serviceCallID.in_(call_ids))).scalars().all()
+    link_rows = [{"serviceCallID": c, "ticketID": ticket} for c in call_ids]
+    link_ids = conn.execute(links.insert().returning(links.c.id), link_rows).scalars().all()
     conn.execute(
         TABLES["ServiceCallTicketResources"].insert(),
         [{"serviceCallTicketID": link, "resourceID": rid} for link in link_ids],

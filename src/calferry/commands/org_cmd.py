@@ -1,7 +1,7 @@
 """``calferry org``: the org service (one calferry for every technician, on PostgreSQL and workers).
 
-- ``org demo``: a private PostgreSQL under CALFERRY_HOME (or ``--db``), the schema, and a worker, until
-  Ctrl-C; the private cluster stops with it.
+- ``org demo``: a private PostgreSQL (or ``--db``), a PSA with demo technicians, a calendar each, the admin
+  page and a worker, until Ctrl-C; everything stops with it (:mod:`calferry.commands.org_demo`).
 - ``org worker``: one worker on the org database; run any number, on any number of machines.
 - ``org technician add`` / ``org technician enable|disable``, ``org settings set``: the admin's edits.
 - ``org status``: technicians, settings, the Autotask budget, the poll's watermarks and the queue;
@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -78,24 +79,32 @@ def org_database(db: str | None) -> Iterator[str]:
 def demo(
     db: DbOption = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Jobs the worker runs at once.")] = 2,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            help="State folder of the demo (default: CALFERRY_HOME if set, else ./.calferry-org-demo)."
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Start the org database (a private PostgreSQL unless --db) and a worker; Ctrl-C stops both."""
+    """Start the org database, a PSA with demo technicians, their calendars and a worker; Ctrl-C stops all."""
+    from contextlib import ExitStack
+
+    from calferry.commands.org_demo import announce, demo_home, first_cycle_now, start_parts
     from calferry.org.store import OrgStore
     from calferry.org.worker import run_worker, stopped_by_signals
 
-    with stopped_by_signals(), org_database(db) as url:
+    demo_home(home)
+    with stopped_by_signals(), org_database(db) as url, ExitStack() as parts:
         store = OrgStore.open(url)
-        info = {"db": shown_url(url), "private_cluster": db is None, "technicians": len(store.technicians())}
-        if json_output:
-            emit_json(info)
-        else:
-            where = "a private PostgreSQL" if db is None else shown_url(url)
-            console.print(f"Org database ready: {where} ({info['technicians']} technicians). Ctrl-C stops.")
-        try:
-            run_worker(store, concurrency)
-        finally:
-            store.close()
+        parts.callback(store.close)
+        announce(
+            {"db": shown_url(url), "private_cluster": db is None, **start_parts(parts, store)}, json_output
+        )
+        first_cycle_now(store)
+        run_worker(store, concurrency)
+    if not json_output:
+        console.print("calferry org demo stopped.")
 
 
 @org_app.command("worker")

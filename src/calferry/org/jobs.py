@@ -12,7 +12,8 @@ Retries (:class:`OrgRetry`): a spent Autotask budget waits exactly until the nex
 given up; the PSA or a calendar being unavailable, refusing for a while or a lost database connection
 back off exponentially; anything else is the technician's error, shown on their row, not a retry.
 A third job, ``retry_stalled``, every minute, hands the jobs of a worker that died (its heartbeat
-stale for 30 s, procrastinate's measure) to the living workers.
+stale for 30 s, procrastinate's measure) to the living workers; a fourth, ``prune_jobs``, every hour, removes
+finished jobs (:mod:`calferry.org.housekeeping`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.exc import OperationalError
 
 from calferry.errors import PersonalUnavailable, PsaRateLimited, PsaUnavailable
 from calferry.org.budget import BudgetShort, PgBudget, PgThreadGate
+from calferry.org.housekeeping import add_housekeeping
 from calferry.org.poll import UNASSIGNED, CentralPoll, PollResult
 from calferry.org.store import OrgStore, Technician
 from calferry.psa.autotask import AutotaskClient
@@ -129,6 +131,7 @@ def make_app(conninfo: str) -> App:
             return False
         return True
 
+    add_housekeeping(app)
     return app
 
 
