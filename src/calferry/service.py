@@ -26,9 +26,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from calferry import localtime
-from calferry.apply import ActionResult as ActionResult  # the results the faces render come from here
 from calferry.apply import Applier, Checkpoint, Progress
-from calferry.apply import RunResult as RunResult
 from calferry.config import Settings
 from calferry.contracts import Problem, PsaSnapshot
 from calferry.errors import (
@@ -48,7 +46,9 @@ from calferry.model import (
     ActionType,
     ItemKey,
     Link,
+    Outcome,
     PersonalItem,
+    Policy,
     PsaKind,
     PsaRef,
     PsaServiceCall,
@@ -76,6 +76,8 @@ from calferry.plan import (
     plan_send,
 )
 from calferry.psa.base import Psa, PsaDirectory
+from calferry.results import ActionResult as ActionResult  # the results the faces render come from here
+from calferry.results import RunResult as RunResult
 
 _GET_CACHE = "get_cache"
 """The link store state key of the last Get's view (:class:`GetCache`)."""
@@ -335,12 +337,12 @@ class Service:
 
     # --- Get (R4, R5, R8, R23-R29) -------------------------------------------------------------
 
-    def preview_get(self, policy: str | None = None, force_delete: bool = False) -> Plan:
+    def preview_get(self, policy: Policy | None = None, force_delete: bool = False) -> Plan:
         """B1: what a Get would do; raises a guard error instead of planning a likely mass deletion."""
         with self._reading():
             return self._plan_get(self._read_get(), policy, force_delete)
 
-    def _plan_get(self, read: _GetRead, policy: str | None, force_delete: bool) -> Plan:
+    def _plan_get(self, read: _GetRead, policy: Policy | None, force_delete: bool) -> Plan:
         options = GetOptions(
             kinds=self.settings.calendar.get_kinds,
             policy=policy or self.settings.calendar.conflict_policy,
@@ -417,7 +419,7 @@ class Service:
         self.store.set_state(_GET_CACHE, kept)
 
     def get(
-        self, policy: str | None = None, force_delete: bool = False, plan: Plan | None = None
+        self, policy: Policy | None = None, force_delete: bool = False, plan: Plan | None = None
     ) -> RunResult:
         """R23-R25: bring PSA items into the personal calendar; conflicts are reported (R5-B)."""
         self._require_enabled("Get")
@@ -430,7 +432,7 @@ class Service:
         result = self._run(_expect(plan, "get"), recovered, saved=saved)
         if read is not None and any(a.target is Target.PERSONAL for a in plan.actions):
             self._absorb_own_writes(read.view)
-        conflicts = [r.action.ref for r in result.results if r.outcome == "conflict"]
+        conflicts = [r.action.ref for r in result.results if r.outcome is Outcome.CONFLICT]
         self.store.set_state("conflicts", conflicts)
         return result
 
@@ -597,7 +599,8 @@ class Service:
     def _run(self, plan: Plan, recovered: list[ActionResult], *, saved: bool) -> RunResult:
         results = self._applier().apply(plan, check_psa_versions=saved)
         self.store.set_state(
-            "last_run", {"operation": plan.operation, "at": self.now().isoformat(), **_counts(results)}
+            "last_run",
+            {"operation": plan.operation, "at": self.now().isoformat(), **RunResult(results).outcomes()},
         )
         warnings = [*plan.warnings, *self.psa.warnings()]  # e.g. the hourly API budget running low (B3)
         return RunResult(recovered + results, self.psa.request_counts(), warnings)
@@ -720,10 +723,3 @@ def _expect(plan: Plan, operation: str) -> Plan:
     if plan.operation != operation:
         raise InputError(f"this is a {plan.operation} plan, not a {operation} plan")
     return plan
-
-
-def _counts(results: Sequence[ActionResult]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    return counts

@@ -147,7 +147,7 @@ def state(operation: str, refs: Sequence[str] = ()) -> State:
             stamp = service.personal.get(key).stamp  # every link's item is there and carries its stamp
             assert stamp is not None and PsaRef(stamp.psa_kind, stamp.psa_id) == ref, key
         plan = service.preview_get() if operation == "get" else service.preview_send(refs)
-        return State(links, stamps, len(service.store.pending()), [a.action for a in plan.actions])
+        return State(links, stamps, len(service.store.pending()), [a.kind for a in plan.actions])
 
 
 def window() -> Window:
@@ -273,7 +273,7 @@ def demo_items() -> set[PsaRef]:
     """What a Get brings from the demo PSA into the empty calendar, by its preview (which writes nothing)."""
     with open_service() as service:
         plan = service.preview_get()
-    creates = [a for a in plan.actions if a.action is ActionKind.CREATE]
+    creates = [a for a in plan.actions if a.kind is ActionKind.CREATE]
     return {PsaRef(a.psa_kind, a.psa_id) for a in creates if a.psa_kind is not None and a.psa_id is not None}
 
 

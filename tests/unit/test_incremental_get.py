@@ -221,7 +221,7 @@ def test_b3_unreadable_cache_means_a_full_read(
     engine.store.set_state("get_cache", broken)
     psa = Calls(monkeypatch, engine.psa, "snapshot", "markers")
     edit_psa(engine)
-    assert [r.action.action.value for r in engine.service.get().results] == ["update"]
+    assert [r.action.kind.value for r in engine.service.get().results] == ["update"]
     assert psa.counts == {"snapshot": 1, "markers": 0}
 
 
