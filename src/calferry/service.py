@@ -189,7 +189,7 @@ class Service:
 
     def _listing(self, start: date | None, end: date | None) -> Listing:
         window = self._window() if start is None or end is None else self._days(start, end)
-        snapshot = self.personal.list(window)
+        snapshot = self.personal.snapshot(window)
         links = {link.personal: link for link in self._links(snapshot.items)}
         conflicts = set(self.store.get_state("conflicts") or ())
         states = [item_state(item, links.get(item.key), conflicts) for item in snapshot.items]
@@ -383,7 +383,7 @@ class Service:
             merged = merged_personal(cache.personal, changes)
             if merged is not None:
                 return merged, changes.token, changes.problems
-        snapshot = self.personal.list(window)
+        snapshot = self.personal.snapshot(window)
         return in_order(snapshot.items), snapshot.token, snapshot.problems
 
     def _caught_up(
@@ -397,7 +397,7 @@ class Service:
         changes = self.personal.changes(window, token)
         merged = merged_personal(personal, changes)
         if merged is None:
-            snapshot = self.personal.list(window)
+            snapshot = self.personal.snapshot(window)
             return in_order(snapshot.items), snapshot.token
         return merged, changes.token
 
@@ -645,7 +645,7 @@ class Service:
         items = [self.personal.get(ItemKey.from_ref(ref)) for ref in refs]
         if series_uid is not None:
             window = self._days(start, end) if start and end else self._window()
-            found = [i for i in self.personal.list(window).items if i.uid == series_uid and i.recurring]
+            found = [i for i in self.personal.snapshot(window).items if i.uid == series_uid and i.recurring]
             if not found:
                 raise NotFound(f"series {series_uid} has no occurrences in that range", side="personal")
             items.extend(found)

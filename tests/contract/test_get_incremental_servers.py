@@ -98,6 +98,6 @@ def test_b3_a_psa_edit_fetches_that_item_only_and_updates_its_copy(runs: Any) ->
     used = spent(again.psa, before)
     assert used["POST Appointments/query"] == 2  # the markers, then the one changed appointment by id
     assert "POST Companies/query" not in used
-    subjects = [i.subject for i in again.personal.list(window).items]
+    subjects = [i.subject for i in again.personal.snapshot(window).items]
     assert "Moved by the dispatcher" in subjects
     assert runs().service.get().results == []

@@ -140,7 +140,7 @@ class State:
 
 def state(operation: str, refs: Sequence[str] = ()) -> State:
     with open_service() as service:
-        listed = service.personal.list(window()).items
+        listed = service.personal.snapshot(window()).items
         stamps = {i.key: PsaRef(i.stamp.psa_kind, i.stamp.psa_id) for i in listed if i.stamp is not None}
         links = {link.personal: link.psa for link in service.store.links()}
         for key, ref in links.items():
@@ -298,7 +298,7 @@ def test_b2_get_killed_after_a_personal_delete_then_rerun_drops_the_link(home: H
     assert ItemKey("a") not in found.links and ItemKey("b") in found.links
     calendar = home.calendar()
     try:
-        assert [i.uid for i in calendar.list(window()).items if i.uid in titles] == ["b"]
+        assert [i.uid for i in calendar.snapshot(window()).items if i.uid in titles] == ["b"]
     finally:
         calendar.close()
 

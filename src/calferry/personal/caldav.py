@@ -18,7 +18,6 @@ adapter has seen, else through the ``<uid>.ics`` naming every CalDAV client here
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -110,7 +109,7 @@ class CalDavCalendar:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def list(self, window: Window) -> Snapshot:
+    def snapshot(self, window: Window) -> Snapshot:
         with _translated(self.url):
             token = self._calendar.get_property(dav.SyncToken())
         resources, problems = self._search(window)
@@ -119,7 +118,7 @@ class CalDavCalendar:
             tuple(items), None if token is None else str(token), tuple(problems + expand_problems)
         )
 
-    def resources(self, window: Window) -> tuple[builtins.list[ical.Resource], builtins.list[Problem]]:
+    def resources(self, window: Window) -> tuple[list[ical.Resource], list[Problem]]:
         """The whole stored objects with an occurrence in ``window`` (series with their rules and
         overrides, unknown properties, their VTIMEZONEs), and problems: what an export writes.
         Not part of the general contract."""
@@ -154,7 +153,7 @@ class CalDavCalendar:
             changed_uids=tuple(sorted({r.uid for r in resources})),
         )  # fmt: skip
 
-    def _known(self, reported: builtins.list[Any]) -> tuple[builtins.list[ical.Resource], builtins.list[Any]]:
+    def _known(self, reported: list[Any]) -> tuple[list[ical.Resource], list[Any]]:
         """Changed objects this adapter holds at the reported ETag (its own writes: no need to read them
         back), and the URLs of the rest, to fetch."""
         known: list[ical.Resource] = []
@@ -169,7 +168,7 @@ class CalDavCalendar:
         return known, urls
 
     def _full(self, window: Window) -> Changes:
-        snapshot = self.list(window)
+        snapshot = self.snapshot(window)
         return Changes(snapshot.items, (), snapshot.token, full=True, problems=snapshot.problems)
 
     # --- writing -----------------------------------------------------------------------------
@@ -263,7 +262,7 @@ class CalDavCalendar:
                 calendars = home.calendars()
         return calendars[0] if calendars else home.make_calendar(name="calendar", cal_id="calendar")
 
-    def _search(self, window: Window) -> tuple[builtins.list[ical.Resource], builtins.list[Problem]]:
+    def _search(self, window: Window) -> tuple[list[ical.Resource], list[Problem]]:
         """One calendar-query for the window; whole objects come back (series unexpanded)."""
         with _translated(self.url):
             found = self._calendar.search(start=window.start, end=window.end, event=True)
@@ -272,9 +271,7 @@ class CalDavCalendar:
     def _versions(self) -> dict[str, str]:
         return {uid: s.etag for uid, s in self._by_uid.items() if s.etag is not None}
 
-    def _absorb(
-        self, objects: builtins.list[Any]
-    ) -> tuple[builtins.list[ical.Resource], builtins.list[Problem]]:
+    def _absorb(self, objects: list[Any]) -> tuple[list[ical.Resource], list[Problem]]:
         """Parse fetched objects, remembering each; a malformed one becomes a problem naming its URL."""
         resources: list[ical.Resource] = []
         problems: list[Problem] = []
@@ -306,7 +303,7 @@ class CalDavCalendar:
         if not all(c.isprintable() or c in "\t" for c in uid):
             raise NotFound(f"no item {uid!r} in the calendar {self.url}", side="personal")
         known = self._by_uid.get(uid)
-        found: builtins.list[Any] = []
+        found: list[Any] = []
         with _translated(self.url):
             if known is not None:
                 found = self._calendar.multiget([self._calendar.url.join(known.url)])

@@ -8,7 +8,6 @@ its members at once); 429/503/504 answered after ``Retry-After``, exponential ba
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import itertools
 import math
@@ -141,14 +140,14 @@ class Http:
             yield from page.get("value", [])
             next_url, params = page.get("@odata.nextLink"), None
 
-    def batch(self, requests: builtins.list[Event]) -> dict[str, Event]:
+    def batch(self, requests: list[Event]) -> dict[str, Event]:
         """Member responses by id; members answered 429 are sent again after the largest Retry-After."""
         results: dict[str, Event] = {}
         for start in range(0, len(requests), BATCH_LIMIT):
             pending = requests[start : start + BATCH_LIMIT]
             for attempt in itertools.count():
                 body = self.json("POST", "$batch", json={"requests": pending})
-                waits: builtins.list[float] = []
+                waits: list[float] = []
                 by_id = {r["id"]: r for r in pending}
                 pending = []
                 for member in body.get("responses", []):
