@@ -298,7 +298,7 @@ class Bench:
 def listed(url: str) -> list[Any]:
     calendar = CalDavCalendar(url, username=DEFAULT_USER)
     try:
-        return list(calendar.list(EVERYTHING).items)
+        return list(calendar.snapshot(EVERYTHING).items)
     finally:
         calendar.close()
 

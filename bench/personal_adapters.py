@@ -93,7 +93,7 @@ def bench_full(open_: Opener, args: argparse.Namespace) -> None:
     window = window_for(n)
     for label in ("first", "again"):
         t0 = time.perf_counter()
-        snapshot = calendar.list(window)
+        snapshot = calendar.snapshot(window)
         elapsed = time.perf_counter() - t0
         print(f"  list ({label}): {len(snapshot.items):,} items in {elapsed:.2f} s = "
               f"{_rate(len(snapshot.items) / elapsed)} items/s")  # fmt: skip
@@ -116,7 +116,7 @@ def _update(calendar: PersonalCalendar, listed: list[PersonalItem]) -> None:
 
 
 def _changes(calendar: PersonalCalendar, window: Window, edits: int) -> None:
-    snapshot = calendar.list(window)
+    snapshot = calendar.snapshot(window)
     step = max(1, len(snapshot.items) // edits)
     for item in snapshot.items[::step][:edits]:
         calendar.update(replace(item, location="Site B"))

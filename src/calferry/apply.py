@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -31,10 +31,22 @@ from calferry.errors import CalferryError, Conflict, NotFound, PsaUnavailable, S
 from calferry.identity import fingerprint, psa_version, with_link_versions
 from calferry.links import AuditEntry, LinkRecords, links_from_stamps
 from calferry.mapping import apply_psa_fields, new_personal_item, personal_hash, psa_fingerprint
-from calferry.model import Claim, ItemKey, Link, Origin, PersonalItem, PsaItem, PsaRef, Stamp, psa_kind_of
+from calferry.model import (
+    Claim,
+    ItemKey,
+    Link,
+    Origin,
+    Outcome,
+    PersonalItem,
+    PsaItem,
+    PsaRef,
+    Stamp,
+    psa_kind_of,
+)
 from calferry.personal.base import PersonalCalendar
 from calferry.plan import Action, ActionKind, Plan, Target, would_change
 from calferry.psa.base import Psa
+from calferry.results import ActionResult
 
 Checkpoint = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -45,76 +57,6 @@ _TRIES = 5
 
 def _no_checkpoint(step: str) -> None:
     """Production runs have no crash hook."""
-
-
-@dataclass(frozen=True)
-class ActionResult:
-    """What became of one action: done, unchanged, adopted, kept, skipped, left, conflict or failed.
-
-    ``left``: another device is sending the item right now (B9); it is done there, not here.
-    """
-
-    action: Action
-    outcome: str
-    error: str | None = None
-    psa_id: int | None = None
-    exc: CalferryError | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def rule(self) -> str:
-        """The rule a refusal enforces (R33), else the rule the action follows."""
-        return getattr(self.exc, "rule", None) or self.action.rule
-
-    def to_json(self) -> dict[str, Any]:
-        head = self.action.to_json()
-        return {
-            "action": head["action"],
-            "ref": head["ref"],
-            "psa_kind": head["psa_kind"],
-            "psa_id": self.psa_id if self.psa_id is not None else head["psa_id"],
-            "reason": head["reason"],
-            "rule": self.rule,
-            "outcome": self.outcome,
-            "error": self.error,
-        }
-
-
-@dataclass
-class RunResult:
-    """A Send, Get, Add or delete: every action's outcome, the PSA requests used, warnings."""
-
-    results: list[ActionResult] = field(default_factory=list)
-    requests: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def failed(self) -> list[ActionResult]:
-        """Failures of items still not done at the end of the run.
-
-        An item's last result counts: a failure made good later in the same run (the reconcile of an
-        interrupted create that was "planned again" and then done) is history, not a failure.
-        """
-        return [r for r in self.last_results() if r.outcome == "failed"]
-
-    def last_results(self) -> list[ActionResult]:
-        """The last result of each item (ref and the side written); actions without a ref each count."""
-        last: dict[object, ActionResult] = {}
-        for n, r in enumerate(self.results):
-            last[(r.action.ref, r.action.target) if r.action.ref else n] = r
-        return list(last.values())
-
-    def outcomes(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for r in self.results:
-            counts[r.outcome] = counts.get(r.outcome, 0) + 1
-        return counts
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "actions": [r.to_json() for r in self.results],
-            "requests": dict(self.requests),
-            "warnings": list(self.warnings),
-        }
 
 
 class Applier:
@@ -151,28 +93,28 @@ class Applier:
         return results
 
     def _one(self, action: Action, check_psa: bool) -> ActionResult:
-        if action.action is ActionKind.SKIP:
-            return ActionResult(action, "skipped")
-        if action.action is ActionKind.CONFLICT:
-            return self._audited(ActionResult(action, "conflict", action.reason))
+        if action.kind is ActionKind.SKIP:
+            return ActionResult(action, Outcome.SKIPPED)
+        if action.kind is ActionKind.CONFLICT:
+            return self._audited(ActionResult(action, Outcome.CONFLICT, action.reason))
         try:
             result = self._write(action, check_psa)
         except CalferryError as exc:
-            result = ActionResult(action, "failed", str(exc), exc=exc)
+            result = ActionResult(action, Outcome.FAILED, str(exc), exc=exc)
         return self._audited(result)
 
     def _write(self, action: Action, check_psa: bool) -> ActionResult:
         if action.target is Target.PSA:
-            if action.action is ActionKind.CREATE:
+            if action.kind is ActionKind.CREATE:
                 return self._psa_create(action)
-            if action.action is ActionKind.UPDATE:
+            if action.kind is ActionKind.UPDATE:
                 return self._psa_update(action)
             return self._psa_delete(action)
-        if action.action is ActionKind.CREATE:
+        if action.kind is ActionKind.CREATE:
             return self._personal_create(action)
-        if action.action is ActionKind.UPDATE and action.categories is not None:
+        if action.kind is ActionKind.UPDATE and action.categories is not None:
             return self._personal_categories(action, action.categories)
-        if action.action is ActionKind.UPDATE:
+        if action.kind is ActionKind.UPDATE:
             return self._personal_update(action, check_psa)
         return self._personal_delete(action)
 
@@ -185,7 +127,7 @@ class Applier:
         if isinstance(current, ActionResult):
             return current  # left to another device, or linked to what it made
         intent = self.store.journal(
-            self.run_id, action.action.value, action.ref, action.psa_kind, fingerprint(item), action.to_json()
+            self.run_id, action.kind.value, action.ref, action.psa_kind, fingerprint(item), action.to_json()
         )
         self.checkpoint("journaled")
         try:
@@ -193,15 +135,15 @@ class Applier:
         except PsaUnavailable:
             raise  # the answer may be lost: the intent stays pending and is reconciled next run (B2)
         except CalferryError:
-            self.store.settle(intent, "failed")  # a clear refusal (R33 & co): nothing was created
+            self.store.settle(intent, Outcome.FAILED)  # a clear refusal (R33 & co): nothing was created
             self._release(current)
             raise
         self.checkpoint("created")
         if current is not None:
             self._link_created(action, current, created)
-        self.store.settle(intent, "done", created.id)
+        self.store.settle(intent, Outcome.DONE, created.id)
         self.checkpoint("settled")
-        return ActionResult(action, "done", psa_id=created.id)
+        return ActionResult(action, Outcome.DONE, psa_id=created.id)
 
     def _link_created(self, action: Action, current: PersonalItem, created: PsaItem) -> None:
         link = _need(action.link, action)
@@ -219,7 +161,9 @@ class Applier:
             held = current.claim
             if held is not None and held.device != self.device:
                 if held.fresh(self.now()):
-                    return ActionResult(action, "left", "another device is sending it; left to that device")
+                    return ActionResult(
+                        action, Outcome.LEFT, "another device is sending it; left to that device"
+                    )
                 adopted = self._adopt_abandoned(action, item, current)
                 if adopted is not None:
                     return adopted
@@ -243,7 +187,7 @@ class Applier:
             return None
         self._link_created(action, current, match)
         return ActionResult(
-            action, "adopted", "made by a device that stopped before linking it", psa_id=match.id
+            action, Outcome.ADOPTED, "made by a device that stopped before linking it", psa_id=match.id
         )
 
     def _unlinked_match(self, item: PsaItem) -> PsaItem | None:
@@ -279,14 +223,14 @@ class Applier:
         link = _need(action.link, action)
         stamped = self._stamp(current, link, updated)
         self.store.save(with_link_versions(link, stamped, updated))
-        return ActionResult(action, "done", psa_id=updated.id)
+        return ActionResult(action, Outcome.DONE, psa_id=updated.id)
 
     def _psa_delete(self, action: Action) -> ActionResult:
         """R22: a sent occurrence's PSA appointment goes with its link."""
         link = _need(action.link, action)
         self.psa.delete(link.psa)
         self.store.remove(link.personal)
-        return ActionResult(action, "done")
+        return ActionResult(action, Outcome.DONE)
 
     # --- personal side (Get, delete_series) --------------------------------------------------
 
@@ -297,7 +241,7 @@ class Applier:
         stamp = Stamp(link.psa.kind, link.psa.id, Origin.DOWNLOADED, link.company_id)
         new = replace(new_personal_item(action.ref, _need(action.fields, action)), stamp=stamp)
         intent = self.store.journal(
-            self.run_id, action.action.value, action.ref, link.psa.kind, {"uid": action.ref}, action.to_json()
+            self.run_id, action.kind.value, action.ref, link.psa.kind, {"uid": action.ref}, action.to_json()
         )
         self.checkpoint("journaled")
         try:
@@ -307,9 +251,9 @@ class Applier:
         self.checkpoint("created")
         self.store.save(with_link_versions(link, created, item))
         self.checkpoint("linked")
-        self.store.settle(intent, "done", link.psa.id)
+        self.store.settle(intent, Outcome.DONE, link.psa.id)
         self.checkpoint("settled")
-        return ActionResult(action, "done")
+        return ActionResult(action, Outcome.DONE)
 
     def _adopt_personal(self, key: ItemKey, stamp: Stamp) -> PersonalItem:
         existing = self.personal.get(key)
@@ -325,9 +269,11 @@ class Applier:
             try:
                 current = self.personal.get(action.key)
             except NotFound:
-                return ActionResult(action, "skipped", "deleted in the personal calendar; not re-created")
+                return ActionResult(
+                    action, Outcome.SKIPPED, "deleted in the personal calendar; not re-created"
+                )
             if action.personal_hash is not None and personal_hash(current) != action.personal_hash:
-                return ActionResult(action, "conflict", "edited on both sides: your version kept")
+                return ActionResult(action, Outcome.CONFLICT, "edited on both sides: your version kept")
         else:
             current = self._fresh(action)
         item = _need(action.psa_item, action)
@@ -338,7 +284,7 @@ class Applier:
         if would_change(current, fields):
             written = self.personal.update(apply_psa_fields(current, fields))
         self.store.save(with_link_versions(_need(action.link, action), written, item))
-        return ActionResult(action, "done" if written is not current else "unchanged")
+        return ActionResult(action, Outcome.DONE if written is not current else Outcome.UNCHANGED)
 
     def _personal_categories(self, action: Action, categories: tuple[str, ...]) -> ActionResult:
         """The category send's mark (B10), If-Match on the version read after the send; a version moved
@@ -358,12 +304,12 @@ class Applier:
             raise StaleVersion(f"{action.ref} kept changing while its category was written")
         if (link := self.store.link_for(action.key)) is not None:
             self.store.save(replace(link, personal_version=written.version))
-        return ActionResult(action, "done")
+        return ActionResult(action, Outcome.DONE)
 
     def _personal_delete(self, action: Action) -> ActionResult:
         """R25/R8: delete only once the PSA confirms the item is gone; R22: series deletes go as asked."""
         if action.verify_gone and self._psa_still_there(action):
-            return ActionResult(action, "kept", "still in the PSA, outside the Get window: kept")
+            return ActionResult(action, Outcome.KEPT, "still in the PSA, outside the Get window: kept")
         try:
             current = self._fresh(action)
         except NotFound:
@@ -375,8 +321,8 @@ class Applier:
         if action.link is not None:
             self.store.remove(action.link.personal)
         if intent is not None:
-            self.store.settle(intent, "done")
-        return ActionResult(action, "done" if current is not None else "unchanged")
+            self.store.settle(intent, Outcome.DONE)
+        return ActionResult(action, Outcome.DONE if current is not None else Outcome.UNCHANGED)
 
     def _journal_delete(self, action: Action) -> int | None:
         """A linked item's delete is journalled, so a crash before the link is dropped is finished next run."""
@@ -384,7 +330,7 @@ class Applier:
             return None
         return self.store.journal(
             self.run_id,
-            action.action.value,
+            action.kind.value,
             action.ref,
             action.psa_kind,
             {"uid": action.ref},
@@ -432,7 +378,7 @@ class Applier:
                 raise StaleVersion(f"{action.ref} carries the stamp of an item linked elsewhere")
             self.store.save(restored[0])
             return ActionResult(
-                action, "adopted", "already sent from another device", psa_id=current.stamp.psa_id
+                action, Outcome.ADOPTED, "already sent from another device", psa_id=current.stamp.psa_id
             )
         return current
 
@@ -449,7 +395,7 @@ class Applier:
             AuditEntry(
                 at=self.now(),
                 run_id=self.run_id,
-                action=f"{action.action.value}:{action.target.value}",
+                action=f"{action.kind.value}:{action.target.value}",
                 ref=action.ref,
                 psa_kind=None if action.psa_kind is None else action.psa_kind.value,
                 psa_id=result.psa_id if result.psa_id is not None else action.psa_id,
@@ -480,18 +426,20 @@ class Applier:
         done = self.store.link_for(action.key) if action.ref else None
         if done is not None and done.psa.id:
             # interrupted after the link was saved: only the journal entry was left open
-            self.store.settle(intent, "done", done.psa.id)
-            return ActionResult(action, "adopted", psa_id=done.psa.id)
+            self.store.settle(intent, Outcome.DONE, done.psa.id)
+            return ActionResult(action, Outcome.ADOPTED, psa_id=done.psa.id)
         created = self._unlinked_match(item)
         if created is None:
-            self.store.settle(intent, "failed")
-            return ActionResult(action, "failed", "not created before the interruption; it is planned again")
+            self.store.settle(intent, Outcome.FAILED)
+            return ActionResult(
+                action, Outcome.FAILED, "not created before the interruption; it is planned again"
+            )
         if action.ref:
             # a personal item gone meanwhile leaves the PSA item as any sent item would stay
             with contextlib.suppress(NotFound):
                 self._link_created(action, self.personal.get(action.key), created)
-        self.store.settle(intent, "done", created.id)
-        return ActionResult(action, "adopted", psa_id=created.id)
+        self.store.settle(intent, Outcome.DONE, created.id)
+        return ActionResult(action, Outcome.ADOPTED, psa_id=created.id)
 
     def _reconcile_personal(self, intent: int, action: Action) -> ActionResult:
         link = _need(action.link, action)
@@ -499,16 +447,16 @@ class Applier:
             present = self.personal.get(action.key)
         except NotFound:
             present = None
-        if action.action is ActionKind.DELETE and present is None:
+        if action.kind is ActionKind.DELETE and present is None:
             self.store.remove(link.personal)
-            self.store.settle(intent, "done")
-            return ActionResult(action, "done")
-        if action.action is ActionKind.CREATE and present is not None and present.stamp is not None:
+            self.store.settle(intent, Outcome.DONE)
+            return ActionResult(action, Outcome.DONE)
+        if action.kind is ActionKind.CREATE and present is not None and present.stamp is not None:
             self.store.save(with_link_versions(link, present, action.psa_item))
-            self.store.settle(intent, "done", link.psa.id)
-            return ActionResult(action, "adopted")
-        self.store.settle(intent, "failed")
-        return ActionResult(action, "failed", "not done before the interruption; it is planned again")
+            self.store.settle(intent, Outcome.DONE, link.psa.id)
+            return ActionResult(action, Outcome.ADOPTED)
+        self.store.settle(intent, Outcome.FAILED)
+        return ActionResult(action, Outcome.FAILED, "not done before the interruption; it is planned again")
 
 
 def _ref(item: PsaItem) -> PsaRef:
@@ -519,6 +467,6 @@ def _need(value: Any, action: Action) -> Any:
     """A payload part the action's kind requires; a plan without it is malformed (a bug or a bad file)."""
     if value is None:
         raise CalferryError(
-            f"{action.ref or action.psa_kind}: the plan's {action.action.value} lacks its payload"
+            f"{action.ref or action.psa_kind}: the plan's {action.kind.value} lacks its payload"
         )
     return value

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomli_w
 
-from calferry.errors import ConfigError
-from calferry.model import PsaKind
+from calferry.errors import ConfigError, InputError
+from calferry.model import Policy, PsaKind
 
-POLICIES = ("keep-personal", "psa-wins", "ask")
+POLICIES = tuple(p.value for p in Policy)
 BACKENDS = ("caldav", "ics", "graph", "memory")
 ALL_KINDS = tuple(k.value for k in PsaKind)
 MAX_DAYS = 365
@@ -31,7 +31,7 @@ class Option:
     """One setting: its dotted key, kind of value, default and help (shown by ``config show`` and the docs)."""
 
     key: str
-    kind: str  # "bool" | "int" | "str" | "choice" | "kinds" | "zone"
+    kind: str  # "bool" | "int" | "str" | "choice" | "policy" | "kinds" | "zone"
     default: Any
     help: str
     choices: tuple[str, ...] = ()
@@ -70,8 +70,8 @@ SCHEMA: tuple[Option, ...] = (
     Option("calendar.default_action_type", "str", "3", "Default To-Do action type (id or name)."),
     Option(
         "calendar.conflict_policy",
-        "choice",
-        "keep-personal",
+        "policy",
+        Policy.KEEP_PERSONAL.value,
         "What Get does with a personal edit not yet sent: keep-personal (report, keep), "
         "psa-wins (overwrite, as the plug-in does), ask (report, change nothing).",
         POLICIES,
@@ -149,7 +149,7 @@ class CalendarOptions:
     get_future_days: int
     get_kinds: tuple[PsaKind, ...]
     default_action_type: str
-    conflict_policy: str
+    conflict_policy: Policy
     delete_threshold: int
 
 
@@ -212,7 +212,7 @@ class Settings:
 def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [v.value if isinstance(v, PsaKind) else v for v in value]
-    return value
+    return value.value if isinstance(value, Policy) else value
 
 
 def _section(cls: type[Any], name: str, values: Mapping[str, Any]) -> Any:
@@ -338,6 +338,17 @@ def _to_choice(option: Option, raw: Any) -> str:
     return str(raw)
 
 
+def _to_policy(option: Option, raw: Any) -> Policy:
+    return Policy(_to_choice(option, raw))
+
+
+def to_policy(raw: Any) -> Policy:
+    """A conflict policy entered on a page or in the org settings; ``InputError`` names the choices."""
+    if raw not in POLICIES:
+        raise InputError(f"the policy must be one of {', '.join(POLICIES)}")
+    return Policy(raw)
+
+
 def _to_zone(option: Option, raw: Any) -> str:
     """Empty, or a zone name this machine's time-zone database knows (IANA, e.g. Europe/Berlin)."""
     name = _to_str(option, raw).strip()
@@ -364,6 +375,7 @@ _CONVERTERS: dict[str, Callable[[Option, Any], Any]] = {
     "int": _to_int,
     "str": _to_str,
     "choice": _to_choice,
+    "policy": _to_policy,
     "kinds": _to_kinds,
     "zone": _to_zone,
 }

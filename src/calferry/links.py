@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from calferry.errors import ConfigError, LockBusy
 from calferry.mapping import personal_hash
-from calferry.model import ItemKey, Link, Origin, PersonalItem, PsaKind, PsaRef
+from calferry.model import ItemKey, Link, Origin, Outcome, PersonalItem, PsaKind, PsaRef
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -146,7 +146,7 @@ class AuditEntry:
     ref: str
     psa_kind: str | None
     psa_id: int | None
-    outcome: str
+    outcome: Outcome
     message: str = ""
     subject: str = ""
     rule: str = ""
@@ -154,13 +154,13 @@ class AuditEntry:
     def happened(self) -> str:
         """What the entry means, in a few words: "Added to your calendar", "Could not update it in the
         PSA", "Conflict: waiting for your choice" (the log as a person reads it)."""
-        if self.outcome == "conflict":
+        if self.outcome == Outcome.CONFLICT:
             return "Conflict: waiting for your choice"
         done, tried = _HAPPENED.get(self.action, (self.action, self.action))
-        if self.outcome == "failed":
+        if self.outcome == Outcome.FAILED:
             return f"Could not {tried}"
         said = done[:1].upper() + done[1:]
-        return said if self.outcome == "done" else f"{said} ({self.outcome})"
+        return said if self.outcome == Outcome.DONE else f"{said} ({self.outcome})"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -170,7 +170,7 @@ class AuditEntry:
             "ref": self.ref,
             "psa_kind": self.psa_kind,
             "psa_id": self.psa_id,
-            "outcome": self.outcome,
+            "outcome": str(self.outcome),
             "message": self.message,
             "subject": self.subject,
             "rule": self.rule,
@@ -264,7 +264,7 @@ class LinkRecords(Protocol):
         """Record an intent as pending, durably, before the write it announces."""
         ...
 
-    def settle(self, intent_id: int, state: str, psa_id: int | None = None) -> None:
+    def settle(self, intent_id: int, state: Outcome, psa_id: int | None = None) -> None:
         """Mark an intent done or failed (with the PSA id it produced, if any)."""
         ...
 
@@ -382,7 +382,7 @@ class LinkStore(LinkRecords):
         )  # fmt: skip
         return int(cur.lastrowid or 0)
 
-    def settle(self, intent_id: int, state: str, psa_id: int | None = None) -> None:
+    def settle(self, intent_id: int, state: Outcome, psa_id: int | None = None) -> None:
         """Mark an intent done or failed (with the PSA id it produced, if any)."""
         self._db.execute(
             "UPDATE journal SET state = ?, psa_id = COALESCE(?, psa_id), updated = ? WHERE intent_id = ?",
@@ -409,7 +409,7 @@ class LinkStore(LinkRecords):
             " ORDER BY id DESC LIMIT :limit OFFSET :offset",
             {**log_params(search), "limit": limit, "offset": offset},
         )
-        return [AuditEntry(datetime.fromisoformat(row[0]), *row[1:]) for row in cur.fetchall()]
+        return [_audit_entry(row) for row in cur.fetchall()]
 
     # --- run state ---------------------------------------------------------------------------
 
@@ -515,6 +515,13 @@ def intent_from(d: Mapping[str, Any]) -> Intent:
         payload=json.loads(d["payload"]),
         state=d["state"],
         psa_id=d["psa_id"],
+    )
+
+
+def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
+    at, run_id, action, ref, psa_kind, psa_id, outcome, *rest = row
+    return AuditEntry(
+        datetime.fromisoformat(at), run_id, action, ref, psa_kind, psa_id, Outcome(outcome), *rest
     )
 
 

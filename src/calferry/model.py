@@ -40,6 +40,32 @@ class Origin(StrEnum):
     DOWNLOADED = "downloaded"
 
 
+class Policy(StrEnum):
+    """R5-B: what Get does with a personal edit not yet sent (the config's ``calendar.conflict_policy``)."""
+
+    KEEP_PERSONAL = "keep-personal"  # report the conflict, keep the personal version
+    PSA_WINS = "psa-wins"  # overwrite it with the PSA's, as the plug-in does
+    ASK = "ask"  # report the conflict, change nothing until the person chooses
+
+
+class Outcome(StrEnum):
+    """What became of one applied action, as the audit log, the journal and ``--json`` write it.
+
+    ``LEFT``: another device is sending the item right now (B9); it is done there, not here.
+    ``ADOPTED``: the item's PSA copy already existed (another device, or a create whose answer was lost).
+    The journal's settled intents use ``DONE`` and ``FAILED`` of the same words.
+    """
+
+    DONE = "done"
+    UNCHANGED = "unchanged"
+    ADOPTED = "adopted"
+    KEPT = "kept"  # R25: a personal delete not done, the PSA item only left the window
+    SKIPPED = "skipped"
+    LEFT = "left"
+    CONFLICT = "conflict"
+    FAILED = "failed"
+
+
 class ShowAs(StrEnum):
     """Free/busy display of a personal item (not mapped to the PSA, R18)."""
 

@@ -44,6 +44,7 @@ from calferry.model import (
     Origin,
     PersonalItem,
     PersonalKind,
+    Policy,
     PsaAppointment,
     PsaItem,
     PsaKind,
@@ -60,7 +61,7 @@ from calferry.model import (
 from calferry.plan_codec import decode, encode
 
 UNCHANGED = "unchanged since the last send; nothing to update"
-"""The reason of a Send's skip that is no failure: the CLI's exit code does not count it as "not sent"."""
+"""The words of a Send's skip that is no failure (:attr:`Action.unchanged` marks it)."""
 NO_SERVICE_CALL = "a service call cannot be sent from your calendar"
 KIND_NAMES = {
     PsaKind.APPOINTMENT: "an Appointment",
@@ -101,7 +102,7 @@ class Action:
     last transfer and ``personal_hash`` (the link's) is set (R5-B; psa-wins leaves it unset).
     """
 
-    action: ActionKind
+    kind: ActionKind
     ref: str
     psa_kind: PsaKind | None
     psa_id: int | None
@@ -122,6 +123,9 @@ class Action:
     """The personal item's subject when the plan saw it (the audit log and the pages name items by it)."""
     categories: tuple[str, ...] | None = None
     """A personal update of the categories alone (the category send, :mod:`calferry.plan_categories`)."""
+    unchanged: bool = False
+    """R17: a Send's skip because nothing changed since the last send, so nothing is left to do (no
+    failure). The faces test this flag, never the words of ``reason``."""
 
     @property
     def key(self) -> ItemKey:
@@ -140,7 +144,7 @@ class Action:
         """The contract keys first (scripts rely on them), then the exact payload."""
         payload = {f.name: encode(getattr(self, f.name)) for f in fields(self) if f.name not in _HEAD}
         return {
-            "action": self.action.value,
+            "action": self.kind.value,
             "ref": self.ref,
             "psa_kind": None if self.psa_kind is None else self.psa_kind.value,
             "psa_id": self.psa_id,
@@ -154,7 +158,7 @@ class Action:
         payload = {k: decode(v, (Target,)) for k, v in data.get("payload", {}).items()}
         payload["target"] = Target(payload.get("target", "none"))
         return cls(
-            action=ActionKind(data["action"]),
+            kind=ActionKind(data["action"]),
             ref=data["ref"],
             psa_kind=None if data.get("psa_kind") is None else PsaKind(data["psa_kind"]),
             psa_id=data.get("psa_id"),
@@ -164,7 +168,7 @@ class Action:
         )
 
 
-_HEAD = ("action", "ref", "psa_kind", "psa_id", "reason", "rule")
+_HEAD = ("kind", "ref", "psa_kind", "psa_id", "reason", "rule")
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,7 @@ class Plan:
     warnings: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, int]:
-        return dict(Counter(a.action.value for a in self.actions))
+        return dict(Counter(a.kind.value for a in self.actions))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -268,7 +272,7 @@ def _send_one(
     all_warnings = warnings + mapped.warnings
     if link is not None and _unchanged(item, link, new_link, psa_versions):
         # R17: neither side changed since the last send and the choice is the same: nothing to update
-        return _skip(item.ref, link.psa, UNCHANGED, "R17")
+        return replace(_skip(item.ref, link.psa, UNCHANGED, "R17"), unchanged=True)
     if link is not None:
         # R17: a re-send (also of a downloaded item) updates the linked PSA item, never a duplicate
         resend = ("sent before: updates its PSA item", "R17")
@@ -352,7 +356,7 @@ def _psa_write(
 ) -> Action:
     """``reason``: the words and the rule."""
     return Action(
-        action=kind,
+        kind=kind,
         ref=item.ref,
         psa_kind=psa_kind_of(psa_item),
         psa_id=psa_item.id,
@@ -521,7 +525,7 @@ class ItemState:
     subject: str
     start: When
     end: When
-    state: str  # a TransferState's value
+    state: TransferState
     psa_kind: PsaKind | None = None
     psa_id: int | None = None
     recurring: bool = False
@@ -534,7 +538,7 @@ class ItemState:
             "subject": self.subject,
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
-            "state": self.state,
+            "state": self.state.value,
             "psa_kind": None if self.psa_kind is None else self.psa_kind.value,
             "psa_id": self.psa_id,
             "recurring": self.recurring,
@@ -547,7 +551,7 @@ def item_state(item: PersonalItem, link: Link | None, conflicts: Collection[str]
     """R16/R17/R23/R5-B: not sent, sent, downloaded, edited since sent, or a conflict Get reported."""
     return ItemState(
         ref=item.ref, subject=item.subject, start=item.start, end=item.end,
-        state=_transfer_state(item, link, conflicts).value,
+        state=_transfer_state(item, link, conflicts),
         psa_kind=None if link is None else link.psa.kind, psa_id=None if link is None else link.psa.id,
         recurring=item.recurring, private=item.private, kind=item.kind,
     )  # fmt: skip
@@ -577,7 +581,7 @@ class GetOptions:
     calendar is then explained by them)."""
 
     kinds: tuple[PsaKind, ...] = tuple(PsaKind)
-    policy: str = "keep-personal"
+    policy: Policy = Policy.KEEP_PERSONAL
     delete_threshold: int = 20
     force_delete: bool = False
     time_zone: str = "UTC"
@@ -621,7 +625,7 @@ def plan_get(
         if action is not None:
             actions.append(action)
     gone = _maybe_gone(by_psa, mine, in_psa, options)
-    _guard([a for a in gone if a.action is ActionKind.DELETE], mine, in_psa, by_key, options)
+    _guard([a for a in gone if a.kind is ActionKind.DELETE], mine, in_psa, by_key, options)
     actions.extend(gone)
     named = [replace(a, subject=mine[a.key].subject) if a.key in mine else a for a in actions]
     return Plan("get", tuple(named), now, _all_warnings(named))
@@ -673,7 +677,7 @@ def _get_linked(
             "changed in the PSA: updates your calendar's copy outside the Get window if it is still there "
             "(a deleted copy is not re-created)",
             Target.PERSONAL, psa_item=item, fields=_render(item, snap, options), link=link,
-            personal_hash=None if options.policy == "psa-wins" else link.personal_hash,
+            personal_hash=None if options.policy == Policy.PSA_WINS else link.personal_hash,
             psa_version=psa_version(item), if_present=True, rule="R24",
         )  # fmt: skip
     personal_changed = personal_hash(personal) != link.personal_hash
@@ -685,14 +689,14 @@ def _get_linked(
     fields_ = _render(item, snap, options)
     if (
         link.psa_hash is None
-        and options.policy != "psa-wins"
+        and options.policy != Policy.PSA_WINS
         and not _agrees(personal, item, fields_, options)
     ):
         # R5-B: a link rebuilt from a stamp has no known base: the two sides differ and nothing proves
         # which one is newer, so it is a conflict under the policy, never an update
         reason = (f"the two sides differ and no earlier transfer is known here: {_kept(options)}", "R5")
         return _personal_write(ActionKind.CONFLICT, personal, link, item, fields_, reason, Target.NONE)
-    if personal_changed and options.policy != "psa-wins":
+    if personal_changed and options.policy != Policy.PSA_WINS:
         # R5-B: a personal edit not yet sent meets a PSA change: reported, personal kept
         return _personal_write(
             ActionKind.CONFLICT,
@@ -714,7 +718,7 @@ def _get_linked(
 
 
 def _kept(options: GetOptions) -> str:
-    return "nothing changed until you choose" if options.policy == "ask" else "your version kept"
+    return "nothing changed until you choose" if options.policy == Policy.ASK else "your version kept"
 
 
 def _agrees(personal: PersonalItem, item: PsaItem, fields_: PersonalFields, options: GetOptions) -> bool:
@@ -775,7 +779,7 @@ def _maybe_gone(
         if link.series_uid is not None and link.origin is Origin.SENT:
             continue  # R22: deleting a recurring item on one side does not delete it on the other
         personal = mine[link.personal]
-        if personal_hash(personal) != link.personal_hash and options.policy != "psa-wins":
+        if personal_hash(personal) != link.personal_hash and options.policy != Policy.PSA_WINS:
             # R5-B: gone from the PSA but edited here and not sent: reported, the personal edit kept
             reason = "no longer in the PSA's Get window, but edited in your calendar since the last transfer"
             gone.append(_skip(personal.ref, ref, reason, "R5", ActionKind.CONFLICT))

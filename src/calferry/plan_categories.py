@@ -25,8 +25,8 @@ from datetime import datetime
 from typing import Any
 
 from calferry.mapping import personal_hash
-from calferry.model import PersonalItem
-from calferry.plan import UNCHANGED, Action, ActionKind, Plan, Target
+from calferry.model import Outcome, PersonalItem
+from calferry.plan import Action, ActionKind, Plan, Target
 
 __all__ = [
     "CategoryNames",
@@ -40,7 +40,7 @@ __all__ = [
     "send_errors",
 ]
 
-_SENT_OUTCOMES = ("done", "adopted", "unchanged")
+_SENT_OUTCOMES = (Outcome.DONE, Outcome.ADOPTED, Outcome.UNCHANGED)
 """The applier's outcomes of a send that leave the item in the PSA as the calendar has it."""
 
 
@@ -88,12 +88,12 @@ class SendOutcome:
     reason: str = ""
 
 
-def outcome_of(action: Action, outcome: str, error: str | None) -> SendOutcome:
-    """One send action's result, from the applier's outcome word and error."""
-    if outcome in _SENT_OUTCOMES or (outcome == "skipped" and action.reason == UNCHANGED):
+def outcome_of(action: Action, outcome: Outcome, error: str | None) -> SendOutcome:
+    """One send action's result, from the applier's outcome and error."""
+    if outcome in _SENT_OUTCOMES or (outcome is Outcome.SKIPPED and action.unchanged):
         # R17: in the PSA as the calendar has it (an unchanged re-send is sent too)
         return SendOutcome(action.ref, True)
-    if outcome == "left":
+    if outcome is Outcome.LEFT:
         # B9: another device is making its PSA copy; that device writes the category
         return SendOutcome(action.ref, None)
     # R7, R14, R33 and the PSA's refusals: not sent, and why
@@ -102,7 +102,10 @@ def outcome_of(action: Action, outcome: str, error: str | None) -> SendOutcome:
 
 def planned_outcomes(plan: Plan) -> list[SendOutcome]:
     """A preview's outcomes: skips are what they say, writes are assumed to succeed."""
-    return [outcome_of(a, "skipped" if a.action is ActionKind.SKIP else "done", None) for a in plan.actions]
+    return [
+        outcome_of(a, Outcome.SKIPPED if a.kind is ActionKind.SKIP else Outcome.DONE, None)
+        for a in plan.actions
+    ]
 
 
 def plan_categories(

@@ -26,9 +26,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from calferry import localtime
-from calferry.apply import ActionResult as ActionResult  # the results the faces render come from here
 from calferry.apply import Applier, Checkpoint, Progress
-from calferry.apply import RunResult as RunResult
 from calferry.config import Settings
 from calferry.contracts import Problem, PsaSnapshot
 from calferry.errors import (
@@ -48,7 +46,9 @@ from calferry.model import (
     ActionType,
     ItemKey,
     Link,
+    Outcome,
     PersonalItem,
+    Policy,
     PsaKind,
     PsaRef,
     PsaServiceCall,
@@ -86,6 +86,8 @@ from calferry.plan_categories import (
     send_errors,
 )
 from calferry.psa.base import Psa, PsaDirectory
+from calferry.results import ActionResult as ActionResult  # the results the faces render come from here
+from calferry.results import RunResult as RunResult
 
 _GET_CACHE = "get_cache"
 """The link store state key of the last Get's view (:class:`GetCache`)."""
@@ -197,7 +199,7 @@ class Service:
 
     def _listing(self, start: date | None, end: date | None) -> Listing:
         window = self._window() if start is None or end is None else self._days(start, end)
-        snapshot = self.personal.list(window)
+        snapshot = self.personal.snapshot(window)
         links = {link.personal: link for link in self._links(snapshot.items)}
         conflicts = set(self.store.get_state("conflicts") or ())
         states = [item_state(item, links.get(item.key), conflicts) for item in snapshot.items]
@@ -414,12 +416,12 @@ class Service:
 
     # --- Get (R4, R5, R8, R23-R29) -------------------------------------------------------------
 
-    def preview_get(self, policy: str | None = None, force_delete: bool = False) -> Plan:
+    def preview_get(self, policy: Policy | None = None, force_delete: bool = False) -> Plan:
         """B1: what a Get would do; raises a guard error instead of planning a likely mass deletion."""
         with self._reading():
             return self._plan_get(self._read_get(), policy, force_delete)
 
-    def _plan_get(self, read: _GetRead, policy: str | None, force_delete: bool) -> Plan:
+    def _plan_get(self, read: _GetRead, policy: Policy | None, force_delete: bool) -> Plan:
         options = GetOptions(
             kinds=self.settings.calendar.get_kinds,
             policy=policy or self.settings.calendar.conflict_policy,
@@ -460,7 +462,7 @@ class Service:
             merged = merged_personal(cache.personal, changes)
             if merged is not None:
                 return merged, changes.token, changes.problems
-        snapshot = self.personal.list(window)
+        snapshot = self.personal.snapshot(window)
         return in_order(snapshot.items), snapshot.token, snapshot.problems
 
     def _caught_up(
@@ -474,7 +476,7 @@ class Service:
         changes = self.personal.changes(window, token)
         merged = merged_personal(personal, changes)
         if merged is None:
-            snapshot = self.personal.list(window)
+            snapshot = self.personal.snapshot(window)
             return in_order(snapshot.items), snapshot.token
         return merged, changes.token
 
@@ -496,7 +498,7 @@ class Service:
         self.store.set_state(_GET_CACHE, kept)
 
     def get(
-        self, policy: str | None = None, force_delete: bool = False, plan: Plan | None = None
+        self, policy: Policy | None = None, force_delete: bool = False, plan: Plan | None = None
     ) -> RunResult:
         """R23-R25: bring PSA items into the personal calendar; conflicts are reported (R5-B)."""
         self._require_enabled("Get")
@@ -509,7 +511,7 @@ class Service:
         result = self._run(_expect(plan, "get"), recovered, saved=saved)
         if read is not None and any(a.target is Target.PERSONAL for a in plan.actions):
             self._absorb_own_writes(read.view)
-        conflicts = [r.action.ref for r in result.results if r.outcome == "conflict"]
+        conflicts = [r.action.ref for r in result.results if r.outcome is Outcome.CONFLICT]
         self.store.set_state("conflicts", conflicts)
         return result
 
@@ -676,7 +678,8 @@ class Service:
     def _run(self, plan: Plan, recovered: list[ActionResult], *, saved: bool) -> RunResult:
         results = self._applier().apply(plan, check_psa_versions=saved)
         self.store.set_state(
-            "last_run", {"operation": plan.operation, "at": self.now().isoformat(), **_counts(results)}
+            "last_run",
+            {"operation": plan.operation, "at": self.now().isoformat(), **RunResult(results).outcomes()},
         )
         warnings = [*plan.warnings, *self.psa.warnings()]  # e.g. the hourly API budget running low (B3)
         return RunResult(recovered + results, self.psa.request_counts(), warnings)
@@ -721,7 +724,7 @@ class Service:
         items = [self.personal.get(ItemKey.from_ref(ref)) for ref in refs]
         if series_uid is not None:
             window = self._days(start, end) if start and end else self._window()
-            found = [i for i in self.personal.list(window).items if i.uid == series_uid and i.recurring]
+            found = [i for i in self.personal.snapshot(window).items if i.uid == series_uid and i.recurring]
             if not found:
                 raise NotFound(f"series {series_uid} has no occurrences in that range", side="personal")
             items.extend(found)
@@ -810,10 +813,3 @@ def _expect(plan: Plan, operation: str) -> Plan:
     if plan.operation != operation:
         raise InputError(f"this is a {plan.operation} plan, not a {operation} plan")
     return plan
-
-
-def _counts(results: Sequence[ActionResult]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    return counts

@@ -18,7 +18,7 @@ def test_a_calendar_url_that_does_not_exist_yet_is_created_on_first_use(radicale
     calendar = CalDavCalendar(radicale_calendar_url, DEFAULT_USER)
     try:
         calendar.create(PersonalItem("first", START, START + timedelta(hours=1), "First item"))
-        assert [i.subject for i in calendar.list(AROUND).items] == ["First item"]
+        assert [i.subject for i in calendar.snapshot(AROUND).items] == ["First item"]
     finally:
         calendar.close()
     found = httpx.request("PROPFIND", radicale_calendar_url, headers={"Depth": "0"}, auth=(DEFAULT_USER, ""))

@@ -119,7 +119,7 @@ def test_list_and_changes_are_a_fixed_number_of_reports_not_one_get_per_item(
     bulk_put(radicale_calendar_url, seed_ical(Seed(items)))
     reader = opened()
     before = reader.requests
-    snapshot = reader.list(WINDOW)
+    snapshot = reader.snapshot(WINDOW)
     assert len(snapshot.items) == 30
     assert reader.requests - before == 2  # the sync token (PROPFIND) and one calendar-query REPORT
     writer = opened()
@@ -149,7 +149,7 @@ def test_malformed_stored_object_is_a_problem_left_untouched_and_the_rest_lists(
     )
     assert put.status_code == 201
     broken = stored_text(radicale_calendar_url, "broken-1")  # as Radicale keeps it
-    snapshot = opened().list(WINDOW)
+    snapshot = opened().snapshot(WINDOW)
     assert [i.uid for i in snapshot.items] == [ITEM.uid]
     [problem] = snapshot.problems
     assert problem.uid == "broken-1" and "GEO" in problem.reason and problem.where.endswith(".ics")
@@ -203,7 +203,7 @@ def test_the_http_session_can_be_injected_and_every_request_goes_through_it(
     calendar = CalDavCalendar(radicale_calendar_url, client=session)
     try:
         calendar.create(ITEM)
-        assert [i.uid for i in calendar.list(WINDOW).items] == ["visit-1"]
+        assert [i.uid for i in calendar.snapshot(WINDOW).items] == ["visit-1"]
         assert len(methods) == calendar.requests >= 3 and "PUT" in methods and "REPORT" in methods
     finally:
         calendar.close()

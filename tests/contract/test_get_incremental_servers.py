@@ -94,10 +94,10 @@ def test_b3_a_psa_edit_fetches_that_item_only_and_updates_its_copy(runs: Any) ->
     again.psa.client.update("Appointments", {"id": target.id, "title": "Moved by the dispatcher"})
     before = dict(again.psa.request_counts())
     result = again.service.get()
-    assert [(r.action.action.value, r.outcome) for r in result.results] == [("update", "done")]
+    assert [(r.action.kind.value, r.outcome) for r in result.results] == [("update", "done")]
     used = spent(again.psa, before)
     assert used["POST Appointments/query"] == 2  # the markers, then the one changed appointment by id
     assert "POST Companies/query" not in used
-    subjects = [i.subject for i in again.personal.list(window).items]
+    subjects = [i.subject for i in again.personal.snapshot(window).items]
     assert "Moved by the dispatcher" in subjects
     assert runs().service.get().results == []

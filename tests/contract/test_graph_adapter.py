@@ -36,7 +36,7 @@ def test_list_follows_next_links_and_sends_utc_and_immutable_id_preferences(
     calendar = graph_standin.calendar(page_size=3)
     for n in range(7):
         calendar.create(_item(f"item {n}", NINE + timedelta(days=n)))
-    snapshot = calendar.list(WINDOW)
+    snapshot = calendar.snapshot(WINDOW)
     assert [i.subject for i in snapshot.items] == [f"item {n}" for n in range(7)]
     views = [p for m, p in graph_standin.mailbox.stats.requests if "/calendarView?" in p or "$skip=" in p]
     assert len(views) == 3  # pages of 3, 3, 1
@@ -87,7 +87,7 @@ def test_b9_two_devices_copying_one_psa_item_make_one_outlook_item(graph_standin
         with ThreadPoolExecutor(2) as pool:
             made = list(pool.map(lambda cal: cal.create(copy), (laptop, desktop)))
         assert made[0].uid == made[1].uid == copy.uid
-        assert [i.subject for i in laptop.list(WINDOW).items] == ["Booked in the PSA"]
+        assert [i.subject for i in laptop.snapshot(WINDOW).items] == ["Booked in the PSA"]
     finally:
         laptop.close()
         desktop.close()
@@ -138,7 +138,7 @@ def test_series_occurrences_carry_the_master_id_and_original_start(
     graph_standin: GraphStandin, graph_calendar: GraphCalendar
 ) -> None:
     series_uid = _series(graph_standin)
-    items = graph_calendar.list(WINDOW).items
+    items = graph_calendar.snapshot(WINDOW).items
     assert [i.recurrence_id for i in items] == [NINE + timedelta(days=7 * n) for n in range(4)]
     assert {i.uid for i in items} == {series_uid} and all(i.recurring for i in items)
 
@@ -147,14 +147,14 @@ def test_r20_updating_one_occurrence_makes_an_exception_with_its_own_stamp(
     graph_standin: GraphStandin, graph_calendar: GraphCalendar
 ) -> None:
     series_uid = _series(graph_standin)
-    second = graph_calendar.list(WINDOW).items[1]
+    second = graph_calendar.snapshot(WINDOW).items[1]
     moved = replace(second, start=second.start + timedelta(hours=2), end=second.end + timedelta(hours=2))
     graph_calendar.update(moved)
     graph_calendar.set_stamp(second.key, Stamp(PsaKind.APPOINTMENT, 900, Origin.SENT))
     got = graph_calendar.get(second.key)
     assert got.start == moved.start and got.recurrence_id == second.recurrence_id
     assert got.stamp == Stamp(PsaKind.APPOINTMENT, 900, Origin.SENT)
-    others = [i for i in graph_calendar.list(WINDOW).items if i.key != second.key]
+    others = [i for i in graph_calendar.snapshot(WINDOW).items if i.key != second.key]
     assert len(others) == 3 and all(i.stamp is None and i.uid == series_uid for i in others)
 
 
@@ -162,9 +162,9 @@ def test_deleting_one_occurrence_keeps_the_rest_of_the_series(
     graph_standin: GraphStandin, graph_calendar: GraphCalendar
 ) -> None:
     _series(graph_standin)
-    third = graph_calendar.list(WINDOW).items[2]
+    third = graph_calendar.snapshot(WINDOW).items[2]
     graph_calendar.delete(third.key, third.version)
-    left = graph_calendar.list(WINDOW).items
+    left = graph_calendar.snapshot(WINDOW).items
     assert len(left) == 3 and third.key not in {i.key for i in left}
     with pytest.raises(errors.NotFound):
         graph_calendar.get(third.key)
@@ -175,7 +175,7 @@ def test_deleting_the_series_removes_every_occurrence(
 ) -> None:
     series_uid = _series(graph_standin)
     graph_calendar.delete(ItemKey(series_uid))
-    assert graph_calendar.list(WINDOW).items == ()
+    assert graph_calendar.snapshot(WINDOW).items == ()
 
 
 def test_unknown_item_and_occurrence_are_not_found(
@@ -194,20 +194,20 @@ def test_calendar_is_chosen_by_name(graph_standin: GraphStandin) -> None:
     calendar = graph_standin.calendar(calendar="technician")
     created = calendar.create(_item())
     assert graph_standin.stored(created.uid)["_calendar"] == "AAMkAGI2-technician"
-    assert graph_standin.calendar().list(WINDOW).items == ()  # the default calendar stays empty
-    assert [i.uid for i in calendar.list(WINDOW).items] == [created.uid]
+    assert graph_standin.calendar().snapshot(WINDOW).items == ()  # the default calendar stays empty
+    assert [i.uid for i in calendar.snapshot(WINDOW).items] == [created.uid]
 
 
 def test_unknown_calendar_name_lists_the_ones_there_are(graph_standin: GraphStandin) -> None:
     with pytest.raises(errors.ConfigError) as caught:
-        graph_standin.calendar(calendar="Holidays").list(WINDOW)
+        graph_standin.calendar(calendar="Holidays").snapshot(WINDOW)
     assert "Technician" in str(caught.value)
 
 
 def test_refused_token_asks_to_sign_in_again(graph_standin: GraphStandin) -> None:
     calendar = GraphCalendar(base_url=graph_standin.url, token_provider=lambda: EXPIRED_TOKEN)
     with pytest.raises(errors.CredentialsMissing, match="login --outlook"):
-        calendar.list(WINDOW)
+        calendar.snapshot(WINDOW)
     calendar.close()
 
 
@@ -245,7 +245,7 @@ def test_delete_whose_answer_was_lost_is_not_reported_as_not_found(
 ) -> None:
     if occurrence:
         _series(graph_standin)
-        target = graph_calendar.list(WINDOW).items[1]
+        target = graph_calendar.snapshot(WINDOW).items[1]
     else:
         target = graph_calendar.create(_item())
     graph_standin.mailbox.faults.lose_answers["DELETE"] = 1

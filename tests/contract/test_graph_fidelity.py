@@ -46,7 +46,7 @@ def test_the_stand_in_leaves_original_start_out_unless_it_is_selected(graph_stan
 def test_every_read_of_events_selects_original_start(graph_standin: GraphStandin) -> None:
     calendar = graph_standin.calendar()
     master = graph_standin.seed_series("Stand-up", NINE, NINE + timedelta(minutes=15), 3)
-    second = calendar.list(WINDOW).items[1]
+    second = calendar.snapshot(WINDOW).items[1]
     calendar.get(second.key)
     graph_standin.calendar().get(second.key)  # a fresh adapter looks the series up
     reads = [
@@ -172,7 +172,7 @@ def test_an_occurrence_of_a_series_you_organise_is_neither_moved_nor_deleted(
         attendees=[{"emailAddress": {"address": "c@customer.test"}, "type": "required"}],
     )
     graph_standin.mailbox.sent_mail.clear()
-    second = graph_calendar.list(WINDOW).items[1]
+    second = graph_calendar.snapshot(WINDOW).items[1]
     with pytest.raises(errors.MeetingNotChanged, match="1 attendee"):
         graph_calendar.update(replace(second, start=second.start + timedelta(hours=1)))
     with pytest.raises(errors.MeetingNotChanged):
@@ -267,7 +267,7 @@ def test_a_delete_answered_504_after_it_was_done_is_not_reported_as_not_found(
     graph_standin.mailbox.faults.time_out_after["DELETE"] = 1
     graph_calendar.delete(target.key, target.version)
     assert graph_standin.mailbox.stats.statuses[-2:] == [204, 404]  # done, then the repeat found it gone
-    assert graph_calendar.list(WINDOW).items == ()
+    assert graph_calendar.snapshot(WINDOW).items == ()
 
 
 def test_an_update_answered_504_after_it_was_done_is_not_reported_as_stale(
@@ -286,7 +286,7 @@ def test_an_update_answered_504_after_it_was_done_is_not_reported_as_stale(
 def test_a_batch_takes_every_permit_of_the_mailboxs_gate(graph_standin: GraphStandin) -> None:
     calendar = graph_standin.calendar()
     items = [_single(calendar, f"item {n}") for n in range(6)]
-    token = calendar.list(WINDOW).token
+    token = calendar.snapshot(WINDOW).token
     for item in items:
         calendar.update(replace(item, location="Room 2"))
     others = [graph_standin.calendar() for _ in range(4)]
@@ -309,7 +309,7 @@ def test_a_refused_delta_token_of_any_documented_shape_lists_the_window_anew(
     graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar, status: int, code: str
 ) -> None:
     _single(graph_calendar)
-    token = graph_calendar.list(WINDOW).token
+    token = graph_calendar.snapshot(WINDOW).token
     graph_standin.mailbox.expire_delta_tokens(status, code)
     changes = graph_calendar.changes(WINDOW, token)
     assert changes.full is True and [i.subject for i in changes.changed] == ["Dentist"]
@@ -322,7 +322,7 @@ def test_moving_an_occurrence_past_its_neighbour_says_why_and_what_to_do(
     graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
 ) -> None:
     graph_standin.seed_series("Stand-up", NINE, NINE + timedelta(minutes=15), 3)
-    second = graph_calendar.list(WINDOW).items[1]
+    second = graph_calendar.snapshot(WINDOW).items[1]
     later = second.start + timedelta(days=8)  # type: ignore[operator]
     with pytest.raises(errors.PersonalCalendarError) as refused:
         graph_calendar.update(replace(second, start=later, end=later + timedelta(minutes=15)))
@@ -344,7 +344,7 @@ def test_a_series_master_in_delta_is_a_series_not_a_new_single_item(
     graph_standin: GraphStandin, graph_calendar: graph.GraphCalendar
 ) -> None:
     master = graph_standin.seed_series("Stand-up", NINE, NINE + timedelta(minutes=15), 3)
-    snapshot = graph_calendar.list(WINDOW)
+    snapshot = graph_calendar.snapshot(WINDOW)
     graph_standin.mailbox.patch(master["id"], {"subject": "Daily stand-up"}, None)
     changes = graph_calendar.changes(WINDOW, snapshot.token)
     assert [(i.subject, i.recurrence_id is not None) for i in changes.changed] == [
@@ -359,7 +359,7 @@ def test_an_item_moved_out_of_the_window_is_not_reported_deleted(
 ) -> None:
     calendar = graph_standin.calendar()
     moving, staying = _single(calendar, "moving"), _single(calendar, "staying")
-    snapshot = calendar.list(WINDOW)
+    snapshot = calendar.snapshot(WINDOW)
     away = NINE + timedelta(days=90)
     calendar.update(replace(moving, start=away, end=away + timedelta(hours=1)))
     reader = graph_standin.calendar() if fresh else calendar
@@ -372,7 +372,7 @@ def test_an_item_moved_out_of_the_window_is_not_reported_deleted(
 def test_a_deletion_no_listing_named_lists_the_window_anew(graph_standin: GraphStandin) -> None:
     first = graph_standin.calendar()
     gone = _single(first, "gone")
-    token = first.list(WINDOW).token
+    token = first.snapshot(WINDOW).token
     first.delete(gone.key)
     changes = graph_standin.calendar().changes(WINDOW, token)
     assert changes.full is True and changes.changed == ()
@@ -385,7 +385,7 @@ def test_an_incremental_read_costs_one_delta_round_and_one_batch_and_merges_to_t
     calendar = graph_standin.calendar(page_size=5)
     items = [_single(calendar, f"item {n}") for n in range(12)]
     master = graph_standin.seed_series("Stand-up", NINE, NINE + timedelta(minutes=15), 3)
-    snapshot = calendar.list(WINDOW)
+    snapshot = calendar.snapshot(WINDOW)
     calendar.update(replace(items[3], subject="item 3 (PSA)"))
     calendar.delete(items[7].key)
     graph_standin.mailbox.patch(master["id"], {"subject": "Daily stand-up"}, None)
@@ -396,7 +396,7 @@ def test_an_incremental_read_costs_one_delta_round_and_one_batch_and_merges_to_t
         [m for m, _ in read] == ["GET", "POST"] and "/delta" in read[0][1] and read[1][1].endswith("$batch")
     )
     assert changes.changed_uids is not None and changes.full is False
-    listed = graph_standin.calendar().list(WINDOW).items
+    listed = graph_standin.calendar().snapshot(WINDOW).items
     assert _merged(snapshot.items, changes) == in_order(listed)
 
 
@@ -410,7 +410,7 @@ def test_a_shared_calendar_is_read_and_written_through_the_calendar_not_me_event
     created = _single(calendar, "On call")
     series = graph_standin.seed_series("Rota", NINE, NINE + timedelta(hours=1), 2)
     assert graph_standin.stored(created.uid)["_calendar"] == SHARED_CALENDAR and series  # default calendar
-    snapshot = calendar.list(WINDOW)
+    snapshot = calendar.snapshot(WINDOW)
     assert [i.subject for i in snapshot.items] == ["On call"]
     updated = calendar.update(replace(calendar.get(created.key), subject="On call (PSA)"))
     calendar.set_stamp(updated.key, Stamp(PsaKind.APPOINTMENT, 3, Origin.DOWNLOADED), updated.version)
@@ -479,18 +479,18 @@ def test_without_original_start_even_when_selected_occurrences_and_exceptions_st
     moved = graph_standin.mailbox.occurrence_id(master["id"], berlin_nine + timedelta(days=7))
     later = {"dateTime": "2026-11-10T15:00:00", "timeZone": "Europe/Berlin"}
     graph_standin.mailbox.patch(moved, {"start": later, "end": later}, None)  # an exception, a day later
-    expected = [i.recurrence_id for i in graph_standin.calendar().list(WINDOW).items]
+    expected = [i.recurrence_id for i in graph_standin.calendar().snapshot(WINDOW).items]
 
     graph_standin.mailbox.faults.withhold_original_start = True
     calendar = graph_standin.calendar()  # a fresh run: nothing learnt yet
-    items = calendar.list(WINDOW).items
+    items = calendar.snapshot(WINDOW).items
     assert [i.recurrence_id for i in items] == expected
     exception = graph_standin.calendar().get(items[1].key)
     assert exception.recurrence_id == expected[1] and exception.start != expected[1]
     stamped = calendar.set_stamp(items[2].key, Stamp(PsaKind.APPOINTMENT, 5, Origin.SENT), items[2].version)
     assert stamped.recurrence_id == expected[2] and calendar.get(items[2].key).stamp is not None
     calendar.delete(items[3].key)
-    assert [i.recurrence_id for i in graph_standin.calendar().list(WINDOW).items] == expected[:3]
+    assert [i.recurrence_id for i in graph_standin.calendar().snapshot(WINDOW).items] == expected[:3]
 
 
 def test_a_meeting_you_organise_keeps_its_categories_and_no_one_is_mailed(

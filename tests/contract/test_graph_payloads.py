@@ -317,6 +317,6 @@ def test_r12_configured_but_not_signed_in_outlook_asks_to_log_in(graph_standin: 
     )
     calendar = wiring.graph_calendar(settings.personal)
     with pytest.raises(errors.CredentialsMissing, match="calferry login --outlook"):
-        calendar.list(Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)))
+        calendar.snapshot(Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)))
     assert graph_standin.mailbox.stats.requests == []  # nothing was sent without a token
     calendar.close()

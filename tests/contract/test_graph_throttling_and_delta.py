@@ -55,7 +55,7 @@ def test_throttling_that_does_not_end_is_reported(graph_standin: GraphStandin) -
     calendar = graph_standin.calendar(retry=replace(QUICK_RETRY, attempts=3))
     graph_standin.mailbox.faults.throttle_requests = 10
     with pytest.raises(errors.PersonalUnavailable) as caught:
-        calendar.list(WINDOW)
+        calendar.snapshot(WINDOW)
     assert caught.value.status == 429 and len(graph_standin.slept) == 2
     calendar.close()
 
@@ -63,7 +63,7 @@ def test_throttling_that_does_not_end_is_reported(graph_standin: GraphStandin) -
 def test_throttled_batch_members_are_retried_after_the_largest_retry_after(
     graph_standin: GraphStandin, graph_calendar: GraphCalendar
 ) -> None:
-    snapshot = graph_calendar.list(WINDOW)
+    snapshot = graph_calendar.snapshot(WINDOW)
     for n in range(5):
         graph_calendar.create(_item(n))
     graph_standin.mailbox.faults.throttle_batch_members = 3
@@ -77,7 +77,7 @@ def test_throttled_batch_members_are_retried_after_the_largest_retry_after(
 def test_changed_items_are_reread_in_batches_of_at_most_20(
     graph_standin: GraphStandin, graph_calendar: GraphCalendar
 ) -> None:
-    snapshot = graph_calendar.list(WINDOW)
+    snapshot = graph_calendar.snapshot(WINDOW)
     for n in range(25):
         graph_calendar.create(_item(n))
     changes = graph_calendar.changes(WINDOW, snapshot.token)
@@ -92,7 +92,7 @@ def test_delta_changes_carry_the_stamp_that_delta_itself_leaves_out(
     graph_standin: GraphStandin, graph_calendar: GraphCalendar
 ) -> None:
     created = graph_calendar.create(_item(1))
-    snapshot = graph_calendar.list(WINDOW)
+    snapshot = graph_calendar.snapshot(WINDOW)
     stamp = Stamp(PsaKind.APPOINTMENT, 31, Origin.SENT)
     graph_calendar.set_stamp(created.key, stamp)
     changes = graph_calendar.changes(WINDOW, snapshot.token)
@@ -105,7 +105,7 @@ def test_delta_rounds_follow_next_links(graph_standin: GraphStandin) -> None:
     calendar = graph_standin.calendar(page_size=2)
     for n in range(5):
         calendar.create(_item(n))
-    token = calendar.list(WINDOW).token
+    token = calendar.snapshot(WINDOW).token
     skip_pages = [p for m, p in graph_standin.mailbox.stats.requests if "skiptoken" in p]
     assert len(skip_pages) == 2 and token is not None and "deltatoken" in token
     assert calendar.changes(WINDOW, token).changed == ()
@@ -116,7 +116,7 @@ def test_expired_delta_token_falls_back_to_a_full_listing(
     graph_standin: GraphStandin, graph_calendar: GraphCalendar
 ) -> None:
     graph_calendar.create(_item(1))
-    token = graph_calendar.list(WINDOW).token
+    token = graph_calendar.snapshot(WINDOW).token
     graph_standin.mailbox.expire_delta_tokens()
     changes = graph_calendar.changes(WINDOW, token)
     assert changes.full is True and [i.subject for i in changes.changed] == ["item 1"]
@@ -127,7 +127,7 @@ def test_expired_delta_token_falls_back_to_a_full_listing(
 def test_removal_unknown_to_a_fresh_adapter_falls_back_to_a_full_listing(graph_standin: GraphStandin) -> None:
     first = graph_standin.calendar()
     kept, gone = first.create(_item(1)), first.create(_item(2))
-    token = first.list(WINDOW).token
+    token = first.snapshot(WINDOW).token
     first.delete(gone.key)
     later = graph_standin.calendar()  # a later run: it never saw the removed item's Graph id
     changes = later.changes(WINDOW, token)
@@ -140,7 +140,7 @@ def test_deleted_occurrence_relists_its_series(
     graph_standin: GraphStandin, graph_calendar: GraphCalendar
 ) -> None:
     master = graph_standin.seed_series("Stand-up", NINE, NINE + timedelta(minutes=15), 3)
-    snapshot = graph_calendar.list(WINDOW)
+    snapshot = graph_calendar.snapshot(WINDOW)
     second = snapshot.items[1]
     graph_calendar.delete(second.key)
     changes = graph_calendar.changes(WINDOW, snapshot.token)
@@ -153,7 +153,7 @@ def test_deleted_series_is_reported_by_its_uid(
     graph_standin: GraphStandin, graph_calendar: GraphCalendar
 ) -> None:
     master = graph_standin.seed_series("Stand-up", NINE, NINE + timedelta(minutes=15), 3)
-    snapshot = graph_calendar.list(WINDOW)
+    snapshot = graph_calendar.snapshot(WINDOW)
     graph_calendar.delete(ItemKey(master["iCalUId"]))
     changes = graph_calendar.changes(WINDOW, snapshot.token)
     assert (changes.changed, changes.deleted_uids, changes.full) == ((), (master["iCalUId"],), False)
@@ -163,7 +163,7 @@ def test_edit_made_in_outlook_of_one_occurrence_is_found(
     graph_standin: GraphStandin, graph_calendar: GraphCalendar
 ) -> None:
     graph_standin.seed_series("Stand-up", NINE, NINE + timedelta(minutes=15), 3)
-    snapshot = graph_calendar.list(WINDOW)
+    snapshot = graph_calendar.snapshot(WINDOW)
     third = snapshot.items[2]
     other_client = graph_standin.calendar()  # e.g. the technician in Outlook on the web
     other_client.update(replace(third, subject="Stand-up (customer visit)"))
@@ -182,7 +182,7 @@ def _without_versions(items: Iterable[PersonalItem]) -> list[PersonalItem]:
 
 def _contract_slice(calendar: PersonalCalendar) -> list[object]:
     """List, create, update, set_stamp, delete one occurrence and changes, as the contract suite does them."""
-    snapshot = calendar.list(CONTRACT_WINDOW)
+    snapshot = calendar.snapshot(CONTRACT_WINDOW)
     single = next(i for i in snapshot.items if i.ref == "single-1")
     weekly = sorted((i for i in snapshot.items if i.uid == WEEKLY.uid), key=lambda i: str(i.recurrence_id))
     written = [
@@ -195,7 +195,11 @@ def _contract_slice(calendar: PersonalCalendar) -> list[object]:
     quiet = calendar.changes(CONTRACT_WINDOW, changes.token)
     results: list[object] = [_without_versions(snapshot.items), _without_versions(written)]
     results += [_without_versions(changes.changed), changes.deleted_uids, changes.full]
-    results += [quiet.changed, quiet.deleted_uids, _without_versions(calendar.list(CONTRACT_WINDOW).items)]
+    results += [
+        quiet.changed,
+        quiet.deleted_uids,
+        _without_versions(calendar.snapshot(CONTRACT_WINDOW).items),
+    ]
     calendar.close()
     return results
 
@@ -219,7 +223,7 @@ def test_contract_seed_changes_with_a_token_graph_declares_expired_fall_back_to_
     graph_standin: GraphStandin, graph_personal_factory: CalendarFactory
 ) -> None:
     calendar = graph_personal_factory.make(SEED)
-    snapshot = calendar.list(CONTRACT_WINDOW)
+    snapshot = calendar.snapshot(CONTRACT_WINDOW)
     single = next(i for i in snapshot.items if i.ref == "single-1")
     calendar.update(replace(single, subject="Edited"))
     graph_standin.mailbox.expire_delta_tokens()
@@ -227,7 +231,7 @@ def test_contract_seed_changes_with_a_token_graph_declares_expired_fall_back_to_
     changes = later.changes(CONTRACT_WINDOW, snapshot.token)
     assert 410 in graph_standin.mailbox.stats.statuses  # Graph refused the token: SyncStateNotFound
     assert (changes.full, changes.deleted_uids) == (True, ())
-    assert _without_versions(changes.changed) == _without_versions(later.list(CONTRACT_WINDOW).items)
+    assert _without_versions(changes.changed) == _without_versions(later.snapshot(CONTRACT_WINDOW).items)
     assert {i.ref: i.subject for i in changes.changed}["single-1"] == "Edited"
     assert len(changes.changed) == len(snapshot.items)
     after = later.changes(CONTRACT_WINDOW, changes.token)

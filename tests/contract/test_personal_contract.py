@@ -100,17 +100,17 @@ def ics_personal_factory(tmp_path: Path) -> CalendarFactory:
 
 
 def by_ref(calendar: PersonalCalendar, window: Window = WINDOW) -> dict[str, PersonalItem]:
-    return {item.ref: item for item in calendar.list(window).items}
+    return {item.ref: item for item in calendar.snapshot(window).items}
 
 
 def occurrence(calendar: PersonalCalendar, when: datetime) -> PersonalItem:
-    found = [i for i in calendar.list(WINDOW).items if i.uid == WEEKLY.uid and i.recurrence_id == when]
+    found = [i for i in calendar.snapshot(WINDOW).items if i.uid == WEEKLY.uid and i.recurrence_id == when]
     assert len(found) == 1, found
     return found[0]
 
 
 def weekly_starts(calendar: PersonalCalendar) -> list[datetime]:
-    return [i.start for i in calendar.list(WINDOW).items if i.uid == WEEKLY.uid]  # type: ignore[misc]
+    return [i.start for i in calendar.snapshot(WINDOW).items if i.uid == WEEKLY.uid]  # type: ignore[misc]
 
 
 # --- listing ----------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ def test_private_meeting_and_event_kinds_are_read(calendar: PersonalCalendar) ->
 
 
 def test_series_expands_into_occurrences_with_recurrence_ids(calendar: PersonalCalendar) -> None:
-    occurrences = [i for i in calendar.list(WINDOW).items if i.uid == WEEKLY.uid]
+    occurrences = [i for i in calendar.snapshot(WINDOW).items if i.uid == WEEKLY.uid]
     assert all(i.recurring and i.recurrence_id is not None for i in occurrences)
     assert [i.recurrence_id for i in occurrences] == [
         at(2, 9),
@@ -238,7 +238,7 @@ def test_update_with_stale_version_raises_and_changes_nothing(calendar: Personal
 def test_update_of_one_occurrence_becomes_an_override(calendar: PersonalCalendar) -> None:
     target = occurrence(calendar, at(9, 9))
     calendar.update(replace(target, subject="Standup (long)", end=at(9, 11)))
-    items = [i for i in calendar.list(WINDOW).items if i.uid == WEEKLY.uid]
+    items = [i for i in calendar.snapshot(WINDOW).items if i.uid == WEEKLY.uid]
     changed = [i for i in items if i.recurrence_id == at(9, 9)]
     assert [(i.subject, i.end) for i in changed] == [("Standup (long)", at(9, 11))]
     others = [i for i in items if i.recurrence_id not in (at(9, 9), MOVED_FROM)]
@@ -286,7 +286,7 @@ def test_r20_stamp_on_one_occurrence_survives_other_edit_and_round_trip(
     other = occurrence(calendar, at(30, 9))
     calendar.update(replace(other, subject="Standup (other room)"))
     reopened = factory.reopen()
-    stamps = {i.recurrence_id: i.stamp for i in reopened.list(WINDOW).items if i.uid == WEEKLY.uid}
+    stamps = {i.recurrence_id: i.stamp for i in reopened.snapshot(WINDOW).items if i.uid == WEEKLY.uid}
     assert stamps[at(9, 9)] == STAMP
     assert [s for rid, s in stamps.items() if rid != at(9, 9)] == [None] * 4
     assert occurrence(reopened, at(9, 9)).start == at(9, 9)
@@ -327,7 +327,7 @@ def test_b9_a_claim_is_written_once_per_version_and_the_stamp_replaces_it(
 def test_b9_a_claim_on_one_occurrence_stays_on_it(calendar: PersonalCalendar) -> None:
     target = occurrence(calendar, at(9, 9))
     calendar.set_claim(target.key, CLAIM, target.version)
-    claims = {i.recurrence_id: i.claim for i in calendar.list(WINDOW).items if i.uid == WEEKLY.uid}
+    claims = {i.recurrence_id: i.claim for i in calendar.snapshot(WINDOW).items if i.uid == WEEKLY.uid}
     assert claims[at(9, 9)] == CLAIM
     assert [c for rid, c in claims.items() if rid != at(9, 9)] == [None] * 4
 
@@ -359,7 +359,7 @@ def test_categories_of_one_occurrence_stay_on_it_and_the_master_s_reach_the_othe
     calendar.set_categories(target.key, ("Send to Autotask",), target.version)
     master = calendar.get(ItemKey(WEEKLY.uid))
     calendar.set_categories(master.key, ("Sent to Autotask",), master.version)
-    categories = {i.recurrence_id: i.categories for i in calendar.list(WINDOW).items if i.uid == WEEKLY.uid}
+    categories = {i.recurrence_id: i.categories for i in calendar.snapshot(WINDOW).items if i.uid == WEEKLY.uid}
     assert categories[at(9, 9)] == ("Send to Autotask",)
     assert categories[at(2, 9)] == categories[at(30, 9)] == ("Sent to Autotask",)
     assert occurrence(calendar, at(9, 9)).start == at(9, 9)
@@ -369,7 +369,7 @@ def test_categories_of_one_occurrence_stay_on_it_and_the_master_s_reach_the_othe
 
 
 def test_changes_since_token_report_new_edited_and_deleted(calendar: PersonalCalendar) -> None:
-    snapshot = calendar.list(WINDOW)
+    snapshot = calendar.snapshot(WINDOW)
     items = {i.ref: i for i in snapshot.items}
     calendar.create(PersonalItem("new-2", at(17, 9), at(17, 10), subject="New"))
     calendar.update(replace(items["single-1"], subject="Edited"))

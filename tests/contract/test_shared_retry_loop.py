@@ -224,7 +224,7 @@ def test_caldav_repeats_a_throttled_read_once_after_its_retry_after(faulty: Faul
         PersonalItem("read@calferry.test", NINE, NINE + timedelta(hours=1), subject="Read")
     )
     faulty.adapter.faults["REPORT"] = ["429"]
-    assert [i.subject for i in faulty.calendar.list(WINDOW).items] == ["Read"]
+    assert [i.subject for i in faulty.calendar.snapshot(WINDOW).items] == ["Read"]
     assert faulty.waits == [3.0] and faulty.adapter.sent.count("REPORT") == 2
     assert any(label.startswith("REPORT") and mode == "read" for label, mode in faulty.policy.modes)
     server = urlsplit(faulty.calendar.url)

@@ -46,7 +46,7 @@ def _event(uid: str, summary: str, start: datetime, categories: str) -> str:
 def _items(url: str) -> dict[str, PersonalItem]:
     cal = CalDavCalendar(url, username=DEFAULT_USER)
     try:
-        return {i.uid: i for i in cal.list(EVERYTHING).items}
+        return {i.uid: i for i in cal.snapshot(EVERYTHING).items}
     finally:
         cal.close()
 

@@ -44,7 +44,7 @@ def _calendar(radicale: RadicaleServer) -> str:
 def _titles(url: str) -> list[str]:
     cal = CalDavCalendar(url, username=DEFAULT_USER)
     try:
-        return sorted(item.subject for item in cal.list(EVERYTHING).items)
+        return sorted(item.subject for item in cal.snapshot(EVERYTHING).items)
     finally:
         cal.close()
 

@@ -85,7 +85,7 @@ def test_one_app_token_writes_into_two_mailboxes_each_reached_by_address_or_id(
     assert [e["subject"] for e in nora.events.values()] == ["Site visit"]
     assert [e["subject"] for e in bernd.events.values()] == ["Site visit"]
     assert graph_standin.mailbox.events == {}  # nobody's "me"
-    listed = _calendar(graph_standin, app_token, BERND.upper()).list(WINDOW)  # addresses ignore case
+    listed = _calendar(graph_standin, app_token, BERND.upper()).snapshot(WINDOW)  # addresses ignore case
     assert [i.subject for i in listed.items] == ["Site visit"]
     assert all(f"/users/{NORA}/" in path for _, path in nora.stats.requests)
 
@@ -104,10 +104,10 @@ def test_app_only_refusals_replay_graph_and_name_what_the_admin_must_fix(
     _same_error(httpx.get(f"{base}/me/calendar", headers=auth), SAMPLES["me_without_a_user"])
 
     with pytest.raises(PermissionDenied) as denied:
-        _calendar(graph_standin, app_token, NORA).list(WINDOW)
+        _calendar(graph_standin, app_token, NORA).snapshot(WINDOW)
     assert denied.value.hint == APP_DENIED_HINT
     with pytest.raises(NotFound, match="ErrorInvalidUser"):
-        _calendar(graph_standin, app_token, "nobody@contoso.com").list(WINDOW)
+        _calendar(graph_standin, app_token, "nobody@contoso.com").snapshot(WINDOW)
 
     client_id = next(iter(entra_standin.entra.apps))
     entra_standin.entra.apps[client_id].roles = ()  # the permission without admin consent

@@ -38,7 +38,7 @@ PSA_HEADERS = {"ApiIntegrationCode": DEMO_INTEGRATION_CODE, "UserName": DEMO_USE
 def _titles(url: str) -> list[str]:
     calendar = CalDavCalendar(url, DEFAULT_USER, secrets.caldav_password(DEFAULT_USER, ""))
     try:
-        return sorted(item.subject for item in calendar.list(EVERYTHING).items)
+        return sorted(item.subject for item in calendar.snapshot(EVERYTHING).items)
     finally:
         calendar.close()
 

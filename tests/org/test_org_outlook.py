@@ -103,7 +103,7 @@ class Org:
     def caldav_titles(self) -> list[str]:
         cal = CalDavCalendar(self.caldav_url, CALDAV_USER, CALDAV_PASSWORD)
         try:
-            return sorted(item.subject for item in cal.list(EVERYTHING).items)
+            return sorted(item.subject for item in cal.snapshot(EVERYTHING).items)
         finally:
             cal.close()
 

@@ -33,7 +33,7 @@ THRESHOLD_LOOK = 1
 def _items(url: str) -> list[PersonalItem]:
     cal = CalDavCalendar(url, username=DEFAULT_USER)
     try:
-        return list(cal.list(EVERYTHING).items)
+        return list(cal.snapshot(EVERYTHING).items)
     finally:
         cal.close()
 

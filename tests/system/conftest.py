@@ -95,7 +95,7 @@ class Cli:
     def personal_items(self) -> list[PersonalItem]:
         cal = self.calendar()
         try:
-            return list(cal.list(EVERYTHING).items)
+            return list(cal.snapshot(EVERYTHING).items)
         finally:
             cal.close()
 

@@ -23,7 +23,7 @@ def test_b6_send_and_get_with_an_ics_file_as_the_personal_calendar(cli: Cli, tmp
 
     fetched = cli.ok("get")
     downloaded = {a["ref"] for a in fetched.actions(action="create", outcome="done")}
-    in_file = {i.uid for i in IcsCalendar(path).list(EVERYTHING).items}
+    in_file = {i.uid for i in IcsCalendar(path).snapshot(EVERYTHING).items}
     assert downloaded and downloaded <= in_file
     assert "ics-1" in in_file and cli.personal_items() == [], "nothing went to the CalDAV calendar"
 

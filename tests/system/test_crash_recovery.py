@@ -140,14 +140,14 @@ class State:
 
 def state(operation: str, refs: Sequence[str] = ()) -> State:
     with open_service() as service:
-        listed = service.personal.list(window()).items
+        listed = service.personal.snapshot(window()).items
         stamps = {i.key: PsaRef(i.stamp.psa_kind, i.stamp.psa_id) for i in listed if i.stamp is not None}
         links = {link.personal: link.psa for link in service.store.links()}
         for key, ref in links.items():
             stamp = service.personal.get(key).stamp  # every link's item is there and carries its stamp
             assert stamp is not None and PsaRef(stamp.psa_kind, stamp.psa_id) == ref, key
         plan = service.preview_get() if operation == "get" else service.preview_send(refs)
-        return State(links, stamps, len(service.store.pending()), [a.action for a in plan.actions])
+        return State(links, stamps, len(service.store.pending()), [a.kind for a in plan.actions])
 
 
 def window() -> Window:
@@ -273,7 +273,7 @@ def demo_items() -> set[PsaRef]:
     """What a Get brings from the demo PSA into the empty calendar, by its preview (which writes nothing)."""
     with open_service() as service:
         plan = service.preview_get()
-    creates = [a for a in plan.actions if a.action is ActionKind.CREATE]
+    creates = [a for a in plan.actions if a.kind is ActionKind.CREATE]
     return {PsaRef(a.psa_kind, a.psa_id) for a in creates if a.psa_kind is not None and a.psa_id is not None}
 
 
@@ -298,7 +298,7 @@ def test_b2_get_killed_after_a_personal_delete_then_rerun_drops_the_link(home: H
     assert ItemKey("a") not in found.links and ItemKey("b") in found.links
     calendar = home.calendar()
     try:
-        assert [i.uid for i in calendar.list(window()).items if i.uid in titles] == ["b"]
+        assert [i.uid for i in calendar.snapshot(window()).items if i.uid in titles] == ["b"]
     finally:
         calendar.close()
 

@@ -92,7 +92,7 @@ def _calendar_items(info: dict[str, Any]) -> list[Any]:
     password = json.loads((Path(info["home"]) / "secrets.json").read_text())["caldav:calferry"]
     calendar = CalDavCalendar(info["calendar_url"], "calferry", password)
     try:
-        return list(calendar.list(_demo_week()).items)
+        return list(calendar.snapshot(_demo_week()).items)
     finally:
         calendar.close()
 

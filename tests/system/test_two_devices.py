@@ -110,7 +110,7 @@ def test_b9_two_homes_on_one_ics_file_make_no_twins(cli: Cli, tmp_path: Path) ->
     other = second_home(cli, tmp_path)
     calendar = IcsCalendar(shared)
     run_rounds(cli, other, calendar.create)
-    assert_no_twins(cli, list(calendar.list(EVERYTHING).items), ROUNDS)
+    assert_no_twins(cli, list(calendar.snapshot(EVERYTHING).items), ROUNDS)
 
 
 @pytest.fixture(autouse=True)

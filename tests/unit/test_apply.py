@@ -67,7 +67,7 @@ def test_b2_get_crash_at_every_step_then_rerun_downloads_once(tmp_path: Path, st
         engine.with_checkpoint(crash_at(step)).get()
     engine.service.get()
     assert engine.service.get().results == []
-    items = engine.calendar.list(engine.service._window()).items
+    items = engine.calendar.snapshot(engine.service._window()).items
     assert sorted(i.uid for i in items) == [downloaded_uid(PsaRef(PsaKind.APPOINTMENT, n)) for n in (1, 2)]
     assert len(engine.store.links()) == 2 and engine.store.pending() == []
 

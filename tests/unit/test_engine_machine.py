@@ -166,7 +166,7 @@ class EngineMachine(RuleBasedStateMachine):
             return
         stamps = {
             i.key: PsaRef(i.stamp.psa_kind, i.stamp.psa_id)
-            for i in self.engine.calendar.list(EVERYTHING).items
+            for i in self.engine.calendar.snapshot(EVERYTHING).items
             if i.stamp is not None
         }
         assert stamps == {link.personal: link.psa for link in self.engine.store.links()}

@@ -151,11 +151,11 @@ def check(data: bytes, folder: Path, label: str) -> None:
     source, target = folder / f"{label}.ics", folder / f"{label}-imported.ics"
     source.write_bytes(data)
     started = time.monotonic()
-    listed = IcsCalendar(source).list(WINDOW)
+    listed = IcsCalendar(source).snapshot(WINDOW)
     parsed = icsfile.read(data, str(source))
     _, unwritable = IcsCalendar(target).add_resources(parsed.resources.values())
     assert GOOD_UID not in {p.uid for p in unwritable}
-    imported = IcsCalendar(target).list(WINDOW)
+    imported = IcsCalendar(target).snapshot(WINDOW)
     took = time.monotonic() - started
     assert took < LIMIT_SECONDS, f"{label} took {took:.1f} s"
     assert GOOD_UID in {i.uid for i in listed.items}, (label, [str(p) for p in listed.problems])

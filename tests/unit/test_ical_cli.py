@@ -88,7 +88,7 @@ def events_by_uid(path: Path) -> dict[str, list[bytes]]:
 
 
 def listed(path: Path) -> list[PersonalItem]:
-    return [replace(i, version=None) for i in IcsCalendar(path).list(WINDOW).items]
+    return [replace(i, version=None) for i in IcsCalendar(path).snapshot(WINDOW).items]
 
 
 @pytest.mark.parametrize("source", ["ics", "caldav"])
@@ -141,7 +141,7 @@ def test_import_then_export_counts_items(tmp_path: Path) -> None:
     assert json.loads(imported.stdout) == {"created": 4, "skipped": 0, "problems": [], "simplified": []}
     again = runner.invoke(app, ["import", str(OUTLOOK), "--json"])
     assert json.loads(again.stdout)["skipped"] == 4
-    assert len([i for i in IcsCalendar(target).list(WINDOW).items if i.uid == SERIES]) == 6
+    assert len([i for i in IcsCalendar(target).snapshot(WINDOW).items if i.uid == SERIES]) == 6
     out = tmp_path / "out.ics"
     exported = runner.invoke(app, ["export", str(out), "--past-days", "0", "--future-days", "3", "--json"])
     assert exported.exit_code == 0, exported.output

@@ -27,7 +27,7 @@ def copy_fixture(tmp_path: Path, name: str) -> Path:
 
 
 def test_outlook_windows_tzid_export_reads_every_kind(tmp_path: Path) -> None:
-    items = IcsCalendar(copy_fixture(tmp_path, "outlook_windows_tzid.ics")).list(WINDOW).items
+    items = IcsCalendar(copy_fixture(tmp_path, "outlook_windows_tzid.ics")).snapshot(WINDOW).items
     series = [i for i in items if i.uid == SERIES]
     assert [i.start for i in series] == [
         datetime(2026, 3, d, 9, tzinfo=BERLIN) for d in (2, 9)
@@ -60,14 +60,14 @@ def test_stamp_on_outlook_occurrence_keeps_unknown_properties_and_other_items_ve
     untouched = before[before.index("BEGIN:VEVENT\r\nCLASS:PRIVATE") :]
     assert untouched in after  # the other items' text is byte for byte the same
     assert calendar.get(key).stamp == stamp
-    assert [i.stamp for i in calendar.list(WINDOW).items if i.uid == SERIES].count(stamp) == 1
+    assert [i.stamp for i in calendar.snapshot(WINDOW).items if i.uid == SERIES].count(stamp) == 1
 
 
 def test_unparseable_event_is_reported_kept_verbatim_and_refused(tmp_path: Path) -> None:
     path = copy_fixture(tmp_path, "unparseable_event_kept_verbatim.ics")
     broken = "BEGIN:VEVENT\r\nDTSTAMP:20260201T101500Z\r\nDTSTART:not-a-date\r\nSUMMARY:Kaputt\r\nUID:broken-1\r\nX-KEEP-ME:exactly as written\r\nEND:VEVENT\r\n"
     calendar = IcsCalendar(path)
-    snapshot = calendar.list(WINDOW)
+    snapshot = calendar.snapshot(WINDOW)
     assert (
         len(snapshot.problems) == 1
         and "broken-1" in str(snapshot.problems[0])
@@ -86,14 +86,14 @@ def test_file_that_is_not_icalendar_is_malformed_with_where(tmp_path: Path) -> N
     path = tmp_path / "notes.ics"
     path.write_text("hello\r\n", encoding="utf-8")
     with pytest.raises(MalformedCalendar) as caught:
-        IcsCalendar(path).list(WINDOW)
+        IcsCalendar(path).snapshot(WINDOW)
     assert caught.value.where == str(path)
 
 
 def test_missing_file_is_an_empty_calendar_created_on_first_write(tmp_path: Path) -> None:
     path = tmp_path / "new.ics"
     calendar = IcsCalendar(path)
-    assert calendar.list(WINDOW).items == ()
+    assert calendar.snapshot(WINDOW).items == ()
     from calferry.model import PersonalItem
 
     calendar.create(
@@ -101,7 +101,7 @@ def test_missing_file_is_an_empty_calendar_created_on_first_write(tmp_path: Path
     )
     text = path.read_bytes().decode("utf-8")
     assert text.startswith("BEGIN:VCALENDAR\r\n") and "TZID:Europe/Berlin" in text
-    assert [i.uid for i in IcsCalendar(path).list(WINDOW).items] == ["n-1"]
+    assert [i.uid for i in IcsCalendar(path).snapshot(WINDOW).items] == ["n-1"]
 
 
 def test_block_that_cannot_be_parsed_at_all_names_its_line_and_the_parser_error(tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ def test_block_that_cannot_be_parsed_at_all_names_its_line_and_the_parser_error(
     lines[at:at] = ["BEGIN:VEVENT", "UID:bad-alarm", "DTSTART:20260310T090000Z", "BEGIN:VALARM",
                     "TRIGGER;VALUE=DURATION:soon", "END:VALARM", "END:VEVENT"]  # fmt: skip
     path.write_bytes("\r\n".join(lines).encode("utf-8"))
-    snapshot = IcsCalendar(path).list(WINDOW)
+    snapshot = IcsCalendar(path).snapshot(WINDOW)
     [problem] = snapshot.problems
     assert str(problem).startswith(f"{path}: line {at + 1}: event bad-alarm: cannot be parsed: ")
     assert (problem.where, problem.line, problem.uid) == (str(path), at + 1, "bad-alarm")

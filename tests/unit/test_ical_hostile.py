@@ -31,7 +31,7 @@ def test_a_bad_component_is_named_and_costs_only_itself(name: str, tmp_path: Pat
     case: Case = CASES[name]
     path = written(tmp_path, calendar(*case.blocks))
     started = time.monotonic()
-    snapshot = IcsCalendar(path).list(WINDOW)
+    snapshot = IcsCalendar(path).snapshot(WINDOW)
     assert time.monotonic() - started < 5
     assert GOOD_UID in {i.uid for i in snapshot.items}
     [problem] = [p for p in snapshot.problems if case.reason in p.reason]
@@ -43,7 +43,7 @@ def test_a_bad_component_is_named_and_costs_only_itself(name: str, tmp_path: Pat
 def test_a_write_beside_a_bad_component_leaves_it_byte_for_byte(name: str, tmp_path: Path) -> None:
     path = written(tmp_path, calendar(*CASES[name].blocks))
     calendar_ = IcsCalendar(path)
-    [good] = [i for i in calendar_.list(WINDOW).items if i.uid == GOOD_UID]
+    [good] = [i for i in calendar_.snapshot(WINDOW).items if i.uid == GOOD_UID]
     calendar_.update(replace(good, subject="Good (moved)"))
     text = path.read_bytes().decode("utf-8")
     assert all(block in text for block in CASES[name].blocks) and "SUMMARY:Good (moved)" in text
@@ -51,7 +51,7 @@ def test_a_write_beside_a_bad_component_leaves_it_byte_for_byte(name: str, tmp_p
 
 def test_a_series_lists_at_most_its_cap_in_a_window_and_says_so(tmp_path: Path) -> None:
     path = written(tmp_path, calendar(event("RRULE:FREQ=HOURLY", start="DTSTART:20261101T000000Z")))
-    snapshot = IcsCalendar(path).list(WINDOW)
+    snapshot = IcsCalendar(path).snapshot(WINDOW)
     assert sum(1 for i in snapshot.items if i.uid == "bad-1") == bounds.MAX_PER_SERIES
     [problem] = snapshot.problems
     assert problem.uid == "bad-1" and f"only the first {bounds.MAX_PER_SERIES:,}" in problem.reason
@@ -59,7 +59,7 @@ def test_a_series_lists_at_most_its_cap_in_a_window_and_says_so(tmp_path: Path) 
 
 def test_a_long_daily_series_is_within_the_budget(tmp_path: Path) -> None:
     text = calendar(event("RRULE:FREQ=DAILY", start="DTSTART:19700101T100000Z"))
-    snapshot = IcsCalendar(written(tmp_path, text)).list(WINDOW)
+    snapshot = IcsCalendar(written(tmp_path, text)).snapshot(WINDOW)
     assert snapshot.problems == () and sum(1 for i in snapshot.items if i.uid == "bad-1") == 92
 
 
@@ -70,7 +70,7 @@ def test_extreme_dates_and_a_stamp_id_beyond_64_bits_read_without_harm(tmp_path:
         event("X-CALFERRY-PSA-ID:" + "9" * 4300, uid="huge-stamp"),
         event("X-CALFERRY-PSA-ID:9223372036854775808", uid="stamp-2-63"),
     )
-    snapshot = IcsCalendar(written(tmp_path, text)).list(WINDOW)
+    snapshot = IcsCalendar(written(tmp_path, text)).snapshot(WINDOW)
     [problem] = snapshot.problems  # the last day of 9999 ends in the year 10000: it costs itself
     assert (problem.uid, problem.line) == ("year-9999", 10) and "out of range" in problem.reason
     assert {i.uid: i.stamp for i in snapshot.items} == {
@@ -114,7 +114,7 @@ def test_a_stamp_keeps_its_value_when_in_range(tmp_path: Path) -> None:
     text = calendar(
         event("X-CALFERRY-PSA-ID:9223372036854775807", "X-CALFERRY-PSA-KIND:appointment", uid="max")
     )
-    [item] = [i for i in IcsCalendar(written(tmp_path, text)).list(WINDOW).items if i.uid == "max"]
+    [item] = [i for i in IcsCalendar(written(tmp_path, text)).snapshot(WINDOW).items if i.uid == "max"]
     assert item.stamp == Stamp(PsaKind.APPOINTMENT, 2**63 - 1, Origin.SENT)
 
 
@@ -134,7 +134,7 @@ def test_sloppy_files_are_read_and_written_back_in_their_own_shape(
     path = tmp_path / "sloppy.ics"
     path.write_bytes(original)
     calendar_ = IcsCalendar(path)
-    snapshot = calendar_.list(WINDOW)
+    snapshot = calendar_.snapshot(WINDOW)
     assert snapshot.problems == () and {i.uid for i in snapshot.items} == {"other", GOOD_UID}
     [good] = [i for i in snapshot.items if i.uid == GOOD_UID]
     calendar_.update(replace(good, subject="Moved"))
@@ -151,7 +151,7 @@ def test_a_latin1_file_is_read_with_a_note_and_its_accents_survive(tmp_path: Pat
     path.write_bytes(
         calendar(event(uid="cafe", start="DTSTART:20261209T100000Z").replace("Bad", "Café")).encode("latin-1")
     )
-    snapshot = IcsCalendar(path).list(WINDOW)
+    snapshot = IcsCalendar(path).snapshot(WINDOW)
     assert {i.uid: i.subject for i in snapshot.items}["cafe"] == "Café"
     [note] = snapshot.problems
     assert note.skipped is False and "Latin-1" in note.reason and note.where == str(path)
@@ -159,7 +159,7 @@ def test_a_latin1_file_is_read_with_a_note_and_its_accents_survive(tmp_path: Pat
 
 def test_a_missing_end_vevent_costs_that_event_only(tmp_path: Path) -> None:
     unfinished = event(uid="open").replace("END:VEVENT\r\n", "")
-    snapshot = IcsCalendar(written(tmp_path, calendar(unfinished))).list(WINDOW)
+    snapshot = IcsCalendar(written(tmp_path, calendar(unfinished))).snapshot(WINDOW)
     assert [i.uid for i in snapshot.items] == [GOOD_UID]
     [problem] = snapshot.problems
     assert problem.line == 4 and "never ends" in problem.reason
@@ -167,8 +167,8 @@ def test_a_missing_end_vevent_costs_that_event_only(tmp_path: Path) -> None:
 
 def test_text_after_the_calendar_and_a_missing_end_are_reported(tmp_path: Path) -> None:
     after = written(tmp_path, calendar() + "BEGIN:VCALENDAR\r\n")
-    assert ["after END:VCALENDAR" in p.reason for p in IcsCalendar(after).list(WINDOW).problems] == [True]
+    assert ["after END:VCALENDAR" in p.reason for p in IcsCalendar(after).snapshot(WINDOW).problems] == [True]
     open_ended = written(tmp_path, calendar().removesuffix("END:VCALENDAR\r\n"))
-    snapshot = IcsCalendar(open_ended).list(WINDOW)
+    snapshot = IcsCalendar(open_ended).snapshot(WINDOW)
     assert [i.uid for i in snapshot.items] == [GOOD_UID]
     assert [p.reason for p in snapshot.problems] == ["the file has no END:VCALENDAR line"]

@@ -199,6 +199,6 @@ def test_series_expand_alike_in_ical_and_memory(zone: ZoneInfo, wall: datetime, 
     from_ical = read_back(ical.series_resource(master, rule, NOW), window)
     memory = MemoryCalendar()
     memory.add_series(master, rule)
-    from_memory = memory.list(window).items
+    from_memory = memory.snapshot(window).items
     assert [(i.start, i.end, i.ref) for i in from_ical] == [(i.start, i.end, i.ref) for i in from_memory]
     assert len(from_ical) == 8

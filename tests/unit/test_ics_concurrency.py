@@ -45,7 +45,7 @@ def test_writers_in_several_processes_lose_no_item(tmp_path: Path) -> None:
         worker.join(timeout=60)
     assert [w.exitcode for w in workers] == [0] * PROCESSES
     window = Window(START - timedelta(days=1), START + timedelta(days=3))
-    uids = sorted(i.uid for i in IcsCalendar(path).list(window).items)
+    uids = sorted(i.uid for i in IcsCalendar(path).snapshot(window).items)
     assert uids == sorted(f"w{w}-{n}" for w in range(PROCESSES) for n in range(ITEMS_EACH))
 
 
@@ -69,4 +69,4 @@ def test_write_failing_midway_leaves_the_file_intact_and_no_temp_file(
     assert path.read_bytes() == before
     assert sorted(p.name for p in folder.iterdir()) == sorted([path.name, f"{path.name}.lock"])
     calendar.create(item("kept-1"))  # the lock was released: the next write goes through
-    assert "kept-1" in {i.uid for i in calendar.list(WINDOW).items}
+    assert "kept-1" in {i.uid for i in calendar.snapshot(WINDOW).items}

@@ -61,7 +61,7 @@ def full_plan(engine: Engine) -> dict[str, Any]:
 
 def token(engine: Engine) -> str | None:
     """The memory calendar's write counter: unchanged means nothing was written."""
-    return engine.calendar.list(Window(NOW - timedelta(days=400), NOW + timedelta(days=400))).token
+    return engine.calendar.snapshot(Window(NOW - timedelta(days=400), NOW + timedelta(days=400))).token
 
 
 # --- a no-change Get --------------------------------------------------------------------------
@@ -72,10 +72,10 @@ def test_b3_no_change_get_reads_markers_and_changes_only_and_writes_nothing(
 ) -> None:
     before, requests = token(engine), dict(engine.psa.counts)
     psa = Calls(monkeypatch, engine.psa, "snapshot", "markers", "fetch", "get")
-    personal = Calls(monkeypatch, engine.calendar, "list", "changes", "get")
+    personal = Calls(monkeypatch, engine.calendar, "snapshot", "changes", "get")
     result = engine.service.get()
     assert psa.counts == {"snapshot": 0, "markers": 1, "fetch": 1, "get": 0}
-    assert personal.counts == {"list": 0, "changes": 1, "get": 0}
+    assert personal.counts == {"snapshot": 0, "changes": 1, "get": 0}
     assert result.results == [] and token(engine) == before
     spent = {k: v - requests.get(k, 0) for k, v in engine.psa.counts.items() if v != requests.get(k, 0)}
     assert spent == {"POST Appointments/query": 1, "POST ToDos/query": 1, "POST ServiceCalls/query": 1}
@@ -200,11 +200,11 @@ def test_b3_next_days_window_reads_both_sides_in_full(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     psa = Calls(monkeypatch, engine.psa, "snapshot", "markers")
-    personal = Calls(monkeypatch, engine.calendar, "list", "changes")
+    personal = Calls(monkeypatch, engine.calendar, "snapshot", "changes")
     engine.clock = NOW + timedelta(days=1)
     engine.service.get()
     assert psa.counts == {"snapshot": 1, "markers": 0}
-    assert personal.counts == {"list": 1, "changes": 0}
+    assert personal.counts == {"snapshot": 1, "changes": 0}
 
 
 def test_b3_refused_token_lists_the_window(engine: Engine) -> None:
@@ -221,7 +221,7 @@ def test_b3_unreadable_cache_means_a_full_read(
     engine.store.set_state("get_cache", broken)
     psa = Calls(monkeypatch, engine.psa, "snapshot", "markers")
     edit_psa(engine)
-    assert [r.action.action.value for r in engine.service.get().results] == ["update"]
+    assert [r.action.kind.value for r in engine.service.get().results] == ["update"]
     assert psa.counts == {"snapshot": 1, "markers": 0}
 
 
@@ -232,10 +232,10 @@ def test_b3_adapter_that_cannot_name_changed_uids_lists_the_window(
     monkeypatch.setattr(
         engine.calendar, "changes", lambda window, token: replace(changes(window, token), changed_uids=None)
     )
-    personal = Calls(monkeypatch, engine.calendar, "list")
+    personal = Calls(monkeypatch, engine.calendar, "snapshot")
     move_personal_out_of_window(engine)
     assert engine.service.preview_get().to_json() == full_plan(engine)
-    assert personal.counts["list"] == 2  # the incremental preview and the full one both listed
+    assert personal.counts["snapshot"] == 2  # the incremental preview and the full one both listed
 
 
 def test_b3_problem_in_changes_lists_the_window(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -243,6 +243,6 @@ def test_b3_problem_in_changes_lists_the_window(engine: Engine, monkeypatch: pyt
     monkeypatch.setattr(
         engine.calendar, "changes", lambda window, token: replace(changes(window, token), problems=("bad",))
     )
-    personal = Calls(monkeypatch, engine.calendar, "list")
+    personal = Calls(monkeypatch, engine.calendar, "snapshot")
     engine.service.preview_get()
-    assert personal.counts["list"] == 1
+    assert personal.counts["snapshot"] == 1

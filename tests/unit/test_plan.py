@@ -86,7 +86,7 @@ def get(
 
 def test_r16_first_send_creates_psa_item() -> None:
     action = only(send(item("a", subject="Dentist", version="v1")))
-    assert (action.action, action.target, action.psa_kind) == (
+    assert (action.kind, action.target, action.psa_kind) == (
         ActionKind.CREATE,
         Target.PSA,
         PsaKind.APPOINTMENT,
@@ -99,7 +99,7 @@ def test_r16_first_send_creates_psa_item() -> None:
 def test_r14_kind_defaults_to_appointment_and_todo_needs_company() -> None:
     assert only(send(item("a"))).psa_kind is PsaKind.APPOINTMENT
     action = only(send(item("a"), kind=PsaKind.TODO, default_action_type_id=3))
-    assert action.action is ActionKind.SKIP and "company" in action.reason and action.rule == "R14"
+    assert action.kind is ActionKind.SKIP and "company" in action.reason and action.rule == "R14"
 
 
 def test_r14_todo_shows_the_default_action_type() -> None:
@@ -122,7 +122,7 @@ def test_r15_recurring_item_is_always_an_appointment() -> None:
 def test_r17_resend_updates_same_psa_item() -> None:
     mine = item("a", subject="Dentist moved")
     action = only(send(mine, links=(Link(mine.key, APPT, Origin.SENT),)))
-    assert (action.action, action.psa_id, action.psa_item.id) == (ActionKind.UPDATE, 5, 5)
+    assert (action.kind, action.psa_id, action.psa_item.id) == (ActionKind.UPDATE, 5, 5)
     assert action.rule == "R17"
 
 
@@ -138,7 +138,7 @@ def test_r17_resend_prefills_kind_company_and_action_type_from_the_link() -> Non
 def test_r17_resend_cannot_change_the_kind() -> None:
     mine = item("a")
     action = only(send(mine, links=(Link(mine.key, APPT, Origin.SENT),), kind=PsaKind.TODO, company_id=1))
-    assert action.action is ActionKind.SKIP and action.rule == "R17"
+    assert action.kind is ActionKind.SKIP and action.rule == "R17"
 
 
 def test_r18_private_item_is_sent_as_appointment_without_text() -> None:
@@ -157,7 +157,7 @@ def test_r20_occurrence_creates_its_own_appointment_linked_to_its_series() -> No
     first = item("s", recurring=True, recurrence_id=at(11, 9))
     second = item("s", day=18, recurring=True, recurrence_id=at(18, 9))
     plan = send(first, second)
-    assert [a.action for a in plan.actions] == [ActionKind.CREATE, ActionKind.CREATE]
+    assert [a.kind for a in plan.actions] == [ActionKind.CREATE, ActionKind.CREATE]
     assert [a.link.series_uid for a in plan.actions] == ["s", "s"]
     assert [a.ref for a in plan.actions] == ["s@20260311T090000Z", "s@20260318T090000Z"]
     assert all(a.rule == "R20" for a in plan.actions)
@@ -168,20 +168,20 @@ def test_r7_service_call_cannot_be_sent() -> None:
     mine = item("d")
     link = Link(mine.key, PsaRef(PsaKind.SERVICE_CALL, 3), Origin.DOWNLOADED, company_id=1)
     action = only(send(mine, links=(link,)))
-    assert action.action is ActionKind.SKIP and action.rule == "R7"
+    assert action.kind is ActionKind.SKIP and action.rule == "R7"
 
 
 def test_r17_downloaded_item_resent_updates_its_psa_item() -> None:
     mine = item("calferry-appointment-5", subject="Edited")
     action = only(send(mine, links=(Link(mine.key, APPT, Origin.DOWNLOADED),)))
-    assert (action.action, action.psa_id, action.link.origin) == (ActionKind.UPDATE, 5, Origin.DOWNLOADED)
+    assert (action.kind, action.psa_id, action.link.origin) == (ActionKind.UPDATE, 5, Origin.DOWNLOADED)
 
 
 def test_b_stamp_copied_to_another_item_is_reported_not_followed() -> None:
     original = item("a", stamp=Stamp(PsaKind.APPOINTMENT, 5, Origin.SENT))
     copy = replace(original, uid="a-copy")
     action = only(send(copy, links=(Link(original.key, APPT, Origin.SENT),)))
-    assert action.action is ActionKind.SKIP and "a" in action.reason and "not followed" in action.reason
+    assert action.kind is ActionKind.SKIP and "a" in action.reason and "not followed" in action.reason
 
 
 def test_b1_plan_round_trips_json_exactly() -> None:
@@ -207,7 +207,7 @@ def test_b1_plan_keeps_time_zones_by_name() -> None:
 
 def test_r23_psa_item_not_yet_downloaded_becomes_personal_item() -> None:
     action = only(get((), (psa_appt(),)))
-    assert (action.action, action.target, action.ref) == (
+    assert (action.kind, action.target, action.ref) == (
         ActionKind.CREATE,
         Target.PERSONAL,
         downloaded_uid(APPT),
@@ -243,7 +243,7 @@ def test_r24_psa_change_updates_the_personal_item() -> None:
     mine = item("a", subject="Dentist", version="v1")
     link = linked(mine, psa_appt())
     action = only(get((mine,), (psa_appt(title="Dentist (moved)", updated_s=2),), (link,)))
-    assert (action.action, action.target, action.fields.subject) == (
+    assert (action.kind, action.target, action.fields.subject) == (
         ActionKind.UPDATE,
         Target.PERSONAL,
         "Dentist (moved)",
@@ -261,7 +261,7 @@ def test_r27_recurring_item_sent_from_personal_is_never_updated() -> None:
     occ = item("s", recurring=True, recurrence_id=at(11, 9), subject="Dentist")
     link = linked(occ, psa_appt(), series_uid="s")
     action = only(get((occ,), (psa_appt(title="Changed in PSA", updated_s=3),), (link,)))
-    assert action.action is ActionKind.SKIP and action.rule == "R27"
+    assert action.kind is ActionKind.SKIP and action.rule == "R27"
 
 
 def test_r22_recurring_occurrence_deleted_in_psa_is_not_deleted_here() -> None:
@@ -274,7 +274,7 @@ def test_r5_personal_edit_without_psa_change_waits_for_a_resend() -> None:
     mine = item("a", subject="Dentist")
     link = linked(mine, psa_appt())
     action = only(get((replace(mine, subject="Dentist + notes"),), (psa_appt(),), (link,)))
-    assert action.action is ActionKind.SKIP and "edited since sent" in action.reason
+    assert action.kind is ActionKind.SKIP and "edited since sent" in action.reason
 
 
 @pytest.mark.parametrize(
@@ -286,7 +286,7 @@ def test_r5_conflict_policy(policy: str, expected: ActionKind) -> None:
     link = linked(mine, psa_appt())
     edited = replace(mine, subject="My edit")
     action = only(get((edited,), (psa_appt(title="PSA edit", updated_s=2),), (link,), policy=policy))
-    assert action.action is expected and action.rule == "R5"
+    assert action.kind is expected and action.rule == "R5"
     assert action.target is (Target.PERSONAL if policy == "psa-wins" else Target.NONE)
 
 
@@ -304,21 +304,21 @@ def test_r5_a_link_rebuilt_from_a_stamp_never_overwrites_a_difference(
 ) -> None:
     mine = item("a", subject="My words")
     action = only(get((mine,), (psa_appt(title="Dentist"),), (from_stamp(mine),), policy=policy))
-    assert action.action is expected
+    assert action.kind is expected
     assert action.target is (Target.PERSONAL if policy == "psa-wins" else Target.NONE)
 
 
 def test_r24_a_link_rebuilt_from_a_stamp_where_both_sides_agree_is_only_recorded() -> None:
     mine = item("a", subject="Dentist")
     action = only(get((mine,), (psa_appt(title="Dentist"),), (from_stamp(mine),)))
-    assert action.action is ActionKind.UPDATE and "restored from the PSA id kept in the item" in action.reason
+    assert action.kind is ActionKind.UPDATE and "restored from the PSA id kept in the item" in action.reason
 
 
 def test_r18_a_rebuilt_link_of_a_sent_todo_agrees_though_its_subject_is_not_mapped() -> None:
     mine = item("a", subject="Call Alice about the quote")
     todo = PsaToDo(5, ACME.id, MEETING_TYPE.id, ME.id, at(11, 9), at(11, 10), "", ALICE.id, NOW)
     action = only(get((mine,), (todo,), (from_stamp(mine, PsaKind.TODO),)))
-    assert action.action is ActionKind.UPDATE and "restored from the PSA id kept in the item" in action.reason
+    assert action.kind is ActionKind.UPDATE and "restored from the PSA id kept in the item" in action.reason
 
 
 def test_r25_item_missing_from_psa_is_deleted_only_if_gone() -> None:
@@ -327,7 +327,7 @@ def test_r25_item_missing_from_psa_is_deleted_only_if_gone() -> None:
     other = psa_appt(id_=6, title="Other")
     plan = get((mine, keep), (other,), (linked(mine, psa_appt()), linked(keep, other)))
     action = only(plan)
-    assert (action.action, action.verify_gone, action.ref) == (ActionKind.DELETE, True, "a")
+    assert (action.kind, action.verify_gone, action.ref) == (ActionKind.DELETE, True, "a")
     assert action.rule == "R25"
 
 
@@ -336,7 +336,7 @@ def test_r8_service_call_deleted_in_psa_is_deleted_here() -> None:
     call = PsaServiceCall(4, 1, at(12, 9), at(12, 11), "", (TICKET,), NOW)
     link = replace(linked(mine, call), origin=Origin.DOWNLOADED)
     plan = get((mine, item("x")), (psa_appt(id_=8),), (link,), force_delete=False)
-    gone = [a for a in plan.actions if a.action is ActionKind.DELETE]
+    gone = [a for a in plan.actions if a.kind is ActionKind.DELETE]
     assert len(gone) == 1 and gone[0].rule == "R8"
 
 
@@ -344,7 +344,7 @@ def test_guard_psa_side_that_lists_nothing_stops_the_get() -> None:
     mine = item("a")
     with pytest.raises(SideLooksEmpty):
         get((mine,), (), (linked(mine, psa_appt()),))
-    assert only(get((mine,), (), (linked(mine, psa_appt()),), force_delete=True)).action is ActionKind.DELETE
+    assert only(get((mine,), (), (linked(mine, psa_appt()),), force_delete=True)).kind is ActionKind.DELETE
 
 
 def test_guard_personal_side_that_lists_nothing_stops_the_get() -> None:
@@ -365,7 +365,7 @@ def test_b_stamp_on_two_items_is_reported_in_get() -> None:
     copy = replace(mine, uid="copy")
     plan = get((mine, copy), (psa_appt(),), (linked(mine, psa_appt()),))
     action = only(plan)
-    assert (action.action, action.ref) == (ActionKind.SKIP, "copy")
+    assert (action.kind, action.ref) == (ActionKind.SKIP, "copy")
 
 
 def test_r26_personal_copy_missing_is_not_recreated() -> None:
@@ -374,7 +374,7 @@ def test_r26_personal_copy_missing_is_not_recreated() -> None:
     plan = get((item("z"),), (psa_appt(title="changed", updated_s=5),), (link,))
     action = only(plan)
     # updated only if the copy is still there (outside the window); the applier never re-creates it
-    assert (action.action, action.if_present, action.target) == (ActionKind.UPDATE, True, Target.PERSONAL)
+    assert (action.kind, action.if_present, action.target) == (ActionKind.UPDATE, True, Target.PERSONAL)
     assert "not re-created" in action.reason and action.personal_hash == link.personal_hash
     assert ItemKey("a") == link.personal
 
@@ -384,11 +384,11 @@ def test_r5_item_gone_from_psa_but_edited_here_is_a_conflict() -> None:
     other = psa_appt(id_=6, title="Other")
     plan = get((replace(mine, subject="my notes"),), (other,), (linked(mine, psa_appt()),))
     action = next(a for a in plan.actions if a.ref == "a")
-    assert action.action is ActionKind.CONFLICT and action.rule == "R5"
+    assert action.kind is ActionKind.CONFLICT and action.rule == "R5"
     psa_wins = get(
         (replace(mine, subject="my notes"),), (other,), (linked(mine, psa_appt()),), policy="psa-wins"
     )
-    assert [a.action for a in psa_wins.actions if a.ref == "a"] == [ActionKind.DELETE]
+    assert [a.kind for a in psa_wins.actions if a.ref == "a"] == [ActionKind.DELETE]
 
 
 # --- R17: an item unchanged on both sides is not sent again --------------------------------------
@@ -399,7 +399,7 @@ def test_r17_resend_unchanged_on_both_sides_is_skipped() -> None:
     link = linked(mine, psa_appt())
     plan = plan_send((mine,), (link,), ME, SendOptions(), NOW, {APPT: link.psa_version})
     action = only(plan)
-    assert (action.action, action.target, action.psa_id) == (ActionKind.SKIP, Target.NONE, 5)
+    assert (action.kind, action.target, action.psa_id) == (ActionKind.SKIP, Target.NONE, 5)
     assert action.reason == UNCHANGED and action.reason.startswith("unchanged")
 
 
@@ -417,7 +417,7 @@ def test_r17_resend_after_a_change_on_either_side_or_of_the_choice_updates() -> 
         plan_send((mine,), (link,), ME, SendOptions(), NOW),  # the PSA item was not looked up
         plan_send((mine,), (todo,), ME, SendOptions(company_id=2), NOW, {todo.psa: "v1"}),
     ]
-    assert [only(plan).action for plan in cases] == [ActionKind.UPDATE] * 4
+    assert [only(plan).kind for plan in cases] == [ActionKind.UPDATE] * 4
     assert only(plan_send((mine,), (todo,), ME, SendOptions(), NOW, {todo.psa: "v1"})).reason == UNCHANGED
 
 

@@ -53,7 +53,7 @@ def test_r30_an_appointment_is_created_in_my_psa_calendar_at_my_wall_clock_times
     plan = plan_add(NewItem(PsaKind.APPOINTMENT, " Visit ", START, END, "notes"), ME, NOW)
     action = only(plan)
     assert (plan.operation, plan.created) == ("add", NOW)
-    assert (action.action, action.target, action.rule, action.ref) == (
+    assert (action.kind, action.target, action.rule, action.ref) == (
         ActionKind.CREATE,
         Target.PSA,
         "R30",
@@ -145,7 +145,7 @@ SERIES = item("s", recurring=True)
 def test_r22_the_whole_series_deletes_every_psa_copy_then_the_series() -> None:
     plan = plan_delete_series(ItemKey("s"), SERIES, LINKS, NOW)
     assert plan.operation == "delete-series"
-    assert [(a.action, a.target, a.psa_id, a.rule) for a in plan.actions] == [
+    assert [(a.kind, a.target, a.psa_id, a.rule) for a in plan.actions] == [
         (ActionKind.DELETE, Target.PSA, 1, "R22"),
         (ActionKind.DELETE, Target.PSA, 2, "R22"),
         (ActionKind.DELETE, Target.PERSONAL, None, "R22"),
@@ -193,7 +193,7 @@ def test_r24_taking_the_psas_version_overwrites_the_personal_item_as_get_renders
     snapshot = PsaSnapshot((todo,), {ACME.id: ACME}, {ALICE.id: ALICE}, {MEETING_TYPE.id: MEETING_TYPE})
     plan = plan_resolve(link, snapshot, "Europe/Berlin", NOW)
     action = only(plan)
-    assert (plan.operation, action.action, action.target, action.rule) == (
+    assert (plan.operation, action.kind, action.target, action.rule) == (
         "resolve", ActionKind.UPDATE, Target.PERSONAL, "R24"
     )  # fmt: skip
     assert (action.ref, action.psa_item, action.link) == ("a", todo, link)

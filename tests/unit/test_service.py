@@ -351,7 +351,7 @@ def test_r22_a_malformed_occurrence_id_is_an_input_error_naming_the_form(
     with pytest.raises(InputError) as refused:
         engine.service.delete_series("s", occurrence)
     assert repr(occurrence) in refused.value.message and "20261130T140000Z" in (refused.value.hint or "")
-    assert len(engine.calendar.list(engine.service._window()).items) == 3
+    assert len(engine.calendar.snapshot(engine.service._window()).items) == 3
 
 
 def test_r22_an_occurrence_id_without_its_z_names_the_same_occurrence(engine: Engine) -> None:
@@ -453,7 +453,7 @@ def test_lost_store_is_rebuilt_from_stamps_never_recreated(engine: Engine) -> No
     engine.lose_store()
     engine.service.send(["a"])
     engine.service.get()
-    assert len(engine.psa.items) == 2 and len(engine.calendar.list(engine.service._window()).items) == 2
+    assert len(engine.psa.items) == 2 and len(engine.calendar.snapshot(engine.service._window()).items) == 2
     assert {link.personal.uid for link in engine.store.links()} == {
         "a",
         downloaded_uid(PsaRef(PsaKind.APPOINTMENT, 5)),

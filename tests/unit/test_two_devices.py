@@ -22,7 +22,7 @@ def two_devices(tmp_path: Path, calendar: MemoryCalendar | None = None) -> tuple
 
 
 def uids(engine: Engine) -> list[str]:
-    return sorted(i.uid for i in engine.calendar.list(engine.service._window()).items)
+    return sorted(i.uid for i in engine.calendar.snapshot(engine.service._window()).items)
 
 
 def claim_by_other(engine: Engine, uid: str, at: object = NOW) -> Claim:

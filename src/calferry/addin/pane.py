@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from calferry.errors import InputError, UserError
-from calferry.model import ItemKey, Link, PsaKind
-from calferry.plan import UNCHANGED
+from calferry.model import ItemKey, Link, Outcome, PsaKind
+from calferry.plan import ActionKind
 from calferry.service import ActionResult, RunResult, Service
 
 KIND_NAMES = {PsaKind.APPOINTMENT: "Appointment", PsaKind.TODO: "To-Do", PsaKind.SERVICE_CALL: "Service Call"}
@@ -106,15 +106,15 @@ def outcome(result: RunResult) -> SendOutcome:
     action = done.action
     kind = action.psa_kind
     psa_id = done.psa_id if done.psa_id is not None else action.psa_id
-    if done.outcome == "failed":
+    if done.outcome is Outcome.FAILED:
         return SendOutcome(False, sentence(done.error or "the send failed"))
     name = "the PSA item" if kind is None or psa_id is None else _psa_name(kind, psa_id)
     sent = SendOutcome(True, "", None if kind is None else kind.value, psa_id)
-    if action.action.value == "create":
+    if action.kind is ActionKind.CREATE:
         return replace(sent, message=f"Sent as {name}")
-    if action.action.value == "update":
+    if action.kind is ActionKind.UPDATE:
         return replace(sent, message=f"Sent again: {name} updated")
-    if action.reason == UNCHANGED:
+    if action.unchanged:
         return replace(sent, message=f"{name} is already up to date.")
     return SendOutcome(False, sentence(action.reason))
 
@@ -133,10 +133,10 @@ def series_outcome(result: RunResult) -> SendOutcome:
 
 
 def _fate(result: ActionResult) -> str:
-    if result.outcome == "failed":
+    if result.outcome is Outcome.FAILED:
         return "missed"
-    if result.action.action.value == "skip":
-        return "current" if result.action.reason == UNCHANGED else "missed"
+    if result.action.kind is ActionKind.SKIP:
+        return "current" if result.action.unchanged else "missed"
     return "sent"
 
 

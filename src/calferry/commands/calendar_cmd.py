@@ -248,7 +248,7 @@ def _exported(source: PersonalCalendar, window: Window) -> tuple[list[ical.Resou
     if whole is not None:
         resources, problems = whole(window)
         return list(resources), list(problems)
-    snapshot = source.list(window)
+    snapshot = source.snapshot(window)
     return _export_resources(snapshot.items), list(snapshot.problems)
 
 

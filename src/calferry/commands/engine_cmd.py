@@ -29,7 +29,7 @@ from calferry.commands.common import JsonOption, console, emit_json, err_console
 from calferry.config import load_settings
 from calferry.contracts import Problem
 from calferry.errors import InputError, UserError
-from calferry.model import PsaKind
+from calferry.model import Outcome, Policy, PsaKind
 from calferry.plan import ActionKind, Plan
 from calferry.service import LOG_MAX, RunResult, Service
 from calferry.wiring import open_records, open_service
@@ -46,12 +46,6 @@ SKIPPED_EXIT_CODE = 11
 class SendKind(StrEnum):
     appointment = "appointment"
     todo = "todo"
-
-
-class Policy(StrEnum):
-    keep_personal = "keep-personal"
-    psa_wins = "psa-wins"
-    ask = "ask"
 
 
 class Keep(StrEnum):
@@ -206,13 +200,12 @@ def get(
 ) -> None:
     """Bring the PSA's items of the Get window into your calendar."""
     _alone_with_plan(plan, {"--policy": policy, "--force-delete": force_delete, "--dry-run": dry_run})
-    chosen = None if policy is None else policy.value
     saved = _load_plan(plan)
     with _service("Get", locked=not dry_run) as svc:
         if dry_run:
-            _show_plan(svc.preview_get(chosen, force_delete), svc, json_output, verbose)
+            _show_plan(svc.preview_get(policy, force_delete), svc, json_output, verbose)
             return
-        result = _with_progress(svc, json_output, lambda: svc.get(chosen, force_delete, plan=saved))
+        result = _with_progress(svc, json_output, lambda: svc.get(policy, force_delete, plan=saved))
     _show_result(result, json_output, verbose)
 
 
@@ -353,7 +346,7 @@ def _show_plan(plan: Plan, svc: Service, json_output: bool, verbose: bool) -> No
         return
     table = _actions_table(f"Plan: {plan.operation} (nothing changed yet)", with_outcome=False)
     for a in plan.actions:
-        table.add_row(a.action.value, a.ref or "(new)", _psa(a.psa_kind, a.psa_id), a.reason)
+        table.add_row(a.kind.value, a.ref or "(new)", _psa(a.psa_kind, a.psa_id), a.reason)
     console.print(table if plan.actions else "Nothing to do.")
     _show_warnings(plan.warnings)
     if verbose:
@@ -370,7 +363,7 @@ def _show_result(result: RunResult, json_output: bool, verbose: bool, *, skips_f
             psa_id = r.psa_id if r.psa_id is not None else action.psa_id
             outcome = r.outcome if r.error in (None, action.reason) else f"{r.outcome}: {r.error}"
             table.add_row(
-                action.action.value,
+                action.kind.value,
                 action.ref or "(new)",
                 _psa(action.psa_kind, psa_id),
                 action.reason,
@@ -415,10 +408,14 @@ def _exit_on_failure(result: RunResult, *, skips_fail: bool) -> None:
     """
     failed = result.failed
     skipped = [
-        r for r in result.last_results() if r.outcome == "skipped" and r.action.action is ActionKind.SKIP
+        r
+        for r in result.last_results()
+        if skips_fail
+        and r.outcome is Outcome.SKIPPED
+        and r.action.kind is ActionKind.SKIP
+        and not r.action.unchanged
     ]
-    skipped = [r for r in skipped if skips_fail and not r.action.reason.startswith("unchanged")]
-    left = [r.action.ref for r in result.last_results() if r.outcome == "left"]
+    left = [r.action.ref for r in result.last_results() if r.outcome is Outcome.LEFT]
     if left:
         err_console.print(f"Left to another device that is sending them: {', '.join(left)}", highlight=False)
     not_done = [r.action.ref or "(new)" for r in (*failed, *skipped)]

@@ -41,7 +41,7 @@ from calferry.links import (
     log_params,
     state_text,
 )
-from calferry.model import ItemKey, Link, PsaKind
+from calferry.model import ItemKey, Link, Outcome, PsaKind
 
 __all__ = ["PgLinkStore", "PgRunLock"]
 
@@ -191,7 +191,7 @@ class PgLinkStore(LinkRecords):
         )
         return int(row["intent_id"])
 
-    def settle(self, intent_id: int, state: str, psa_id: int | None = None) -> None:
+    def settle(self, intent_id: int, state: Outcome, psa_id: int | None = None) -> None:
         self._rows(
             "UPDATE journal SET state = :s, psa_id = COALESCE(CAST(:p AS BIGINT), psa_id), updated = now() "
             f"WHERE {_ONE_TECHNICIAN} AND intent_id = :i",

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 
-from calferry.config import ALL_KINDS, MAX_DAYS, POLICIES
+from calferry.config import ALL_KINDS, MAX_DAYS, to_policy
 from calferry.errors import ConfigError, InputError, NotFound
-from calferry.model import PsaKind, Window
+from calferry.model import Policy, PsaKind, Window
 from calferry.org import schema
 from calferry.org.personal_settings import GRAPH_URL, PERSONAL_CHECKS
 from calferry.org.refs import jsonb
@@ -54,7 +54,7 @@ class OrgSettings:
     past_days: int = 7
     future_days: int = 30
     kinds: tuple[str, ...] = ALL_KINDS
-    policy: str = "keep-personal"
+    policy: Policy = Policy.KEEP_PERSONAL
     budget_share: float = 0.25
     send_category: str = CategoryNames.send
     sent_category: str = CategoryNames.sent
@@ -126,12 +126,6 @@ def _kinds(raw: Any) -> tuple[str, ...]:
     return kinds
 
 
-def _policy(raw: Any) -> str:
-    if raw not in POLICIES:
-        raise InputError(f"the policy must be one of {', '.join(POLICIES)}")
-    return str(raw)
-
-
 def _share(raw: Any) -> float:
     try:
         value = float(raw)
@@ -154,7 +148,7 @@ _CHECKS = {
     "past_days": _whole(0, MAX_DAYS, "the days back"),
     "future_days": _whole(0, MAX_DAYS, "the days ahead"),
     "kinds": _kinds,
-    "policy": _policy,
+    "policy": to_policy,
     "budget_share": _share,
     "send_category": _category,
     "sent_category": _category,

@@ -4,7 +4,7 @@ One shared contract test suite (``tests/contract/test_personal_contract.py``) ru
 adapter. Adapters do I/O and translation only; they raise ``calferry.errors`` and nothing else.
 
 Rules every adapter keeps:
-- ``list`` expands recurring series into occurrences inside the window; each occurrence carries the
+- ``snapshot`` expands recurring series into occurrences inside the window; each occurrence carries the
   series uid (``uid``), ``recurring=True`` and its ``recurrence_id``; a non-recurring item has
   ``recurring=False`` and ``recurrence_id=None``.
 - ``version`` changes whenever the stored item changes; ``update``/``delete``/``set_stamp`` given a
@@ -36,7 +36,7 @@ class PersonalCalendar(Protocol):
     name: str
     """Short adapter name for messages: ``caldav``, ``ics``, ``graph``, ``memory``."""
 
-    def list(self, window: Window) -> Snapshot:
+    def snapshot(self, window: Window) -> Snapshot:
         """Every item and occurrence that overlaps ``window``."""
         ...
 

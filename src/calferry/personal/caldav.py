@@ -24,7 +24,6 @@ adapter has seen, else through the ``<uid>.ics`` naming every CalDAV client here
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -126,7 +125,7 @@ class CalDavCalendar:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def list(self, window: Window) -> Snapshot:
+    def snapshot(self, window: Window) -> Snapshot:
         with _translated(self.url):
             token = self._calendar.get_property(dav.SyncToken())
         resources, problems = self._search(window)
@@ -135,7 +134,7 @@ class CalDavCalendar:
             tuple(items), None if token is None else str(token), tuple(problems + expand_problems)
         )
 
-    def resources(self, window: Window) -> tuple[builtins.list[ical.Resource], builtins.list[Problem]]:
+    def resources(self, window: Window) -> tuple[list[ical.Resource], list[Problem]]:
         """The whole stored objects with an occurrence in ``window`` (series with their rules and
         overrides, unknown properties, their VTIMEZONEs), and problems: what an export writes.
         Not part of the general contract."""
@@ -170,7 +169,7 @@ class CalDavCalendar:
             changed_uids=tuple(sorted({r.uid for r in resources})),
         )  # fmt: skip
 
-    def _known(self, reported: builtins.list[Any]) -> tuple[builtins.list[ical.Resource], builtins.list[Any]]:
+    def _known(self, reported: list[Any]) -> tuple[list[ical.Resource], list[Any]]:
         """Changed objects this adapter holds at the reported ETag (its own writes: no need to read them
         back), and the URLs of the rest, to fetch."""
         known: list[ical.Resource] = []
@@ -185,7 +184,7 @@ class CalDavCalendar:
         return known, urls
 
     def _full(self, window: Window) -> Changes:
-        snapshot = self.list(window)
+        snapshot = self.snapshot(window)
         return Changes(snapshot.items, (), snapshot.token, full=True, problems=snapshot.problems)
 
     # --- writing -----------------------------------------------------------------------------
@@ -301,7 +300,7 @@ class CalDavCalendar:
                 calendars = home.calendars()
         return calendars[0] if calendars else home.make_calendar(name="calendar", cal_id="calendar")
 
-    def _search(self, window: Window) -> tuple[builtins.list[ical.Resource], builtins.list[Problem]]:
+    def _search(self, window: Window) -> tuple[list[ical.Resource], list[Problem]]:
         """One calendar-query for the window; whole objects come back (series unexpanded)."""
         with _translated(self.url):
             found = self._calendar.search(start=window.start, end=window.end, event=True)
@@ -310,9 +309,7 @@ class CalDavCalendar:
     def _versions(self) -> dict[str, str]:
         return {uid: s.etag for uid, s in self._by_uid.items() if s.etag is not None}
 
-    def _absorb(
-        self, objects: builtins.list[Any]
-    ) -> tuple[builtins.list[ical.Resource], builtins.list[Problem]]:
+    def _absorb(self, objects: list[Any]) -> tuple[list[ical.Resource], list[Problem]]:
         """Parse fetched objects, remembering each; a malformed one becomes a problem naming its URL."""
         resources: list[ical.Resource] = []
         problems: list[Problem] = []
@@ -344,7 +341,7 @@ class CalDavCalendar:
         if not all(c.isprintable() or c in "\t" for c in uid):
             raise NotFound(f"no item {uid!r} in the calendar {self.url}", side="personal")
         known = self._by_uid.get(uid)
-        found: builtins.list[Any] = []
+        found: list[Any] = []
         with _translated(self.url):
             if known is not None:
                 found = self._calendar.multiget([self._calendar.url.join(known.url)])

@@ -45,7 +45,6 @@ the mailbox gate, the change keys and the ``$batch`` handling.
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import os
 import sys
@@ -184,7 +183,7 @@ class GraphCalendar:
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def list(self, window: Window) -> Snapshot:
+    def snapshot(self, window: Window) -> Snapshot:
         token = self._delta_link(window)  # first, so nothing written meanwhile is missed later
         items, problems = self._view(window)
         self._issued.add(token)
@@ -331,7 +330,7 @@ class GraphCalendar:
         calendar (``me/events/{id}`` resolves only the signed-in mailbox), and its owner's gate is used."""
         if not wanted:
             return f"{self._root}/calendar"
-        calendars = builtins.list(self._http.items(f"{self._root}/calendars", {"$top": "100"}))
+        calendars = list(self._http.items(f"{self._root}/calendars", {"$top": "100"}))
         for cal in calendars:
             if wanted == cal.get("id") or wanted.casefold() == str(cal.get("name")).casefold():
                 owner = str(((cal.get("owner") or {}).get("address")) or "")
@@ -466,14 +465,14 @@ class GraphCalendar:
 
     def _view(self, window: Window) -> tuple[tuple[PersonalItem, ...], tuple[Problem, ...]]:
         params = {**self._window_params(window), "$top": str(self._page_size), **READ}
-        return self._items(builtins.list(self._http.items(f"{self._calendar()}/calendarView", params)))
+        return self._items(list(self._http.items(f"{self._calendar()}/calendarView", params)))
 
-    def _items(self, events: builtins.list[Event]) -> tuple[tuple[PersonalItem, ...], tuple[Problem, ...]]:
+    def _items(self, events: list[Event]) -> tuple[tuple[PersonalItem, ...], tuple[Problem, ...]]:
         """Parse events, naming occurrences by their series' uid; unreadable ones become problems."""
         masters = {e["seriesMasterId"] for e in events if in_series(e)}
         self._learn_masters({m for m in masters if m not in self._uids or m not in self._starts})
-        items: builtins.list[PersonalItem] = []
-        problems: builtins.list[Problem] = []
+        items: list[PersonalItem] = []
+        problems: list[Problem] = []
         for event in events:
             try:
                 master = str(event.get("seriesMasterId"))
@@ -508,7 +507,7 @@ class GraphCalendar:
 
     def _full(self, window: Window, link: str | None = None) -> Changes:
         if link is None:
-            snapshot = self.list(window)
+            snapshot = self.snapshot(window)
             return Changes(snapshot.items, (), snapshot.token, full=True, problems=snapshot.problems)
         items, problems = self._view(window)
         self._issued.add(link)
@@ -520,9 +519,9 @@ class GraphCalendar:
         url = f"{self._calendar()}/calendarView/delta"
         return self._delta_round(url, self._window_params(window))[1]
 
-    def _delta_round(self, url: str, params: dict[str, str] | None) -> tuple[builtins.list[Event], str]:
+    def _delta_round(self, url: str, params: dict[str, str] | None) -> tuple[list[Event], str]:
         """Follow a delta round's next links to its deltaLink; returns the entries and that link."""
-        entries: builtins.list[Event] = []
+        entries: list[Event] = []
         headers = {"Prefer": f"{PREFER}, odata.maxpagesize={self._page_size}"}
         next_url: str | None = url
         while next_url:
@@ -533,7 +532,7 @@ class GraphCalendar:
             next_url, params = page.get("@odata.nextLink"), None
         raise PersonalCalendarError("Microsoft Graph ended a delta round without a deltaLink")
 
-    def _classify(self, entries: builtins.list[Event]) -> tuple[set[str], set[str]]:
+    def _classify(self, entries: list[Event]) -> tuple[set[str], set[str]]:
         """Graph ids to re-read one by one, and series (master ids) to re-list in the window.
 
         Delta also returns series masters (not single items) and reports ``@removed`` for events that
@@ -583,14 +582,14 @@ class GraphCalendar:
             events, series = set(), more - found.listed
         return found
 
-    def _reread_requests(self, events: set[str], series: set[str], window: Window) -> builtins.list[Event]:
+    def _reread_requests(self, events: set[str], series: set[str], window: Window) -> list[Event]:
         window_query = urlencode({**self._window_params(window), "$top": str(self._page_size)})
         read = urlencode(READ, quote_via=quote)
         urls = {f"e:{i}": f"/{self._event_url(i)}?{read}" for i in sorted(events)}
         urls |= {f"s:{m}": f"/{self._event_url(m)}/instances?{window_query}&{read}" for m in sorted(series)}
         return [{"id": k, "method": "GET", "url": u, "headers": {"Prefer": PREFER}} for k, u in urls.items()]
 
-    def _member_events(self, member: Event) -> builtins.list[Event]:
+    def _member_events(self, member: Event) -> list[Event]:
         status, body = int(member.get("status", 0)), member.get("body") or {}
         if status == 404:
             return []  # deleted since: the next delta round reports it
@@ -598,7 +597,7 @@ class GraphCalendar:
             raise self._http.translate(status, body)
         if "value" not in body:
             return [body]
-        found = builtins.list(body["value"])
+        found = list(body["value"])
         if body.get("@odata.nextLink"):
             found.extend(self._http.items(body["@odata.nextLink"]))
         return found
@@ -608,7 +607,7 @@ class GraphCalendar:
 class _Reread:
     """What a delta round's re-reads found: events (singles and instances), series listed, uids gone."""
 
-    events: builtins.list[Event] = field(default_factory=builtins.list)
+    events: list[Event] = field(default_factory=list)
     listed: set[str] = field(default_factory=set)
     deleted: set[str] = field(default_factory=set)
 
@@ -621,7 +620,7 @@ class _Seen:
     text: str | None
 
 
-def _batch_requests(urls: builtins.list[str]) -> builtins.list[Event]:
+def _batch_requests(urls: list[str]) -> list[Event]:
     return [
         {"id": str(n), "method": "GET", "url": u, "headers": {"Prefer": PREFER}} for n, u in enumerate(urls)
     ]

@@ -9,7 +9,6 @@ its members at once); 429/503/504 answered after ``Retry-After``, exponential ba
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
@@ -146,7 +145,7 @@ class Http:
             yield from page.get("value", [])
             next_url, params = page.get("@odata.nextLink"), None
 
-    def batch(self, requests: builtins.list[Event]) -> dict[str, Event]:
+    def batch(self, requests: list[Event]) -> dict[str, Event]:
         """Member responses by id; members answered 429 are sent again (through the shared loop) after
         the largest Retry-After, until they are answered otherwise or the attempts are spent."""
         results: dict[str, Event] = {}
@@ -167,12 +166,12 @@ class Http:
 class _Batch:
     """One ``$batch`` of at most twenty members, sent again with only its throttled members."""
 
-    def __init__(self, http: Http, members: builtins.list[Event]) -> None:
+    def __init__(self, http: Http, members: list[Event]) -> None:
         self.http, self.members = http, {m["id"]: m for m in members}
         self.answered: dict[str, Event] = {}
         self.throttled: dict[str, Event] = {}
 
-    def send(self) -> builtins.list[float | None]:
+    def send(self) -> list[float | None]:
         """Send the members not yet answered; the waits their throttled answers named."""
         pending = [self.members[i] for i in self.throttled] if self.throttled else list(self.members.values())
         body = self.http.json("POST", "$batch", json={"requests": pending})
@@ -183,7 +182,7 @@ class _Batch:
         return [retry_after(m.get("headers") or {}) or None for m in self.throttled.values()]
 
     @staticmethod
-    def judge(outcome: builtins.list[float | None] | Exception) -> Retry | None:
+    def judge(outcome: list[float | None] | Exception) -> Retry | None:
         """Throttled members were refused before they were handled: sent again after the largest wait
         they named (backoff when none named one)."""
         if isinstance(outcome, Exception) or not outcome:

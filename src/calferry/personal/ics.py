@@ -14,7 +14,6 @@ Versions are a hash of a UID's blocks; the change token is the compressed map of
 from __future__ import annotations
 
 import base64
-import builtins
 import contextlib
 import fcntl
 import json
@@ -48,7 +47,7 @@ class IcsCalendar:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def list(self, window: Window) -> Snapshot:
+    def snapshot(self, window: Window) -> Snapshot:
         with self._locked(fcntl.LOCK_SH):
             state = self._read()
         items, problems = ical.expand(state.resources.values(), window, state.versions())
@@ -59,7 +58,7 @@ class IcsCalendar:
             state = self._read()
         return ical.get_item(self._resource(state, key.uid), key, state.version(key.uid))
 
-    def resources(self, window: Window) -> tuple[builtins.list[ical.Resource], builtins.list[Problem]]:
+    def resources(self, window: Window) -> tuple[list[ical.Resource], list[Problem]]:
         """The whole resources with an occurrence in ``window`` (series with their rules and overrides,
         unknown properties, the file's VTIMEZONEs they use), and problems: what an export writes.
         Not part of the general contract."""
@@ -104,9 +103,7 @@ class IcsCalendar:
         if added != [resource.uid]:
             raise Conflict(f"an item with uid {resource.uid} already exists in {self.path}")
 
-    def add_resources(
-        self, resources: Iterable[ical.Resource]
-    ) -> tuple[builtins.list[str], builtins.list[Problem]]:
+    def add_resources(self, resources: Iterable[ical.Resource]) -> tuple[list[str], list[Problem]]:
         """Store many whole resources in one read and one write (an import): the UIDs added (those
         already in the file are left out), and the resources that cannot be written, as problems."""
         with self._locked(fcntl.LOCK_EX):
@@ -255,7 +252,7 @@ def _lines(newline: str, *lines: str) -> str:
     return "".join(line + newline for line in lines)
 
 
-def _event_blocks(state: IcsFile, resource: ical.Resource) -> builtins.list[Block]:
+def _event_blocks(state: IcsFile, resource: ical.Resource) -> list[Block]:
     """The resource's events as new blocks, plus VTIMEZONE blocks for zones the file does not have yet."""
     if not resource.events:
         return []

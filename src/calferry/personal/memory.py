@@ -17,7 +17,6 @@ answered with a full listing (``Changes.full``).
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -95,7 +94,7 @@ class MemoryCalendar:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def list(self, window: Window) -> Snapshot:
+    def snapshot(self, window: Window) -> Snapshot:
         items = [occ for uid in self._entries for occ in self._in_window(uid, window)]
         return Snapshot(tuple(sorted(items, key=_sort_key)), str(self._clock), self.problems)
 
@@ -114,7 +113,9 @@ class MemoryCalendar:
     def changes(self, window: Window, token: str | None) -> Changes:
         since = _parse_token(token, self._clock)
         if since is None:
-            return Changes(self.list(window).items, (), str(self._clock), full=True, problems=self.problems)
+            return Changes(
+                self.snapshot(window).items, (), str(self._clock), full=True, problems=self.problems
+            )
         changed_uids = sorted(uid for uid, at in self._changed_at.items() if at > since)
         changed = [occ for uid in changed_uids for occ in self._in_window(uid, window)]
         deleted = sorted(uid for uid, at in self._deleted_at.items() if at > since)
@@ -223,7 +224,7 @@ class MemoryCalendar:
             raise StaleVersion(f"{key.ref} changed since it was read (version {version})")
         return entry
 
-    def _in_window(self, uid: str, window: Window) -> builtins.list[PersonalItem]:
+    def _in_window(self, uid: str, window: Window) -> list[PersonalItem]:
         entry = self._entries[uid]
         if isinstance(entry, PersonalItem):
             found = [entry] if _overlaps(window, entry) else []

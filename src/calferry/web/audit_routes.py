@@ -10,7 +10,7 @@ from starlette.responses import Response
 from calferry.errors import UserError
 from calferry.mapping import PersonalFields
 from calferry.model import PersonalItem
-from calferry.plan import ItemState
+from calferry.plan import ItemState, TransferState
 from calferry.service import LOG_MAX, Service
 from calferry.web.common import render, service
 from calferry.web.views import result_rows, result_summary
@@ -32,7 +32,7 @@ class ConflictRow:
 @router.get("/conflicts")
 def conflicts_page(request: Request) -> Response:
     with service(request) as svc:
-        rows = [_versions(svc, s) for s in svc.items() if s.state == "conflict"]
+        rows = [_versions(svc, s) for s in svc.items() if s.state is TransferState.CONFLICT]
     return render(request, "conflicts.html", active="conflicts", rows=rows)
 
 

@@ -11,6 +11,7 @@ import secrets
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from calferry.config import to_policy
 from calferry.errors import InputError
 from calferry.plan import Plan
 from calferry.web.common import render, service
@@ -23,8 +24,9 @@ KEPT_PLANS = 20
 
 @router.get("/get")
 def preview(request: Request, policy: str | None = None) -> Response:
+    chosen = to_policy(policy) if policy else None
     with service(request) as svc:
-        plan = svc.preview_get(policy or None)
+        plan = svc.preview_get(chosen)
     plan_id = _keep(request, plan)
     return render(
         request, "get.html", active="get", plan=plan, plan_id=plan_id, actions=plan_rows(plan),

@@ -15,8 +15,8 @@ from starlette.responses import RedirectResponse, Response
 
 from calferry import localtime
 from calferry.errors import PsaUnavailable, UserError
-from calferry.model import ItemKey, Link, When
-from calferry.plan import UNCHANGED, Action, ItemState
+from calferry.model import ItemKey, Link, Outcome, When
+from calferry.plan import Action, ActionKind, ItemState
 from calferry.service import RunResult, Service
 from calferry.web.calendar_routes import week_range
 from calferry.web.common import Choices, psa_choices, render, service
@@ -187,23 +187,23 @@ def _outcome(row: MappingRow, result: RunResult) -> MappingRow:
         return replace(row, error="nothing was sent")
     done = mine[-1]
     warnings = tuple(result.warnings)
-    if done.outcome == "failed":
+    if done.outcome is Outcome.FAILED:
         return replace(row, error=done.error or "failed", warnings=warnings)
-    if done.action.action.value == "skip":
-        if done.action.reason == UNCHANGED:  # R17: nothing to update is no failure
+    if done.action.kind is ActionKind.SKIP:
+        if done.action.unchanged:  # R17: nothing to update is no failure
             return replace(
                 row,
                 result=f"Unchanged since the last send: {_psa_name(done.action)} in the PSA",
                 warnings=warnings,
             )
         return replace(row, error=done.action.reason, warnings=warnings)
-    if done.outcome == "left":  # B9: another device is sending it right now
+    if done.outcome is Outcome.LEFT:  # B9: another device is sending it right now
         return replace(row, result="Another device is sending it; left to that device", warnings=warnings)
-    if done.outcome == "adopted":  # B9: sent from another device (or before the store was lost)
+    if done.outcome is Outcome.ADOPTED:  # B9: sent from another device (or before the store was lost)
         return replace(
             row, result=f"Already sent as {_psa_name(done.action, done.psa_id)}", warnings=warnings
         )
-    created = done.action.action.value == "create"
+    created = done.action.kind is ActionKind.CREATE
     name = _psa_name(done.action, done.psa_id)
     sent = f"Sent as {name}" if created else f"Updated {name} in the PSA"
     return replace(row, result=sent, warnings=warnings, locked=not row.recurring)  # sent: R17 from now on

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from calferry.model import PsaKind, When
+from calferry.model import Outcome, PsaKind, When
 from calferry.plan import Action, Plan
 from calferry.service import ActionResult, RunResult
 
@@ -53,7 +53,7 @@ def _row(action: Action, result: ActionResult | None = None) -> ActionRow:
     psa_id = result.psa_id if result is not None and result.psa_id is not None else action.psa_id
     start, end = _times(action)
     return ActionRow(
-        action=action.action.value,
+        action=action.kind.value,
         ref=action.ref,
         subject=_subject(action),
         psa_kind=None if action.psa_kind is None else action.psa_kind.value,
@@ -79,12 +79,12 @@ def _subject(action: Action) -> str:
 
 
 def plan_summary(plan: Plan) -> str:
-    counts = Counter(a.action.value for a in plan.actions)
+    counts = Counter(a.kind.value for a in plan.actions)
     return _sentence(counts) or "Nothing to do: your calendar is up to date."
 
 
 def result_summary(result: RunResult) -> str:
-    counts = Counter(r.outcome for r in result.results)
+    counts = Counter(r.outcome.value for r in result.results)
     return _sentence(counts) or "Nothing was changed."
 
 
@@ -93,7 +93,7 @@ def tone(result: RunResult) -> str:
     settled, else ``ok`` (green means nothing is left to do)."""
     if result.failed:
         return "error"
-    return "attention" if result.outcomes().get("conflict") else "ok"
+    return "attention" if result.outcomes().get(Outcome.CONFLICT) else "ok"
 
 
 def _sentence(counts: Counter[str]) -> str:

@@ -28,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 
 from calferry.config import ALL_KINDS, POLICIES
 from calferry.errors import ConfigError, InputError, NotFound, UserError
+from calferry.model import Policy
 from calferry.org.admin.accounts import SESSION_LIFETIME, AdminAccounts, SignInRefused, SignInThrottled
 from calferry.org.admin.chart import hourly_chart
 from calferry.org.overview import (
@@ -67,9 +68,9 @@ NAV = (
 )
 SETTINGS = ("cycle_minutes", "past_days", "future_days", "kinds", "policy", "budget_share")
 POLICY_WORDS = {
-    "keep-personal": "Keep the technician's edit and report a conflict",
-    "psa-wins": "The PSA's version replaces the technician's edit",
-    "ask": "Report a conflict and let the technician choose",
+    Policy.KEEP_PERSONAL: "Keep the technician's edit and report a conflict",
+    Policy.PSA_WINS: "The PSA's version replaces the technician's edit",
+    Policy.ASK: "Report a conflict and let the technician choose",
 }
 
 templates = Jinja2Templates(directory=[Path(__file__).parent / "templates", WEB / "templates"])
