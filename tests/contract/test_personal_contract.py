@@ -359,7 +359,9 @@ def test_categories_of_one_occurrence_stay_on_it_and_the_master_s_reach_the_othe
     calendar.set_categories(target.key, ("Send to Autotask",), target.version)
     master = calendar.get(ItemKey(WEEKLY.uid))
     calendar.set_categories(master.key, ("Sent to Autotask",), master.version)
-    categories = {i.recurrence_id: i.categories for i in calendar.snapshot(WINDOW).items if i.uid == WEEKLY.uid}
+    categories = {
+        i.recurrence_id: i.categories for i in calendar.snapshot(WINDOW).items if i.uid == WEEKLY.uid
+    }
     assert categories[at(9, 9)] == ("Send to Autotask",)
     assert categories[at(2, 9)] == categories[at(30, 9)] == ("Sent to Autotask",)
     assert occurrence(calendar, at(9, 9)).start == at(9, 9)

@@ -131,7 +131,8 @@ def _items(url: str) -> list[tuple[str, object]]:
     cal = CalDavCalendar(url, username=DEFAULT_USER)
     try:
         return [
-            (i.subject, i.stamp and (i.stamp.psa_kind, i.stamp.psa_id)) for i in cal.snapshot(EVERYTHING).items
+            (i.subject, i.stamp and (i.stamp.psa_kind, i.stamp.psa_id))
+            for i in cal.snapshot(EVERYTHING).items
         ]
     finally:
         cal.close()

@@ -12,7 +12,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calferry.errors import InputError
-from calferry.model import ItemKey, Link, Origin, PersonalItem, PsaAppointment, PsaKind, PsaRef, PsaToDo
+from calferry.model import (
+    ItemKey,
+    Link,
+    Origin,
+    Outcome,
+    PersonalItem,
+    PsaAppointment,
+    PsaKind,
+    PsaRef,
+    PsaToDo,
+)
 from calferry.org.store import OrgSettings
 from calferry.personal.ics import IcsCalendar
 from calferry.plan import UNCHANGED, Action, ActionKind, Plan, Target
@@ -91,19 +101,22 @@ def _send_action(ref: str, kind: ActionKind = ActionKind.CREATE, reason: str = "
         None,
         reason,
         Target.PSA if kind is not ActionKind.SKIP else Target.NONE,
+        unchanged=reason == UNCHANGED,
     )
 
 
 def test_r3_outcomes_sent_refused_failed_and_left_to_another_device() -> None:
-    assert outcome_of(_send_action("a"), "done", None) == SendOutcome("a", True)
-    assert outcome_of(_send_action("a"), "adopted", None).sent is True
-    assert outcome_of(_send_action("a", ActionKind.SKIP, UNCHANGED), "skipped", None).sent is True
-    refused = outcome_of(_send_action("a", ActionKind.SKIP, "a service call cannot be sent"), "skipped", None)
+    assert outcome_of(_send_action("a"), Outcome.DONE, None) == SendOutcome("a", True)
+    assert outcome_of(_send_action("a"), Outcome.ADOPTED, None).sent is True
+    assert outcome_of(_send_action("a", ActionKind.SKIP, UNCHANGED), Outcome.SKIPPED, None).sent is True
+    refused = outcome_of(
+        _send_action("a", ActionKind.SKIP, "a service call cannot be sent"), Outcome.SKIPPED, None
+    )
     assert refused == SendOutcome("a", False, "a service call cannot be sent")
-    assert outcome_of(_send_action("a"), "failed", "the PSA said no") == SendOutcome(
+    assert outcome_of(_send_action("a"), Outcome.FAILED, "the PSA said no") == SendOutcome(
         "a", False, "the PSA said no"
     )
-    assert outcome_of(_send_action("a"), "left", "another device") == SendOutcome("a", None)
+    assert outcome_of(_send_action("a"), Outcome.LEFT, "another device") == SendOutcome("a", None)
     plan = Plan("send", (_send_action("a"), _send_action("b", ActionKind.SKIP, "no")), NOW)
     assert [o.sent for o in planned_outcomes(plan)] == [True, False]
 
@@ -247,7 +260,7 @@ def test_b1_the_preview_shows_the_send_and_the_categories_and_writes_nothing(eng
     engine.calendar.create(item("a", subject="Site visit", categories=(SEND,)))
     before = engine.calendar.get(ItemKey("a"))
     send, marks = engine.service.preview_send_by_category(NAMES)
-    assert [(a.action, a.ref) for a in send.actions] == [(ActionKind.CREATE, "a")]
+    assert [(a.kind, a.ref) for a in send.actions] == [(ActionKind.CREATE, "a")]
     assert [(a.ref, a.categories) for a in marks.actions] == [("a", (SENT,))]
     assert engine.calendar.get(ItemKey("a")) == before and engine.psa.items == {}
 
