@@ -141,6 +141,7 @@ def _register(store: OrgStore, psa_url: str, radicale_url: str, password: str) -
     """Each technician gets a calendar of their own in Radicale and a row in the org (added or updated)."""
     from calferry.personal.radicale import ensure_calendar
 
+    store.set_setting("caldav_secret_command", _password_command())
     registered = []
     for resource in _demo_resources(psa_url):
         name = f"{resource['firstName']} {resource['lastName']}"
@@ -151,6 +152,16 @@ def _register(store: OrgStore, psa_url: str, radicale_url: str, password: str) -
         )
         registered.append(DemoTechnician(row.id, resource["id"], name, row.email, calendar))
     return registered
+
+
+def _password_command() -> str:
+    """The org's CalDAV password command for the demo: it prints the demo calendars' password from this
+    home's 0600 secrets file (a real org names its own command, e.g. ``pass show caldav/{email}``)."""
+    script = (
+        f"import os; os.environ['CALFERRY_HOME'] = {str(paths.home())!r}; from calferry import secrets; "
+        f"print(secrets.caldav_password({DEFAULT_USER!r}, ''))"
+    )
+    return shlex.join([sys.executable, "-c", script, "{email}"])  # one password for every demo technician
 
 
 def _start_admin_page(stack: contextlib.ExitStack, store: OrgStore) -> str:
