@@ -117,6 +117,23 @@ class Listing:
     problems: tuple[Problem, ...]
 
 
+@dataclass(frozen=True)
+class AddForm:
+    """The Add form (R30) as entered: the company, contact, action type, tickets and tasks by id or by
+    name, still to be found in the PSA; times without a zone are the technician's wall-clock times."""
+
+    kind: PsaKind
+    title: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    description: str = ""
+    company: str | int | None = None
+    contact: str | int | None = None
+    action_type: str | int | None = None
+    tickets: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+
+
 def _no_checkpoint(step: str) -> None:
     """Production runs have no crash hook."""
 
@@ -517,53 +534,25 @@ class Service:
 
     # --- Add (R30-R32) -------------------------------------------------------------------------
 
-    def preview_add(
-        self,
-        kind: PsaKind | str,
-        title: str = "",
-        start: datetime | None = None,
-        end: datetime | None = None,
-        description: str = "",
-        company: str | int | None = None,
-        contact: str | int | None = None,
-        action_type: str | int | None = None,
-        tickets: Sequence[str] = (),
-        tasks: Sequence[str] = (),
-    ) -> Plan:
+    def preview_add(self, form: AddForm) -> Plan:
         """B1: the PSA item Add would create, its names found in the PSA and its fields checked (R30)."""
-        chosen = PsaKind(kind)
-        company_id = (
-            None if company is None or chosen is PsaKind.APPOINTMENT else self.psa.company(company).id
-        )
-        new = NewItem(chosen, title, start, end, description, company_id)
-        if company_id is not None and chosen is PsaKind.TODO:
-            contact_id = None if contact is None else self.psa.contact(contact, company_id).id
-            action = self.todo_action_type(action_type or self.settings.calendar.default_action_type)
+        kind, company = form.kind, form.company
+        company_id = None if company is None or kind is PsaKind.APPOINTMENT else self.psa.company(company).id
+        new = NewItem(kind, form.title, form.start, form.end, form.description, company_id)
+        if company_id is not None and kind is PsaKind.TODO:
+            contact_id = None if form.contact is None else self.psa.contact(form.contact, company_id).id
+            action = self.todo_action_type(form.action_type or self.settings.calendar.default_action_type)
             new = replace(new, contact_id=contact_id, action_type_id=action.id)
-        if company_id is not None and chosen is PsaKind.SERVICE_CALL:
-            found = [self.psa.work(WorkKind.TICKET.value, t, company_id) for t in tickets]
-            found += [self.psa.work(WorkKind.TASK.value, t, company_id) for t in tasks]
+        if company_id is not None and kind is PsaKind.SERVICE_CALL:
+            found = [self.psa.work(WorkKind.TICKET.value, t, company_id) for t in form.tickets]
+            found += [self.psa.work(WorkKind.TASK.value, t, company_id) for t in form.tasks]
             new = replace(new, work=tuple(found))
         return plan_add(new, self._resource(), self.now())
 
-    def add(
-        self,
-        kind: PsaKind | str,
-        title: str = "",
-        start: datetime | None = None,
-        end: datetime | None = None,
-        description: str = "",
-        company: str | int | None = None,
-        contact: str | int | None = None,
-        action_type: str | int | None = None,
-        tickets: Sequence[str] = (),
-        tasks: Sequence[str] = (),
-    ) -> RunResult:
+    def add(self, form: AddForm) -> RunResult:
         """R30: create a PSA item from the form's fields, then R31: the automatic Get."""
         self._require_enabled("Add")
-        plan = self.preview_add(
-            kind, title, start, end, description, company, contact, action_type, tickets, tasks
-        )
+        plan = self.preview_add(form)
         created = self._run(plan, [], saved=False)
         failed = created.failed
         if failed and failed[0].exc is not None:

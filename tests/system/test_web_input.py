@@ -167,6 +167,14 @@ def test_a_get_window_of_three_million_days_is_refused_with_a_sentence(cli: Cli)
     assert "at most 365 days (a year), got 3000000" in sentence(preview)
 
 
+def test_r5b_the_get_preview_refuses_an_unknown_policy_naming_the_three(cli: Cli) -> None:
+    web = page(cli)
+    answer = web.get("/get", policy="coin-toss")
+    assert answer.status_code == 400
+    assert "the policy must be one of keep-personal, psa-wins, ask" in sentence(answer)
+    assert web.get("/get", policy="psa-wins").status_code == 200
+
+
 def test_the_default_action_type_must_exist_and_suit_to_dos(cli: Cli) -> None:
     web = page(cli)
     for name, words in (

@@ -403,6 +403,16 @@ def test_r17_resend_unchanged_on_both_sides_is_skipped() -> None:
     assert action.reason == UNCHANGED and action.reason.startswith("unchanged")
 
 
+def test_r17_only_the_unchanged_skip_is_marked_and_a_saved_plan_keeps_the_mark() -> None:
+    mine, private = item("a", subject="Dentist"), item("b", subject="Dentist")
+    link = linked(mine, psa_appt())
+    plan = plan_send((mine, private), (link,), ME, SendOptions(kind=PsaKind.SERVICE_CALL), NOW)
+    assert [a.unchanged for a in plan.actions] == [False, False]  # R7: skipped, but not for being current
+    plan = plan_send((mine,), (link,), ME, SendOptions(), NOW, {APPT: link.psa_version})
+    saved = Plan.from_json(json.loads(json.dumps(plan.to_json())))
+    assert [(a.kind, a.unchanged) for a in saved.actions] == [(ActionKind.SKIP, True)]
+
+
 def test_r17_resend_after_a_change_on_either_side_or_of_the_choice_updates() -> None:
     mine = item("a", subject="Dentist")
     link = linked(mine, psa_appt())

@@ -28,7 +28,7 @@ from calferry.model import (
     PsaToDo,
 )
 from calferry.plan import Plan, downloaded_uid
-from calferry.service import Records
+from calferry.service import AddForm, Records
 from tests.unit.engine_helpers import ACME, NO_CRM, NOW, Engine, at, item, new_psa, settings
 
 
@@ -54,7 +54,7 @@ def test_r1_send_get_add_delete_refuse_while_disabled(tmp_path: Path) -> None:
     calls = [
         lambda: engine.service.send(["a"]),
         lambda: engine.service.get(),
-        lambda: engine.service.add(PsaKind.APPOINTMENT, "x", at(11, 9), at(11, 10)),
+        lambda: engine.service.add(AddForm(PsaKind.APPOINTMENT, "x", at(11, 9), at(11, 10))),
         lambda: engine.service.delete_series("a"),
     ]
     for call in calls:
@@ -367,10 +367,14 @@ def test_r22_an_occurrence_id_without_its_z_names_the_same_occurrence(engine: En
 
 
 def test_r30_r31_r32_add_appointment_todo_and_service_call_then_get(engine: Engine) -> None:
-    engine.service.add(PsaKind.APPOINTMENT, "Lunch", at(11, 12), at(11, 13), "with team")
-    engine.service.add(PsaKind.TODO, start=at(12, 9), end=at(12, 10), company="Acme", description="call")
+    engine.service.add(AddForm(PsaKind.APPOINTMENT, "Lunch", at(11, 12), at(11, 13), "with team"))
+    engine.service.add(
+        AddForm(PsaKind.TODO, start=at(12, 9), end=at(12, 10), company="Acme", description="call")
+    )
     result = engine.service.add(
-        PsaKind.SERVICE_CALL, start=at(13, 9), end=at(13, 10), company="Acme", tickets=["T20260310.0001"]
+        AddForm(
+            PsaKind.SERVICE_CALL, start=at(13, 9), end=at(13, 10), company="Acme", tickets=("T20260310.0001",)
+        )
     )
     assert ("create", "done") in outcomes(result)
     items = {s.subject: s for s in engine.service.items()}
@@ -384,9 +388,9 @@ def test_r30_required_fields_are_checked_before_anything_is_sent(engine: Engine)
     from calferry.errors import InputError
 
     with pytest.raises(InputError):
-        engine.service.add(PsaKind.TODO, start=at(12, 9), end=at(12, 10))
+        engine.service.add(AddForm(PsaKind.TODO, start=at(12, 9), end=at(12, 10)))
     with pytest.raises(InputError):
-        engine.service.add(PsaKind.SERVICE_CALL, start=at(12, 9), end=at(12, 10), company="Acme")
+        engine.service.add(AddForm(PsaKind.SERVICE_CALL, start=at(12, 9), end=at(12, 10), company="Acme"))
     assert engine.psa.items == {} and engine.psa.request_counts().get("POST ToDos", 0) == 0
 
 
@@ -402,7 +406,7 @@ def test_r33_todo_refused_without_crm_leaves_nothing_half_made(tmp_path: Path) -
     assert engine.psa.items == {} and engine.store.links() == [] and engine.store.pending() == []
     assert engine.calendar.get(ItemKey("t")).stamp is None
     with pytest.raises(PermissionDenied, match="CRM"):
-        engine.service.add(PsaKind.TODO, start=at(12, 9), end=at(12, 10), company="Acme")
+        engine.service.add(AddForm(PsaKind.TODO, start=at(12, 9), end=at(12, 10), company="Acme"))
 
 
 # --- B1, B4, identity, lock ------------------------------------------------------------------

@@ -31,7 +31,7 @@ from calferry.contracts import Problem
 from calferry.errors import InputError, UserError
 from calferry.model import Outcome, Policy, PsaKind
 from calferry.plan import ActionKind, Plan
-from calferry.service import LOG_MAX, RunResult, Service
+from calferry.service import LOG_MAX, AddForm, RunResult, Service
 from calferry.wiring import open_records, open_service
 
 series_app = typer.Typer(help="Recurring series: delete one or all occurrences on both sides.")
@@ -236,22 +236,23 @@ def add(
     json_output: JsonOption = False,
 ) -> None:
     """Create a PSA Appointment, To-Do or Service Call, then run Get."""
-    fields: dict[str, Any] = {
-        "title": title,
-        "start": _datetime(start, "--start"),
-        "end": _datetime(end, "--end"),
-        "description": description,
-        "company": _id_or_name(company),
-        "contact": _id_or_name(contact),
-        "action_type": _id_or_name(action_type),
-        "tickets": ticket or (),
-        "tasks": task or (),
-    }
+    form = AddForm(
+        PsaKind(kind.value),
+        title,
+        _datetime(start, "--start"),
+        _datetime(end, "--end"),
+        description,
+        _id_or_name(company),
+        _id_or_name(contact),
+        _id_or_name(action_type),
+        tuple(ticket or ()),
+        tuple(task or ()),
+    )
     with _service("Add", locked=not dry_run) as svc:
         if dry_run:
-            _show_plan(svc.preview_add(kind.value, **fields), svc, json_output, verbose)
+            _show_plan(svc.preview_add(form), svc, json_output, verbose)
             return
-        result = _with_progress(svc, json_output, lambda: svc.add(kind.value, **fields))
+        result = _with_progress(svc, json_output, lambda: svc.add(form))
     _show_result(result, json_output, verbose)
 
 

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from sqlalchemy import make_url
@@ -27,6 +27,9 @@ from sqlalchemy import make_url
 from calferry import paths
 from calferry.commands.common import JsonOption, console, emit_json, handles_errors
 from calferry.errors import ConfigError
+
+if TYPE_CHECKING:
+    from calferry.org.store import OrgStore, Technician
 
 org_app = typer.Typer(help="The org service: every technician of the MSP, on PostgreSQL and workers.")
 technician_app = typer.Typer(help="The technicians the org service syncs.")
@@ -207,17 +210,9 @@ def technician_add(
     json_output: JsonOption = False,
 ) -> None:
     """Add a technician (or update the one with this resource id)."""
-    from calferry.org.store import OrgStore
-
-    store = OrgStore.open(_required(db))
-    try:
+    with _store(db) as store:
         tech = store.add_technician(resource_id, email, backend, calendar, name=name, username=username)
-    finally:
-        store.close()
-    if json_output:
-        emit_json(tech.to_json())
-    else:
-        console.print(f"{tech.email} is synced from the next cycle on.", highlight=False)
+    _show_technician(tech, " is synced from the next cycle on", json_output)
 
 
 @technician_app.command("disable")
@@ -244,19 +239,31 @@ def technician_enable(
 
 
 def _set_enabled(db: str | None, technician: int, enabled: bool, reason: str, json_output: bool) -> None:
+    with _store(db) as store:
+        store.technician(technician)  # NotFound for a number nobody has
+        store.set_enabled(technician, enabled, reason)
+        tech = store.technician(technician)
+    _show_technician(tech, ": synced" if enabled else ": no longer synced", json_output)
+
+
+@contextmanager
+def _store(db: str | None) -> Iterator[OrgStore]:
+    """The org database of ``--db`` (or the environment), closed when the command is done with it."""
     from calferry.org.store import OrgStore
 
     store = OrgStore.open(_required(db))
     try:
-        store.technician(technician)  # NotFound for a number nobody has
-        store.set_enabled(technician, enabled, reason)
-        tech = store.technician(technician)
+        yield store
     finally:
         store.close()
+
+
+def _show_technician(tech: Technician, said: str, json_output: bool) -> None:
+    """The technician as changed: their row for ``--json``, else their address and what ``said``."""
     if json_output:
         emit_json(tech.to_json())
     else:
-        console.print(f"{tech.email}: {'synced' if enabled else 'no longer synced'}.", highlight=False)
+        console.print(f"{tech.email}{said}.", highlight=False)
 
 
 @settings_app.command("set")
@@ -275,13 +282,8 @@ def settings_set(
     json_output: JsonOption = False,
 ) -> None:
     """Change one org-wide setting; workers use it from their next cycle."""
-    from calferry.org.store import OrgStore
-
-    store = OrgStore.open(_required(db))
-    try:
+    with _store(db) as store:
         updated = store.set_setting(key, value)
-    finally:
-        store.close()
     if json_output:
         emit_json(updated.to_json())
     else:

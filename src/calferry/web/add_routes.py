@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from calferry.config import load_settings
 from calferry.errors import InputError, PsaUnavailable, UserError
+from calferry.model import PsaKind
+from calferry.service import AddForm
 from calferry.web.common import Choices, contacts_of, psa_choices, render, service
 from calferry.web.views import result_rows, result_summary
 from calferry.wiring import open_psa
@@ -57,7 +58,7 @@ async def add(request: Request) -> Response:
         return _form(request, kind, entered, picked, None, _choices(request, kind, entered["company"]))
     try:
         with service(request) as svc:
-            result = svc.add(kind, **_arguments(entered, picked))
+            result = svc.add(_add_form(kind, entered, picked))
     except UserError as exc:
         choices = (
             Choices() if isinstance(exc, PsaUnavailable) else _choices(request, kind, entered["company"])
@@ -85,20 +86,21 @@ def _choices(request: Request, kind: str, company: str) -> Choices:
         return Choices()
 
 
-def _arguments(entered: dict[str, str], picked: dict[str, list[str]]) -> dict[str, Any]:
-    """The form's text as the service's arguments; empty optional fields become None; the ticked
+def _add_form(kind: str, entered: dict[str, str], picked: dict[str, list[str]]) -> AddForm:
+    """The form's text as the service reads it; empty optional fields become None; the ticked
     tickets and tasks come before the ones typed in."""
-    return {
-        "title": entered["title"].strip(),
-        "start": _local_time(entered["start"], "start"),
-        "end": _local_time(entered["end"], "end"),
-        "description": entered["description"],
-        "company": entered["company"].strip() or None,
-        "contact": entered["contact"].strip() or None,
-        "action_type": entered["action_type"].strip() or None,
-        "tickets": [*picked["ticket"], *_lines(entered["tickets"])],
-        "tasks": [*picked["task"], *_lines(entered["tasks"])],
-    }
+    return AddForm(
+        PsaKind(kind),
+        title=entered["title"].strip(),
+        start=_local_time(entered["start"], "start"),
+        end=_local_time(entered["end"], "end"),
+        description=entered["description"],
+        company=entered["company"].strip() or None,
+        contact=entered["contact"].strip() or None,
+        action_type=entered["action_type"].strip() or None,
+        tickets=(*picked["ticket"], *_lines(entered["tickets"])),
+        tasks=(*picked["task"], *_lines(entered["tasks"])),
+    )
 
 
 def _local_time(text: str, name: str) -> datetime:

@@ -20,7 +20,7 @@ class ActionRow:
     psa_kind: str | None
     psa_id: int | None
     reason: str
-    outcome: str | None = None
+    outcome: Outcome | None = None
     error: str | None = None
     start: When | None = None
     end: When | None = None
