@@ -428,6 +428,13 @@ class Applier:
             # interrupted after the link was saved: only the journal entry was left open
             self.store.settle(intent, Outcome.DONE, done.psa.id)
             return ActionResult(action, Outcome.ADOPTED, psa_id=done.psa.id)
+        stamped = self._stamped_since(action) if action.ref else None
+        if stamped is not None:
+            # stamped after the create (by the run or an earlier recovery), then interrupted before the
+            # link: the stamp names the PSA item, even one deleted in the PSA since (B2, R16)
+            self.store.save(stamped)
+            self.store.settle(intent, Outcome.DONE, stamped.psa.id)
+            return ActionResult(action, Outcome.ADOPTED, psa_id=stamped.psa.id)
         created = self._unlinked_match(item)
         if created is None:
             self.store.settle(intent, Outcome.FAILED)
@@ -440,6 +447,17 @@ class Applier:
                 self._link_created(action, self.personal.get(action.key), created)
         self.store.settle(intent, Outcome.DONE, created.id)
         return ActionResult(action, Outcome.ADOPTED, psa_id=created.id)
+
+    def _stamped_since(self, action: Action) -> Link | None:
+        """The link a stamp written since the plan was made restores (None: no such stamp)."""
+        try:
+            current = self.personal.get(action.key)
+        except NotFound:
+            return None
+        if current.stamp is None or current.version == action.personal_version:
+            return None
+        restored = links_from_stamps([current], self.store.links())
+        return restored[0] if restored else None
 
     def _reconcile_personal(self, intent: int, action: Action) -> ActionResult:
         link = _need(action.link, action)

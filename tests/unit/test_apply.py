@@ -111,6 +111,29 @@ def test_b2_pending_intent_with_nothing_created_is_planned_again(tmp_path: Path)
     assert_clean_send(engine, ["a"])
 
 
+def test_b2_an_item_stamped_before_the_crash_keeps_its_link_when_its_psa_copy_is_deleted(
+    tmp_path: Path,
+) -> None:
+    """Recovery stamps the item it adopts, then the run dies before the link; the PSA copy is deleted
+    before the next run, so no fingerprint matches: the stamp still names the item, and it is linked."""
+    engine = Engine(tmp_path)
+    engine.calendar.create(item("a", subject="a"))
+    engine.calendar.create(item("b", subject="b", hour=11))
+    with pytest.raises(Crash):
+        engine.with_checkpoint(crash_at("created")).send(["b"])
+    with pytest.raises(Crash):  # the recovery of b's create stamps b, and the run dies there
+        engine.with_checkpoint(crash_at("stamped")).send(["a"])
+    assert engine.calendar.get(ItemKey("b")).stamp is not None and engine.store.link_for(ItemKey("b")) is None
+    engine.psa.remove(PsaRef(PsaKind.APPOINTMENT, 1))
+    recovered, sent = engine.service.send(["a"]).to_json()["actions"]
+    assert (recovered["ref"], recovered["outcome"], recovered["psa_id"]) == ("b", "adopted", 1)
+    assert sent["outcome"] == "done" and engine.store.pending() == []
+    stamps = {
+        i.key: i.stamp.psa_id for i in engine.calendar.snapshot(engine.service._window()).items if i.stamp
+    }
+    assert stamps == {link.personal: link.psa.id for link in engine.store.links()}
+
+
 def test_one_failing_item_is_reported_and_the_rest_go_on(tmp_path: Path) -> None:
     engine = Engine(tmp_path)
     engine.calendar.create(item("bad", hours=-1))
