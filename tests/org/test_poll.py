@@ -127,6 +127,23 @@ def test_deletions_in_a_large_window_are_bisected_with_counts_not_listed(
     assert org_store.cached_count(PsaKind.APPOINTMENT, _window()) == len(ids) - 2
 
 
+def test_many_deletions_at_once_cost_a_listing_of_the_window_not_a_bisection_each(
+    pg_psa: PsaServer, client: AutotaskClient, org_store: OrgStore
+) -> None:
+    resource = next(iter(client.query("Resources", ALL, ["id"])))["id"]
+    bulk_appointments(pg_psa.state.engine, 64, resource, datetime.now(UTC) + timedelta(days=2))
+    poll = CentralPoll(client, org_store, leaf=4)
+    poll.run(_window(), [PsaKind.APPOINTMENT])
+    ids = sorted(a["id"] for a in _in_window(client, "Appointments"))
+    doomed = set(ids[::5])  # 13 of 64: bisecting each would cost about 13 x 5 requests
+    for psa_id in doomed:
+        client.delete("Appointments", psa_id)
+    result = poll.run(_window(), [PsaKind.APPOINTMENT])
+    assert result.gone == {PsaKind.APPOINTMENT: doomed}
+    assert result.requests == 3  # the changes query, the window's count, one listing of its ids
+    assert org_store.cached_count(PsaKind.APPOINTMENT, _window()) == len(ids) - len(doomed)
+
+
 def test_an_item_moved_out_of_the_window_leaves_the_cache_and_its_owner_is_told(
     client: AutotaskClient, org_store: OrgStore
 ) -> None:
@@ -158,7 +175,8 @@ def test_whatever_is_deleted_between_polls_is_exactly_what_the_poll_finds_gone(
     pg_psa: PsaServer, client: AutotaskClient, org_store: OrgStore, picks: list[list[float]]
 ) -> None:
     """Hostile deletion patterns (none, neighbours, both ends, the same range twice) over several cycles,
-    with a leaf small enough that every one is bisected: the poll's gone set is exactly the deleted ids."""
+    with a leaf small enough that ranges are bisected or listed whole as their differences make cheaper:
+    the poll's gone set is exactly the deleted ids."""
     if org_store.watermark(PsaKind.APPOINTMENT) is None:  # the first example of this test's database
         resource = next(iter(client.query("Resources", ALL, ["id"])))["id"]
         bulk_appointments(pg_psa.state.engine, 40, resource, datetime.now(UTC) + timedelta(days=2))

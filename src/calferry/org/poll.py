@@ -12,11 +12,13 @@ Per kind (Appointments by ``updateDateTime``, CompanyToDos by ``lastModifiedDate
 3. **Deletions and items leaving the window** (Autotask keeps no tombstones): one ``query/count`` of the
    window compared with the cache's count. Equal: done. Different: the id range is bisected at the
    cache's median id, one count per half (the other half's count is the difference), down to ranges of
-   at most ``leaf`` items, which are listed (ids only) and compared with the cache.
+   at most ``leaf`` items, which are listed (ids only) and compared with the cache. A range whose
+   difference is so large that bisecting it would cost more than listing it (``leaf`` ids a page) is
+   listed at once: many deletions in one cycle cost at most a listing of the window.
 
 Cost per kind and cycle, for ``N`` items in the window and ``d`` deletions: 1 count + 1 query page per
-500 changes when nothing was deleted; with deletions about ``d × log2(N / leaf)`` counts plus ``d``
-listings. A service call also costs 4 batched look-ups of its tickets', tasks' and their resources'
+500 changes when nothing was deleted; with deletions about ``d × (log2(N / leaf) + 1)`` counts and
+listings, at most ``⌈N / leaf⌉`` listing pages. A service call also costs 4 batched look-ups of its tickets', tasks' and their resources'
 rows per 500 changed calls (the tickets and tasks a call names are kept in its cached row, under
 ``ref_poll.WORK_KEY``). The method is blind to a deletion and an unchanged item entering the window
 in the same id range in the same cycle (equal counts); (2) makes the second case rare, and the next
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,7 +50,7 @@ __all__ = ["DEFAULT_OVERLAP", "CentralPoll", "PollResult"]
 
 DEFAULT_OVERLAP = timedelta(minutes=2)
 LEAF = 500
-"""Items in a range small enough to list (one page) rather than bisect further."""
+"""Items one listing page holds (Autotask's page): a range this small is listed rather than bisected."""
 UNASSIGNED = 0
 """The resource of a service call no ticket or task resource is on: cached so that counts agree."""
 _OWNER = {PsaKind.APPOINTMENT: "resourceID", PsaKind.TODO: "assignedToResourceID"}
@@ -203,7 +206,11 @@ class _KindPoll:
         cached = self.store.cached_ids(self.kind, self.window, low, high)
         if psa_count == len(cached):
             return
-        if psa_count <= self.poll.leaf or len(cached) < 2:
+        if (
+            psa_count <= self.poll.leaf
+            or len(cached) < 2
+            or _listing_is_cheaper(cached, psa_count, self.poll.leaf)
+        ):
             self._compare(in_window, low, high, cached)
             return
         middle = sorted(cached)[len(cached) // 2]
@@ -224,6 +231,14 @@ class _KindPoll:
         appeared = sorted(listed - set(cached))
         if appeared:
             self._take(self.client.query(self.entity, in_("id", appeared)))
+
+
+def _listing_is_cheaper(cached: Mapping[int, set[int]], psa_count: int, leaf: int) -> bool:
+    """Bisecting costs about a count and a listing per level for each item the counts differ by;
+    listing the range costs a page per ``leaf`` items: the cheaper is taken."""
+    items = max(len(cached), psa_count)
+    bisecting = abs(len(cached) - psa_count) * (math.log2(items / leaf) + 1)
+    return math.ceil(items / leaf) <= bisecting
 
 
 def _id_range(low: int, high: int | None) -> tuple[Filter, ...]:
