@@ -1,9 +1,12 @@
 """Carry out a Plan: the only code that writes to either side, the link store, the journal and the audit log.
 
-One action at a time. Before any create, the intent is journalled with its fingerprint; after a crash
-or a lost answer the pending intent is reconciled at the start of the next run (:meth:`Applier.reconcile`):
-the PSA is asked for an item with that fingerprint, which is adopted (linked and stamped) instead of
-created twice (B2). One failing action is reported with its error and the rest go on.
+One action at a time, but for consecutive personal creates (a Get's downloads), which go to the
+calendar together (:mod:`calferry.apply_downloads`: Outlook gets them in ``$batch`` of twenty), each
+still journalled, linked, settled and audited as its own. Before any create, the intent is journalled
+with its fingerprint; after a crash or a lost answer the pending intent is reconciled at the start of
+the next run (:meth:`Applier.reconcile`): the PSA is asked for an item with that fingerprint, which is
+adopted (linked and stamped) instead of created twice (B2). One failing action is reported with its
+error and the rest go on.
 
 Before a Send's create, this device claims the personal item (B9): a :class:`Claim` written with the
 item's version, so of two devices (two homes on one calendar) only one wins; the other finds the
@@ -22,20 +25,19 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
-from calferry.errors import CalferryError, Conflict, NotFound, PsaUnavailable, StaleVersion
+from calferry.apply_downloads import Downloads, chunks
+from calferry.apply_downloads import need as _need
+from calferry.errors import CalferryError, NotFound, PsaUnavailable, StaleVersion
 from calferry.identity import fingerprint, psa_version, with_link_versions
 from calferry.links import AuditEntry, LinkRecords, links_from_stamps
-from calferry.mapping import apply_psa_fields, new_personal_item, personal_hash, psa_fingerprint
+from calferry.mapping import apply_psa_fields, personal_hash, psa_fingerprint
 from calferry.model import (
     Claim,
-    ItemKey,
     Link,
-    Origin,
     Outcome,
     PersonalItem,
     PsaItem,
@@ -81,16 +83,26 @@ class Applier:
         self.checkpoint = checkpoint
         self.on_progress = on_progress
         self.device = store.device_id()
+        self.downloads = Downloads(personal, store, self.run_id, checkpoint)
 
     def apply(self, plan: Plan, *, check_psa_versions: bool = False) -> list[ActionResult]:
         """Apply every action; ``check_psa_versions`` also re-reads PSA items (for a saved plan)."""
         results: list[ActionResult] = []
         total = len(plan.actions)
-        for done, action in enumerate(plan.actions, start=1):
-            results.append(self._one(action, check_psa_versions))
+        for result in self._results(plan.actions, check_psa_versions):
+            results.append(result)
             if self.on_progress is not None:
-                self.on_progress(done, total)
+                self.on_progress(len(results), total)
         return results
+
+    def _results(self, actions: Sequence[Action], check_psa: bool) -> Iterator[ActionResult]:
+        """Each action's result in order; consecutive personal creates are written together."""
+        for chunk in chunks(actions):
+            if len(chunk) == 1:
+                yield self._one(chunk[0], check_psa)
+                continue
+            for action, done in zip(chunk, self.downloads.many(chunk), strict=True):
+                yield self._audited(done if isinstance(done, ActionResult) else _failed(action, done))
 
     def _one(self, action: Action, check_psa: bool) -> ActionResult:
         if action.kind is ActionKind.SKIP:
@@ -100,7 +112,7 @@ class Applier:
         try:
             result = self._write(action, check_psa)
         except CalferryError as exc:
-            result = ActionResult(action, Outcome.FAILED, str(exc), exc=exc)
+            result = _failed(action, exc)
         return self._audited(result)
 
     def _write(self, action: Action, check_psa: bool) -> ActionResult:
@@ -111,7 +123,7 @@ class Applier:
                 return self._psa_update(action)
             return self._psa_delete(action)
         if action.kind is ActionKind.CREATE:
-            return self._personal_create(action)
+            return self.downloads.one(action)
         if action.kind is ActionKind.UPDATE and action.categories is not None:
             return self._personal_categories(action, action.categories)
         if action.kind is ActionKind.UPDATE:
@@ -233,35 +245,6 @@ class Applier:
         return ActionResult(action, Outcome.DONE)
 
     # --- personal side (Get, delete_series) --------------------------------------------------
-
-    def _personal_create(self, action: Action) -> ActionResult:
-        """R23: the new personal item carries its stamp from the start, so a crash leaves it adoptable."""
-        link = _need(action.link, action)
-        item = _need(action.psa_item, action)
-        stamp = Stamp(link.psa.kind, link.psa.id, Origin.DOWNLOADED, link.company_id)
-        new = replace(new_personal_item(action.ref, _need(action.fields, action)), stamp=stamp)
-        intent = self.store.journal(
-            self.run_id, action.kind.value, action.ref, link.psa.kind, {"uid": action.ref}, action.to_json()
-        )
-        self.checkpoint("journaled")
-        try:
-            created = self.personal.create(new)
-        except Conflict:
-            created = self._adopt_personal(action.key, stamp)
-        self.checkpoint("created")
-        self.store.save(with_link_versions(link, created, item))
-        self.checkpoint("linked")
-        self.store.settle(intent, Outcome.DONE, link.psa.id)
-        self.checkpoint("settled")
-        return ActionResult(action, Outcome.DONE)
-
-    def _adopt_personal(self, key: ItemKey, stamp: Stamp) -> PersonalItem:
-        existing = self.personal.get(key)
-        if existing.stamp != stamp:
-            raise Conflict(
-                f"{key.ref} already exists in the personal calendar and is not this PSA item's copy"
-            )
-        return existing
 
     def _personal_update(self, action: Action, check_psa: bool) -> ActionResult:
         """R24/R29: PSA data rewrites subject, description and times (private text kept, R18)."""
@@ -477,14 +460,9 @@ class Applier:
         return ActionResult(action, Outcome.FAILED, "not done before the interruption; it is planned again")
 
 
+def _failed(action: Action, exc: CalferryError) -> ActionResult:
+    return ActionResult(action, Outcome.FAILED, str(exc), exc=exc)
+
+
 def _ref(item: PsaItem) -> PsaRef:
     return PsaRef(psa_kind_of(item), item.id or 0)
-
-
-def _need(value: Any, action: Action) -> Any:
-    """A payload part the action's kind requires; a plan without it is malformed (a bug or a bad file)."""
-    if value is None:
-        raise CalferryError(
-            f"{action.ref or action.psa_kind}: the plan's {action.kind.value} lacks its payload"
-        )
-    return value

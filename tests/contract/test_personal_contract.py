@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from calferry.errors import NotFound, StaleVersion
+from calferry.errors import CalferryError, NotFound, StaleVersion
 from calferry.model import Claim, ItemKey, Origin, PersonalItem, PersonalKind, PsaKind, Stamp, Window
 from calferry.personal.base import PersonalCalendar
 from calferry.personal.ics import IcsCalendar
@@ -214,6 +214,27 @@ def test_r16_items_from_the_psa_never_carry_attendees(calendar: PersonalCalendar
     calendar.create(new)
     listed = by_ref(calendar)["psa-1"]
     assert (listed.attendees, listed.stamp, listed.kind) == ((), stamp, PersonalKind.APPOINTMENT)
+
+
+def test_create_many_answers_each_item_in_order_and_a_bad_one_costs_only_itself(
+    calendar: PersonalCalendar,
+) -> None:
+    stamps = [Stamp(PsaKind.APPOINTMENT, 900 + n, Origin.DOWNLOADED, company_id=7) for n in range(3)]
+    good = [
+        PersonalItem(f"many-{n}", at(17, 8 + n), at(17, 9 + n), subject=f"Visit {n}", stamp=stamps[n])
+        for n in range(3)
+    ]
+    series = replace(good[0], uid="many-series", recurring=True)  # create makes single items only
+    results = calendar.create_many([good[0], series, good[1], good[2]])
+    assert [type(r) is PersonalItem for r in results] == [True, False, True, True]
+    assert isinstance(results[1], CalferryError)
+    assert [(r.uid, r.subject, r.stamp) for r in results if isinstance(r, PersonalItem)] == [
+        (i.uid, i.subject, i.stamp) for i in good
+    ]
+    listed = by_ref(calendar)
+    assert [listed[i.uid].stamp for i in good] == stamps
+    assert "many-series" not in {i.uid for i in listed.values()}
+    assert calendar.create_many([]) == []
 
 
 # --- update / delete --------------------------------------------------------------------------

@@ -266,6 +266,7 @@ class Handler:
                 400, "BadRequest", f"Batch request exceeds maximum number of requests {MAX_BATCH}"
             )
         self.mailbox.stats.batch_sizes.append(len(requests))
+        self.mailbox.stats.batches.append(requests)
         responses = [self._member(r) for r in requests]
         return 200, {}, {"responses": list(reversed(responses))}
 

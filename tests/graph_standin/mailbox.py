@@ -109,8 +109,8 @@ class Mail:
 @dataclass
 class Stats:
     """What the stand-in saw: requests (method, path?query) and their answers' statuses, Prefer headers,
-    concurrency, batch sizes, $batch members answered 429, answers lost, and when each answer left
-    (``answered``: monotonic seconds, status, method, path)."""
+    concurrency, batch sizes and members (as sent), $batch members answered 429, answers lost, and when
+    each answer left (``answered``: monotonic seconds, status, method, path)."""
 
     requests: list[tuple[str, str]] = field(default_factory=list)
     answered: list[tuple[float, int, str, str]] = field(default_factory=list)
@@ -118,6 +118,7 @@ class Stats:
     prefer: list[str] = field(default_factory=list)
     if_match: list[str] = field(default_factory=list)
     batch_sizes: list[int] = field(default_factory=list)
+    batches: list[list[dict[str, Any]]] = field(default_factory=list)
     throttled_members: int = 0
     lost_answers: int = 0
     in_flight: int = 0
@@ -307,6 +308,7 @@ class Mailbox:
         for key in ("start", "end"):
             if key not in body:
                 raise GraphError(400, "ErrorInvalidRequest", f"{key} is required")
+            parse_time(body[key])  # an unknown time zone is refused before anything is stored
         event_id = "AAMkAGI2" + uuid.uuid4().hex
         event: Event = {
             "subject": "",

@@ -24,9 +24,11 @@ The data the contract hands over (``Snapshot``, ``Changes``, ``Problem``) lives 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from calferry.contracts import Changes, Snapshot
+from calferry.errors import CalferryError
 from calferry.model import Claim, ItemKey, PersonalItem, Stamp, Window
 
 
@@ -48,6 +50,14 @@ class PersonalCalendar(Protocol):
         """Create a single (non-recurring) item; returns it with its ``version``.
 
         ``item.uid`` is kept when given; attendees are dropped when the stamp's origin is DOWNLOADED.
+        """
+        ...
+
+    def create_many(self, items: Sequence[PersonalItem]) -> list[PersonalItem | CalferryError]:
+        """Create several items as :meth:`create` does, in as few requests as the calendar allows.
+
+        One result per item, in order: the created item, or the error that item alone met (the others
+        are created all the same).
         """
         ...
 
@@ -84,3 +94,19 @@ class PersonalCalendar(Protocol):
     def close(self) -> None:
         """Release connections and locks."""
         ...
+
+
+class CreatesEach:
+    """``create_many`` for a calendar with no cheaper way than one ``create`` per item (memory, .ics,
+    CalDAV): each item's error is its own, so one bad item costs only itself."""
+
+    def create_many(
+        self: PersonalCalendar, items: Sequence[PersonalItem]
+    ) -> list[PersonalItem | CalferryError]:
+        results: list[PersonalItem | CalferryError] = []
+        for item in items:
+            try:
+                results.append(self.create(item))
+            except CalferryError as exc:
+                results.append(exc)
+        return results

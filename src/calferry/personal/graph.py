@@ -50,7 +50,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -62,6 +62,7 @@ import httpx
 
 from calferry.contracts import Changes, Problem, Snapshot
 from calferry.errors import (
+    CalferryError,
     ConfigError,
     InputError,
     MalformedCalendar,
@@ -243,13 +244,59 @@ class GraphCalendar:
     # --- writing ---------------------------------------------------------------------------------
 
     def create(self, item: PersonalItem) -> PersonalItem:
+        event = self._http.json("POST", f"{self._calendar()}/events", json=self._new_event(item))
+        return self._created(item, event)
+
+    def create_many(self, items: Sequence[PersonalItem]) -> list[PersonalItem | CalferryError]:
+        """POSTs in ``$batch`` of twenty, each with its ``transactionId``, so the members the shared loop
+        sends again after a 429 (or the whole batch after a lost answer) make each event once."""
+        results: dict[int, PersonalItem | CalferryError] = {}
+        members: dict[str, Event] = {}
+        for n, item in enumerate(items):
+            try:
+                members[str(n)] = self._create_member(str(n), item)
+            except CalferryError as exc:
+                results[n] = exc
+        answers: dict[str, Event | CalferryError]
+        try:
+            answers = dict(self._http.batch(list(members.values()))) if members else {}
+        except CalferryError as exc:  # the batch itself refused or unanswered: each item met that
+            answers = {key: exc for key in members}
+        for key in members:
+            results[int(key)] = self._member_created(items[int(key)], answers.get(key, {}))
+        return [results[n] for n in range(len(items))]
+
+    def _member_created(
+        self, item: PersonalItem, answer: Event | CalferryError
+    ) -> PersonalItem | CalferryError:
+        """A member's answer: the item made, or its refusal in calferry's words."""
+        if isinstance(answer, CalferryError):
+            return answer
+        status, body = int(answer.get("status", 0)), answer.get("body") or {}
+        if 200 <= status < 300:
+            return self._created(item, body)
+        return self._http.translate(status, body)
+
+    def _create_member(self, member_id: str, item: PersonalItem) -> Event:
+        return {
+            "id": member_id,
+            "method": "POST",
+            "url": f"/{self._calendar()}/events",
+            "headers": {"Content-Type": "application/json", "Prefer": PREFER},
+            "body": self._new_event(item),
+        }
+
+    def _new_event(self, item: PersonalItem) -> Event:
+        """The POST body of a new single item; its transaction id makes a repeated POST one event."""
         if item.recurring or item.recurrence_id is not None:
             raise InputError("create makes single Outlook items, not series or occurrences")
         body = event_body(item, attendees=invites_allowed(item), zone=self._zone)
         if item.uid:
             body["singleValueExtendedProperties"].append({"id": UID_PROPERTY, "value": item.uid})
         body["transactionId"] = _transaction_id(item)
-        event = self._http.json("POST", f"{self._calendar()}/events", json=body)
+        return body
+
+    def _created(self, item: PersonalItem, event: Event) -> PersonalItem:
         uid = item.uid or own_uid(event)
         self._remember_item(event["id"], uid)
         self._note(event)

@@ -193,9 +193,9 @@ class _Batch:
 
 def _mode(method: str, url: str, payload: Any) -> Mode:
     """GET, PATCH and DELETE may be repeated (a PATCH sets the same fields again; the caller is told
-    when a repeat may meet its own effect), as may a ``$batch`` (of reads) and a POST carrying a
-    ``transactionId`` (Graph makes one event of every attempt); any other POST only when nothing
-    was applied."""
+    when a repeat may meet its own effect), as may a ``$batch`` (of reads, or of POSTs each carrying a
+    ``transactionId``) and a POST carrying one (Graph makes one event of every attempt); any other POST
+    only when nothing was applied."""
     if method != "POST" or url == "$batch" or (isinstance(payload, dict) and "transactionId" in payload):
         return "read"
     return "write"

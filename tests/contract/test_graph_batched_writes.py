@@ -1,0 +1,144 @@
+"""Outlook's writes in ``$batch``: a Get's new items go twenty POSTs a request, each with its
+``transactionId``, so a throttled member, a lost answer or a crash between the batch and the links
+never makes an event twice (issue 14; B2 for the crash)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from calferry.errors import CalferryError, PersonalCalendarError
+from calferry.links import LinkStore
+from calferry.model import PersonalItem, PsaAppointment, PsaKind, PsaRef
+from calferry.personal.graph import GraphCalendar
+from calferry.service import Service
+from tests.fixtures.graph_standin import GraphStandin
+from tests.unit.engine_helpers import ME, NOW, new_psa, settings
+
+FIRST_DAY = datetime(2026, 3, 11, 7, tzinfo=UTC)
+
+
+class Crash(BaseException):
+    """The process dies: nothing after this point runs (not a CalferryError, so nothing catches it)."""
+
+
+class Run:
+    """The one-technician engine on Outlook (the stand-in's mailbox) and a PSA holding ``count`` new
+    appointments of the technician, none of them in Outlook yet."""
+
+    def __init__(self, home: Path, graph: GraphStandin, count: int) -> None:
+        self.graph, self.psa = graph, new_psa()
+        for n in range(1, count + 1):
+            start = FIRST_DAY + timedelta(days=n % 20, hours=n % 9)
+            self.psa.items[PsaRef(PsaKind.APPOINTMENT, n)] = PsaAppointment(
+                n, f"Visit {n}", start, start + timedelta(minutes=45), ME.id, "", NOW
+            )
+        self.store = LinkStore(home / "links.sqlite3")
+        self.calendars: list[GraphCalendar] = []
+
+    def service(self, checkpoint: Callable[[str], None] | None = None) -> Service:
+        calendar = self.graph.calendar(time_zone=ME.time_zone)
+        self.calendars.append(calendar)
+        extra = {} if checkpoint is None else {"checkpoint": checkpoint}
+        return Service(settings(), calendar, self.psa, self.store, lambda: NOW, **extra)
+
+    def close(self) -> None:
+        for calendar in self.calendars:
+            calendar.close()
+        self.store.close()
+
+    def single_posts(self) -> list[str]:
+        """POSTs straight to an events collection (not inside a ``$batch``)."""
+        return [p for m, p in self.graph.mailbox.stats.requests if m == "POST" and p.endswith("/events")]
+
+    def write_batches(self) -> list[list[dict[str, Any]]]:
+        """The ``$batch`` requests of POSTs, their members as sent (a Get's reads come in others)."""
+        batches = self.graph.mailbox.stats.batches
+        return [b for b in batches if {m["method"] for m in b} == {"POST"}]
+
+    def events(self) -> list[dict[str, Any]]:
+        return list(self.graph.mailbox.events.values())
+
+
+@pytest.fixture
+def run45(tmp_path: Path, graph_standin: GraphStandin) -> Iterator[Run]:
+    run = Run(tmp_path, graph_standin, 45)
+    yield run
+    run.close()
+
+
+def _crash_at(step: str) -> Callable[[str], None]:
+    def checkpoint(name: str) -> None:
+        if name == step:
+            raise Crash(step)
+
+    return checkpoint
+
+
+def _assert_all_in_outlook_once(run: Run, count: int = 45) -> None:
+    subjects = sorted(str(e["subject"]) for e in run.events())
+    assert subjects == sorted(f"Visit {n}" for n in range(1, count + 1))
+    assert len(run.store.links()) == count and run.store.pending() == []
+
+
+def test_a_get_of_45_new_items_writes_them_in_three_batches_of_20_20_and_5(run45: Run) -> None:
+    result = run45.service().get()
+    assert [a["outcome"] for a in result.to_json()["actions"]] == ["done"] * 45
+    batches = run45.write_batches()
+    assert [len(b) for b in batches] == [20, 20, 5]
+    assert {m["url"] for b in batches for m in b} == {"/me/calendar/events"}
+    assert run45.single_posts() == []
+    sent = [m["body"]["transactionId"] for b in batches for m in b]
+    assert all(sent) and len(set(sent)) == 45
+    assert sorted(e["transactionId"] for e in run45.events()) == sorted(sent)
+    _assert_all_in_outlook_once(run45)
+    assert run45.service().get().results == []
+
+
+def test_throttled_members_are_sent_again_and_nothing_is_made_twice(run45: Run) -> None:
+    run45.graph.mailbox.faults.throttle_batch_members = 3
+    result = run45.service().get()
+    assert {a["outcome"] for a in result.to_json()["actions"]} == {"done"}
+    assert run45.graph.mailbox.stats.throttled_members == 3
+    assert [len(b) for b in run45.write_batches()] == [20, 3, 20, 5]  # only the throttled three again
+    _assert_all_in_outlook_once(run45)
+
+
+def test_a_batch_whose_answer_was_lost_is_sent_again_and_makes_each_event_once(run45: Run) -> None:
+    run45.graph.mailbox.faults.lose_answers = {"POST": 1}
+    run45.service().get()
+    assert run45.graph.mailbox.stats.lost_answers == 1
+    assert [len(b) for b in run45.write_batches()] == [20, 20, 20, 5]
+    _assert_all_in_outlook_once(run45)
+
+
+@pytest.mark.parametrize("step", ["created", "linked"])
+def test_b2_a_crash_between_the_batch_and_the_links_is_adopted_by_the_next_run(run45: Run, step: str) -> None:
+    with pytest.raises(Crash):
+        run45.service(_crash_at(step)).get()
+    assert len(run45.events()) == 20 and len(run45.store.pending()) == 20  # the first batch, unlinked
+    run45.service().get()
+    _assert_all_in_outlook_once(run45)
+    assert run45.service().get().results == []
+
+
+def test_a_member_outlook_refuses_is_that_item_s_error_and_the_others_are_made(
+    graph_standin: GraphStandin,
+) -> None:
+    calendar = graph_standin.calendar(time_zone="Atlantis/Lost")  # all-day bounds name this zone
+    timed = [
+        PersonalItem(f"t{n}", FIRST_DAY + timedelta(hours=n), FIRST_DAY + timedelta(hours=n + 1))
+        for n in (1, 2)
+    ]
+    all_day = PersonalItem("holiday", date(2026, 3, 12), date(2026, 3, 13), subject="Holiday")
+    results = calendar.create_many([timed[0], all_day, timed[1]])
+    calendar.close()
+    refused = results[1]
+    assert isinstance(refused, PersonalCalendarError) and isinstance(refused, CalferryError)
+    assert "TimeZoneNotSupported" in str(refused) and refused.status == 400
+    assert [r.uid for r in results if isinstance(r, PersonalItem)] == ["t1", "t2"]
+    assert len(graph_standin.mailbox.events) == 2 and graph_standin.mailbox.stats.batch_sizes == [3]
