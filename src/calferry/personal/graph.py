@@ -33,6 +33,10 @@ calendar names it, or the ``users/{mailbox}`` an application works on), a ``$bat
 429/503 answered after ``Retry-After`` (also for the members of a ``$batch``, after the largest one),
 exponential backoff otherwise.
 
+New items (``create_many``, a Get's downloads) go in ``$batch`` of twenty POSTs, each member with its
+``transactionId``: a member sent again after a 429, or a batch sent again after its answer was lost,
+makes each event once.
+
 A write whose answer was lost (a dropped connection, or a 503/504 from the gateway) is sent again, so
 it may meet its own effect: a repeated DELETE that finds nothing (404) has deleted, and a repeated
 PATCH refused for its now outdated change key (412) has written if the event already holds every
