@@ -144,7 +144,14 @@ class Bench:
             admit()
             accepted["total"] += 1
 
+        acquire = self.psa.threads.acquire
+
+        def by_endpoint(code: str, endpoint: str) -> None:
+            acquire(code, endpoint)
+            accepted[f"endpoint {endpoint}"] += 1
+
         self.psa.hourly.admit = counted
+        self.psa.threads.acquire = by_endpoint
         return accepted
 
     def _technicians(self, radicale: RadicaleServer) -> list[Technician]:
@@ -362,12 +369,14 @@ def main(argv: list[str] | None = None) -> None:
         first: CycleFigures | None = None
         steady: list[CycleFigures] = []
         memory: dict[int, list[float]] = {}
+        before: Counter[str] | None = None
         for count in args.workers:
             with workers(bench, count) as procs:
                 if first is None:
                     first = bench.cycle(count, [])
                     print(f"first full sync: {first.seconds:.1f} s on {count} worker(s), "
                           f"{first.requests} Autotask requests, {sum(first.personal.values())} personal", flush=True)  # fmt: skip
+                before = before or Counter(bench.accepted)
                 for _ in range(args.cycles):
                     figures = bench.cycle(count, bench.changes(len(steady)))
                     steady.append(figures)
@@ -375,8 +384,8 @@ def main(argv: list[str] | None = None) -> None:
                           f"{figures.requests} Autotask requests, {sum(figures.personal.values())} personal",
                           flush=True)  # fmt: skip
                 memory[count] = [peak_rss_mib(p) for p in procs]
-        assert first is not None
-        report(args, bench, first, steady, memory, bench.duplicates())
+        assert first is not None and before is not None
+        report(args, bench, first, steady, memory, bench.duplicates(), Counter(bench.accepted) - before)
 
 
 def report(
@@ -386,6 +395,7 @@ def report(
     steady: list[CycleFigures],
     memory: dict[int, list[float]],
     found: tuple[int, int, int],
+    steady_requests: Counter[str],
 ) -> None:
     per_hour = 60 / bench.cycle_minutes
     requests = sum(c.requests for c in steady) / max(1, len(steady))
@@ -405,6 +415,9 @@ def report(
           f"p95 {percentile(deletes, 0.95):.2f} s ({len(deletes)}); not arrived: {sum(c.missed for c in steady)}; "
           f"in real time add up to one cycle's wait for the poll")  # fmt: skip
     cycles = max(1, len(steady))
+    print("Autotask requests per steady cycle by endpoint: " + ", ".join(
+        f"{name.removeprefix('endpoint ')} {n / cycles:.1f}"
+        for name, n in steady_requests.most_common() if name.startswith("endpoint ")))  # fmt: skip
     print(
         f"personal-side requests per cycle: {sum(personal.values()) / cycles:.1f} "
         + ", ".join(f"{m} {n / cycles:.1f}" for m, n in sorted(personal.items()))
