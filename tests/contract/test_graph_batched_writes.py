@@ -195,3 +195,22 @@ def test_a_member_refused_for_its_version_fails_alone_and_the_others_are_written
     assert isinstance(gone[0], StaleVersion) and gone[1] is None
     assert sorted(str(e["subject"]) for e in graph_standin.mailbox.events.values()) == ["From the PSA"] * 2
     assert graph_standin.mailbox.stats.batch_sizes[-2:] == [3, 2]
+
+
+def test_b2_a_crash_between_a_batch_of_deletions_and_the_links_is_finished_by_the_next_run(
+    tmp_path: Path, graph_standin: GraphStandin
+) -> None:
+    run = Run(tmp_path, graph_standin, 25)
+    try:
+        run.service().get()
+        for ref in sorted(run.psa.items, key=lambda r: r.id)[4:]:
+            del run.psa.items[ref]
+        with pytest.raises(Crash):
+            run.service(_crash_at("deleted")).get(force_delete=True)
+        assert len(run.events()) == 5 and len(run.store.pending()) == 20  # the first batch, links kept
+        run.service().get(force_delete=True)
+        assert sorted(str(e["subject"]) for e in run.events()) == [f"Visit {n}" for n in range(1, 5)]
+        assert len(run.store.links()) == 4 and run.store.pending() == []
+        assert run.service().get().results == []
+    finally:
+        run.close()
