@@ -214,3 +214,22 @@ def test_b2_a_crash_between_a_batch_of_deletions_and_the_links_is_finished_by_th
         assert run.service().get().results == []
     finally:
         run.close()
+
+
+def test_throttled_patch_and_delete_members_are_sent_again_alone(graph_standin: GraphStandin) -> None:
+    calendar = graph_standin.calendar(time_zone="Europe/Berlin")
+    made = [
+        PersonalItem(f"w{n}", FIRST_DAY + timedelta(hours=n), FIRST_DAY + timedelta(hours=n + 1))
+        for n in range(3)
+    ]
+    first = [r for r in calendar.create_many(made) if isinstance(r, PersonalItem)]
+    mailbox = graph_standin.mailbox
+    mailbox.faults.throttle_batch_members = 2
+    updated = calendar.update_many([replace(i, subject="From the PSA") for i in first])
+    assert [type(r) for r in updated] == [PersonalItem] * 3
+    mailbox.faults.throttle_batch_members = 1
+    gone = calendar.delete_many([(i.key, i.version) for i in updated if isinstance(i, PersonalItem)][:2])
+    calendar.close()
+    assert gone == [None, None] and mailbox.stats.throttled_members == 3
+    assert mailbox.stats.batch_sizes[-4:] == [3, 2, 2, 1]  # each batch, then its throttled members again
+    assert [str(e["subject"]) for e in mailbox.events.values()] == ["From the PSA"]
