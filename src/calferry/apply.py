@@ -1,35 +1,30 @@
 """Carry out a Plan: the only code that writes to either side, the link store, the journal and the audit log.
 
-One action at a time, but for consecutive personal creates (a Get's downloads), which go to the
-calendar together (:mod:`calferry.apply_downloads`: Outlook gets them in ``$batch`` of twenty), each
-still journalled, linked, settled and audited as its own. Before any create, the intent is journalled
-with its fingerprint; after a crash or a lost answer the pending intent is reconciled at the start of
-the next run (:meth:`Applier.reconcile`): the PSA is asked for an item with that fingerprint, which is
-adopted (linked and stamped) instead of created twice (B2). One failing action is reported with its
-error and the rest go on.
+One action at a time, but consecutive personal writes of a kind (a Get's creates, updates, deletes) go
+to the calendar together (:func:`calferry.apply_downloads.batched`: Outlook's ``$batch`` of twenty),
+each still checked, journalled, linked, settled and audited as its own. A create's intent is journalled
+first; after a crash or a lost answer the next run reconciles it (:meth:`Applier.reconcile`): an item
+with its fingerprint is adopted instead of created twice (B2). One failing action costs only itself.
 
-Before a Send's create, this device claims the personal item (B9): a :class:`Claim` written with the
-item's version, so of two devices (two homes on one calendar) only one wins; the other finds the
-claim and leaves the item to it, or finds the stamp and links it. A claim older than ``CLAIM_TTL``
-belongs to a device that stopped: the PSA is searched for its fingerprint before anything is made.
+Before a Send's create, this device claims the personal item (B9), written with the item's version, so
+of two devices on one calendar only one wins; the other finds the claim and leaves the item to it, or
+finds the stamp and links it. A claim older than ``CLAIM_TTL`` belongs to a device that stopped: the
+PSA is searched for its fingerprint before anything is made.
 
 ``checkpoint(step)`` is called after every durable step (``journaled``, ``created``, ``stamped``,
-``linked``, ``settled``); tests make it raise to prove a re-run after a crash at any step ends clean.
-
-One module past 500 lines on purpose: it is the one writer, and every write shares the journal, the
-claim and stamp steps and the audit with the recovery that finishes it after a crash; apart, the
-recovery would drift from the writes it recovers.
+``linked``, ``deleted``, ``settled``); tests make it raise to prove a re-run after a crash ends clean.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from calferry.apply_downloads import Downloads, chunks
+from calferry.apply_downloads import Downloads, batchable, batched, chunks
 from calferry.apply_downloads import need as _need
 from calferry.errors import CalferryError, NotFound, PsaUnavailable, StaleVersion
 from calferry.identity import fingerprint, psa_version, with_link_versions
@@ -96,39 +91,41 @@ class Applier:
         return results
 
     def _results(self, actions: Sequence[Action], check_psa: bool) -> Iterator[ActionResult]:
-        """Each action's result in order; consecutive personal creates are written together."""
+        """Each action's result in order; consecutive personal writes of a kind are written together."""
         for chunk in chunks(actions):
-            if len(chunk) == 1:
-                yield self._one(chunk[0], check_psa)
+            if not batchable(chunk[0]):
+                yield self._one(chunk[0])
                 continue
-            for action, done in zip(chunk, self.downloads.many(chunk), strict=True):
+            for action, done in zip(chunk, self._many(chunk, check_psa), strict=True):
                 yield self._audited(done if isinstance(done, ActionResult) else _failed(action, done))
 
-    def _one(self, action: Action, check_psa: bool) -> ActionResult:
+    def _many(self, chunk: list[Action], check_psa: bool) -> Iterator[ActionResult | CalferryError]:
+        if chunk[0].kind is ActionKind.CREATE:
+            return self.downloads.many(chunk)
+        if chunk[0].kind is ActionKind.UPDATE:
+            ready = functools.partial(self._update_ready, check_psa=check_psa)
+            return batched(chunk, ready, self.personal.update_many, self._updated)
+        return batched(chunk, self._delete_ready, self._delete_many, self._deleted)
+
+    def _one(self, action: Action) -> ActionResult:
         if action.kind is ActionKind.SKIP:
             return ActionResult(action, Outcome.SKIPPED)
         if action.kind is ActionKind.CONFLICT:
             return self._audited(ActionResult(action, Outcome.CONFLICT, action.reason))
         try:
-            result = self._write(action, check_psa)
+            result = self._write(action)
         except CalferryError as exc:
             result = _failed(action, exc)
         return self._audited(result)
 
-    def _write(self, action: Action, check_psa: bool) -> ActionResult:
+    def _write(self, action: Action) -> ActionResult:
         if action.target is Target.PSA:
             if action.kind is ActionKind.CREATE:
                 return self._psa_create(action)
             if action.kind is ActionKind.UPDATE:
                 return self._psa_update(action)
             return self._psa_delete(action)
-        if action.kind is ActionKind.CREATE:
-            return self.downloads.one(action)
-        if action.kind is ActionKind.UPDATE and action.categories is not None:
-            return self._personal_categories(action, action.categories)
-        if action.kind is ActionKind.UPDATE:
-            return self._personal_update(action, check_psa)
-        return self._personal_delete(action)
+        return self._personal_categories(action, _need(action.categories, action))  # the rest: batched
 
     # --- PSA side (Send, Add, delete_series) ------------------------------------------------
 
@@ -246,8 +243,9 @@ class Applier:
 
     # --- personal side (Get, delete_series) --------------------------------------------------
 
-    def _personal_update(self, action: Action, check_psa: bool) -> ActionResult:
-        """R24/R29: PSA data rewrites subject, description and times (private text kept, R18)."""
+    def _update_ready(self, action: Action, check_psa: bool) -> ActionResult | PersonalItem:
+        """R24/R29: PSA data rewrites subject, description and times (private text kept, R18). The
+        checks before the write: the update's result already, or the item to write."""
         if action.if_present:
             try:
                 current = self.personal.get(action.key)
@@ -259,15 +257,18 @@ class Applier:
                 return ActionResult(action, Outcome.CONFLICT, "edited on both sides: your version kept")
         else:
             current = self._fresh(action)
-        item = _need(action.psa_item, action)
+        _need(action.psa_item, action)
         if check_psa:
             self._check_psa_version(action)
         fields = _need(action.fields, action)
-        written = current
         if would_change(current, fields):
-            written = self.personal.update(apply_psa_fields(current, fields))
-        self.store.save(with_link_versions(_need(action.link, action), written, item))
-        return ActionResult(action, Outcome.DONE if written is not current else Outcome.UNCHANGED)
+            return apply_psa_fields(current, fields)
+        self.store.save(with_link_versions(_need(action.link, action), current, action.psa_item))
+        return ActionResult(action, Outcome.UNCHANGED)
+
+    def _updated(self, action: Action, _: PersonalItem, written: PersonalItem) -> ActionResult:
+        self.store.save(with_link_versions(_need(action.link, action), written, action.psa_item))
+        return ActionResult(action, Outcome.DONE)
 
     def _personal_categories(self, action: Action, categories: tuple[str, ...]) -> ActionResult:
         """The category send's mark (B10), If-Match on the version read after the send; a version moved
@@ -289,23 +290,33 @@ class Applier:
             self.store.save(replace(link, personal_version=written.version))
         return ActionResult(action, Outcome.DONE)
 
-    def _personal_delete(self, action: Action) -> ActionResult:
-        """R25/R8: delete only once the PSA confirms the item is gone; R22: series deletes go as asked."""
+    def _delete_ready(self, action: Action) -> ActionResult | tuple[PersonalItem, int | None]:
+        """R25/R8: delete only once the PSA confirms the item is gone; R22: series deletes go as asked.
+        The checks and the journal before a delete: its result already (kept, or only the link of an
+        item gone already to drop), or the item to delete with its journal entry."""
         if action.verify_gone and self._psa_still_there(action):
             return ActionResult(action, Outcome.KEPT, "still in the PSA, outside the Get window: kept")
         try:
             current = self._fresh(action)
         except NotFound:
-            current = None  # already gone: only the link is left to drop
-        intent = self._journal_delete(action)
-        if current is not None:
-            self.personal.delete(action.key, current.version)
+            self._drop(action, self._journal_delete(action))
+            return ActionResult(action, Outcome.UNCHANGED)
+        return current, self._journal_delete(action)
+
+    def _delete_many(self, ready: list[tuple[PersonalItem, int | None]]) -> list[CalferryError | None]:
+        return self.personal.delete_many([(current.key, current.version) for current, _ in ready])
+
+    def _deleted(self, action: Action, ready: tuple[PersonalItem, int | None], _: None) -> ActionResult:
+        self._drop(action, ready[1])
+        return ActionResult(action, Outcome.DONE)
+
+    def _drop(self, action: Action, intent: int | None) -> None:
+        """After the delete (or none: the item was gone): its link dropped, its intent settled."""
         self.checkpoint("deleted")
         if action.link is not None:
             self.store.remove(action.link.personal)
         if intent is not None:
             self.store.settle(intent, Outcome.DONE)
-        return ActionResult(action, Outcome.DONE if current is not None else Outcome.UNCHANGED)
 
     def _journal_delete(self, action: Action) -> int | None:
         """A linked item's delete is journalled, so a crash before the link is dropped is finished next run."""

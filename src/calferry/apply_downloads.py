@@ -1,18 +1,19 @@
-"""The applier's personal creates (a Get's downloads, R23), one at a time or many in one go.
+"""The applier's personal writes (a Get's creates R23, updates R24, deletes R25), in chunks.
 
-A new personal item carries its stamp from the start, so a crash leaves it adoptable: the next run's
-recovery (:meth:`calferry.apply.Applier.reconcile`) links a pending create whose item exists stamped.
-Consecutive creates of a plan go to the calendar together (``create_many``: Outlook writes them in
-``$batch`` of twenty, not one request each): every intent of the chunk is journalled first, then the
-items are written, then each is linked and settled in turn with the checkpoints of a single create.
-So a crash anywhere leaves only intents the next run adopts (the item was made) or plans again.
+Consecutive personal writes of a kind go to the calendar together (``create_many``, ``update_many``,
+``delete_many``: Outlook writes them in ``$batch`` of twenty, not one request each). Each action's
+checks and reads come first, one by one (a delete's PSA confirmation and freshness read, an update's
+version checks, a create's or a delete's journal entry); then the chunk's writes; then each item is
+linked and settled in turn with the checkpoints of a single write. A new personal item carries its
+stamp from the start, so a crash anywhere leaves only intents the next run's recovery
+(:meth:`calferry.apply.Applier.reconcile`) adopts (the item was made, or is gone) or plans again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from calferry.errors import CalferryError, Conflict
 from calferry.identity import with_link_versions
@@ -23,31 +24,67 @@ from calferry.personal.base import PersonalCalendar
 from calferry.plan import Action, ActionKind, Target
 from calferry.results import ActionResult
 
+_P = TypeVar("_P")
+_W = TypeVar("_W")
+_R = TypeVar("_R")
+
 CHUNK = 20
-"""Creates handed to the calendar at once: a Graph ``$batch`` holds twenty requests."""
+"""Writes handed to the calendar at once: a Graph ``$batch`` holds twenty requests."""
 
 
 def chunks(actions: Sequence[Action]) -> Iterator[list[Action]]:
-    """The plan's actions in order: runs of personal creates in chunks of up to :data:`CHUNK`, every
-    other action alone."""
+    """The plan's actions in order: runs of personal creates, of personal updates and of personal
+    deletes in chunks of up to :data:`CHUNK`, every other action alone."""
     run: list[Action] = []
     for action in actions:
-        if not _personal_create(action):
-            if run:
-                yield run
-                run = []
-            yield [action]
-            continue
-        run.append(action)
-        if len(run) == CHUNK:
+        if run and (batchable(action) != batchable(run[0]) or len(run) == CHUNK):
             yield run
             run = []
+        if batchable(action) is None:
+            yield [action]
+        else:
+            run.append(action)
     if run:
         yield run
 
 
-def _personal_create(action: Action) -> bool:
-    return action.target is Target.PERSONAL and action.kind is ActionKind.CREATE
+def batchable(action: Action) -> ActionKind | None:
+    """The kind of a personal write that goes to the calendar with its neighbours of that kind; a
+    category mark (its own retry loop) goes alone."""
+    if action.target is not Target.PERSONAL or action.kind not in _BATCHED or action.categories is not None:
+        return None
+    return action.kind
+
+
+_BATCHED = (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.DELETE)
+
+
+def batched(
+    actions: Sequence[Action],
+    ready: Callable[[Action], ActionResult | _P],
+    write_many: Callable[[list[_P]], Sequence[_W | CalferryError]],
+    finish: Callable[[Action, _P, _W], ActionResult],
+) -> Iterator[ActionResult | CalferryError]:
+    """Personal writes of one chunk in one request: each action's checks and reads first (``ready``:
+    its result already, or what to write), then every write at once, then each one finished in turn
+    (``finish``: link, checkpoints, settle) as the single path would. Per action, in order, its result
+    or the error it alone met."""
+    prepared = [_attempt(ready, action) for action in actions]
+    pending = [p for p in prepared if not isinstance(p, ActionResult | CalferryError)]
+    written = iter(write_many(pending))
+    for action, one in zip(actions, prepared, strict=True):
+        if isinstance(one, ActionResult | CalferryError):
+            yield one
+            continue
+        done = next(written)
+        yield done if isinstance(done, CalferryError) else _attempt(finish, action, one, done)
+
+
+def _attempt(step: Callable[..., _R], *args: Any) -> _R | CalferryError:
+    try:
+        return step(*args)
+    except CalferryError as exc:
+        return exc
 
 
 @dataclass(frozen=True)
@@ -71,15 +108,6 @@ class Downloads:
         checkpoint: Callable[[str], None],
     ) -> None:
         self.personal, self.store, self.run_id, self.checkpoint = personal, store, run_id, checkpoint
-
-    def one(self, action: Action) -> ActionResult:
-        """One create; raises what the item met."""
-        intent = self._journal(action)
-        try:
-            created = self.personal.create(intent.new)
-        except Conflict:
-            created = self._adopt(intent)
-        return self._finish(intent, created)
 
     def many(self, actions: Sequence[Action]) -> Iterator[ActionResult | CalferryError]:
         """Many creates in one ``create_many``: per action, in order, its result or the error it met

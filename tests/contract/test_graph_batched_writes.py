@@ -5,13 +5,14 @@ never makes an event twice (issue 14; B2 for the crash)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from calferry.errors import CalferryError, PersonalCalendarError
+from calferry.errors import CalferryError, PersonalCalendarError, StaleVersion
 from calferry.links import LinkStore
 from calferry.model import PersonalItem, PsaAppointment, PsaKind, PsaRef
 from calferry.personal.graph import GraphCalendar
@@ -142,3 +143,93 @@ def test_a_member_outlook_refuses_is_that_item_s_error_and_the_others_are_made(
     assert "TimeZoneNotSupported" in str(refused) and refused.status == 400
     assert [r.uid for r in results if isinstance(r, PersonalItem)] == ["t1", "t2"]
     assert len(graph_standin.mailbox.events) == 2 and graph_standin.mailbox.stats.batch_sizes == [3]
+
+
+def _members_by_method(run: Run, method: str) -> list[list[dict[str, Any]]]:
+    return [b for b in run.graph.mailbox.stats.batches if {m["method"] for m in b} == {method}]
+
+
+def test_a_get_that_updates_25_and_deletes_21_items_sends_them_in_batches_of_20(
+    tmp_path: Path, graph_standin: GraphStandin
+) -> None:
+    run = Run(tmp_path, graph_standin, 46)
+    try:
+        run.service().get()
+        refs = sorted(run.psa.items, key=lambda r: r.id)
+        for ref in refs[:25]:
+            run.psa.items[ref] = replace(
+                run.psa.items[ref], title=f"Moved {ref.id}", updated=NOW + timedelta(minutes=1)
+            )
+        for ref in refs[25:]:
+            del run.psa.items[ref]
+        graph_standin.mailbox.stats.requests.clear()
+        graph_standin.mailbox.stats.batches.clear()
+        result = run.service().get(force_delete=True)  # 21 deletions: past the threshold on purpose
+        assert [a["outcome"] for a in result.to_json()["actions"]] == ["done"] * 46
+        patches, deletes = _members_by_method(run, "PATCH"), _members_by_method(run, "DELETE")
+        assert [len(b) for b in patches] == [20, 5] and [len(b) for b in deletes] == [20, 1]
+        assert all(m["headers"]["If-Match"] for b in patches + deletes for m in b)
+        singles = {m for m, _ in graph_standin.mailbox.stats.requests}
+        assert not singles & {"PATCH", "DELETE"}
+        assert sorted(str(e["subject"]) for e in run.events()) == sorted(f"Moved {n}" for n in range(1, 26))
+        assert len(run.store.links()) == 25 and run.store.pending() == []
+        assert run.service().get().results == []
+    finally:
+        run.close()
+
+
+def test_a_member_refused_for_its_version_fails_alone_and_the_others_are_written(
+    graph_standin: GraphStandin,
+) -> None:
+    calendar = graph_standin.calendar(time_zone="Europe/Berlin")
+    made = [
+        PersonalItem(f"u{n}", FIRST_DAY + timedelta(hours=n), FIRST_DAY + timedelta(hours=n + 1))
+        for n in range(3)
+    ]
+    first = [r for r in calendar.create_many(made) if isinstance(r, PersonalItem)]
+    moved = calendar.update(replace(first[1], subject="Edited in Outlook"))
+    results = calendar.update_many([replace(i, subject="From the PSA") for i in first])
+    assert [type(r) for r in results] == [PersonalItem, StaleVersion, PersonalItem]
+    gone = calendar.delete_many([(first[1].key, first[1].version), (moved.key, moved.version)])
+    calendar.close()
+    assert isinstance(gone[0], StaleVersion) and gone[1] is None
+    assert sorted(str(e["subject"]) for e in graph_standin.mailbox.events.values()) == ["From the PSA"] * 2
+    assert graph_standin.mailbox.stats.batch_sizes[-2:] == [3, 2]
+
+
+def test_b2_a_crash_between_a_batch_of_deletions_and_the_links_is_finished_by_the_next_run(
+    tmp_path: Path, graph_standin: GraphStandin
+) -> None:
+    run = Run(tmp_path, graph_standin, 25)
+    try:
+        run.service().get()
+        for ref in sorted(run.psa.items, key=lambda r: r.id)[4:]:
+            del run.psa.items[ref]
+        with pytest.raises(Crash):
+            run.service(_crash_at("deleted")).get(force_delete=True)
+        assert len(run.events()) == 5 and len(run.store.pending()) == 20  # the first batch, links kept
+        run.service().get(force_delete=True)
+        assert sorted(str(e["subject"]) for e in run.events()) == [f"Visit {n}" for n in range(1, 5)]
+        assert len(run.store.links()) == 4 and run.store.pending() == []
+        assert run.service().get().results == []
+    finally:
+        run.close()
+
+
+def test_throttled_patch_and_delete_members_are_sent_again_alone(graph_standin: GraphStandin) -> None:
+    calendar = graph_standin.calendar(time_zone="Europe/Berlin")
+    made = [
+        PersonalItem(f"w{n}", FIRST_DAY + timedelta(hours=n), FIRST_DAY + timedelta(hours=n + 1))
+        for n in range(3)
+    ]
+    first = [r for r in calendar.create_many(made) if isinstance(r, PersonalItem)]
+    mailbox = graph_standin.mailbox
+    mailbox.faults.throttle_batch_members = 2
+    updated = calendar.update_many([replace(i, subject="From the PSA") for i in first])
+    assert [type(r) for r in updated] == [PersonalItem] * 3
+    mailbox.faults.throttle_batch_members = 1
+    gone = calendar.delete_many([(i.key, i.version) for i in updated if isinstance(i, PersonalItem)][:2])
+    calendar.close()
+    assert gone == [None, None] and mailbox.stats.throttled_members == 3
+    assert mailbox.stats.batch_sizes[-4:] == [3, 2, 2, 1]  # each batch, then its throttled members again
+    assert [str(e["subject"]) for e in mailbox.events.values()] == ["From the PSA"]

@@ -240,6 +240,26 @@ def test_create_many_answers_each_item_in_order_and_a_bad_one_costs_only_itself(
 # --- update / delete --------------------------------------------------------------------------
 
 
+def test_update_many_and_delete_many_check_each_version_and_a_stale_one_costs_only_itself(
+    calendar: PersonalCalendar,
+) -> None:
+    made = [PersonalItem(f"batch-{n}", at(18, 8 + n), at(18, 9 + n), subject=f"Visit {n}") for n in range(3)]
+    first = [r for r in calendar.create_many(made) if isinstance(r, PersonalItem)]
+    moved = calendar.update(replace(first[1], subject="Moved by someone else"))
+    results = calendar.update_many([replace(i, subject=f"Rewritten {i.uid}") for i in first])
+    assert [type(r) for r in results] == [PersonalItem, StaleVersion, PersonalItem]
+    listed = by_ref(calendar)
+    assert [listed[i.uid].subject for i in first] == ["Rewritten batch-0", moved.subject, "Rewritten batch-2"]
+    assert calendar.update_many([]) == []
+    now = [r for r in results if isinstance(r, PersonalItem)]
+    gone = calendar.delete_many(
+        [(now[0].key, now[0].version), (moved.key, first[1].version), (now[1].key, None)]
+    )
+    assert [type(r) for r in gone] == [type(None), StaleVersion, type(None)]
+    assert {i.uid for i in by_ref(calendar).values()} & {i.uid for i in made} == {"batch-1"}
+    assert calendar.delete_many([]) == []
+
+
 def test_update_with_current_version_changes_the_item(calendar: PersonalCalendar) -> None:
     single = by_ref(calendar)["single-1"]
     updated = calendar.update(replace(single, subject="Dentist (late)", end=at(3, 12)))

@@ -1,5 +1,6 @@
-"""How the applier groups a plan's actions: consecutive personal creates go to the calendar together,
-at most twenty at a time (a Graph ``$batch``), and nothing else moves or joins them."""
+"""How the applier groups a plan's actions: consecutive personal creates (or updates, or deletes) go to
+the calendar together, at most twenty at a time (a Graph ``$batch``), and nothing else moves or joins
+them."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ def _action(n: int, kind: ActionKind, target: Target) -> Action:
     return Action(kind, f"item-{n}", None, None, "", target)
 
 
-def _create(action: Action) -> bool:
-    return action.kind is ActionKind.CREATE and action.target is Target.PERSONAL
+def _joins(action: Action) -> ActionKind | None:
+    """The kind of a personal write that may share a chunk with its neighbours of that kind."""
+    writes = (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.DELETE)
+    return action.kind if action.target is Target.PERSONAL and action.kind in writes else None
 
 
 plans = st.lists(st.sampled_from(KINDS), max_size=70).map(
@@ -31,14 +34,17 @@ plans = st.lists(st.sampled_from(KINDS), max_size=70).map(
 
 
 @given(plans)
-def test_chunks_keep_the_plan_s_order_and_join_only_consecutive_personal_creates(plan: list[Action]) -> None:
+def test_chunks_keep_the_plan_s_order_and_join_only_consecutive_personal_writes_of_a_kind(
+    plan: list[Action],
+) -> None:
     grouped = list(chunks(plan))
     assert [a for chunk in grouped for a in chunk] == plan
     for chunk in grouped:
-        assert len(chunk) == 1 or (len(chunk) <= CHUNK and all(_create(a) for a in chunk))
+        kind = _joins(chunk[0])
+        assert len(chunk) == 1 or (len(chunk) <= CHUNK and kind and all(_joins(a) is kind for a in chunk))
     for before, after in pairwise(grouped):
-        joinable = _create(before[-1]) and _create(after[0])
-        assert not joinable or len(before) == CHUNK, "two runs of creates that could be one chunk"
+        joinable = _joins(before[-1]) is not None and _joins(before[-1]) is _joins(after[0])
+        assert not joinable or len(before) == CHUNK, "two runs of one kind that could be one chunk"
 
 
 def test_forty_five_creates_between_two_updates_go_as_20_20_and_5() -> None:

@@ -24,8 +24,8 @@ The data the contract hands over (``Snapshot``, ``Changes``, ``Problem``) lives 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 from calferry.contracts import Changes, Snapshot
 from calferry.errors import CalferryError
@@ -68,8 +68,18 @@ class PersonalCalendar(Protocol):
         """
         ...
 
+    def update_many(self, items: Sequence[PersonalItem]) -> list[PersonalItem | CalferryError]:
+        """Update several items as :meth:`update` does (each with its own version check), in as few
+        requests as the calendar allows; one result per item, in order, as :meth:`create_many`."""
+        ...
+
     def delete(self, key: ItemKey, version: str | None = None) -> None:
         """Delete one occurrence (EXDATE) when ``key.recurrence_id`` is set, else the whole item or series."""
+        ...
+
+    def delete_many(self, keys: Sequence[tuple[ItemKey, str | None]]) -> list[CalferryError | None]:
+        """Delete several items as :meth:`delete` does, each ``(key, version)``; one result per item, in
+        order: None once it is deleted, or the error it alone met (the others are deleted all the same)."""
         ...
 
     def set_stamp(self, key: ItemKey, stamp: Stamp | None, version: str | None = None) -> PersonalItem:
@@ -96,17 +106,36 @@ class PersonalCalendar(Protocol):
         ...
 
 
-class CreatesEach:
-    """``create_many`` for a calendar with no cheaper way than one ``create`` per item (memory, .ics,
-    CalDAV): each item's error is its own, so one bad item costs only itself."""
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+
+
+def _each(write: Callable[[_In], _Out], inputs: Sequence[_In]) -> list[_Out | CalferryError]:
+    """``write`` per input, each one's error kept as its result, so one bad item costs only itself."""
+    results: list[_Out | CalferryError] = []
+    for one in inputs:
+        try:
+            results.append(write(one))
+        except CalferryError as exc:
+            results.append(exc)
+    return results
+
+
+class WritesEach:
+    """``create_many``, ``update_many`` and ``delete_many`` for a calendar with no cheaper way than one
+    request per item (memory, .ics, CalDAV)."""
 
     def create_many(
         self: PersonalCalendar, items: Sequence[PersonalItem]
     ) -> list[PersonalItem | CalferryError]:
-        results: list[PersonalItem | CalferryError] = []
-        for item in items:
-            try:
-                results.append(self.create(item))
-            except CalferryError as exc:
-                results.append(exc)
-        return results
+        return _each(self.create, items)
+
+    def update_many(
+        self: PersonalCalendar, items: Sequence[PersonalItem]
+    ) -> list[PersonalItem | CalferryError]:
+        return _each(self.update, items)
+
+    def delete_many(
+        self: PersonalCalendar, keys: Sequence[tuple[ItemKey, str | None]]
+    ) -> list[CalferryError | None]:
+        return _each(lambda one: self.delete(*one), keys)

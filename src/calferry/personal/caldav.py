@@ -55,7 +55,7 @@ from calferry.errors import (
 from calferry.http import REFUSED_RETRIES, Gate, Mode, Retry, RetryPolicy, retry_after
 from calferry.model import Claim, ItemKey, PersonalItem, Stamp, Window
 from calferry.personal import ical
-from calferry.personal.base import CreatesEach
+from calferry.personal.base import WritesEach
 from calferry.personal.radicale import ensure_calendar
 
 _FEATURES = {"save.no-uid-conflict": {"support": "full"}}
@@ -92,7 +92,7 @@ def dav_client(
     )
 
 
-class CalDavCalendar(CreatesEach):
+class CalDavCalendar(WritesEach):
     """One CalDAV calendar collection; ``requests`` counts HTTP requests sent (for benchmarks)."""
 
     name = "caldav"

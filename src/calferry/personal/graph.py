@@ -33,9 +33,10 @@ calendar names it, or the ``users/{mailbox}`` an application works on), a ``$bat
 429/503 answered after ``Retry-After`` (also for the members of a ``$batch``, after the largest one),
 exponential backoff otherwise.
 
-New items (``create_many``, a Get's downloads) go in ``$batch`` of twenty POSTs, each member with its
-``transactionId``: a member sent again after a 429, or a batch sent again after its answer was lost,
-makes each event once.
+A Get's writes go in ``$batch`` of twenty: new items (``create_many``) as POSTs, each member with its
+``transactionId`` (a member sent again after a 429, or a batch sent again after its answer was lost,
+makes each event once); updates and deletions (``update_many``, ``delete_many``) as PATCHes and DELETEs
+with If-Match, a member's answer judged as a single write's whose answer was lost (below).
 
 A write whose answer was lost (a dropped connection, or a 503/504 from the gateway) is sent again, so
 it may meet its own effect: a repeated DELETE that finds nothing (404) has deleted, and a repeated
@@ -254,21 +255,55 @@ class GraphCalendar:
     def create_many(self, items: Sequence[PersonalItem]) -> list[PersonalItem | CalferryError]:
         """POSTs in ``$batch`` of twenty, each with its ``transactionId``, so the members the shared loop
         sends again after a 429 (or the whole batch after a lost answer) make each event once."""
-        results: dict[int, PersonalItem | CalferryError] = {}
-        members: dict[str, Event] = {}
-        for n, item in enumerate(items):
+        members = self._members(items, self._create_member)
+        answers = self._answers(members)
+        return [
+            m if isinstance(m, CalferryError) else self._member_created(i, answers[str(n)])
+            for n, (i, m) in enumerate(zip(items, members, strict=True))
+        ]
+
+    def update_many(self, items: Sequence[PersonalItem]) -> list[PersonalItem | CalferryError]:
+        """PATCHes in ``$batch`` of twenty, each with its If-Match: a member's 412 is its item's
+        StaleVersion (unless the event already holds the change: a batch sent again met its own PATCH)."""
+        members = self._members(items, self._update_member)
+        answers = self._answers(members)
+        return [
+            m if isinstance(m, CalferryError) else self._member_updated(i, m, answers[str(n)])
+            for n, (i, m) in enumerate(zip(items, members, strict=True))
+        ]
+
+    def delete_many(self, keys: Sequence[tuple[ItemKey, str | None]]) -> list[CalferryError | None]:
+        """DELETEs in ``$batch`` of twenty, each with its If-Match; a member's 404 is an item gone already."""
+        members = self._members(keys, self._delete_member)
+        answers = self._answers(members)
+        return [
+            m if isinstance(m, CalferryError) else self._member_deleted(answers[str(n)])
+            for n, m in enumerate(members)
+        ]
+
+    def _members(
+        self, inputs: Sequence[Any], member: Callable[[str, Any], Event]
+    ) -> list[Event | CalferryError]:
+        """One ``$batch`` member per input (its id the input's place), or the error forming it met."""
+        formed: list[Event | CalferryError] = []
+        for n, one in enumerate(inputs):
             try:
-                members[str(n)] = self._create_member(str(n), item)
+                formed.append(member(str(n), one))
             except CalferryError as exc:
-                results[n] = exc
-        answers: dict[str, Event | CalferryError]
+                formed.append(exc)
+        return formed
+
+    def _answers(self, members: list[Event | CalferryError]) -> dict[str, Event | CalferryError]:
+        """Each member's answer by id; a batch refused or unanswered is every member's answer."""
+        sent = [m for m in members if not isinstance(m, CalferryError)]
         try:
-            answers = dict(self._http.batch(list(members.values()))) if members else {}
-        except CalferryError as exc:  # the batch itself refused or unanswered: each item met that
-            answers = {key: exc for key in members}
-        for key in members:
-            results[int(key)] = self._member_created(items[int(key)], answers.get(key, {}))
-        return [results[n] for n in range(len(items))]
+            answers: dict[str, Event | CalferryError] = dict(self._http.batch(sent)) if sent else {}
+        except CalferryError as exc:
+            answers = {}
+            failure: CalferryError | None = exc
+        else:
+            failure = None
+        return {m["id"]: answers.get(m["id"], failure or {}) for m in sent}
 
     def _member_created(
         self, item: PersonalItem, answer: Event | CalferryError
@@ -307,22 +342,76 @@ class GraphCalendar:
         return replace(parse_event(event), uid=uid, stamp=item.stamp)
 
     def update(self, item: PersonalItem) -> PersonalItem:
+        return self._patch(item.key, self._update_body(item), item.version, stamp=item.stamp)
+
+    def _update_body(self, item: PersonalItem) -> Event:
+        """The PATCH of an update; refused for a meeting that mailed attendees (they would be told)."""
         if attendees := self._mailed(item.key):
             raise update_refusal(self.get(item.key), item, len(attendees))
         body = event_body(item, attendees=False, zone=self._zone)  # attendees are never rewritten
         del body["body"]
         if (new_body := self._body_for(self._event_id(item.key), item.description)) is not None:
             body["body"] = new_body
-        return self._patch(item.key, body, item.version, stamp=item.stamp)
+        return body
+
+    def _update_member(self, member_id: str, item: PersonalItem) -> Event:
+        body = self._update_body(item)
+        return self._member(member_id, "PATCH", self._event_id(item.key), item.version, body)
+
+    def _member_updated(
+        self, item: PersonalItem, member: Event, answer: Event | CalferryError
+    ) -> PersonalItem | CalferryError:
+        if isinstance(answer, CalferryError):
+            return answer
+        status = int(answer.get("status", 0))
+        if (
+            status == 412
+            and (current := self._written_already(self._event_url(self._event_id(item.key)), member["body"]))
+            is not None
+        ):
+            return self._patched(item.key, body_of(current), stamp=item.stamp)
+        if 200 <= status < 300:
+            return self._patched(item.key, answer.get("body") or {}, stamp=item.stamp)
+        return self._http.translate(status, answer.get("body") or {})
 
     def delete(self, key: ItemKey, version: str | None = None) -> None:
-        if attendees := self._mailed(key):
-            raise delete_refusal(self.get(key), len(attendees))
-        url = self._event_url(self._event_id(key))
+        url = self._event_url(self._deletable(key))
         answer, lost = self._http.send("DELETE", url, headers=_if_match(version))
         if lost and answer.status_code == 404:
             return  # the lost answer was this delete's own: the item is gone
         self._http.checked(answer)
+
+    def _deletable(self, key: ItemKey) -> str:
+        """The event id to delete; refused for a meeting that mailed attendees (they would be told)."""
+        if attendees := self._mailed(key):
+            raise delete_refusal(self.get(key), len(attendees))
+        return self._event_id(key)
+
+    def _delete_member(self, member_id: str, one: tuple[ItemKey, str | None]) -> Event:
+        return self._member(member_id, "DELETE", self._deletable(one[0]), one[1])
+
+    def _member_deleted(self, answer: Event | CalferryError) -> CalferryError | None:
+        if isinstance(answer, CalferryError):
+            return answer
+        status = int(answer.get("status", 0))
+        if 200 <= status < 300 or status == 404:  # 404: gone already (maybe by this batch sent again)
+            return None
+        return self._http.translate(status, answer.get("body") or {})
+
+    def _member(
+        self, member_id: str, method: str, event_id: str, version: str | None, body: Event | None = None
+    ) -> Event:
+        """A ``$batch`` member writing one event, with the If-Match of its version."""
+        member: Event = {
+            "id": member_id,
+            "method": method,
+            "url": f"/{self._event_url(event_id)}",
+            "headers": {"Prefer": PREFER, **_if_match(version)},
+        }
+        if body is not None:
+            member["body"] = body
+            member["headers"]["Content-Type"] = "application/json"
+        return member
 
     def set_stamp(self, key: ItemKey, stamp: Stamp | None, version: str | None = None) -> PersonalItem:
         """A meeting the technician organises is not stamped (its link alone knows it was sent).
@@ -494,7 +583,10 @@ class GraphCalendar:
         answer, lost = self._http.send("PATCH", url, json=body, headers=_if_match(version))
         if lost and answer.status_code == 412:
             answer = self._written_already(url, body) or answer  # else: StaleVersion below
-        event = body_of(self._http.checked(answer))
+        return self._patched(key, body_of(self._http.checked(answer)), **marks)
+
+    def _patched(self, key: ItemKey, event: Event, **marks: Any) -> PersonalItem:
+        """The item as a PATCH answered it, with ``marks`` it wrote."""
         if "id" in event:
             self._note(event)  # its body as now written
         if key.recurrence_id is not None:  # the answer is the default projection, without originalStart

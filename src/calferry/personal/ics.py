@@ -30,14 +30,14 @@ from calferry.contracts import Changes, Problem, Snapshot
 from calferry.errors import Conflict, MalformedCalendar, NotFound, PersonalCalendarError, StaleVersion
 from calferry.model import Claim, ItemKey, PersonalItem, Stamp, Window
 from calferry.personal import ical
-from calferry.personal.base import CreatesEach
+from calferry.personal.base import WritesEach
 from calferry.personal.icsfile import Block, IcsFile
 from calferry.personal.icsfile import read as read_file
 
 _TOKEN_PREFIX = "ics1:"
 
 
-class IcsCalendar(CreatesEach):
+class IcsCalendar(WritesEach):
     """One .ics file as a personal calendar; a missing file is an empty calendar, created on first write."""
 
     name = "ics"

@@ -37,7 +37,7 @@ from calferry.model import (
     format_recurrence_id,
     parse_recurrence_id,
 )
-from calferry.personal.base import CreatesEach
+from calferry.personal.base import WritesEach
 
 
 @dataclass
@@ -53,7 +53,7 @@ class _Series:
 _Entry = PersonalItem | _Series
 
 
-class MemoryCalendar(CreatesEach):
+class MemoryCalendar(WritesEach):
     """A personal calendar held in a dict; see the module docstring for seeding and semantics."""
 
     name = "memory"
