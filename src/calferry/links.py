@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from calferry.errors import ConfigError, LockBusy
 from calferry.mapping import personal_hash
@@ -181,7 +181,24 @@ AUDIT_COLUMNS = tuple(f.name for f in fields(AuditEntry))
 """The audit table's columns: an entry's fields, ``at`` first."""
 
 
-class RunLock:
+class RunGuard:
+    """One run at a time: ``acquire`` raises ``LockBusy`` while another holder has it; held in a ``with``."""
+
+    def acquire(self) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class RunLock(RunGuard):
     """One exclusive calferry run per home: a non-blocking ``flock`` on ``links.lock``."""
 
     def __init__(self, path: Path) -> None:
@@ -205,25 +222,6 @@ class RunLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
-
-    def __enter__(self) -> RunLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-class RunGuard(Protocol):
-    """One run at a time: ``acquire`` raises ``LockBusy`` while another holder has it."""
-
-    def acquire(self) -> None: ...
-
-    def release(self) -> None: ...
-
-    def __enter__(self) -> RunGuard: ...
-
-    def __exit__(self, *exc: object) -> None: ...
 
 
 class LinkRecords(Protocol):

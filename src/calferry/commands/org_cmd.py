@@ -118,14 +118,10 @@ def worker(
     json_output: JsonOption = False,
 ) -> None:
     """Run one worker: the periodic cycle and the technicians' jobs, until SIGINT or SIGTERM."""
-    from calferry.org.store import OrgStore
     from calferry.org.worker import run_worker
 
-    store = OrgStore.open(_required(db))
-    try:
+    with _store(db) as store:
         run_worker(store, concurrency)
-    finally:
-        store.close()
 
 
 @org_app.command("status")
@@ -303,19 +299,15 @@ def init(
 ) -> None:
     """Set the admin page's password (asked twice); setting it again signs everyone out."""
     from calferry.org.admin.accounts import AdminAccounts, check_password
-    from calferry.org.store import OrgStore
 
-    url = _required(db)
+    _required(db)  # before asking for a password that could not be kept
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Admin password", hide_input=True, confirmation_prompt=True)
     check_password(password)
-    store = OrgStore.open(url)
-    try:
+    with _store(db) as store:
         ended = AdminAccounts(store.engine).set_password(password)
-    finally:
-        store.close()
     if json_output:
         emit_json({"admin_password": "set", "sessions_ended": ended})
     else:
@@ -341,13 +333,11 @@ def web(
 ) -> None:
     """Serve the admin page until Ctrl+C: technicians, their logs, settings and Autotask requests."""
     from calferry.org.admin.app import check_admin_bind, create_admin_app, machine_zone
-    from calferry.org.store import OrgStore
     from calferry.web.app import bind, make_server, url_of
 
     check_admin_bind(host, allow_remote)
     shown_zone = _zone(zone) if zone else machine_zone()
-    store = OrgStore.open(_required(db))
-    try:
+    with _store(db) as store:
         try:
             sock = bind(host, port)
         except OSError as exc:
@@ -358,8 +348,6 @@ def web(
             console.print(f"calferry org admin page on {url_of(sock)} (Ctrl+C stops it)")
         sys.stdout.flush()
         make_server(create_admin_app(store, zone=shown_zone, host=host)).run(sockets=[sock])
-    finally:
-        store.close()
 
 
 def _zone(name: str) -> str:
@@ -388,13 +376,9 @@ def graph_secret(
     from calferry import secrets
     from calferry.commands.auth_cmd import keyring_or_file, read_secret
     from calferry.org.graph_app import GraphApp, keep_secret, secret_shadowed
-    from calferry.org.store import OrgStore
 
-    store = OrgStore.open(_required(db))
-    try:
+    with _store(db) as store:
         app = GraphApp.of(store.settings())
-    finally:
-        store.close()
     keyring_or_file(False)  # before asking: without an OS keyring, nothing would be kept
     where = keep_secret(app, read_secret(secret_stdin, "Client secret of the Outlook app"))
     shadowed = secret_shadowed(app)

@@ -33,6 +33,7 @@ from calferry.links import (
     AuditEntry,
     Intent,
     LinkRecords,
+    RunGuard,
     intent_from,
     intent_texts,
     link_from,
@@ -58,7 +59,7 @@ _UPSERT_LINK = (
 )
 
 
-class PgRunLock:
+class PgRunLock(RunGuard):
     """One run of a technician at a time, across every worker on every machine.
 
     A session advisory lock on a connection of its own, taken without waiting: a second holder (another
@@ -98,13 +99,6 @@ class PgRunLock:
             conn.invalidate()  # the connection is gone, and PostgreSQL freed the lock with it
         finally:
             conn.close()
-
-    def __enter__(self) -> PgRunLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 class PgLinkStore(LinkRecords):
